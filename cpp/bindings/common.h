@@ -1,0 +1,39 @@
+// common.h — helpers shared by the binding files: typed array access without silent copies,
+// output allocation (optionally poisoned with NaN so tests catch unwritten elements).
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace cnnfast::py_bind {
+namespace py = pybind11;
+
+bool& poison_outputs();  // debug switch: fill fresh outputs with NaN before kernels run
+
+// Returns the data pointer of a C-contiguous array of dtype T; TypeError/ValueError otherwise.
+// The Python layer makes arrays contiguous explicitly, so this never copies.
+template <class T>
+const T* in_ptr(const py::array& a, const char* name) {
+  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+    throw py::type_error(std::string(name) + ": dtype mismatch");
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(name) + ": array must be C-contiguous");
+  return static_cast<const T*>(a.data());
+}
+
+template <class T>
+py::array_t<T> new_output(const std::vector<int64_t>& shape, bool zero = false) {
+  py::array_t<T> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  T* p = out.mutable_data();
+  const T fill = zero ? T(0) : std::numeric_limits<T>::quiet_NaN();
+  if (zero || poison_outputs()) std::fill(p, p + out.size(), fill);
+  return out;
+}
+
+void bind_conv(py::module_& m);
+
+}  // namespace cnnfast::py_bind

@@ -1,0 +1,35 @@
+// module.cpp — cnnfast._core: runtime facts and controls; each op family binds in its own file.
+#include <pybind11/stl.h>
+
+#include "cnnfast/runtime.h"
+#include "common.h"
+
+namespace cnnfast::py_bind {
+
+bool& poison_outputs() {
+  static bool on = false;
+  return on;
+}
+
+}  // namespace cnnfast::py_bind
+
+PYBIND11_MODULE(_core, m) {
+  namespace py = pybind11;
+  using namespace cnnfast;
+  m.doc() = "cnnfast C++ core (private; use cnnfast and cnnfast.functional)";
+  m.def("version", [] { return std::string(version()); });
+  m.def("isa_active", [] { return std::string(isa_name(isa_active())); });
+  m.def("isa_detected", [] { return std::string(isa_name(isa_detected())); });
+  m.def("isa_available", [] {
+    std::vector<std::string> out;
+    for (Isa i : isa_available()) out.push_back(isa_name(i));
+    return out;
+  });
+  m.def("set_isa", [](const std::string& name) { set_isa(isa_from_name(name)); }, py::arg("isa"));
+  m.def("get_num_threads", &get_num_threads);
+  m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("openmp_enabled", &openmp_enabled);
+  m.def("cuda_built", [] { return false; });
+  m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });
+  py_bind::bind_conv(m);
+}

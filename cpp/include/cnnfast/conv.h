@@ -1,0 +1,44 @@
+// conv.h — the public C++ API of 2-D convolution (cross-correlation, PyTorch's conv2d semantics).
+// Layouts: x is (N, C, H, W), weight is (K, C/groups, R, S), bias is (K,), y is (N, K, P, Q).
+// Gradient convention: activation gradients (dx) are overwritten; parameter gradients (dw, db)
+// are accumulated (+=), so callers zero them once per step.
+#pragma once
+#include <cstdint>
+
+namespace cnnfast {
+
+struct Conv2dParams {
+  int64_t N, C, H, W;          // input  (N, C, H, W)
+  int64_t K, R, S;             // weight (K, C/groups, R, S)
+  int64_t P, Q;                // output (N, K, P, Q)
+  int64_t stride_h, stride_w;
+  int64_t pad_top, pad_bottom, pad_left, pad_right;
+  int64_t dil_h, dil_w;
+  int64_t groups;
+  int64_t Cg() const { return C / groups; }
+  int64_t Kg() const { return K / groups; }
+};
+
+// Validates every argument (throws std::invalid_argument naming it) and derives P, Q.
+Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t weight_c,
+                           int64_t R, int64_t S, int64_t stride_h, int64_t stride_w, int64_t pad_top,
+                           int64_t pad_bottom, int64_t pad_left, int64_t pad_right, int64_t dil_h,
+                           int64_t dil_w, int64_t groups);
+
+enum class ConvAlgo { automatic, gemm, ref };
+ConvAlgo conv_algo_from_name(const char* name);  // "auto" | "gemm" | "ref"
+
+// y = conv(x, w) + b. b may be null.
+template <class T>
+void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                    ConvAlgo algo = ConvAlgo::automatic);
+// dx = conv2d's adjoint applied to dy (overwrites dx).
+template <class T>
+void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
+                          ConvAlgo algo = ConvAlgo::automatic);
+// dw += dy ⋆ x, db += Σ dy (either may be null to skip it).
+template <class T>
+void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
+                            ConvAlgo algo = ConvAlgo::automatic);
+
+}  // namespace cnnfast

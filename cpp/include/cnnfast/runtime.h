@@ -1,0 +1,25 @@
+// runtime.h — library-wide run-time state: which ISA's kernels run, how many threads, build facts.
+// The ISA is detected once (best of avx512 > avx2 > scalar the CPU and OS support); CNNFAST_ISA
+// in the environment or set_isa() forces a path (tests use this to cover every one).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace cnnfast {
+
+enum class Isa { scalar = 0, avx2 = 1, avx512 = 2 };
+
+const char* isa_name(Isa isa);
+Isa isa_from_name(const std::string& name);  // throws invalid_argument for unknown names
+bool isa_supported(Isa isa);                 // compiled in AND the CPU/OS can run it
+std::vector<Isa> isa_available();            // supported ISAs, best last
+Isa isa_detected();                          // best supported
+Isa isa_active();                            // what kernels use now
+void set_isa(Isa isa);                       // throws invalid_argument if not supported
+
+int get_num_threads();
+void set_num_threads(int n);                 // n >= 1; throws otherwise
+bool openmp_enabled();
+const char* version();
+
+}  // namespace cnnfast

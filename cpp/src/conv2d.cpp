@@ -1,0 +1,38 @@
+// conv2d.cpp — the public conv2d entry points: pick an algorithm, run it. One place per op.
+#include "cnnfast/conv.h"
+#include "cpu/conv2d_gemm.h"
+#include "ref/conv2d_ref.h"
+
+namespace cnnfast {
+
+template <class T>
+void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                    ConvAlgo algo) {
+  if (algo == ConvAlgo::ref) return ref::conv2d_forward(p, y, x, w, b);
+  cpu::conv2d_forward_gemm(p, y, x, w, b);
+}
+
+template <class T>
+void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
+  if (algo == ConvAlgo::ref) return ref::conv2d_backward_data(p, dx, dy, w);
+  cpu::conv2d_backward_data_gemm(p, dx, dy, w);
+}
+
+template <class T>
+void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
+                            ConvAlgo algo) {
+  if (algo == ConvAlgo::ref) return ref::conv2d_backward_weight(p, dw, db, dy, x);
+  cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                 \
+  template void conv2d_forward<T>(const Conv2dParams&, T*, const T*, const T*, const T*,       \
+                                  ConvAlgo);                                                   \
+  template void conv2d_backward_data<T>(const Conv2dParams&, T*, const T*, const T*, ConvAlgo); \
+  template void conv2d_backward_weight<T>(const Conv2dParams&, T*, T*, const T*, const T*,      \
+                                          ConvAlgo);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast

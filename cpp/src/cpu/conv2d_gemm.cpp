@@ -1,0 +1,167 @@
+// conv2d_gemm.cpp — conv2d as GEMM over im2col chunks, one (image, group) per work item.
+//   forward:      Y_g[Kg, PQ]   = W_g[Kg, CgRS] · col[CgRS, PQ]
+//   backward dx:  dcol[CgRS, PQ] = W_gᵀ · dY_g, then col2im (added into dx)
+//   backward dw:  dW_g[Kg, CgRS] += dY_g · colᵀ
+// 1×1 / stride 1 / no padding skips im2col: the image itself is the column matrix.
+// Output positions are processed in chunks so the column workspace is bounded per thread.
+#include <algorithm>
+#include <vector>
+
+#include "cnnfast/conv.h"
+#include "cnnfast/runtime.h"
+#include "cpu/conv2d_gemm.h"
+#include "cpu/dispatch.h"
+#include "cpu/gemm.h"
+#include "cpu/im2col.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+constexpr int64_t kColBudgetElems = int64_t(1) << 19;  // per-thread column workspace (elements)
+
+bool is_pointwise(const Conv2dParams& p) {
+  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
+}
+
+// Output positions per chunk: fills the workspace budget, a multiple of the kernel's NR.
+int64_t chunk_len(const Conv2dParams& p, int64_t nr) {
+  const int64_t rows = std::max<int64_t>(p.Cg() * p.R * p.S, 1);
+  const int64_t len = std::max(kColBudgetElems / rows / nr * nr, nr);
+  return std::max<int64_t>(std::min(len, p.P * p.Q), 1);
+}
+
+struct Dims {
+  int64_t Cg, Kg, rows, PQ, HW, G;
+  explicit Dims(const Conv2dParams& p)
+      : Cg(p.Cg()), Kg(p.Kg()), rows(p.Cg() * p.R * p.S), PQ(p.P * p.Q), HW(p.H * p.W),
+        G(p.groups) {}
+};
+
+}  // namespace
+
+template <class T>
+void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b) {
+  const Dims d(p);
+  const bool pw = is_pointwise(p);
+  const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
+  for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {
+    const int64_t n = it / d.G, g = it % d.G;
+    const T* xg = x + (n * p.C + g * d.Cg) * d.HW;  // (Cg, H, W)
+    T* yg = y + (n * p.K + g * d.Kg) * d.PQ;         // (Kg, P, Q)
+    const T* wg = w + g * d.Kg * d.rows;            // (Kg, Cg*R*S)
+    T* col = pw ? nullptr : thread_scratch<T>(Scratch::col, d.rows * len);
+    for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
+      const int64_t l = std::min(len, d.PQ - j0);
+      if (!pw) im2col(p, xg, j0, l, col);
+      const T* bsrc = pw ? xg + j0 : col;
+      gemm(d.Kg, l, d.rows, wg, d.rows, 1, bsrc, pw ? d.HW : l, 1, yg + j0, d.PQ, false, inner);
+      if (b)
+        for (int64_t k = 0; k < d.Kg; ++k) {
+          const T bk = b[g * d.Kg + k];
+          T* yk = yg + k * d.PQ + j0;
+          for (int64_t t = 0; t < l; ++t) yk[t] += bk;
+        }
+    }
+  });
+}
+
+template <class T>
+void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const T* w) {
+  const Dims d(p);
+  const bool pw = is_pointwise(p);
+  const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
+  for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {
+    const int64_t n = it / d.G, g = it % d.G;
+    T* dxg = dx + (n * p.C + g * d.Cg) * d.HW;         // (Cg, H, W)
+    const T* dyg = dy + (n * p.K + g * d.Kg) * d.PQ;  // (Kg, P, Q)
+    const T* wg = w + g * d.Kg * d.rows;              // (Kg, Cg*R*S), read transposed
+    if (pw) {
+      gemm(d.Cg, d.PQ, d.Kg, wg, 1, d.rows, dyg, d.PQ, 1, dxg, d.HW, false, inner);
+      return;
+    }
+    std::fill(dxg, dxg + d.Cg * d.HW, T(0));
+    T* dcol = thread_scratch<T>(Scratch::col, d.rows * len);
+    for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
+      const int64_t l = std::min(len, d.PQ - j0);
+      gemm(d.rows, l, d.Kg, wg, 1, d.rows, dyg + j0, d.PQ, 1, dcol, l, false, inner);
+      col2im_add(p, dcol, j0, l, dxg);
+    }
+  });
+}
+
+namespace {
+// dw_g += dY_g(n) · col(n)ᵀ for one (image, group) item.
+template <class T>
+void accumulate_dw_item(const Conv2dParams& p, const Dims& d, bool pw, int64_t len, int64_t it,
+                        int inner, T* dw, const T* dy, const T* x) {
+  const int64_t n = it / d.G, g = it % d.G;
+  const T* xg = x + (n * p.C + g * d.Cg) * d.HW;
+  const T* dyg = dy + (n * p.K + g * d.Kg) * d.PQ;
+  T* dwg = dw + g * d.Kg * d.rows;
+  T* col = pw ? nullptr : thread_scratch<T>(Scratch::col, d.rows * len);
+  for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
+    const int64_t l = std::min(len, d.PQ - j0);
+    if (!pw) im2col(p, xg, j0, l, col);
+    const T* bsrc = pw ? xg + j0 : col;
+    gemm(d.Kg, d.rows, l, dyg + j0, d.PQ, 1, bsrc, 1, pw ? d.HW : l, dwg, d.rows, true, inner);
+  }
+}
+}  // namespace
+
+template <class T>
+void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x) {
+  const Dims d(p);
+  const bool pw = is_pointwise(p);
+  const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
+  const int nt = get_num_threads();
+  const int64_t items = p.N * d.G, wsize = p.K * d.rows;
+  if (dw && nt > 1 && items >= nt) {
+    // Each thread sums its static share of items into a private dW; the shares are then added
+    // in thread order, so the result depends only on the thread count.
+    std::vector<T> partial(static_cast<size_t>(nt) * wsize, T(0));
+    parallel_region(nt, [&](int t, int n) {
+      int64_t b0, e0;
+      static_range(items, t, n, b0, e0);
+      for (int64_t it = b0; it < e0; ++it)
+        accumulate_dw_item(p, d, pw, len, it, 1, partial.data() + t * wsize, dy, x);
+    });
+    parallel_region(nt, [&](int t, int n) {
+      int64_t b0, e0;
+      static_range(wsize, t, n, b0, e0);
+      for (int64_t e = b0; e < e0; ++e) {
+        T s = dw[e];
+        for (int u = 0; u < nt; ++u) s += partial[u * wsize + e];
+        dw[e] = s;
+      }
+    });
+  } else if (dw) {
+    for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, pw, len, it, nt, dw, dy, x);
+  }
+  if (db) {
+    parallel_region(std::min<int64_t>(nt, p.K), [&](int t, int n) {
+      int64_t k0, k1;
+      static_range(p.K, t, n, k0, k1);
+      for (int64_t k = k0; k < k1; ++k) {
+        T s = T(0);
+        for (int64_t i = 0; i < p.N; ++i) {
+          const T* dyk = dy + (i * p.K + k) * d.PQ;
+          for (int64_t j = 0; j < d.PQ; ++j) s += dyk[j];
+        }
+        db[k] += s;
+      }
+    });
+  }
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                  \
+  template void conv2d_forward_gemm<T>(const Conv2dParams&, T*, const T*, const T*, const T*);  \
+  template void conv2d_backward_data_gemm<T>(const Conv2dParams&, T*, const T*, const T*);      \
+  template void conv2d_backward_weight_gemm<T>(const Conv2dParams&, T*, T*, const T*, const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu

@@ -1,0 +1,146 @@
+// dispatch.cpp — run-time ISA detection and selection (once, at first use), CNNFAST_ISA override,
+// thread count, and the kernel table. Scalar kernels are always present.
+#include "cpu/dispatch.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/runtime.h"
+
+#ifdef CNNFAST_OPENMP
+#include <omp.h>
+#endif
+
+namespace cnnfast {
+namespace {
+
+bool cpu_has(Isa isa) {
+  if (isa == Isa::scalar) return true;
+#if defined(CNNFAST_X86) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (isa == Isa::avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == Isa::avx512)
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("fma");
+#endif
+  return false;
+}
+
+Isa initial_isa() {
+  const char* env = std::getenv("CNNFAST_ISA");
+  if (env && *env && std::string(env) != "auto") {
+    Isa want = isa_from_name(env);  // unknown name: the import fails with a clear message
+    if (!isa_supported(want))
+      arg_error(std::string("CNNFAST_ISA=") + env + " is not supported by this CPU/build");
+    return want;
+  }
+  return isa_detected();
+}
+
+std::atomic<int> g_isa{-1};
+std::once_flag g_isa_once;
+std::atomic<int> g_threads{0};
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
+  }
+  return "?";
+}
+
+Isa isa_from_name(const std::string& name) {
+  if (name == "scalar") return Isa::scalar;
+  if (name == "avx2") return Isa::avx2;
+  if (name == "avx512") return Isa::avx512;
+  arg_error("isa must be one of 'scalar', 'avx2', 'avx512'; got '" + name + "'");
+}
+
+bool isa_supported(Isa isa) {
+#ifndef CNNFAST_X86
+  if (isa != Isa::scalar) return false;
+#endif
+  return cpu_has(isa);
+}
+
+std::vector<Isa> isa_available() {
+  std::vector<Isa> out;
+  for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (isa_supported(i)) out.push_back(i);
+  return out;
+}
+
+Isa isa_detected() { return isa_available().back(); }
+
+Isa isa_active() {
+  std::call_once(g_isa_once, [] {
+    if (g_isa.load() < 0) g_isa.store(static_cast<int>(initial_isa()));
+  });
+  return static_cast<Isa>(g_isa.load());
+}
+
+void set_isa(Isa isa) {
+  if (!isa_supported(isa))
+    arg_error(std::string("isa '") + isa_name(isa) + "' is not supported by this CPU/build");
+  std::call_once(g_isa_once, [] {});
+  g_isa.store(static_cast<int>(isa));
+}
+
+int get_num_threads() {
+  int n = g_threads.load();
+  if (n > 0) return n;
+#ifdef CNNFAST_OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+void set_num_threads(int n) {
+  if (n < 1) arg_error("num_threads must be >= 1, got " + std::to_string(n));
+#ifndef CNNFAST_OPENMP
+  n = 1;
+#endif
+  g_threads.store(n);
+}
+
+bool openmp_enabled() {
+#ifdef CNNFAST_OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+const char* version() { return CNNFAST_VERSION; }
+
+template <>
+const GemmKernel<float>& gemm_kernel<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return gemm_f32_12x32__avx512;
+    case Isa::avx2: return gemm_f32_6x16__avx2;
+#endif
+    default: return gemm_f32_4x8__scalar;
+  }
+}
+
+template <>
+const GemmKernel<double>& gemm_kernel<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return gemm_f64_12x16__avx512;
+    case Isa::avx2: return gemm_f64_6x8__avx2;
+#endif
+    default: return gemm_f64_4x4__scalar;
+  }
+}
+
+}  // namespace cnnfast

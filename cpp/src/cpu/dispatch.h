@@ -1,0 +1,10 @@
+// dispatch.h — the one place that maps the active ISA to kernels. Loops ask here, never cpuid.
+#pragma once
+#include "cpu/kernels/gemm_ukernel.h"
+
+namespace cnnfast {
+
+template <class T>
+const GemmKernel<T>& gemm_kernel();  // the active ISA's GEMM microkernel + blocking
+
+}  // namespace cnnfast

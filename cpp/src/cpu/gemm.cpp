@@ -1,0 +1,117 @@
+// gemm.cpp — loops around the microkernel: jc (NC) → pc (KC, pack B) → ic (MC, pack A) → jr → ir.
+// Packing and blocking live here; register tiles in cpu/kernels; threads split C here only.
+#include "cpu/gemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast {
+namespace {
+
+// ap is (ceil(mc/MR) panels) x (kc, MR); rows past mc are zero.
+template <class T>
+void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, int MR, T* ap) {
+  for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - i0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = a + i0 * rsa + p * csa;
+      int64_t i = 0;
+      for (; i < rows; ++i) ap[i] = src[i * rsa];
+      for (; i < MR; ++i) ap[i] = T(0);
+      ap += MR;
+    }
+  }
+}
+
+// bp is (ceil(nc/NR) panels) x (kc, NR); columns past nc are zero.
+template <class T>
+void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int NR, T* bp) {
+  for (int64_t j0 = 0; j0 < nc; j0 += NR) {
+    const int64_t cols = std::min<int64_t>(NR, nc - j0);
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* src = b + p * rsb + j0 * csb;
+      if (csb == 1 && cols == NR) {
+        std::memcpy(bp, src, sizeof(T) * NR);
+      } else {
+        int64_t j = 0;
+        for (; j < cols; ++j) bp[j] = src[j * csb];
+        for (; j < NR; ++j) bp[j] = T(0);
+      }
+      bp += NR;
+    }
+  }
+}
+
+template <class T>
+void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
+                 int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
+                 bool accumulate) {
+  if (k == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+    return;
+  }
+  const int MR = kr.mr, NR = kr.nr;
+  const int64_t MC = kr.mc, KC = kr.kc, NC = kr.nc;
+  T* ap = thread_scratch<T>(Scratch::pack_a, MC * KC);
+  T* bp = thread_scratch<T>(Scratch::pack_b, KC * ((NC + NR - 1) / NR * NR));
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    const int64_t nc = std::min(NC, n - jc);
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      const int64_t kc = std::min(KC, k - pc);
+      const bool acc = accumulate || pc > 0;
+      pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, NR, bp);
+      for (int64_t ic = 0; ic < m; ic += MC) {
+        const int64_t mc = std::min(MC, m - ic);
+        pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, MR, ap);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t nr = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t mr = std::min<int64_t>(MR, mc - ir);
+            kr.ukernel(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+                       acc);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+          int64_t rsb, int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads) {
+  if (m <= 0 || n <= 0) return;
+  const GemmKernel<T>& kr = gemm_kernel<T>();
+  // Split the larger dimension of C into whole register tiles, one range per thread.
+  const bool split_n = n >= m;
+  const int64_t tile = split_n ? kr.nr : kr.mr;
+  const int64_t tiles = ((split_n ? n : m) + tile - 1) / tile;
+  int nt = static_cast<int>(std::min<int64_t>(nthreads, tiles));
+  if (static_cast<double>(m) * n * k < 32768.0) nt = 1;  // not worth a fork
+  const int64_t extent = split_n ? n : m;
+  parallel_region(nt, [&](int t, int T_) {
+    int64_t t0, t1;
+    static_range(tiles, t, T_, t0, t1);
+    t0 *= tile;
+    t1 = std::min(t1 * tile, extent);
+    if (t1 <= t0) return;
+    if (split_n)
+      gemm_serial(kr, m, t1 - t0, k, a, rsa, csa, b + t0 * csb, rsb, csb, c + t0, ldc, accumulate);
+    else
+      gemm_serial(kr, t1 - t0, n, k, a + t0 * rsa, rsa, csa, b, rsb, csb, c + t0 * ldc, ldc,
+                  accumulate);
+  });
+}
+
+template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
+                          int64_t, int64_t, float*, int64_t, bool, int);
+template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,
+                           const double*, int64_t, int64_t, double*, int64_t, bool, int);
+
+}  // namespace cnnfast

@@ -1,0 +1,19 @@
+// im2col.h — lowering of one (image, group) to columns, a chunk of output positions at a time,
+// so the workspace stays bounded whatever the image size.
+//   x  is (Cg, H, W) — one image's channels of one group
+//   col is (Cg*R*S, len): col[(c*R + r)*S + s][t] = x[c][ih][iw] for output position j0 + t,
+//   with ih = i*sh - pt + r*dh, iw = q*sw - pl + s*dw (zero outside the image)
+#pragma once
+#include <cstdint>
+
+#include "cnnfast/conv.h"
+
+namespace cnnfast {
+
+template <class T>
+void im2col(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col);
+// The adjoint: dx[c][ih][iw] += col[(c*R + r)*S + s][t] (dx not cleared).
+template <class T>
+void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx);
+
+}  // namespace cnnfast

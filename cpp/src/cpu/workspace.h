@@ -1,0 +1,42 @@
+// workspace.h — per-thread scratch buffers reused across calls (no allocation per tile or per
+// call once warm; no sharing between threads, so concurrent callers never collide).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+
+namespace cnnfast {
+
+enum class Scratch { pack_a = 0, pack_b = 1, col = 2, count = 3 };
+
+class ScratchBuffer {
+ public:
+  ~ScratchBuffer() { std::free(ptr_); }
+  // Returns at least `bytes` bytes, 64-byte aligned; contents are unspecified.
+  void* get(size_t bytes) {
+    if (bytes > cap_) {
+      std::free(ptr_);
+      ptr_ = nullptr;
+      cap_ = 0;
+      size_t rounded = (bytes + 63) / 64 * 64;
+      ptr_ = std::aligned_alloc(64, rounded);
+      if (!ptr_) throw std::bad_alloc();
+      cap_ = rounded;
+    }
+    return ptr_;
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t cap_ = 0;
+};
+
+// The calling thread's buffer for `slot`.
+template <class T>
+T* thread_scratch(Scratch slot, int64_t count) {
+  thread_local ScratchBuffer buffers[static_cast<int>(Scratch::count)];
+  return static_cast<T*>(buffers[static_cast<int>(slot)].get(static_cast<size_t>(count) * sizeof(T)));
+}
+
+}  // namespace cnnfast

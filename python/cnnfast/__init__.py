@@ -1,0 +1,49 @@
+"""cnnfast — fast convolutional networks on NumPy arrays.
+
+A C++ core (SIMD + OpenMP kernels, chosen at run time for this CPU) behind PyTorch-shaped
+functions in :mod:`cnnfast.functional`. ``cnnfast.info()`` says what the build and CPU picked.
+"""
+from __future__ import annotations
+
+from . import _core
+from . import functional
+
+__version__: str = _core.version()
+__all__ = ["functional", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
+
+
+def info() -> dict:
+    """Build and run-time facts: version, ISA picked and available, OpenMP, threads, CUDA."""
+    return {
+        "version": __version__,
+        "isa": _core.isa_active(),
+        "isa_detected": _core.isa_detected(),
+        "isa_available": list(_core.isa_available()),
+        "openmp": bool(_core.openmp_enabled()),
+        "num_threads": _core.get_num_threads(),
+        "cuda_built": bool(_core.cuda_built()),
+        "cuda_available": False,
+    }
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by every kernel (default: OMP_NUM_THREADS or the core count)."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return _core.get_num_threads()
+
+
+def set_isa(isa: str) -> None:
+    """Force the kernel ISA ('scalar', 'avx2', 'avx512'); 'auto' returns to the detected best.
+
+    Also settable at start-up with the environment variable CNNFAST_ISA.
+    """
+    if not isinstance(isa, str):
+        raise TypeError(f"set_isa: isa must be a str, got {type(isa).__name__}")
+    _core.set_isa(_core.isa_detected() if isa == "auto" else isa)

@@ -1,0 +1,96 @@
+"""Argument checking shared by every op: dtypes, array-ness, int tuples, padding forms.
+
+Errors name the argument and show what was expected and what was given.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_array(name: str, a, dtype: Optional[np.dtype] = None) -> np.ndarray:
+    """The array itself if float32/float64 and C-contiguous, else one explicit contiguous copy.
+
+    TypeError for non-arrays, other dtypes, or a dtype different from `dtype`.
+    """
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {a.dtype}")
+    if dtype is not None and a.dtype != dtype:
+        raise TypeError(f"{name}: dtype {a.dtype} does not match the input's dtype {dtype}")
+    return np.ascontiguousarray(a)
+
+
+def check_ndim(name: str, a: np.ndarray, ndim: int, layout: str) -> None:
+    if a.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D array {layout}, got shape {a.shape}")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
+
+
+def int_tuple(name: str, v, n: int, minimum: int) -> Tuple[int, ...]:
+    """An int or a length-n sequence of ints, each >= minimum."""
+    if _is_int(v):
+        vals = (int(v),) * n
+    elif isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n and all(
+            _is_int(e) for e in v):
+        vals = tuple(int(e) for e in v)
+    else:
+        raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
+    if any(e < minimum for e in vals):
+        raise ValueError(f"{name}: every value must be >= {minimum}, got {vals}")
+    return vals
+
+
+PaddingArg = Union[int, str, Sequence[int]]
+
+
+def resolve_padding(padding: PaddingArg, in_size: Sequence[int], kernel: Sequence[int],
+                    stride: Sequence[int], dilation: Sequence[int]) -> Tuple[int, ...]:
+    """Explicit (before, after) padding per spatial dim, flattened: (b0, a0, b1, a1, ...).
+
+    padding: int; a tuple of one int per dim (symmetric); a tuple of two ints per dim
+    (before, after — for 2-D (top, bottom, left, right)); or 'valid' (none), 'same'
+    (output = ceil(input / stride), any extra on the after side as TensorFlow does), 'full'
+    (every partial overlap: (k - 1) * dilation on both sides).
+    """
+    nd = len(in_size)
+    ext = [(k - 1) * d + 1 for k, d in zip(kernel, dilation)]
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0,) * (2 * nd)
+        if padding == "full":
+            return tuple(v for e in ext for v in (e - 1, e - 1))
+        if padding == "same":
+            out = []
+            for i, e, s in zip(in_size, ext, stride):
+                total = max((-(-i // s) - 1) * s + e - i, 0)
+                out += [total // 2, total - total // 2]
+            return tuple(out)
+        raise ValueError(f"padding: expected 'valid', 'same', 'full' or ints, got {padding!r}")
+    if _is_int(padding):
+        vals = (int(padding),) * (2 * nd)
+    elif isinstance(padding, Sequence) and all(_is_int(e) for e in padding) and len(padding) in (
+            nd, 2 * nd):
+        vals = tuple(int(e) for e in padding)
+        if len(vals) == nd:
+            vals = tuple(v for e in vals for v in (e, e))
+    else:
+        raise TypeError(f"padding: expected an int, a tuple of {nd} or {2 * nd} ints, or "
+                        f"'valid'/'same'/'full', got {padding!r}")
+    if any(v < 0 for v in vals):
+        raise ValueError(f"padding: must be >= 0, got {vals}")
+    return vals
+
+
+def check_needs(needs_input_grad, n: int) -> Tuple[bool, ...]:
+    if not (isinstance(needs_input_grad, Sequence) and len(needs_input_grad) == n):
+        raise TypeError(f"needs_input_grad: expected a tuple of {n} bools, got {needs_input_grad!r}")
+    return tuple(bool(v) for v in needs_input_grad)

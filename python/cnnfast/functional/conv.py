@@ -1,0 +1,99 @@
+"""2-D convolution (cross-correlation, as PyTorch's conv2d) and its backward.
+
+    y[n, k, i, j] = b[k] + Σ_{c, r, s} x[n, g·C/G + c, i·sh − pt + r·dh, j·sw − pl + s·dw] · w[k, c, r, s]
+
+with g = k // (K/G) and zeros outside the input.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .. import _core
+from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_tuple,
+                       resolve_padding)
+
+_ALGOS = ("auto", "gemm", "ref")
+
+
+def _prepare(x, weight, bias, stride, padding, dilation, groups, algo):
+    x = as_float_array("input", x)
+    weight = as_float_array("weight", weight, x.dtype)
+    check_ndim("input", x, 4, "(N, C, H, W)")
+    check_ndim("weight", weight, 4, "(K, C/groups, R, S)")
+    if bias is not None:
+        bias = as_float_array("bias", bias, x.dtype)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias: expected shape ({weight.shape[0]},) (one per output "
+                             f"channel of weight {weight.shape}), got {bias.shape}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise TypeError(f"groups: expected an int, got {groups!r}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"groups: must be >= 1, got {groups}")
+    n, c, h, w_ = x.shape
+    k, cg, r, s = weight.shape
+    if min(k, cg, r, s) < 1:
+        raise ValueError(f"weight: every dimension must be >= 1, got shape {weight.shape}")
+    if c < 1:
+        raise ValueError(f"input: needs at least one channel, got shape {x.shape}")
+    if c % groups or k % groups:
+        raise ValueError(f"groups={groups} must divide both the input channels C={c} "
+                         f"(input {x.shape}) and the output channels K={k} (weight {weight.shape})")
+    if cg * groups != c:
+        raise ValueError(f"weight: expected C/groups = {c // groups} input channels per group "
+                         f"(input {x.shape}, groups={groups}), got weight {weight.shape}")
+    stride = int_tuple("stride", stride, 2, 1)
+    dilation = int_tuple("dilation", dilation, 2, 1)
+    pad = resolve_padding(padding, (h, w_), (r, s), stride, dilation)
+    for axis, (size, before, after, kk, d) in enumerate(
+            ((h, pad[0], pad[1], r, dilation[0]), (w_, pad[2], pad[3], s, dilation[1]))):
+        if size + before + after < (kk - 1) * d + 1:
+            raise ValueError(
+                f"weight: kernel {weight.shape[2:]} with dilation {dilation} spans "
+                f"{(kk - 1) * d + 1} along spatial dim {axis}, larger than the padded input "
+                f"({size} + {before} + {after}) of input {x.shape}")
+    if algo not in _ALGOS:
+        raise ValueError(f"algo: expected one of {_ALGOS}, got {algo!r}")
+    return x, weight, bias, stride, pad, dilation, groups
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
+           stride=1, padding: PaddingArg = 0, dilation=1, groups: int = 1,
+           algo: str = "auto") -> np.ndarray:
+    """2-D convolution of x (N, C, H, W) with weight (K, C/groups, R, S) → (N, K, P, Q).
+
+    stride, dilation: int or (h, w). padding: int, (h, w), (top, bottom, left, right), or
+    'valid' | 'same' (output = ceil(input/stride), extra padding bottom/right) | 'full'
+    (output = input + (k−1)·dilation at stride 1). algo: 'auto' | 'gemm' | 'ref' (naive twin).
+    """
+    x, weight, bias, stride, pad, dilation, groups = _prepare(
+        x, weight, bias, stride, padding, dilation, groups, algo)
+    fn = _core.conv2d_forward_f32 if x.dtype == np.float32 else _core.conv2d_forward_f64
+    return fn(x, weight, bias, stride, pad, dilation, groups, algo)
+
+
+def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                    bias: Optional[np.ndarray] = None, stride=1, padding: PaddingArg = 0,
+                    dilation=1, groups: int = 1, needs_input_grad=(True, True, True),
+                    algo: str = "auto"
+                    ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """Gradients (grad_x, grad_weight, grad_bias) of conv2d given grad_out = dL/dy.
+
+    grad_bias is None when bias is None; any gradient whose needs_input_grad flag is False is
+    None and not computed.
+    """
+    x, weight, bias, stride, pad, dilation, groups = _prepare(
+        x, weight, bias, stride, padding, dilation, groups, algo)
+    need = check_needs(needs_input_grad, 3)
+    grad_out = as_float_array("grad_out", grad_out, x.dtype)
+    p = (x.shape[2] + pad[0] + pad[1] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
+    q = (x.shape[3] + pad[2] + pad[3] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
+    expected = (x.shape[0], weight.shape[0], p, q)
+    if grad_out.shape != expected:
+        raise ValueError(f"grad_out: expected shape {expected} (the conv2d output for input "
+                         f"{x.shape} and weight {weight.shape}), got {grad_out.shape}")
+    fn = _core.conv2d_backward_f32 if x.dtype == np.float32 else _core.conv2d_backward_f64
+    return fn(grad_out, x, weight, bias is not None, stride, pad, dilation, groups,
+              need[0], need[1], need[2], algo)

@@ -1,0 +1,65 @@
+"""Runtime facts and controls: info(), threads, ISA forcing (API and CNNFAST_ISA)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cnnfast
+
+
+def test_info_keys():
+    info = cnnfast.info()
+    for key in ("version", "isa", "isa_available", "openmp", "num_threads", "cuda_built",
+                "cuda_available"):
+        assert key in info
+    assert info["isa"] in info["isa_available"]
+    assert "scalar" in info["isa_available"]
+    assert info["version"] == cnnfast.__version__
+
+
+def test_threads_roundtrip():
+    before = cnnfast.get_num_threads()
+    try:
+        cnnfast.set_num_threads(1)
+        assert cnnfast.get_num_threads() == 1
+        assert cnnfast.info()["num_threads"] == 1
+    finally:
+        cnnfast.set_num_threads(before)
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        cnnfast.set_num_threads(0)
+    with pytest.raises(TypeError):
+        cnnfast.set_num_threads(1.5)
+
+
+def test_set_isa():
+    before = cnnfast.info()["isa"]
+    try:
+        cnnfast.set_isa("scalar")
+        assert cnnfast.info()["isa"] == "scalar"
+        cnnfast.set_isa("auto")
+        assert cnnfast.info()["isa"] == cnnfast.info()["isa_detected"]
+    finally:
+        cnnfast.set_isa(before)
+    with pytest.raises(ValueError, match="isa must be one of"):
+        cnnfast.set_isa("sse9")
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_env_var_forces_isa(isa):
+    env = dict(os.environ, CNNFAST_ISA=isa)
+    code = "import cnnfast; print(cnnfast.info()['isa'])"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if isa in cnnfast.info()["isa_available"]:
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == isa
+    else:
+        assert r.returncode != 0 and "not supported" in r.stderr
+
+
+def test_selfcheck_cli():
+    r = subprocess.run([sys.executable, "-m", "cnnfast"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "FAIL" not in r.stdout and '"isa"' in r.stdout
