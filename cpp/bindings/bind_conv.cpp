@@ -79,8 +79,11 @@ py::tuple backward(const py::array& dy, const py::array& x, const py::array& w, 
 }
 
 }  // namespace
+}  // namespace cnnfast::py_bind
 
-void bind_conv(py::module_& m) {
+using namespace cnnfast::py_bind;
+
+CNNFAST_BINDINGS(conv2d) {
   m.def("conv2d_forward_f32", &forward<float>, py::arg("x").noconvert(),
         py::arg("w").noconvert(), py::arg("b").noconvert(), py::arg("stride"), py::arg("padding"),
         py::arg("dilation"), py::arg("groups"), py::arg("algo"));
@@ -90,5 +93,3 @@ void bind_conv(py::module_& m) {
   m.def("conv2d_backward_f32", &backward<float>);
   m.def("conv2d_backward_f64", &backward<double>);
 }
-
-}  // namespace cnnfast::py_bind

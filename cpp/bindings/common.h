@@ -34,6 +34,17 @@ py::array_t<T> new_output(const std::vector<int64_t>& shape, bool zero = false) 
   return out;
 }
 
-void bind_conv(py::module_& m);
+// Self-registration: each binding file adds its op family with
+//   CNNFAST_BINDINGS(conv) { m.def(...); }
+// so adding an op family never edits module.cpp.
+using BindFn = void (*)(py::module_&);
+int register_bindings(const char* family, BindFn fn);
+void bind_all(py::module_& m);
 
 }  // namespace cnnfast::py_bind
+
+#define CNNFAST_BINDINGS(family)                                                         \
+  static void cnnfast_bind_##family(pybind11::module_& m);                               \
+  static const int cnnfast_registered_##family =                                          \
+      ::cnnfast::py_bind::register_bindings(#family, &cnnfast_bind_##family);             \
+  static void cnnfast_bind_##family(pybind11::module_& m)

@@ -1,6 +1,11 @@
 // module.cpp — cnnfast._core: runtime facts and controls; each op family binds in its own file.
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "cnnfast/runtime.h"
 #include "common.h"
 
@@ -9,6 +14,25 @@ namespace cnnfast::py_bind {
 bool& poison_outputs() {
   static bool on = false;
   return on;
+}
+
+namespace {
+std::vector<std::pair<const char*, BindFn>>& registry() {
+  static std::vector<std::pair<const char*, BindFn>> r;
+  return r;
+}
+}  // namespace
+
+int register_bindings(const char* family, BindFn fn) {
+  registry().emplace_back(family, fn);
+  return static_cast<int>(registry().size());
+}
+
+void bind_all(py::module_& m) {
+  // Registration order across files is unspecified; bind in name order for a stable module.
+  auto r = registry();
+  std::sort(r.begin(), r.end(), [](auto& a, auto& b) { return std::string(a.first) < b.first; });
+  for (auto& [family, fn] : r) fn(m);
 }
 
 }  // namespace cnnfast::py_bind
@@ -31,5 +55,5 @@ PYBIND11_MODULE(_core, m) {
   m.def("openmp_enabled", &openmp_enabled);
   m.def("cuda_built", [] { return false; });
   m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });
-  py_bind::bind_conv(m);
+  py_bind::bind_all(m);
 }
