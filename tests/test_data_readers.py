@@ -12,6 +12,7 @@ import pytest
 
 from cnnfast.data import (load_cifar10, load_digits, load_mnist, read_cifar10_batch, read_idx,
                           write_idx)
+from helpers import write_mnist_like
 from cnnfast.data.datasets import (MNIST_FILES, _sklearn_digits_csv, download_file,
                                    read_digits_csv, upscale_to_mnist_layout)
 
@@ -74,18 +75,6 @@ def test_idx_errors_name_the_file(tmp_path, rng):
         read_idx(p, shape=(None, 4, 3))
     with pytest.raises(FileNotFoundError, match="missing.idx"):
         read_idx(tmp_path / "missing.idx")
-
-
-def write_mnist_like(root, rng, n_train=40, n_test=12, size=28, gz=True):
-    """Small MNIST-layout IDX files: labels 0..9, images uint8."""
-    os.makedirs(root, exist_ok=True)
-    for prefix, n in (("train", n_train), ("t10k", n_test)):
-        ext = ".gz" if gz else ""
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
-        write_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte{ext}"), images)
-        write_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte{ext}"), labels)
-    return root
 
 
 @pytest.mark.parametrize("gz", [True, False])
