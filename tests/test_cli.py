@@ -89,6 +89,8 @@ def test_train_eval_resume_end_to_end(tmp_path, rng, monkeypatch, capsys):
     resumed = load_checkpoint(part)
     assert all(np.array_equal(full[k], resumed["model"][k]) for k in full)
     capsys.readouterr()
+    assert cli.main(common + ["--epochs", "4", "--out", part, "--resume", "--batch-size", "4"]) == 2
+    assert "different batch_size (8, now 4)" in capsys.readouterr().err
 
     assert cli.main(["eval", "--checkpoint", ckpt]) == 0
     line = capsys.readouterr().out

@@ -165,6 +165,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     config.update(num_classes=len(train.classes), in_channels=c, input_size=h,
                   mean=train.images.mean(axis=(0, 2, 3)).tolist(),
                   std=train.images.std(axis=(0, 2, 3)).tolist())
+    if args.resume and os.path.exists(args.out):
+        from .checkpoint import load_checkpoint
+        before = load_checkpoint(args.out).get("meta", {})
+        changed = [k for k in ("model", "dataset", "batch_size", "augment", "in_channels",
+                               "input_size", "num_classes") if before.get(k) != config[k]]
+        if changed:
+            print(f"cnnfast train: --resume: {args.out} was trained with a different "
+                  + ", ".join(f"{k} ({before.get(k)!r}, now {config[k]!r})" for k in changed),
+                  file=sys.stderr)
+            return 2
     seed_everything(args.seed)
     try:
         model, loss, optimizer = build_training(config)
