@@ -26,9 +26,13 @@ class LinearClassifier:
         self.weight = Parameter(np.random.uniform(-bound, bound, (num_classes, in_features)))
         self.bias = Parameter(np.random.uniform(-bound, bound, num_classes))
         self.dropout, self.training = dropout, True
+        self.rng = np.random.default_rng()  # unseeded, like a Dropout layer's: fit reseeds it
 
     def named_parameters(self):
         return [("weight", self.weight), ("bias", self.bias)]
+
+    def named_modules(self):
+        return [("", self)]
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
@@ -47,7 +51,7 @@ class LinearClassifier:
     def forward(self, x):
         h = x.reshape(len(x), -1).astype(np.float64)
         if self.training and self.dropout > 0:
-            keep = np.random.random_sample(h.shape) >= self.dropout  # np.random: seeded by fit
+            keep = self.rng.random(h.shape) >= self.dropout
             h = h * keep / (1 - self.dropout)
         self._h = h
         return h @ self.weight.data.T + self.bias.data

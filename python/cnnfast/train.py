@@ -7,8 +7,8 @@ Works with any model/loss/optimizer following the cnnfast.nn contract: `logits =
 state_dict()/load_state_dict()`; optional `scheduler.step()/state_dict()/load_state_dict()`.
 
 Reproducibility: every random draw is a function of (seed, epoch, purpose): shuffling and
-augmentation through the BatchLoader, dropout through `np.random` (and `cnnfast.nn.manual_seed`
-when the layer library provides it), reseeded at the start of each epoch. Checkpoints are taken
+augmentation through the BatchLoader; dropout through the `rng` generator of each layer that has
+one, `np.random` and the library's seeding hooks (SEED_HOOKS), all reseeded at each epoch start. Checkpoints are taken
 at epoch ends, so resuming from one gives exactly the run that was never interrupted.
 """
 from __future__ import annotations
@@ -30,13 +30,17 @@ HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "images
 DataArg = Union[Dataset, Tuple[np.ndarray, np.ndarray]]
 
 
+# Seeding hooks of the layer library, used when present: (module, function).
+SEED_HOOKS = (("cnnfast.init", "seed"), ("cnnfast.nn", "manual_seed"), ("cnnfast", "manual_seed"))
+
+
 def _global_seed(seed: int) -> None:
-    """Seeds np.random's global state and the layer library's generator if it has one."""
+    """Seeds np.random's global state and the layer library's generators that exist."""
     np.random.seed(seed % 2**32)
-    import cnnfast
-    for owner in (sys.modules.get("cnnfast.nn"), cnnfast):
-        if owner is not None and hasattr(owner, "manual_seed"):
-            owner.manual_seed(seed)
+    for module, func in SEED_HOOKS:
+        owner = sys.modules.get(module)
+        if owner is not None and callable(getattr(owner, func, None)):
+            getattr(owner, func)(seed)
 
 
 def seed_everything(seed: int) -> None:
@@ -44,8 +48,13 @@ def seed_everything(seed: int) -> None:
     _global_seed(int(np.random.SeedSequence([int(seed), 0]).generate_state(1)[0]))
 
 
-def _seed_epoch(seed: int, epoch: int) -> None:
+def _seed_epoch(model, seed: int, epoch: int) -> None:
+    """Reseeds the global generators and every layer's own `rng` (e.g. Dropout's) for one epoch."""
     _global_seed(int(np.random.SeedSequence([seed, epoch, DROPOUT_STREAM]).generate_state(1)[0]))
+    modules = model.named_modules() if hasattr(model, "named_modules") else [("", model)]
+    for i, (_, module) in enumerate(modules):
+        if isinstance(getattr(module, "rng", None), np.random.Generator):
+            module.rng = np.random.default_rng([seed, epoch, DROPOUT_STREAM, i])
 
 
 def _as_arrays(name: str, data: DataArg) -> Tuple[np.ndarray, np.ndarray]:
@@ -198,7 +207,7 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
     loader = BatchLoader(x, y, batch_size, shuffle=True, seed=seed, augment=augment,
                          prefetch=prefetch)
     for epoch in range(start, epochs):
-        _seed_epoch(seed, epoch)
+        _seed_epoch(model, seed, epoch)
         bar = _Progress(progress, len(loader), f"epoch {epoch + 1}/{epochs}")
         record: Dict[str, Any] = {"epoch": epoch + 1, "lr": _current_lr(optimizer)}
         record.update(_train_one_epoch(model, loss, optimizer, loader, epoch, bar))
