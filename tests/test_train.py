@@ -188,3 +188,10 @@ def test_fit_errors(rng):
         fit(model, loss, opt, train, resume=True)
     with pytest.raises(ValueError, match="batch_size"):
         fit(model, loss, opt, train, batch_size=0)
+
+    class NoState:  # an optimizer without state_dict / load_state_dict
+        def __init__(self, inner):
+            self.zero_grad, self.step = inner.zero_grad, inner.step
+    with pytest.raises(TypeError, match=r"optimizer \(NoState\) has no state_dict / load_state_"):
+        fit(model, loss, NoState(opt), train, checkpoint="never-written.npz", progress=False)
+    assert fit(model, loss, NoState(opt), train, progress=False)["epoch"] == [1]

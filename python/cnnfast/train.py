@@ -185,6 +185,13 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path>")
     x, y = _as_arrays("fit: train_data", train_data)
+    if checkpoint is not None:  # fail before training, not after the first epoch
+        for obj, what in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler")):
+            missing = [m for m in ("state_dict", "load_state_dict")
+                       if obj is not None and not callable(getattr(obj, m, None))]
+            if missing:
+                raise TypeError(f"checkpoint: the {what} ({type(obj).__name__}) has no "
+                                f"{' / '.join(missing)}(), which checkpoints need")
     history: Dict[str, list] = {k: [] for k in HISTORY_KEYS}
     start = 0
     if resume and os.path.exists(checkpoint):
