@@ -194,4 +194,4 @@ def test_fit_errors(rng):
             self.zero_grad, self.step = inner.zero_grad, inner.step
     with pytest.raises(TypeError, match=r"optimizer \(NoState\) has no state_dict / load_state_"):
         fit(model, loss, NoState(opt), train, checkpoint="never-written.npz", progress=False)
-    assert fit(model, loss, NoState(opt), train, progress=False)["epoch"] == [1]
+    assert fit(model, loss, NoState(opt), blobs(rng), progress=False)["epoch"] == [1]
