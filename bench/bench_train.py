@@ -83,7 +83,7 @@ def main() -> int:
     ap.add_argument("--data-dir", default=DEFAULT_MNIST)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=64)
-    ap.add_argument("--lr", type=float, default=0.05)
+    ap.add_argument("--lr", type=float, default=0.01)  # the CLI's MNIST default
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--reps", type=int, default=3, help="timed epochs per framework")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
