@@ -56,9 +56,10 @@ def test_plots(tmp_path, rng):
                   lambda x: x.reshape(len(x), -1)])
     model.w = w
     image = rng.random((1, 12, 12)).astype(np.float32)
-    maps = feature_maps(model, image)
-    assert len(maps) == 2 and maps[0].shape == (6, 12, 12)
-    assert np.array_equal(maps[1], np.maximum(maps[0], 0))
+    (name0, map0), (name1, map1) = feature_maps(model, image)
+    assert name0 == "0: function" and map0.shape == (6, 12, 12)
+    assert np.array_equal(map0, conv2d(image[None], w, None, padding=2)[0])
+    assert np.array_equal(map1, np.maximum(map0, 0))
     hist = {"epoch": [1, 2], "loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.6],
             "val_accuracy": [0.4, 0.7]}
     written = plot_run(model, hist, image, str(tmp_path / "figs"))

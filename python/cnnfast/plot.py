@@ -3,7 +3,7 @@ accuracy curves, the first layer's filters as a grid, and feature maps of one im
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -63,9 +63,9 @@ def plot_filters(weight: np.ndarray, path: str) -> str:
     return path
 
 
-def feature_maps(model, image: np.ndarray) -> List[np.ndarray]:
-    """The (C, H, W) outputs of every layer of a sequential model that keep an image shape, for
-    one image (C, H, W). Needs a model that iterates over its layers (like nn.Sequential)."""
+def feature_maps(model, image: np.ndarray) -> List[Tuple[str, np.ndarray]]:
+    """(label, (C, H, W) output) of every layer of a sequential model that keeps an image shape,
+    for one image (C, H, W). Needs a model that iterates over its layers (like nn.Sequential)."""
     try:
         layers = list(iter(model))
     except TypeError:
@@ -73,22 +73,21 @@ def feature_maps(model, image: np.ndarray) -> List[np.ndarray]:
                         f"(use a Sequential model)") from None
     model.eval()
     x, maps = np.ascontiguousarray(image[None], dtype=np.float32), []
-    for layer in layers:
+    for i, layer in enumerate(layers):
         x = np.asarray(layer(x))
         if x.ndim != 4:
             break
-        maps.append(x[0])
+        maps.append((f"{i}: {type(layer).__name__}", x[0]))
     return maps
 
 
 def plot_feature_maps(model, image: np.ndarray, path: str, max_layers: int = 6) -> str:
     """The input image, then each image-shaped layer output, one row per layer."""
     maps = feature_maps(model, image)[:max_layers]
-    width = max([image.shape[0]] + [m.shape[0] for m in maps])
+    width = max([image.shape[0]] + [m.shape[0] for _, m in maps])
     fig = _figure(1.1 * width + 1.5, 1.2 * (len(maps) + 1) + 0.3)
     rows = len(maps) + 1
-    for r, (name, m) in enumerate([("input", image)] + [(f"layer {i + 1}", m)
-                                                         for i, m in enumerate(maps)]):
+    for r, (name, m) in enumerate([("input", image)] + maps):
         for c in range(m.shape[0]):
             ax = fig.add_subplot(rows, width, r * width + c + 1)
             ax.imshow(m[c], cmap="viridis", interpolation="nearest")
