@@ -27,6 +27,7 @@ def plot_history(history: Dict[str, list], path: str) -> str:
         if any(v is not None for v in val):
             ax.plot(epochs, [np.nan if v is None else v for v in val], "s-", label="test")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
