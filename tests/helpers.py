@@ -1,5 +1,8 @@
-"""Shared test helpers: relative error, ISA lists, directional finite-difference checks."""
+"""Shared test helpers: relative error, ISA lists, directional finite-difference checks, small
+MNIST-layout IDX files."""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
@@ -43,3 +46,16 @@ def skip_unless_isa(isa):
     if isa not in cnnfast.info()["isa_available"]:
         pytest.skip(f"ISA {isa} not supported by this CPU/build "
                     f"(available: {cnnfast.info()['isa_available']})")
+
+
+def write_mnist_like(root, rng, n_train=40, n_test=12, size=28, gz=True):
+    """Small MNIST-layout IDX files (random uint8 images, labels 0..9) in root; returns root."""
+    from cnnfast.data import write_idx
+    os.makedirs(root, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        ext = ".gz" if gz else ""
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = rng.integers(0, 256, (n, size, size), dtype=np.uint8)
+        write_idx(os.path.join(root, f"{prefix}-images-idx3-ubyte{ext}"), images)
+        write_idx(os.path.join(root, f"{prefix}-labels-idx1-ubyte{ext}"), labels)
+    return root

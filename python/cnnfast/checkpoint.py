@@ -1,0 +1,97 @@
+"""Checkpoints as NumPy .npz without pickle: nested dicts/lists/tuples of arrays and plain
+scalars (model, optimizer and scheduler state dicts, history, config).
+
+The tree's structure goes into one JSON string (`__tree__`); every array is its own npz entry.
+Writes are atomic: a temporary file in the same directory, fsync, then os.replace, so a crash
+mid-save leaves the previous checkpoint intact. Reads use allow_pickle=False.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any, Dict
+
+import numpy as np
+
+TREE_KEY = "__tree__"
+FORMAT = "cnnfast-checkpoint-1"
+
+
+def _encode(obj, arrays: Dict[str, np.ndarray], where: str):
+    if isinstance(obj, np.ndarray) or isinstance(obj, np.generic):
+        arr = np.asarray(obj)
+        if arr.dtype == object:
+            raise TypeError(f"checkpoint: {where} is an object array (would need pickle)")
+        key = f"a{len(arrays)}"
+        arrays[key] = arr
+        return {"array": key, "scalar": isinstance(obj, np.generic)}
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return {"value": obj}
+    if isinstance(obj, dict):
+        items = []
+        for k, v in obj.items():
+            if not isinstance(k, (str, int)) or isinstance(k, bool):
+                raise TypeError(f"checkpoint: {where} has a key {k!r} that is not a str or int")
+            items.append([k, _encode(v, arrays, f"{where}[{k!r}]")])
+        return {"dict": items}
+    if isinstance(obj, (list, tuple)):
+        return {"tuple" if isinstance(obj, tuple) else "list":
+                [_encode(v, arrays, f"{where}[{i}]") for i, v in enumerate(obj)]}
+    if hasattr(obj, "__array__"):  # e.g. a torch tensor handed over by mistake: store its values
+        return _encode(np.asarray(obj), arrays, where)
+    raise TypeError(f"checkpoint: cannot store {where} of type {type(obj).__name__}")
+
+
+def _decode(node, arrays):
+    if "array" in node:
+        arr = arrays[node["array"]]
+        return arr[()] if node["scalar"] else arr
+    if "value" in node:
+        return node["value"]
+    if "dict" in node:
+        return {k: _decode(v, arrays) for k, v in node["dict"]}
+    if "list" in node:
+        return [_decode(v, arrays) for v in node["list"]]
+    if "tuple" in node:
+        return tuple(_decode(v, arrays) for v in node["tuple"])
+    raise ValueError(f"checkpoint: unknown node {sorted(node)}")
+
+
+def save_checkpoint(path, state: Dict[str, Any]) -> None:
+    """Writes `state` (a dict tree) to `path` atomically."""
+    path = os.fspath(path)
+    arrays: Dict[str, np.ndarray] = {}
+    tree = _encode(dict(state), arrays, "state")
+    arrays[TREE_KEY] = np.array(json.dumps({"format": FORMAT, "tree": tree}))
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def load_checkpoint(path) -> Dict[str, Any]:
+    """Reads a checkpoint written by save_checkpoint (never unpickles anything)."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: not a readable .npz checkpoint ({e})") from None
+    if TREE_KEY not in arrays:
+        raise ValueError(f"{path}: not a cnnfast checkpoint (no {TREE_KEY} entry)")
+    meta = json.loads(str(arrays.pop(TREE_KEY)))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
+    return _decode(meta["tree"], arrays)

@@ -1,0 +1,239 @@
+"""Training loop: `fit` (epochs of shuffled, augmented mini-batches with progress, validation,
+scheduler, callbacks and atomic .npz checkpoints with exact resume) and `evaluate`.
+
+Works with any model/loss/optimizer following the cnnfast.nn contract: `logits = model(x)`,
+`model.backward(grad_logits)`, `model.train()/eval()/state_dict()/load_state_dict()`;
+`value = loss(logits, labels)`, `loss.backward() -> grad_logits`; `optimizer.zero_grad()/step()/
+state_dict()/load_state_dict()`; optional `scheduler.step()/state_dict()/load_state_dict()`.
+
+Reproducibility: every random draw is a function of (seed, epoch, purpose): shuffling and
+augmentation through the BatchLoader; dropout through the `rng` generator of each layer that has
+one, `np.random` and the library's seeding hooks (SEED_HOOKS), all reseeded at each epoch start. Checkpoints are taken
+at epoch ends, so resuming from one gives exactly the run that was never interrupted.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data.datasets import Dataset
+from .data.loader import BatchLoader
+
+DROPOUT_STREAM = 3
+HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "images_per_s", "time_s",
+                "lr")
+DataArg = Union[Dataset, Tuple[np.ndarray, np.ndarray]]
+
+
+# Seeding hooks of the layer library, used when present: (module, function).
+SEED_HOOKS = (("cnnfast.init", "seed"), ("cnnfast.nn", "manual_seed"), ("cnnfast", "manual_seed"))
+
+
+def _global_seed(seed: int) -> None:
+    """Seeds np.random's global state and the layer library's generators that exist."""
+    np.random.seed(seed % 2**32)
+    for module, func in SEED_HOOKS:
+        owner = sys.modules.get(module)
+        if owner is not None and callable(getattr(owner, func, None)):
+            getattr(owner, func)(seed)
+
+
+def seed_everything(seed: int) -> None:
+    """Call before building the model so that its initialization is fixed by `seed`."""
+    _global_seed(int(np.random.SeedSequence([int(seed), 0]).generate_state(1)[0]))
+
+
+def _seed_epoch(model, seed: int, epoch: int) -> None:
+    """Reseeds the global generators and every layer's own `rng` (e.g. Dropout's) for one epoch."""
+    _global_seed(int(np.random.SeedSequence([seed, epoch, DROPOUT_STREAM]).generate_state(1)[0]))
+    modules = model.named_modules() if hasattr(model, "named_modules") else [("", model)]
+    for i, (_, module) in enumerate(modules):
+        if isinstance(getattr(module, "rng", None), np.random.Generator):
+            module.rng = np.random.default_rng([seed, epoch, DROPOUT_STREAM, i])
+
+
+def _as_arrays(name: str, data: DataArg) -> Tuple[np.ndarray, np.ndarray]:
+    if isinstance(data, Dataset):
+        return data.images, data.labels
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
+            raise ValueError(f"{name}: expected (images (N, ...), labels (N,)), got shapes "
+                             f"{x.shape} and {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            raise TypeError(f"{name}: labels must be integers, got {y.dtype}")
+        return x, y
+    raise TypeError(f"{name}: expected a cnnfast.data.Dataset or an (images, labels) pair, "
+                    f"got {type(data).__name__}")
+
+
+def _current_lr(optimizer) -> Optional[float]:
+    groups = getattr(optimizer, "param_groups", None)
+    try:
+        return float(groups[0]["lr"])
+    except (TypeError, KeyError, IndexError):
+        return None
+
+
+def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Logits for all images, in eval mode, in batches."""
+    model.eval()
+    outs = [np.asarray(model(np.ascontiguousarray(images[i:i + batch_size], dtype=np.float32)))
+            for i in range(0, len(images), batch_size)]
+    return np.concatenate(outs)
+
+
+def evaluate(model, data: DataArg, loss=None, batch_size: int = 256) -> Dict[str, float]:
+    """{'accuracy', 'loss' (mean over images, NaN without a loss), 'n'} in eval mode; the model's
+    train/eval mode is restored afterwards when it exposes `.training`."""
+    x, y = _as_arrays("evaluate: data", data)
+    was_training = getattr(model, "training", None)
+    model.eval()
+    correct, total_loss = 0, 0.0
+    for i in range(0, len(y), batch_size):
+        xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
+        yb = np.asarray(y[i:i + batch_size], dtype=np.int64)
+        logits = np.asarray(model(xb))
+        correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+        if loss is not None:
+            total_loss += float(loss(logits, yb)) * len(yb)
+    if was_training:
+        model.train()
+    n = len(y)
+    return {"accuracy": correct / n, "loss": total_loss / n if loss is not None else float("nan"),
+            "n": n}
+
+
+class _Progress:
+    """tqdm bar when tqdm is installed, else one plain line per epoch; nothing when quiet."""
+
+    def __init__(self, enabled: bool, total: int, desc: str):
+        self.bar, self.enabled, self.desc = None, enabled, desc
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+                self.bar = tqdm(total=total, desc=desc, unit="batch", leave=True,
+                                dynamic_ncols=True)
+            except ImportError:
+                pass
+
+    def update(self, stats: Dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['accuracy']:.4f}",
+                                 img_s=f"{stats['images_per_s']:.0f}", refresh=False)
+
+    def close(self, record: Dict[str, Any]) -> None:
+        if self.bar is not None:
+            if record.get("val_accuracy") is not None:
+                self.bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.4f}",
+                                     val_acc=f"{record['val_accuracy']:.4f}",
+                                     img_s=f"{record['images_per_s']:.0f}")
+            self.bar.close()
+        elif self.enabled:
+            val = ("" if record.get("val_accuracy") is None else
+                   f"  val_loss {record['val_loss']:.4f}  val_acc {record['val_accuracy']:.4f}")
+            print(f"{self.desc}: loss {record['loss']:.4f}  acc {record['accuracy']:.4f}{val}  "
+                  f"{record['images_per_s']:.0f} img/s  {record['time_s']:.1f} s", flush=True)
+
+
+def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
+                     progress: _Progress) -> Dict[str, float]:
+    model.train()
+    seen, correct, loss_sum = 0, 0, 0.0
+    t0 = time.perf_counter()
+    for xb, yb in loader.epoch(epoch):
+        optimizer.zero_grad()
+        logits = model(xb)
+        value = float(loss(logits, yb))
+        model.backward(loss.backward())
+        optimizer.step()
+        if not np.isfinite(value):
+            raise FloatingPointError(f"epoch {epoch + 1}: the loss became {value} after {seen} "
+                                     f"images (learning rate too high?)")
+        seen += len(yb)
+        loss_sum += value * len(yb)
+        correct += int(np.sum(np.argmax(np.asarray(logits), axis=1) == yb))
+        elapsed = time.perf_counter() - t0
+        progress.update({"loss": loss_sum / seen, "accuracy": correct / seen,
+                         "images_per_s": seen / max(elapsed, 1e-9)})
+    elapsed = time.perf_counter() - t0
+    return {"loss": loss_sum / seen, "accuracy": correct / seen,
+            "images_per_s": seen / max(elapsed, 1e-9), "time_s": elapsed}
+
+
+def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg] = None,
+        epochs: int = 1, batch_size: int = 64, augment: Optional[Callable] = None,
+        scheduler=None, callbacks: Sequence[Callable] = (), progress: bool = True,
+        seed: Optional[int] = None, checkpoint: Optional[str] = None, resume: bool = False,
+        checkpoint_meta: Optional[Dict[str, Any]] = None, prefetch: int = 2) -> Dict[str, list]:
+    """Trains for `epochs` epochs (in total, counting those a resumed checkpoint already did).
+
+    Returns the history: a dict of per-epoch lists (HISTORY_KEYS; val_* are None without
+    val_data). `augment(xb, rng) -> xb` transforms training batches. `scheduler.step()` runs after
+    every epoch. Each callback is called as `cb(epoch, record)`; returning True stops training.
+    `checkpoint`: path of an .npz written atomically after every epoch (with `checkpoint_meta`,
+    e.g. the CLI's configuration); `resume=True` continues from it if it exists (same seed).
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
+    if resume and checkpoint is None:
+        raise ValueError("resume=True needs checkpoint=<path>")
+    x, y = _as_arrays("fit: train_data", train_data)
+    if checkpoint is not None:  # fail before training, not after the first epoch
+        for obj, what in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler")):
+            missing = [m for m in ("state_dict", "load_state_dict")
+                       if obj is not None and not callable(getattr(obj, m, None))]
+            if missing:
+                raise TypeError(f"checkpoint: the {what} ({type(obj).__name__}) has no "
+                                f"{' / '.join(missing)}(), which checkpoints need")
+    history: Dict[str, list] = {k: [] for k in HISTORY_KEYS}
+    start = 0
+    if resume and os.path.exists(checkpoint):
+        state = load_checkpoint(checkpoint)
+        if seed is not None and int(seed) != state["seed"]:
+            raise ValueError(f"resume: {checkpoint} was trained with seed {state['seed']}, "
+                             f"got seed={seed}")
+        seed = state["seed"]
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            if state.get("scheduler") is None:
+                raise ValueError(f"resume: {checkpoint} has no scheduler state")
+            scheduler.load_state_dict(state["scheduler"])
+        history = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
+        start = int(state["epoch"])
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    seed = int(seed)
+    loader = BatchLoader(x, y, batch_size, shuffle=True, seed=seed, augment=augment,
+                         prefetch=prefetch)
+    for epoch in range(start, epochs):
+        _seed_epoch(model, seed, epoch)
+        bar = _Progress(progress, len(loader), f"epoch {epoch + 1}/{epochs}")
+        record: Dict[str, Any] = {"epoch": epoch + 1, "lr": _current_lr(optimizer)}
+        record.update(_train_one_epoch(model, loss, optimizer, loader, epoch, bar))
+        record["val_loss"] = record["val_accuracy"] = None
+        if val_data is not None:
+            val = evaluate(model, val_data, loss, batch_size=max(batch_size, 256))
+            record["val_loss"], record["val_accuracy"] = val["loss"], val["accuracy"]
+        bar.close(record)
+        if scheduler is not None:
+            scheduler.step()
+        for k in HISTORY_KEYS:
+            history[k].append(record[k])
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "epoch": epoch + 1, "seed": seed, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": None if scheduler is None else scheduler.state_dict(),
+                "history": history, "meta": dict(checkpoint_meta or {})})
+        stops = [cb(epoch + 1, record) is True for cb in callbacks]  # every callback runs
+        if any(stops):
+            break
+    return history
