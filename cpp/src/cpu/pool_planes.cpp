@@ -1,0 +1,164 @@
+// pool_planes.cpp — fast max/avg pooling loops. Forward: OpenMP over output rows (plane, od, oh);
+// each row gathers its input row pointers once, the W outputs whose windows lie fully inside the
+// input go to the microkernel in one call (SIMD over W), border and adaptive outputs one by one.
+// Backward: OpenMP over planes; each plane scatters in raster order (deterministic, race-free).
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/runtime.h"
+#include "cpu/parallel.h"
+#include "cpu/pool_dispatch.h"
+#include "cpu/pool_planes.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+struct Plan {
+  std::vector<PoolWindow> wd, wh, ww;
+  int64_t lo = 0, hi = 0;  // outputs [lo, hi) along W have full, unclipped windows
+};
+
+Plan make_plan(const PoolParams& p) {
+  Plan pl{pool_windows(p, 0), pool_windows(p, 1), pool_windows(p, 2)};
+  if (!p.adaptive) {
+    const int64_t s = p.stride[2], last = p.in[2] - 1 - (p.kernel[2] - 1) * p.dil[2] + p.pad[2];
+    pl.lo = std::min((p.pad[2] + s - 1) / s, p.out[2]);
+    pl.hi = last < 0 ? pl.lo : std::max(pl.lo, std::min(p.out[2], last / s + 1));
+  }
+  return pl;
+}
+
+// Calls f(plane, od, oh, nrows, rows, row_index) for every output row; rows point at column 0 of
+// the input rows (d, h) of the row's window, row_index at their flat plane indices.
+template <class T, class F>
+void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& f) {
+  const int64_t OD = p.out[0], OH = p.out[1], H = p.in[1], W = p.in[2];
+  for_each_item(p.planes() * OD * OH, get_num_threads(), [&](int64_t item, int) {
+    thread_local std::vector<const T*> rows;
+    thread_local std::vector<int64_t> row_index;
+    const int64_t pl = item / (OD * OH), od = item / OH % OD, oh = item % OH;
+    const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
+    rows.clear();
+    row_index.clear();
+    const T* xp = x + pl * p.in_plane();
+    for (int64_t i = 0; i < a.count; ++i)
+      for (int64_t j = 0; j < b.count; ++j) {
+        const int64_t at = ((a.first + i * a.step) * H + b.first + j * b.step) * W;
+        rows.push_back(xp + at);
+        row_index.push_back(at);
+      }
+    f(pl, od, oh, static_cast<int64_t>(rows.size()), rows.data(), row_index.data());
+  });
+}
+
+template <class T>
+T avg_scale(const AvgOptions& o, const PoolWindow& a, const PoolWindow& b, const PoolWindow& c) {
+  if (o.divisor_override > 0) return T(1) / T(o.divisor_override);
+  if (o.count_include_pad) return T(1) / T(a.padded * b.padded * c.padded);
+  return T(1) / T(a.count * b.count * c.count);
+}
+
+}  // namespace
+
+template <class T>
+void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x) {
+  const Plan plan = make_plan(p);
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t OW = p.out[2];
+  for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
+                                      const T* const* rows, const int64_t* row_index) {
+    const int64_t o = pl * p.out_plane() + (od * p.out[1] + oh) * OW;
+    T* yr = y + o;
+    int64_t* ir = idx ? idx + o : nullptr;
+    auto one = [&](int64_t ow) {
+      const PoolWindow& c = plan.ww[ow];
+      k.max_rows(1, nrows, rows, row_index, c.first, c.count, c.step, 1, yr + ow,
+                 ir ? ir + ow : nullptr);
+    };
+    for (int64_t ow = 0; ow < plan.lo; ++ow) one(ow);
+    if (plan.hi > plan.lo)
+      k.max_rows(plan.hi - plan.lo, nrows, rows, row_index, plan.lo * p.stride[2] - p.pad[2],
+                 p.kernel[2], p.dil[2], p.stride[2], yr + plan.lo, ir ? ir + plan.lo : nullptr);
+    for (int64_t ow = std::max(plan.hi, plan.lo); ow < OW; ++ow) one(ow);
+  });
+}
+
+template <class T>
+void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, const T* x) {
+  const Plan plan = make_plan(p);
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t OW = p.out[2];
+  for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
+                                      const T* const* rows, const int64_t*) {
+    T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
+    const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
+    auto one = [&](int64_t ow) {
+      const PoolWindow& c = plan.ww[ow];
+      k.sum_rows(1, nrows, rows, c.first, c.count, c.step, 1, avg_scale<T>(opt, a, b, c), yr + ow);
+    };
+    for (int64_t ow = 0; ow < plan.lo; ++ow) one(ow);
+    if (plan.hi > plan.lo) {
+      const PoolWindow full{0, p.kernel[2], 1, p.kernel[2]};
+      k.sum_rows(plan.hi - plan.lo, nrows, rows, plan.lo * p.stride[2] - p.pad[2], p.kernel[2],
+                 p.dil[2], p.stride[2], avg_scale<T>(opt, a, b, full), yr + plan.lo);
+    }
+    for (int64_t ow = std::max(plan.hi, plan.lo); ow < OW; ++ow) one(ow);
+  });
+}
+
+template <class T>
+void max_pool_backward_planes(const PoolParams& p, T* dx, const T* dy, const int64_t* idx) {
+  const int64_t in = p.in_plane(), out = p.out_plane();
+  for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
+    T* dxp = dx + pl * in;  // (in,) one plane
+    const T* dyp = dy + pl * out;
+    const int64_t* ip = idx + pl * out;
+    std::fill(dxp, dxp + in, T(0));
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t i = ip[o];
+      if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(in))
+        arg_error("indices: value " + std::to_string(i) + " is out of range [0, " +
+                  std::to_string(in) + ") of the input plane");
+      dxp[i] += dyp[o];
+    }
+  });
+}
+
+template <class T>
+void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx, const T* dy) {
+  const Plan plan = make_plan(p);
+  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
+    T* dxp = dx + pl * p.in_plane();  // (D, H, W) one plane
+    const T* dyp = dy + pl * p.out_plane();
+    std::fill(dxp, dxp + p.in_plane(), T(0));
+    for (int64_t od = 0; od < p.out[0]; ++od)
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
+        const T* g = dyp + (od * OH + oh) * OW;
+        for (int64_t i = 0; i < a.count; ++i)
+          for (int64_t j = 0; j < b.count; ++j) {
+            T* row = dxp + ((a.first + i * a.step) * H + b.first + j * b.step) * W;
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              const PoolWindow& c = plan.ww[ow];
+              const T v = g[ow] * avg_scale<T>(opt, a, b, c);
+              T* dst = row + c.first;
+              for (int64_t t = 0; t < c.count; ++t) dst[t * c.step] += v;
+            }
+          }
+      }
+  });
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                  \
+  template void max_pool_forward_planes<T>(const PoolParams&, T*, int64_t*, const T*);          \
+  template void max_pool_backward_planes<T>(const PoolParams&, T*, const T*, const int64_t*);   \
+  template void avg_pool_forward_planes<T>(const PoolParams&, const AvgOptions&, T*, const T*); \
+  template void avg_pool_backward_planes<T>(const PoolParams&, const AvgOptions&, T*, const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu
