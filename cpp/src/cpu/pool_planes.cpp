@@ -1,7 +1,8 @@
 // pool_planes.cpp — fast max/avg pooling loops. Forward: OpenMP over output rows (plane, od, oh);
 // each row gathers its input row pointers once, the W outputs whose windows lie fully inside the
 // input go to the microkernel in one call (SIMD over W), border and adaptive outputs one by one.
-// Backward: OpenMP over planes; each plane scatters in raster order (deterministic, race-free).
+// Max backward: OpenMP over planes, each scattering in raster order (deterministic, race-free);
+// avg backward: a gather over input rows.
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -126,29 +127,74 @@ void max_pool_backward_planes(const PoolParams& p, T* dx, const T* dy, const int
   });
 }
 
+namespace {
+// For every input index along one dim, the outputs whose windows read it (CSR: out[off[i]..off[i+1])).
+struct Inverse {
+  std::vector<int64_t> off, out;
+};
+Inverse invert(const std::vector<PoolWindow>& wins, int64_t in) {
+  Inverse inv;
+  inv.off.assign(static_cast<size_t>(in + 1), 0);
+  for (const PoolWindow& w : wins)
+    for (int64_t t = 0; t < w.count; ++t) ++inv.off[w.first + t * w.step + 1];
+  for (int64_t i = 0; i < in; ++i) inv.off[i + 1] += inv.off[i];
+  inv.out.resize(static_cast<size_t>(inv.off[in]));
+  std::vector<int64_t> fill(inv.off.begin(), inv.off.end() - 1);
+  for (int64_t o = 0; o < static_cast<int64_t>(wins.size()); ++o)
+    for (int64_t t = 0; t < wins[o].count; ++t) inv.out[fill[wins[o].first + t * wins[o].step]++] = o;
+  return inv;
+}
+// Per-dim factors of the avg divisor (the divisor is a product over dims, or the override).
+template <class T>
+std::vector<T> factors(const std::vector<PoolWindow>& wins, const AvgOptions& o) {
+  std::vector<T> f;
+  for (const PoolWindow& w : wins)
+    f.push_back(o.divisor_override > 0 ? T(1) : T(1) / T(o.count_include_pad ? w.padded : w.count));
+  return f;
+}
+}  // namespace
+
+// A gather, not a scatter: each input row (plane, d, h) sums the scaled grad rows of the output
+// rows that read it into a W-long buffer, then each dx element sums its outputs along W. Every
+// dx element is written once, by one thread (OpenMP over input rows), so no zeroing, no races.
 template <class T>
 void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx, const T* dy) {
   const Plan plan = make_plan(p);
-  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
-  for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
-    T* dxp = dx + pl * p.in_plane();  // (D, H, W) one plane
+  const Inverse id = invert(plan.wd, p.in[0]), ih = invert(plan.wh, p.in[1]),
+                iw = invert(plan.ww, p.in[2]);
+  const std::vector<T> fd = factors<T>(plan.wd, opt), fh = factors<T>(plan.wh, opt);
+  std::vector<T> fw = factors<T>(plan.ww, opt);
+  if (opt.divisor_override > 0)
+    for (T& v : fw) v /= T(opt.divisor_override);
+  const int64_t D = p.in[0], H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  for_each_item(p.planes() * D * H, get_num_threads(), [&](int64_t item, int) {
+    thread_local std::vector<T> buffer;
+    buffer.assign(static_cast<size_t>(OW), T(0));
+    T* acc = buffer.data();  // (OW,) Σ of the grad rows reading this input row
+    const int64_t pl = item / (D * H), d = item / H % D, h = item % H;
+    T* dxr = dx + item * W;  // (W,) this input row
     const T* dyp = dy + pl * p.out_plane();
-    std::fill(dxp, dxp + p.in_plane(), T(0));
-    for (int64_t od = 0; od < p.out[0]; ++od)
-      for (int64_t oh = 0; oh < OH; ++oh) {
-        const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
+    bool any = false;
+    for (int64_t a = id.off[d]; a < id.off[d + 1]; ++a)
+      for (int64_t b = ih.off[h]; b < ih.off[h + 1]; ++b) {
+        const int64_t od = id.out[a], oh = ih.out[b];
+        const T f = fd[od] * fh[oh];
         const T* g = dyp + (od * OH + oh) * OW;
-        for (int64_t i = 0; i < a.count; ++i)
-          for (int64_t j = 0; j < b.count; ++j) {
-            T* row = dxp + ((a.first + i * a.step) * H + b.first + j * b.step) * W;
-            for (int64_t ow = 0; ow < OW; ++ow) {
-              const PoolWindow& c = plan.ww[ow];
-              const T v = g[ow] * avg_scale<T>(opt, a, b, c);
-              T* dst = row + c.first;
-              for (int64_t t = 0; t < c.count; ++t) dst[t * c.step] += v;
-            }
-          }
+        for (int64_t ow = 0; ow < OW; ++ow) acc[ow] += f * g[ow];
+        any = true;
       }
+    if (!any) {
+      std::fill(dxr, dxr + W, T(0));
+      return;
+    }
+    for (int64_t ow = 0; ow < OW; ++ow) acc[ow] *= fw[ow];
+    const int64_t* off = iw.off.data();
+    const int64_t* outs = iw.out.data();
+    for (int64_t w = 0; w < W; ++w) {
+      T sum = 0;
+      for (int64_t k = off[w]; k < off[w + 1]; ++k) sum += acc[outs[k]];
+      dxr[w] = sum;
+    }
   });
 }
 

@@ -37,8 +37,9 @@ void max_unpool_forward_planes(const UnpoolParams& p, T* y, const T* x, const in
 template <class T>
 void max_unpool_backward_planes(const UnpoolParams& p, T* dx, const T* dy, const int64_t* idx) {
   for_each_item(p.planes, get_num_threads(), [&](int64_t pl, int) {
-    thread_local std::vector<unsigned char> claimed;
-    claimed.assign(static_cast<size_t>(p.out_count), 0);
+    thread_local std::vector<unsigned char> claimed_buffer;
+    claimed_buffer.assign(static_cast<size_t>(p.out_count), 0);
+    unsigned char* claimed = claimed_buffer.data();  // (out_count,) 1 once a later j wrote there
     T* dxp = dx + pl * p.in_count;  // (in_count,) one plane
     const T* dyp = dy + pl * p.out_count;
     const int64_t* ip = idx + pl * p.in_count;

@@ -1,5 +1,5 @@
-// pool__avx2.cpp — AVX2 pooling microkernels (f32): 8 outputs per vector for stride 1 and 2
-// along W (stride 2 de-interleaves two loads), 8 taps per vector for long windows (adaptive and
+// pool__avx2.cpp — AVX2 pooling microkernels (f32): 8 outputs per vector along W (stride 1:
+// one load, 2: two loads de-interleaved, larger: a gather), 8 taps per vector for long windows (adaptive and
 // global pooling); everything else falls to the scalar loop. Compiled with -mavx2 -mfma only.
 #include <immintrin.h>
 
@@ -10,9 +10,11 @@ namespace {
 
 constexpr int kLanes = 8;
 
-// The 8 values src[0], src[sw], ..., src[7*sw] for sw in {1, 2}; never reads past src[7*sw].
-inline __m256 load_strided(const float* src, int64_t sw) {
+// The 8 values src[0], src[sw], ..., src[7*sw] (lane_off = 0, sw, ..., 7*sw); never reads past
+// src[7*sw]. Stride 1: one load; 2: two loads de-interleaved; larger: a gather.
+inline __m256 load_strided(const float* src, int64_t sw, __m256i lane_off) {
   if (sw == 1) return _mm256_loadu_ps(src);
+  if (sw > 2) return _mm256_i32gather_ps(src, lane_off, 4);
   const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 7);  // 0..7, 7..14
   const __m256 ab = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 2, 0));   // 0 2 8 10 | 4 6 12 14
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ab), _MM_SHUFFLE(3, 1, 2, 0)));
@@ -44,7 +46,7 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
   for (int64_t r = 0; r < nrows; ++r) {
     const float* src = rows[r] + off;
     for (int64_t t = 0; t < kw; ++t) {
-      const __m256 v = load_strided(src + t * dw, sw);
+      const __m256 v = load_strided(src + t * dw, sw, lane_off);
       const __m256 m = wins(v, best);
       best = _mm256_blendv_ps(best, v, m);
       if (kIdx) {
@@ -105,7 +107,7 @@ void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_in
 void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t* row_index,
               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
   int64_t j = 0;
-  if (sw == 1 || sw == 2) {
+  if (n >= kLanes) {
     for (; j + kLanes <= n; j += kLanes)
       idx ? max_block<true>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx)
           : max_block<false>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx);
@@ -128,12 +130,15 @@ inline float hsum(__m256 v) {
 void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, int64_t kw,
               int64_t dw, int64_t sw, float scale, float* y) {
   int64_t j = 0;
-  if (sw == 1 || sw == 2) {
+  if (n >= kLanes) {
+    const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                _mm256_set1_epi32(static_cast<int>(sw)));
     for (; j + kLanes <= n; j += kLanes) {
       __m256 acc = _mm256_setzero_ps();
       for (int64_t r = 0; r < nrows; ++r) {
         const float* src = rows[r] + off + j * sw;
-        for (int64_t t = 0; t < kw; ++t) acc = _mm256_add_ps(acc, load_strided(src + t * dw, sw));
+        for (int64_t t = 0; t < kw; ++t)
+          acc = _mm256_add_ps(acc, load_strided(src + t * dw, sw, lane_off));
       }
       _mm256_storeu_ps(y + j, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
     }

@@ -9,9 +9,11 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// The 16 values src[0], src[sw], ..., src[15*sw] for sw in {1, 2}; never reads past src[15*sw].
-inline __m512 load_strided(const float* src, int64_t sw) {
+// The 16 values src[0], src[sw], ..., src[15*sw] (lane_off = 0, sw, ..., 15*sw); never reads
+// past src[15*sw]. Stride 1: one load; 2: two loads de-interleaved; larger: a gather.
+inline __m512 load_strided(const float* src, int64_t sw, __m512i lane_off) {
   if (sw == 1) return _mm512_loadu_ps(src);
+  if (sw > 2) return _mm512_i32gather_ps(lane_off, src, 4);
   const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 15);  // 0..15, 15..30
   const __m512i pick = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31);
   return _mm512_permutex2var_ps(a, pick, b);
@@ -41,7 +43,7 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
   for (int64_t r = 0; r < nrows; ++r) {
     const float* src = rows[r] + off;
     for (int64_t t = 0; t < kw; ++t) {
-      const __m512 v = load_strided(src + t * dw, sw);
+      const __m512 v = load_strided(src + t * dw, sw, lane_off);
       const __mmask16 m = wins(v, best);
       best = _mm512_mask_mov_ps(best, m, v);
       if (kIdx) {
@@ -100,7 +102,7 @@ void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_in
 void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t* row_index,
               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
   int64_t j = 0;
-  if (sw == 1 || sw == 2) {
+  if (n >= kLanes) {
     for (; j + kLanes <= n; j += kLanes)
       idx ? max_block<true>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx)
           : max_block<false>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx);
@@ -116,12 +118,16 @@ void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t*
 void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, int64_t kw,
               int64_t dw, int64_t sw, float scale, float* y) {
   int64_t j = 0;
-  if (sw == 1 || sw == 2) {
+  if (n >= kLanes) {
+    const __m512i lane_off =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int>(sw)));
     for (; j + kLanes <= n; j += kLanes) {
       __m512 acc = _mm512_setzero_ps();
       for (int64_t r = 0; r < nrows; ++r) {
         const float* src = rows[r] + off + j * sw;
-        for (int64_t t = 0; t < kw; ++t) acc = _mm512_add_ps(acc, load_strided(src + t * dw, sw));
+        for (int64_t t = 0; t < kw; ++t)
+          acc = _mm512_add_ps(acc, load_strided(src + t * dw, sw, lane_off));
       }
       _mm512_storeu_ps(y + j, _mm512_mul_ps(acc, _mm512_set1_ps(scale)));
     }
