@@ -1,6 +1,6 @@
 // unpool_planes.cpp — fast max-unpooling loops, OpenMP over (N, C) planes. Forward writes each
-// plane in raster order so the last writer of a shared index wins; backward walks the plane in
-// reverse with a per-thread "claimed" byte map, giving each index's gradient to that last writer.
+// plane in raster order so the last writer of a shared index wins; backward gathers in the same
+// order and zeroes a writer's gradient as soon as a later one overwrites its index.
 // Every index is range-checked before its write.
 #include <algorithm>
 #include <string>
@@ -37,17 +37,25 @@ void max_unpool_forward_planes(const UnpoolParams& p, T* y, const T* x, const in
 template <class T>
 void max_unpool_backward_planes(const UnpoolParams& p, T* dx, const T* dy, const int64_t* idx) {
   for_each_item(p.planes, get_num_threads(), [&](int64_t pl, int) {
-    thread_local std::vector<unsigned char> claimed_buffer;
-    claimed_buffer.assign(static_cast<size_t>(p.out_count), 0);
-    unsigned char* claimed = claimed_buffer.data();  // (out_count,) 1 once a later j wrote there
+    // writer[i] = stamp + j + 1 of the latest j that wrote output i in this plane; entries from
+    // earlier planes or calls are <= stamp (the per-thread stamp only grows), so no clearing.
+    thread_local std::vector<uint64_t> writer_buffer;
+    thread_local uint64_t stamp = 0;
+    if (writer_buffer.size() < static_cast<size_t>(p.out_count))
+      writer_buffer.resize(static_cast<size_t>(p.out_count), 0);
+    uint64_t* writer = writer_buffer.data();  // (out_count,)
+    const uint64_t base = stamp;
+    stamp += static_cast<uint64_t>(p.in_count) + 1;
     T* dxp = dx + pl * p.in_count;  // (in_count,) one plane
     const T* dyp = dy + pl * p.out_count;
     const int64_t* ip = idx + pl * p.in_count;
-    for (int64_t j = p.in_count - 1; j >= 0; --j) {
+    for (int64_t j = 0; j < p.in_count; ++j) {
       const int64_t i = ip[j];
       if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(p.out_count)) bad_index(i, p.out_count);
-      dxp[j] = claimed[i] ? T(0) : dyp[i];
-      claimed[i] = 1;
+      const uint64_t prev = writer[i];
+      if (prev > base) dxp[prev - base - 1] = T(0);  // overwritten by j: its gradient is 0
+      writer[i] = base + static_cast<uint64_t>(j) + 1;
+      dxp[j] = dyp[i];
     }
   });
 }
