@@ -45,7 +45,7 @@ def random_case(rng, nd, avg=False, big_w=False):
             s = int(rng.choice([1, 2, 2, 3, k]))
             d = 1 if avg else int(rng.choice([1, 1, 2]))
             p = int(rng.integers(0, k // 2 + 1))
-            hi = 45 if (big_w and axis == nd - 1) else 10
+            hi = (45 if nd < 3 else 20) if (big_w and axis == nd - 1) else 8
             n = int(rng.integers(1, hi))
             dims.append((n, k, s, p, d))
         ceil = bool(rng.integers(0, 2))
@@ -65,7 +65,7 @@ def _wins(dims, ceil):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
 def test_max_pool_random_every_isa(isa, rng, nd, dtype, tol):
-    for _ in range(12):
+    for _ in range(6):
         dims, ceil = random_case(rng, nd, big_w=True)
         k, s, p, d = _args(dims)
         x = rng.standard_normal((2, 3) + tuple(v[0] for v in dims)).astype(dtype)
@@ -85,7 +85,7 @@ def test_max_pool_random_every_isa(isa, rng, nd, dtype, tol):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-13)])
 def test_avg_pool_random_every_isa(isa, rng, nd, dtype, tol):
-    for _ in range(12):
+    for _ in range(6):
         dims, ceil = random_case(rng, nd, avg=True, big_w=True)
         k, s, p, _ = _args(dims)
         include = bool(rng.integers(0, 2))
@@ -123,7 +123,7 @@ def test_naive_twin_matches_reference(rng):
                      ref.avg_pool_backward(g, x.shape, wins, False), 1e-13)
 
 
-@pytest.mark.parametrize("w", [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 64, 65])
+@pytest.mark.parametrize("w", [7, 8, 9, 17, 33, 65])
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (4, 4, 0)])
 def test_simd_tails_2d(isa, rng, w, k, s, p):
     """W around the 8/16-lane blocks for the stride-1/2 fast paths (and stride 4 fallback)."""
@@ -147,7 +147,7 @@ ADAPTIVE = {1: (F.adaptive_max_pool1d, F.adaptive_avg_pool1d),
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_adaptive_random_every_isa(isa, rng, nd):
-    for _ in range(6):
+    for _ in range(4):
         shape = tuple(int(v) for v in rng.integers(1, 12, nd))
         if nd < 3:  # long rows exercise the tap-vectorised kernels
             shape = shape[:-1] + (int(rng.integers(1, 70)),)
