@@ -138,6 +138,22 @@ def test_simd_tails_2d(isa, rng, w, k, s, p):
     assert_close(F.avg_pool2d(x, k, s, p), ref.avg_pool(x, wins), 2e-6)
 
 
+def test_ties_pick_first_maximum(isa, rng):
+    """Few distinct values: the index must be the FIRST maximum in raster order on every path
+    (SIMD blocks, stride-2 de-interleave, gathers, long-window lanes, borders)."""
+    x = rng.integers(0, 3, (2, 3, 7, 70)).astype(np.float32)
+    for k, s, p in ((2, 2, 0), (3, 2, 1), (3, 1, 1), (4, 4, 0)):
+        y, sw = F.max_pool2d(x, k, s, p, return_indices=True)
+        want, widx = ref.max_pool(x, [ref.windows(7, k, s, p), ref.windows(70, k, s, p)])
+        np.testing.assert_array_equal(y, want.astype(np.float32))
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=f"k={k} s={s} p={p}")
+    for out in ((1, 1), (2, 3)):
+        y, sw = F.adaptive_max_pool2d(x, out, return_indices=True)
+        _, widx = ref.max_pool(x, [ref.adaptive_windows(7, out[0]),
+                                   ref.adaptive_windows(70, out[1])])
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=f"adaptive {out}")
+
+
 # ---- adaptive, global, Lp -----------------------------------------------------------------------
 
 ADAPTIVE = {1: (F.adaptive_max_pool1d, F.adaptive_avg_pool1d),
