@@ -37,20 +37,30 @@ template <class T, class F>
 void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& f) {
   const int64_t OD = p.out[0], OH = p.out[1], H = p.in[1], W = p.in[2];
   for_each_item(p.planes() * OD * OH, get_num_threads(), [&](int64_t item, int) {
-    thread_local std::vector<const T*> rows;
-    thread_local std::vector<int64_t> row_index;
+    constexpr int64_t kSmall = 64;  // windows up to 64 rows need no heap
+    const T* rows_small[kSmall];
+    int64_t index_small[kSmall];
+    thread_local std::vector<const T*> rows_big;
+    thread_local std::vector<int64_t> index_big;
     const int64_t pl = item / (OD * OH), od = item / OH % OD, oh = item % OH;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
-    rows.clear();
-    row_index.clear();
+    const int64_t nrows = a.count * b.count;
+    const T** rows = rows_small;
+    int64_t* row_index = index_small;
+    if (nrows > kSmall) {
+      rows_big.resize(static_cast<size_t>(nrows));
+      index_big.resize(static_cast<size_t>(nrows));
+      rows = rows_big.data();
+      row_index = index_big.data();
+    }
     const T* xp = x + pl * p.in_plane();
+    int64_t r = 0;
     for (int64_t i = 0; i < a.count; ++i)
-      for (int64_t j = 0; j < b.count; ++j) {
-        const int64_t at = ((a.first + i * a.step) * H + b.first + j * b.step) * W;
-        rows.push_back(xp + at);
-        row_index.push_back(at);
+      for (int64_t j = 0; j < b.count; ++j, ++r) {
+        row_index[r] = ((a.first + i * a.step) * H + b.first + j * b.step) * W;
+        rows[r] = xp + row_index[r];
       }
-    f(pl, od, oh, static_cast<int64_t>(rows.size()), rows.data(), row_index.data());
+    f(pl, od, oh, nrows, rows, row_index);
   });
 }
 
