@@ -77,6 +77,14 @@ template <class T>
 void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x) {
   const Plan plan = make_plan(p);
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  if (p.adaptive && p.out_plane() == 1) {  // global: each plane is one contiguous window
+    const int64_t zero = 0;
+    for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
+      const T* plane = x + pl * p.in_plane();
+      k.max_rows(1, 1, &plane, &zero, 0, p.in_plane(), 1, 1, y + pl, idx ? idx + pl : nullptr);
+    });
+    return;
+  }
   const int64_t OW = p.out[2];
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t* row_index) {
@@ -100,6 +108,14 @@ template <class T>
 void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, const T* x) {
   const Plan plan = make_plan(p);
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  if (p.adaptive && p.out_plane() == 1) {  // global: each plane is one contiguous window
+    const T scale = T(1) / T(p.in_plane());
+    for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
+      const T* plane = x + pl * p.in_plane();
+      k.sum_rows(1, 1, &plane, 0, p.in_plane(), 1, 1, scale, y + pl);
+    });
+    return;
+  }
   const int64_t OW = p.out[2];
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t*) {
@@ -164,14 +180,13 @@ std::vector<T> factors(const std::vector<PoolWindow>& wins, const AvgOptions& o)
 }
 }  // namespace
 
-// A gather, not a scatter: each input row (plane, d, h) sums the scaled grad rows of the output
-// rows that read it into a W-long buffer, then each dx element sums its outputs along W. Every
-// dx element is written once, by one thread (OpenMP over input rows), so no zeroing, no races.
+// A gather over rows: each input row (plane, d, h) sums the scaled grad rows of the output rows
+// that read it into an OW-long buffer, then spreads that along W inside the row. Each dx row is
+// written by one thread only (OpenMP over input rows): no races, a fixed summation order.
 template <class T>
 void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx, const T* dy) {
   const Plan plan = make_plan(p);
-  const Inverse id = invert(plan.wd, p.in[0]), ih = invert(plan.wh, p.in[1]),
-                iw = invert(plan.ww, p.in[2]);
+  const Inverse id = invert(plan.wd, p.in[0]), ih = invert(plan.wh, p.in[1]);
   const std::vector<T> fd = factors<T>(plan.wd, opt), fh = factors<T>(plan.wh, opt);
   std::vector<T> fw = factors<T>(plan.ww, opt);
   if (opt.divisor_override > 0)
@@ -197,13 +212,12 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
       std::fill(dxr, dxr + W, T(0));
       return;
     }
-    for (int64_t ow = 0; ow < OW; ++ow) acc[ow] *= fw[ow];
-    const int64_t* off = iw.off.data();
-    const int64_t* outs = iw.out.data();
-    for (int64_t w = 0; w < W; ++w) {
-      T sum = 0;
-      for (int64_t k = off[w]; k < off[w + 1]; ++k) sum += acc[outs[k]];
-      dxr[w] = sum;
+    std::fill(dxr, dxr + W, T(0));
+    for (int64_t ow = 0; ow < OW; ++ow) {  // spread along W inside this row only
+      const PoolWindow& c = plan.ww[ow];
+      const T v = acc[ow] * fw[ow];
+      T* dst = dxr + c.first;
+      for (int64_t t = 0; t < c.count; ++t) dst[t * c.step] += v;
     }
   });
 }

@@ -137,14 +137,22 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
       y[j] = scale * sum_rows_one(nrows, rows, kw, dw, off + j * sw);
       continue;
     }
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc = _mm512_setzero_ps(), acc1 = acc, acc2 = acc, acc3 = acc;
     float tail = 0;
-    const int64_t kv = kw / kLanes * kLanes;
+    const int64_t kv = kw / kLanes * kLanes, kv4 = kw / (4 * kLanes) * (4 * kLanes);
     for (int64_t r = 0; r < nrows; ++r) {
       const float* src = rows[r] + off + j * sw;
-      for (int64_t t = 0; t < kv; t += kLanes) acc = _mm512_add_ps(acc, _mm512_loadu_ps(src + t));
-      for (int64_t t = kv; t < kw; ++t) tail += src[t];
+      int64_t t = 0;
+      for (; t < kv4; t += 4 * kLanes) {  // four chains: bandwidth, not add latency, bounds it
+        acc = _mm512_add_ps(acc, _mm512_loadu_ps(src + t));
+        acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(src + t + kLanes));
+        acc2 = _mm512_add_ps(acc2, _mm512_loadu_ps(src + t + 2 * kLanes));
+        acc3 = _mm512_add_ps(acc3, _mm512_loadu_ps(src + t + 3 * kLanes));
+      }
+      for (; t < kv; t += kLanes) acc = _mm512_add_ps(acc, _mm512_loadu_ps(src + t));
+      for (t = kv; t < kw; ++t) tail += src[t];
     }
+    acc = _mm512_add_ps(_mm512_add_ps(acc, acc1), _mm512_add_ps(acc2, acc3));
     y[j] = scale * (_mm512_reduce_add_ps(acc) + tail);
   }
 }
