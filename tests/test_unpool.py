@@ -77,3 +77,22 @@ def test_raw_indices_default_size_and_fd(rng):
     g = rng.standard_normal(x.shape)
     directional_fd(lambda a: float(np.sum(F.max_unpool2d(a[0], sw) * g)), [y],
                    [F.max_unpool2d_backward(g, y, sw)], rng)
+
+
+def test_thread_count_invariance_with_shared_switches(rng):
+    import cnnfast
+    x = rng.standard_normal((3, 4, 9, 11)).astype(np.float32)
+    idx = rng.integers(0, 30, x.shape)  # many duplicates per plane
+    g = rng.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    before = cnnfast.get_num_threads()
+    try:
+        res = []
+        for nt in (1, 2, 3):
+            cnnfast.set_num_threads(nt)
+            res.append((F.max_unpool2d(x, idx, output_size=(5, 6)),
+                        F.max_unpool2d_backward(g, x, idx, output_size=(5, 6))))
+        for other in res[1:]:
+            for a, b in zip(res[0], other):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        cnnfast.set_num_threads(before)
