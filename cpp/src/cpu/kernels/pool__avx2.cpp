@@ -3,6 +3,8 @@
 // global pooling); everything else falls to the scalar loop. Compiled with -mavx2 -mfma only.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu/kernels/pool_ukernel.h"
 
 namespace cnnfast {
@@ -20,11 +22,24 @@ inline __m256 load_strided(const float* src, int64_t sw, __m256i lane_off) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ab), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-// Lanes where v beats best: greater, or v is the first NaN.
-inline __m256 wins(__m256 v, __m256 best) {
-  const __m256 nan_first =
-      _mm256_andnot_ps(_mm256_cmp_ps(best, best, _CMP_UNORD_Q), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  return _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), nan_first);
+// A running max per lane. `best` skips NaNs (vmaxps returns its second operand, best, when v is
+// NaN), so its dependency chain is one max per tap; `nan` marks lanes that met a NaN and the
+// result is NaN there. step() returns the lanes whose index moves to v's: a strictly greater
+// value before any NaN, or the first NaN.
+struct Running {
+  __m256 best = _mm256_set1_ps(-__builtin_inff());
+  __m256 nan = _mm256_setzero_ps();
+};
+inline __m256 step(Running& s, __m256 v) {
+  const __m256 is_nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+  const __m256 take =
+      _mm256_andnot_ps(s.nan, _mm256_or_ps(_mm256_cmp_ps(v, s.best, _CMP_GT_OQ), is_nan));
+  s.best = _mm256_max_ps(v, s.best);
+  s.nan = _mm256_or_ps(s.nan, is_nan);
+  return take;
+}
+inline __m256 result(const Running& s) {
+  return _mm256_blendv_ps(s.best, _mm256_set1_ps(__builtin_nanf("")), s.nan);
 }
 
 inline void store_idx(int64_t* idx, __m256i v) {
@@ -40,15 +55,13 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
   off += j0 * sw;
   const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                               _mm256_set1_epi32(static_cast<int>(sw)));
-  __m256 best = _mm256_set1_ps(-__builtin_inff());
+  Running run;
   __m256i arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[0] + off)),
                                  lane_off);
   for (int64_t r = 0; r < nrows; ++r) {
     const float* src = rows[r] + off;
     for (int64_t t = 0; t < kw; ++t) {
-      const __m256 v = load_strided(src + t * dw, sw, lane_off);
-      const __m256 m = wins(v, best);
-      best = _mm256_blendv_ps(best, v, m);
+      const __m256 m = step(run, load_strided(src + t * dw, sw, lane_off));
       if (kIdx) {
         const __m256i at = _mm256_add_epi32(
             _mm256_set1_epi32(static_cast<int>(row_index[r] + off + t * dw)), lane_off);
@@ -57,7 +70,7 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
       }
     }
   }
-  _mm256_storeu_ps(y + j0, best);
+  _mm256_storeu_ps(y + j0, result(run));
   if (kIdx) store_idx(idx + j0, arg);
 }
 
@@ -65,14 +78,12 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
 void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_index, int64_t kw,
                   int64_t off, float* y, int64_t* idx) {
   const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256 best = _mm256_set1_ps(-__builtin_inff());
+  Running run;
   __m256i arg = _mm256_set1_epi32(static_cast<int>(row_index[0] + off));
   const int64_t kv = kw / kLanes * kLanes;
   for (int64_t r = 0; r < nrows; ++r)
     for (int64_t t = 0; t < kv; t += kLanes) {
-      const __m256 v = _mm256_loadu_ps(rows[r] + off + t);
-      const __m256 m = wins(v, best);
-      best = _mm256_blendv_ps(best, v, m);
+      const __m256 m = step(run, _mm256_loadu_ps(rows[r] + off + t));
       const __m256i at =
           _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[r] + off + t)), lane);
       arg = _mm256_castps_si256(
@@ -80,7 +91,7 @@ void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_in
     }
   alignas(32) float bv[kLanes];
   alignas(32) int32_t bi[kLanes];
-  _mm256_store_ps(bv, best);
+  _mm256_store_ps(bv, result(run));
   _mm256_store_si256(reinterpret_cast<__m256i*>(bi), arg);
   float b = bv[0];
   int64_t a = bi[0];
@@ -108,9 +119,13 @@ void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t*
               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
   int64_t j = 0;
   if (n >= kLanes) {
-    for (; j + kLanes <= n; j += kLanes)
-      idx ? max_block<true>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx)
-          : max_block<false>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    // Full blocks, then one last block overlapping the previous one (recomputing a few
+    // outputs to the same values) instead of a scalar tail.
+    for (; j < n; j = std::min(j + kLanes, n)) {
+      const int64_t at = std::min(j, n - kLanes);
+      idx ? max_block<true>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx)
+          : max_block<false>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    }
   }
   for (; j < n; ++j) {
     if (dw == 1 && kw >= 2 * kLanes)
@@ -133,14 +148,15 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
   if (n >= kLanes) {
     const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                                 _mm256_set1_epi32(static_cast<int>(sw)));
-    for (; j + kLanes <= n; j += kLanes) {
+    for (; j < n; j = std::min(j + kLanes, n)) {  // the last block overlaps, as for max
+      const int64_t at = std::min(j, n - kLanes);
       __m256 acc = _mm256_setzero_ps();
       for (int64_t r = 0; r < nrows; ++r) {
-        const float* src = rows[r] + off + j * sw;
+        const float* src = rows[r] + off + at * sw;
         for (int64_t t = 0; t < kw; ++t)
           acc = _mm256_add_ps(acc, load_strided(src + t * dw, sw, lane_off));
       }
-      _mm256_storeu_ps(y + j, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
+      _mm256_storeu_ps(y + at, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
     }
   }
   for (; j < n; ++j) {

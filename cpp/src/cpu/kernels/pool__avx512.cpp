@@ -2,6 +2,8 @@
 // with 16 lanes and mask registers. Compiled with the AVX-512 flags only.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "cpu/kernels/pool_ukernel.h"
 
 namespace cnnfast {
@@ -19,10 +21,21 @@ inline __m512 load_strided(const float* src, int64_t sw, __m512i lane_off) {
   return _mm512_permutex2var_ps(a, pick, b);
 }
 
-inline __mmask16 wins(__m512 v, __m512 best) {
-  const __mmask16 nan_first =
-      _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & ~_mm512_cmp_ps_mask(best, best, _CMP_UNORD_Q);
-  return _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | nan_first;
+// A running max per lane, as in pool__avx2.cpp: `best` skips NaNs (vmaxps returns best when v
+// is NaN), `nan` marks lanes that met one; step() returns the lanes whose index moves to v's.
+struct Running {
+  __m512 best = _mm512_set1_ps(-__builtin_inff());
+  __mmask16 nan = 0;
+};
+inline __mmask16 step(Running& s, __m512 v) {
+  const __mmask16 is_nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  const __mmask16 take = (_mm512_cmp_ps_mask(v, s.best, _CMP_GT_OQ) | is_nan) & ~s.nan;
+  s.best = _mm512_max_ps(v, s.best);
+  s.nan |= is_nan;
+  return take;
+}
+inline __m512 result(const Running& s) {
+  return _mm512_mask_mov_ps(s.best, s.nan, _mm512_set1_ps(__builtin_nanf("")));
 }
 
 inline void store_idx(int64_t* idx, __m512i v) {
@@ -37,15 +50,13 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
   const __m512i lane_off =
       _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                          _mm512_set1_epi32(static_cast<int>(sw)));
-  __m512 best = _mm512_set1_ps(-__builtin_inff());
+  Running run;
   __m512i arg = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(row_index[0] + off)),
                                  lane_off);
   for (int64_t r = 0; r < nrows; ++r) {
     const float* src = rows[r] + off;
     for (int64_t t = 0; t < kw; ++t) {
-      const __m512 v = load_strided(src + t * dw, sw, lane_off);
-      const __mmask16 m = wins(v, best);
-      best = _mm512_mask_mov_ps(best, m, v);
+      const __mmask16 m = step(run, load_strided(src + t * dw, sw, lane_off));
       if (kIdx) {
         const __m512i at = _mm512_add_epi32(
             _mm512_set1_epi32(static_cast<int>(row_index[r] + off + t * dw)), lane_off);
@@ -53,7 +64,7 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
       }
     }
   }
-  _mm512_storeu_ps(y + j0, best);
+  _mm512_storeu_ps(y + j0, result(run));
   if (kIdx) store_idx(idx + j0, arg);
 }
 
@@ -61,21 +72,19 @@ void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
 void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_index, int64_t kw,
                   int64_t off, float* y, int64_t* idx) {
   const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  __m512 best = _mm512_set1_ps(-__builtin_inff());
+  Running run;
   __m512i arg = _mm512_set1_epi32(static_cast<int>(row_index[0] + off));
   const int64_t kv = kw / kLanes * kLanes;
   for (int64_t r = 0; r < nrows; ++r)
     for (int64_t t = 0; t < kv; t += kLanes) {
-      const __m512 v = _mm512_loadu_ps(rows[r] + off + t);
-      const __mmask16 m = wins(v, best);
-      best = _mm512_mask_mov_ps(best, m, v);
+      const __mmask16 m = step(run, _mm512_loadu_ps(rows[r] + off + t));
       const __m512i at =
           _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(row_index[r] + off + t)), lane);
       arg = _mm512_mask_mov_epi32(arg, m, at);
     }
   alignas(64) float bv[kLanes];
   alignas(64) int32_t bi[kLanes];
-  _mm512_store_ps(bv, best);
+  _mm512_store_ps(bv, result(run));
   _mm512_store_si512(bi, arg);
   float b = bv[0];
   int64_t a = bi[0];
@@ -103,9 +112,13 @@ void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t*
               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
   int64_t j = 0;
   if (n >= kLanes) {
-    for (; j + kLanes <= n; j += kLanes)
-      idx ? max_block<true>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx)
-          : max_block<false>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    // Full blocks, then one last block overlapping the previous one (recomputing a few
+    // outputs to the same values) instead of a scalar tail.
+    for (; j < n; j = std::min(j + kLanes, n)) {
+      const int64_t at = std::min(j, n - kLanes);
+      idx ? max_block<true>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx)
+          : max_block<false>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    }
   }
   for (; j < n; ++j) {
     if (dw == 1 && kw >= 2 * kLanes)
@@ -122,14 +135,15 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
     const __m512i lane_off =
         _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                            _mm512_set1_epi32(static_cast<int>(sw)));
-    for (; j + kLanes <= n; j += kLanes) {
+    for (; j < n; j = std::min(j + kLanes, n)) {  // the last block overlaps, as for max
+      const int64_t at = std::min(j, n - kLanes);
       __m512 acc = _mm512_setzero_ps();
       for (int64_t r = 0; r < nrows; ++r) {
-        const float* src = rows[r] + off + j * sw;
+        const float* src = rows[r] + off + at * sw;
         for (int64_t t = 0; t < kw; ++t)
           acc = _mm512_add_ps(acc, load_strided(src + t * dw, sw, lane_off));
       }
-      _mm512_storeu_ps(y + j, _mm512_mul_ps(acc, _mm512_set1_ps(scale)));
+      _mm512_storeu_ps(y + at, _mm512_mul_ps(acc, _mm512_set1_ps(scale)));
     }
   }
   for (; j < n; ++j) {
