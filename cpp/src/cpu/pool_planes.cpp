@@ -193,9 +193,12 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
     for (T& v : fw) v /= T(opt.divisor_override);
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
   for_each_item(p.planes() * D * H, get_num_threads(), [&](int64_t item, int) {
-    thread_local std::vector<T> buffer;
-    buffer.assign(static_cast<size_t>(OW), T(0));
-    T* acc = buffer.data();  // (OW,) Σ of the grad rows reading this input row
+    constexpr int64_t kSmall = 512;  // rows up to 512 outputs wide need no heap
+    T small[kSmall];
+    thread_local std::vector<T> big;
+    if (OW > kSmall) big.resize(static_cast<size_t>(OW));
+    T* acc = OW > kSmall ? big.data() : small;  // (OW,) Σ of the grad rows reading this row
+    std::fill(acc, acc + OW, T(0));
     const int64_t pl = item / (D * H), d = item / H % D, h = item % H;
     T* dxr = dx + item * W;  // (W,) this input row
     const T* dyp = dy + pl * p.out_plane();
@@ -213,12 +216,20 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
       return;
     }
     std::fill(dxr, dxr + W, T(0));
-    for (int64_t ow = 0; ow < OW; ++ow) {  // spread along W inside this row only
+    for (int64_t ow = 0; ow < OW; ++ow) acc[ow] *= fw[ow];
+    auto spread = [&](int64_t ow) {  // one output's window, clipped (borders, adaptive)
       const PoolWindow& c = plan.ww[ow];
-      const T v = acc[ow] * fw[ow];
-      T* dst = dxr + c.first;
-      for (int64_t t = 0; t < c.count; ++t) dst[t * c.step] += v;
+      for (int64_t t = 0; t < c.count; ++t) dxr[c.first + t * c.step] += acc[ow];
+    };
+    for (int64_t ow = 0; ow < plan.lo; ++ow) spread(ow);
+    if (plan.hi > plan.lo) {  // interior: tap by tap, a strided add over the outputs
+      const int64_t s = p.stride[2], base = plan.lo * s - p.pad[2];
+      for (int64_t t = 0; t < p.kernel[2]; ++t) {
+        T* dst = dxr + base + t * p.dil[2];
+        for (int64_t ow = plan.lo; ow < plan.hi; ++ow) dst[(ow - plan.lo) * s] += acc[ow];
+      }
     }
+    for (int64_t ow = std::max(plan.hi, plan.lo); ow < OW; ++ow) spread(ow);
   });
 }
 
