@@ -291,5 +291,13 @@ def global_max_pool_backward(grad_out, x, indices=None, algo="auto") -> np.ndarr
     return _adaptive_max_pool_backward(_spatial_dims(x), grad_out, x, 1, indices, algo)
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and ("pool" in n)]
-__all__ += ["Switches"]
+__all__ = ["max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "max_pool3d",
+           "max_pool3d_backward", "avg_pool1d", "avg_pool1d_backward", "avg_pool2d",
+           "avg_pool2d_backward", "avg_pool3d", "avg_pool3d_backward", "lp_pool1d",
+           "lp_pool1d_backward", "lp_pool2d", "lp_pool2d_backward", "lp_pool3d",
+           "lp_pool3d_backward", "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward",
+           "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_avg_pool3d",
+           "adaptive_avg_pool3d_backward", "adaptive_max_pool1d", "adaptive_max_pool1d_backward",
+           "adaptive_max_pool2d", "adaptive_max_pool2d_backward", "adaptive_max_pool3d",
+           "adaptive_max_pool3d_backward", "global_avg_pool", "global_avg_pool_backward",
+           "global_max_pool", "global_max_pool_backward", "Switches"]
