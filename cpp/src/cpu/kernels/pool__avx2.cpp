@@ -1,0 +1,191 @@
+// pool__avx2.cpp — AVX2 pooling microkernels (f32): 8 outputs per vector along W (stride 1:
+// one load, 2: two loads de-interleaved, larger: a gather), 8 taps per vector for long windows (adaptive and
+// global pooling); everything else falls to the scalar loop. Compiled with -mavx2 -mfma only.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "cpu/kernels/pool_ukernel.h"
+
+namespace cnnfast {
+namespace {
+
+constexpr int kLanes = 8;
+
+// The 8 values src[0], src[sw], ..., src[7*sw] (lane_off = 0, sw, ..., 7*sw); never reads past
+// src[7*sw]. Stride 1: one load; 2: two loads de-interleaved; larger: a gather.
+inline __m256 load_strided(const float* src, int64_t sw, __m256i lane_off) {
+  if (sw == 1) return _mm256_loadu_ps(src);
+  if (sw > 2) return _mm256_i32gather_ps(src, lane_off, 4);
+  const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + 7);  // 0..7, 7..14
+  const __m256 ab = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 2, 0));   // 0 2 8 10 | 4 6 12 14
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ab), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// A running max per lane. `best` skips NaNs (vmaxps returns its second operand, best, when v is
+// NaN), so its dependency chain is one max per tap; `nan` marks lanes that met a NaN and the
+// result is NaN there. step() returns the lanes whose index moves to v's: a strictly greater
+// value before any NaN, or the first NaN.
+struct Running {
+  __m256 best = _mm256_set1_ps(-__builtin_inff());
+  __m256 nan = _mm256_setzero_ps();
+};
+inline __m256 step(Running& s, __m256 v) {
+  const __m256 is_nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+  const __m256 take =
+      _mm256_andnot_ps(s.nan, _mm256_or_ps(_mm256_cmp_ps(v, s.best, _CMP_GT_OQ), is_nan));
+  s.best = _mm256_max_ps(v, s.best);
+  s.nan = _mm256_or_ps(s.nan, is_nan);
+  return take;
+}
+inline __m256 result(const Running& s) {
+  return _mm256_blendv_ps(s.best, _mm256_set1_ps(__builtin_nanf("")), s.nan);
+}
+
+inline void store_idx(int64_t* idx, __m256i v) {
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx),
+                      _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4),
+                      _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
+}
+
+template <bool kIdx>
+void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
+               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
+  off += j0 * sw;
+  const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                              _mm256_set1_epi32(static_cast<int>(sw)));
+  Running run;
+  __m256i arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[0] + off)),
+                                 lane_off);
+  for (int64_t r = 0; r < nrows; ++r) {
+    const float* src = rows[r] + off;
+    for (int64_t t = 0; t < kw; ++t) {
+      const __m256 m = step(run, load_strided(src + t * dw, sw, lane_off));
+      if (kIdx) {
+        const __m256i at = _mm256_add_epi32(
+            _mm256_set1_epi32(static_cast<int>(row_index[r] + off + t * dw)), lane_off);
+        arg = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), m));
+      }
+    }
+  }
+  _mm256_storeu_ps(y + j0, result(run));
+  if (kIdx) store_idx(idx + j0, arg);
+}
+
+// One output, taps vectorised (dw == 1, kw >= 8): lane l keeps the best of taps t ≡ l (mod 8).
+void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_index, int64_t kw,
+                  int64_t off, float* y, int64_t* idx) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  Running run;
+  __m256i arg = _mm256_set1_epi32(static_cast<int>(row_index[0] + off));
+  const int64_t kv = kw / kLanes * kLanes;
+  for (int64_t r = 0; r < nrows; ++r)
+    for (int64_t t = 0; t < kv; t += kLanes) {
+      const __m256 m = step(run, _mm256_loadu_ps(rows[r] + off + t));
+      const __m256i at =
+          _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[r] + off + t)), lane);
+      arg = _mm256_castps_si256(
+          _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), m));
+    }
+  alignas(32) float bv[kLanes];
+  alignas(32) int32_t bi[kLanes];
+  _mm256_store_ps(bv, result(run));
+  _mm256_store_si256(reinterpret_cast<__m256i*>(bi), arg);
+  float b = bv[0];
+  int64_t a = bi[0];
+  for (int l = 1; l < kLanes; ++l) {  // raster order = smaller index among equals / NaNs
+    const bool nan_l = bv[l] != bv[l], nan_b = b != b;
+    if ((nan_l && (!nan_b || bi[l] < a)) || (!nan_b && (bv[l] > b || (bv[l] == b && bi[l] < a)))) {
+      b = bv[l];
+      a = bi[l];
+    }
+  }
+  for (int64_t r = 0; r < nrows; ++r)  // the tail taps, in raster order per row
+    for (int64_t t = kv; t < kw; ++t) {
+      const float v = rows[r][off + t];
+      const int64_t i = row_index[r] + off + t;
+      if ((v > b) || (v != v && (b == b || i < a)) || (v == b && i < a)) {
+        b = v;
+        a = i;
+      }
+    }
+  *y = b;
+  if (idx) *idx = a;
+}
+
+void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t* row_index,
+              int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
+  int64_t j = 0;
+  if (n >= kLanes) {
+    // Full blocks, then one last block overlapping the previous one (recomputing a few
+    // outputs to the same values) instead of a scalar tail.
+    for (; j < n; j = std::min(j + kLanes, n)) {
+      const int64_t at = std::min(j, n - kLanes);
+      idx ? max_block<true>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx)
+          : max_block<false>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    }
+  }
+  for (; j < n; ++j) {
+    if (dw == 1 && kw >= 2 * kLanes)
+      max_one_long(nrows, rows, row_index, kw, off + j * sw, y + j, idx ? idx + j : nullptr);
+    else
+      max_rows_one(nrows, rows, row_index, kw, dw, off + j * sw, y + j, idx ? idx + j : nullptr);
+  }
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, int64_t kw,
+              int64_t dw, int64_t sw, float scale, float* y) {
+  int64_t j = 0;
+  if (n >= kLanes) {
+    const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                                _mm256_set1_epi32(static_cast<int>(sw)));
+    for (; j < n; j = std::min(j + kLanes, n)) {  // the last block overlaps, as for max
+      const int64_t at = std::min(j, n - kLanes);
+      __m256 acc = _mm256_setzero_ps();
+      for (int64_t r = 0; r < nrows; ++r) {
+        const float* src = rows[r] + off + at * sw;
+        for (int64_t t = 0; t < kw; ++t)
+          acc = _mm256_add_ps(acc, load_strided(src + t * dw, sw, lane_off));
+      }
+      _mm256_storeu_ps(y + at, _mm256_mul_ps(acc, _mm256_set1_ps(scale)));
+    }
+  }
+  for (; j < n; ++j) {
+    if (dw != 1 || kw < 2 * kLanes) {
+      y[j] = scale * sum_rows_one(nrows, rows, kw, dw, off + j * sw);
+      continue;
+    }
+    __m256 acc = _mm256_setzero_ps(), acc1 = acc, acc2 = acc, acc3 = acc;
+    float tail = 0;
+    const int64_t kv = kw / kLanes * kLanes, kv4 = kw / (4 * kLanes) * (4 * kLanes);
+    for (int64_t r = 0; r < nrows; ++r) {
+      const float* src = rows[r] + off + j * sw;
+      int64_t t = 0;
+      for (; t < kv4; t += 4 * kLanes) {  // four chains: bandwidth, not add latency, bounds it
+        acc = _mm256_add_ps(acc, _mm256_loadu_ps(src + t));
+        acc1 = _mm256_add_ps(acc1, _mm256_loadu_ps(src + t + kLanes));
+        acc2 = _mm256_add_ps(acc2, _mm256_loadu_ps(src + t + 2 * kLanes));
+        acc3 = _mm256_add_ps(acc3, _mm256_loadu_ps(src + t + 3 * kLanes));
+      }
+      for (; t < kv; t += kLanes) acc = _mm256_add_ps(acc, _mm256_loadu_ps(src + t));
+      for (t = kv; t < kw; ++t) tail += src[t];
+    }
+    acc = _mm256_add_ps(_mm256_add_ps(acc, acc1), _mm256_add_ps(acc2, acc3));
+    y[j] = scale * (hsum(acc) + tail);
+  }
+}
+
+}  // namespace
+
+const PoolKernels<float> pool_f32__avx2 = {"avx2", &max_rows, &sum_rows};
+
+}  // namespace cnnfast

@@ -1,0 +1,178 @@
+// pool__avx512.cpp — AVX-512 pooling microkernels (f32), a lane-for-lane mirror of pool__avx2.cpp
+// with 16 lanes and mask registers. Compiled with the AVX-512 flags only.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "cpu/kernels/pool_ukernel.h"
+
+namespace cnnfast {
+namespace {
+
+constexpr int kLanes = 16;
+
+// The 16 values src[0], src[sw], ..., src[15*sw] (lane_off = 0, sw, ..., 15*sw); never reads
+// past src[15*sw]. Stride 1: one load; 2: two loads de-interleaved; larger: a gather.
+inline __m512 load_strided(const float* src, int64_t sw, __m512i lane_off) {
+  if (sw == 1) return _mm512_loadu_ps(src);
+  if (sw > 2) return _mm512_i32gather_ps(lane_off, src, 4);
+  const __m512 a = _mm512_loadu_ps(src), b = _mm512_loadu_ps(src + 15);  // 0..15, 15..30
+  const __m512i pick = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 17, 19, 21, 23, 25, 27, 29, 31);
+  return _mm512_permutex2var_ps(a, pick, b);
+}
+
+// A running max per lane, as in pool__avx2.cpp: `best` skips NaNs (vmaxps returns best when v
+// is NaN), `nan` marks lanes that met one; step() returns the lanes whose index moves to v's.
+struct Running {
+  __m512 best = _mm512_set1_ps(-__builtin_inff());
+  __mmask16 nan = 0;
+};
+inline __mmask16 step(Running& s, __m512 v) {
+  const __mmask16 is_nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  const __mmask16 take = (_mm512_cmp_ps_mask(v, s.best, _CMP_GT_OQ) | is_nan) & ~s.nan;
+  s.best = _mm512_max_ps(v, s.best);
+  s.nan |= is_nan;
+  return take;
+}
+inline __m512 result(const Running& s) {
+  return _mm512_mask_mov_ps(s.best, s.nan, _mm512_set1_ps(__builtin_nanf("")));
+}
+
+inline void store_idx(int64_t* idx, __m512i v) {
+  _mm512_storeu_si512(idx, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v)));
+  _mm512_storeu_si512(idx + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1)));
+}
+
+template <bool kIdx>
+void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
+               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
+  off += j0 * sw;
+  const __m512i lane_off =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(static_cast<int>(sw)));
+  Running run;
+  __m512i arg = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(row_index[0] + off)),
+                                 lane_off);
+  for (int64_t r = 0; r < nrows; ++r) {
+    const float* src = rows[r] + off;
+    for (int64_t t = 0; t < kw; ++t) {
+      const __mmask16 m = step(run, load_strided(src + t * dw, sw, lane_off));
+      if (kIdx) {
+        const __m512i at = _mm512_add_epi32(
+            _mm512_set1_epi32(static_cast<int>(row_index[r] + off + t * dw)), lane_off);
+        arg = _mm512_mask_mov_epi32(arg, m, at);
+      }
+    }
+  }
+  _mm512_storeu_ps(y + j0, result(run));
+  if (kIdx) store_idx(idx + j0, arg);
+}
+
+// One output, taps vectorised (dw == 1, kw >= 16): lane l keeps the best of taps t ≡ l (mod 16).
+void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_index, int64_t kw,
+                  int64_t off, float* y, int64_t* idx) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  Running run;
+  __m512i arg = _mm512_set1_epi32(static_cast<int>(row_index[0] + off));
+  const int64_t kv = kw / kLanes * kLanes;
+  for (int64_t r = 0; r < nrows; ++r)
+    for (int64_t t = 0; t < kv; t += kLanes) {
+      const __mmask16 m = step(run, _mm512_loadu_ps(rows[r] + off + t));
+      const __m512i at =
+          _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(row_index[r] + off + t)), lane);
+      arg = _mm512_mask_mov_epi32(arg, m, at);
+    }
+  alignas(64) float bv[kLanes];
+  alignas(64) int32_t bi[kLanes];
+  _mm512_store_ps(bv, result(run));
+  _mm512_store_si512(bi, arg);
+  float b = bv[0];
+  int64_t a = bi[0];
+  for (int l = 1; l < kLanes; ++l) {  // raster order = smaller index among equals / NaNs
+    const bool nan_l = bv[l] != bv[l], nan_b = b != b;
+    if ((nan_l && (!nan_b || bi[l] < a)) || (!nan_b && (bv[l] > b || (bv[l] == b && bi[l] < a)))) {
+      b = bv[l];
+      a = bi[l];
+    }
+  }
+  for (int64_t r = 0; r < nrows; ++r)  // the tail taps, in raster order per row
+    for (int64_t t = kv; t < kw; ++t) {
+      const float v = rows[r][off + t];
+      const int64_t i = row_index[r] + off + t;
+      if ((v > b) || (v != v && (b == b || i < a)) || (v == b && i < a)) {
+        b = v;
+        a = i;
+      }
+    }
+  *y = b;
+  if (idx) *idx = a;
+}
+
+void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t* row_index,
+              int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
+  int64_t j = 0;
+  if (n >= kLanes) {
+    // Full blocks, then one last block overlapping the previous one (recomputing a few
+    // outputs to the same values) instead of a scalar tail.
+    for (; j < n; j = std::min(j + kLanes, n)) {
+      const int64_t at = std::min(j, n - kLanes);
+      idx ? max_block<true>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx)
+          : max_block<false>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    }
+  }
+  for (; j < n; ++j) {
+    if (dw == 1 && kw >= 2 * kLanes)
+      max_one_long(nrows, rows, row_index, kw, off + j * sw, y + j, idx ? idx + j : nullptr);
+    else
+      max_rows_one(nrows, rows, row_index, kw, dw, off + j * sw, y + j, idx ? idx + j : nullptr);
+  }
+}
+
+void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, int64_t kw,
+              int64_t dw, int64_t sw, float scale, float* y) {
+  int64_t j = 0;
+  if (n >= kLanes) {
+    const __m512i lane_off =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int>(sw)));
+    for (; j < n; j = std::min(j + kLanes, n)) {  // the last block overlaps, as for max
+      const int64_t at = std::min(j, n - kLanes);
+      __m512 acc = _mm512_setzero_ps();
+      for (int64_t r = 0; r < nrows; ++r) {
+        const float* src = rows[r] + off + at * sw;
+        for (int64_t t = 0; t < kw; ++t)
+          acc = _mm512_add_ps(acc, load_strided(src + t * dw, sw, lane_off));
+      }
+      _mm512_storeu_ps(y + at, _mm512_mul_ps(acc, _mm512_set1_ps(scale)));
+    }
+  }
+  for (; j < n; ++j) {
+    if (dw != 1 || kw < 2 * kLanes) {
+      y[j] = scale * sum_rows_one(nrows, rows, kw, dw, off + j * sw);
+      continue;
+    }
+    __m512 acc = _mm512_setzero_ps(), acc1 = acc, acc2 = acc, acc3 = acc;
+    float tail = 0;
+    const int64_t kv = kw / kLanes * kLanes, kv4 = kw / (4 * kLanes) * (4 * kLanes);
+    for (int64_t r = 0; r < nrows; ++r) {
+      const float* src = rows[r] + off + j * sw;
+      int64_t t = 0;
+      for (; t < kv4; t += 4 * kLanes) {  // four chains: bandwidth, not add latency, bounds it
+        acc = _mm512_add_ps(acc, _mm512_loadu_ps(src + t));
+        acc1 = _mm512_add_ps(acc1, _mm512_loadu_ps(src + t + kLanes));
+        acc2 = _mm512_add_ps(acc2, _mm512_loadu_ps(src + t + 2 * kLanes));
+        acc3 = _mm512_add_ps(acc3, _mm512_loadu_ps(src + t + 3 * kLanes));
+      }
+      for (; t < kv; t += kLanes) acc = _mm512_add_ps(acc, _mm512_loadu_ps(src + t));
+      for (t = kv; t < kw; ++t) tail += src[t];
+    }
+    acc = _mm512_add_ps(_mm512_add_ps(acc, acc1), _mm512_add_ps(acc2, acc3));
+    y[j] = scale * (_mm512_reduce_add_ps(acc) + tail);
+  }
+}
+
+}  // namespace
+
+const PoolKernels<float> pool_f32__avx512 = {"avx512", &max_rows, &sum_rows};
+
+}  // namespace cnnfast

@@ -1,0 +1,161 @@
+// pool_params.cpp — validation, output sizes and per-dim window/tap tables for pooling,
+// unpooling and interpolation (shared by the naive twin and the fast loops).
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/pool.h"
+
+namespace cnnfast {
+namespace {
+std::string s(int64_t v) { return std::to_string(v); }
+std::string dims(const int64_t v[3]) { return "(" + s(v[0]) + ", " + s(v[1]) + ", " + s(v[2]) + ")"; }
+
+void check_input(int64_t N, int64_t C, const int64_t in[3]) {
+  if (N < 0 || C < 0) arg_error("input: negative batch or channel count");
+  for (int d = 0; d < 3; ++d)
+    if (in[d] < 1) arg_error("input: every spatial dimension must be >= 1, got " + dims(in));
+  checked_prod({N, C, in[0], in[1], in[2]}, "input size");
+}
+}  // namespace
+
+PoolParams pool_params(int64_t N, int64_t C, const int64_t in[3], const int64_t kernel[3],
+                       const int64_t stride[3], const int64_t pad[3], const int64_t dil[3],
+                       bool ceil_mode) {
+  check_input(N, C, in);
+  PoolParams p{};
+  p.N = N;
+  p.C = C;
+  for (int d = 0; d < 3; ++d) {
+    if (kernel[d] < 1) arg_error("kernel_size must be >= 1, got " + dims(kernel));
+    if (stride[d] < 1) arg_error("stride must be >= 1, got " + dims(stride));
+    if (dil[d] < 1) arg_error("dilation must be >= 1, got " + dims(dil));
+    if (pad[d] < 0) arg_error("padding must be >= 0, got " + dims(pad));
+    if (2 * pad[d] > kernel[d])
+      arg_error("padding " + dims(pad) + " must be at most half of kernel_size " + dims(kernel));
+    const int64_t ext = checked_add(checked_mul(dil[d], kernel[d] - 1, "dilated kernel"), 1);
+    const int64_t padded = checked_add(in[d], checked_mul(2, pad[d]), "padded input");
+    if (ext > padded)
+      arg_error("kernel_size " + dims(kernel) + " (dilated extent " + s(ext) +
+                ") is larger than the padded input " + s(padded) + " along spatial dim " + s(d) +
+                " of input " + dims(in));
+    int64_t out = (padded - ext) / stride[d] + 1;
+    if (ceil_mode) {
+      if ((padded - ext) % stride[d]) ++out;
+      if ((out - 1) * stride[d] >= in[d] + pad[d]) --out;  // last window must start inside
+    }
+    p.in[d] = in[d];
+    p.out[d] = out;
+    p.kernel[d] = kernel[d];
+    p.stride[d] = stride[d];
+    p.pad[d] = pad[d];
+    p.dil[d] = dil[d];
+  }
+  p.adaptive = false;
+  checked_prod({N, C, p.out[0], p.out[1], p.out[2]}, "output size");
+  for (int d = 0; d < 3; ++d)
+    for (const PoolWindow& w : pool_windows(p, d))
+      if (w.count < 1) arg_error("a pooling window lies entirely in the padding along dim " + s(d));
+  return p;
+}
+
+PoolParams adaptive_pool_params(int64_t N, int64_t C, const int64_t in[3], const int64_t out[3]) {
+  check_input(N, C, in);
+  PoolParams p{};
+  p.N = N;
+  p.C = C;
+  for (int d = 0; d < 3; ++d) {
+    if (out[d] < 1) arg_error("output_size must be >= 1, got " + dims(out));
+    checked_mul(out[d], in[d], "output_size * input size");
+    p.in[d] = in[d];
+    p.out[d] = out[d];
+    p.kernel[d] = p.stride[d] = p.dil[d] = 1;
+    p.pad[d] = 0;
+  }
+  p.adaptive = true;
+  checked_prod({N, C, out[0], out[1], out[2]}, "output size");
+  return p;
+}
+
+std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim) {
+  const int64_t in = p.in[dim], out = p.out[dim];
+  std::vector<PoolWindow> w(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    PoolWindow& win = w[static_cast<size_t>(o)];
+    if (p.adaptive) {
+      const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
+      win = {start, end - start, 1, end - start};
+      continue;
+    }
+    const int64_t k = p.kernel[dim], dl = p.dil[dim];
+    const int64_t start = o * p.stride[dim] - p.pad[dim];
+    const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
+    const int64_t last = in - 1 - start;  // largest offset from start still inside the input
+    const int64_t t_hi = last < 0 ? 0 : std::min(k, last / dl + 1);
+    win.first = start + t_lo * dl;
+    win.count = std::max<int64_t>(t_hi - t_lo, 0);
+    win.step = dl;
+    win.padded = std::min(start + k, in + p.pad[dim]) - start;  // avg (dilation 1) only
+  }
+  return w;
+}
+
+PoolAlgo pool_algo_from_name(const char* name) {
+  const std::string n(name);
+  if (n == "auto") return PoolAlgo::automatic;
+  if (n == "ref") return PoolAlgo::ref;
+  arg_error("algo must be one of 'auto', 'ref'; got '" + n + "'");
+}
+
+UnpoolParams unpool_params(int64_t planes, int64_t in_count, int64_t out_count) {
+  if (planes < 0 || in_count < 0) arg_error("input: negative dimension");
+  if (out_count < 1) arg_error("output_size: must have at least one element per plane");
+  checked_mul(planes, in_count, "input size");
+  checked_mul(planes, out_count, "output size");
+  return {planes, in_count, out_count};
+}
+
+InterpParams interp_params(int64_t N, int64_t C, const int64_t in[3], const int64_t out[3],
+                           const double scale[3], InterpMode mode, bool align_corners) {
+  check_input(N, C, in);
+  InterpParams p{};
+  p.N = N;
+  p.C = C;
+  p.mode = mode;
+  p.align_corners = align_corners;
+  for (int d = 0; d < 3; ++d) {
+    if (out[d] < 1) arg_error("size: every output dimension must be >= 1, got " + dims(out));
+    if (!std::isfinite(scale[d])) arg_error("scale_factor must be finite");
+    p.in[d] = in[d];
+    p.out[d] = out[d];
+    if (mode == InterpMode::linear && align_corners)
+      p.scale[d] = out[d] > 1 ? double(in[d] - 1) / double(out[d] - 1) : 0.0;
+    else
+      p.scale[d] = scale[d] > 0 ? scale[d] : double(in[d]) / double(out[d]);
+  }
+  checked_prod({N, C, out[0], out[1], out[2]}, "output size");
+  return p;
+}
+
+std::vector<InterpTap> interp_taps(const InterpParams& p, int dim) {
+  const int64_t in = p.in[dim], out = p.out[dim];
+  const double sc = p.scale[dim];
+  std::vector<InterpTap> t(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    InterpTap& tap = t[static_cast<size_t>(o)];
+    if (p.mode == InterpMode::nearest) {
+      const int64_t i = std::min(static_cast<int64_t>(std::floor(double(o) * sc)), in - 1);
+      tap = {i, i, 0.0};
+      continue;
+    }
+    double src = p.align_corners ? double(o) * sc : (double(o) + 0.5) * sc - 0.5;
+    if (src < 0) src = 0;
+    const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
+    const int64_t i1 = i0 < in - 1 ? i0 + 1 : i0;
+    tap = {i0, i1, std::min(std::max(src - double(i0), 0.0), 1.0)};
+  }
+  return t;
+}
+
+}  // namespace cnnfast

@@ -1,0 +1,274 @@
+"""Max/avg/Lp/adaptive/global pooling, 1-D/2-D/3-D: the textbook example, random sweeps vs the
+NumPy reference on every ISA path (padding, ceil_mode, dilation, overlap, SIMD tails), the naive
+twin, float64 finite-difference gradients, NaN propagation and thread-count invariance."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnfast
+import cnnfast.functional as F
+
+import reference_pool as ref
+from helpers import assert_close, directional_fd
+
+POOL = {1: (F.max_pool1d, F.avg_pool1d), 2: (F.max_pool2d, F.avg_pool2d),
+        3: (F.max_pool3d, F.avg_pool3d)}
+BACK = {1: (F.max_pool1d_backward, F.avg_pool1d_backward),
+        2: (F.max_pool2d_backward, F.avg_pool2d_backward),
+        3: (F.max_pool3d_backward, F.avg_pool3d_backward)}
+
+
+# ---- the chapter's example ---------------------------------------------------------------------
+
+TEXTBOOK = np.array([[12, 20, 30, 0], [8, 12, 2, 0], [34, 70, 37, 4], [112, 100, 25, 12]])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_textbook_example(dtype):
+    x = TEXTBOOK.astype(dtype)[None, None]
+    np.testing.assert_array_equal(F.max_pool2d(x, 2, 2)[0, 0], [[20, 30], [112, 37]])
+    np.testing.assert_array_equal(F.avg_pool2d(x, 2, 2)[0, 0], [[13, 8], [79, 19.5]])
+    y, sw = F.max_pool2d(x, 2, return_indices=True)
+    np.testing.assert_array_equal(sw.indices[0, 0], [[1, 2], [12, 10]])
+    assert sw.input_shape == (1, 1, 4, 4)
+
+
+# ---- random sweeps ------------------------------------------------------------------------------
+
+def random_case(rng, nd, avg=False, big_w=False):
+    """Per-dim (n, k, s, p, d) plus ceil_mode, valid for PyTorch's rules."""
+    while True:
+        dims = []
+        for axis in range(nd):
+            k = int(rng.integers(1, 5))
+            s = int(rng.choice([1, 2, 2, 3, k]))
+            d = 1 if avg else int(rng.choice([1, 1, 2]))
+            p = int(rng.integers(0, k // 2 + 1))
+            hi = (45 if nd < 3 else 20) if (big_w and axis == nd - 1) else 8
+            n = int(rng.integers(1, hi))
+            dims.append((n, k, s, p, d))
+        ceil = bool(rng.integers(0, 2))
+        if all((k - 1) * d + 1 <= n + 2 * p for n, k, s, p, d in dims) and all(
+                taps for n, k, s, p, d in dims for taps, _ in ref.windows(n, k, s, p, d, ceil)):
+            return dims, ceil  # (a window wholly in the padding is a ValueError, tested apart)
+
+
+def _args(dims):
+    return tuple(tuple(v[i] for v in dims) for i in range(1, 5))
+
+
+def _wins(dims, ceil):
+    return [ref.windows(n, k, s, p, d, ceil) for n, k, s, p, d in dims]
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+def test_max_pool_random_every_isa(isa, rng, nd, dtype, tol):
+    for _ in range(6):
+        dims, ceil = random_case(rng, nd, big_w=True)
+        k, s, p, d = _args(dims)
+        x = rng.standard_normal((2, 3) + tuple(v[0] for v in dims)).astype(dtype)
+        y, sw = POOL[nd][0](x, k, s, p, d, ceil, return_indices=True)
+        want, widx = ref.max_pool(x, _wins(dims, ceil))
+        case = f"{dims} ceil={ceil}"
+        np.testing.assert_array_equal(y, want.astype(dtype), err_msg=case)
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=case)
+        np.testing.assert_array_equal(POOL[nd][0](x, k, s, p, d, ceil), y)  # no-index path
+        g = rng.standard_normal(y.shape).astype(dtype)
+        gx = BACK[nd][0](g, x, k, s, p, d, ceil, indices=sw)
+        assert_close(gx, ref.max_pool_backward(g, x.shape, widx), tol, case)
+        gx2 = BACK[nd][0](g, x, k, s, p, d, ceil)  # switches recomputed from x
+        np.testing.assert_array_equal(gx, gx2)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 2e-6), (np.float64, 1e-13)])
+def test_avg_pool_random_every_isa(isa, rng, nd, dtype, tol):
+    for _ in range(6):
+        dims, ceil = random_case(rng, nd, avg=True, big_w=True)
+        k, s, p, _ = _args(dims)
+        include = bool(rng.integers(0, 2))
+        div = [None, None, int(rng.integers(1, 9))][int(rng.integers(0, 3))]
+        x = rng.standard_normal((2, 3) + tuple(v[0] for v in dims)).astype(dtype)
+        y = POOL[nd][1](x, k, s, p, ceil, include, div)
+        wins = _wins(dims, ceil)
+        case = f"{dims} ceil={ceil} include_pad={include} divisor={div}"
+        assert_close(y, ref.avg_pool(x, wins, include, div), tol, case)
+        g = rng.standard_normal(y.shape).astype(dtype)
+        gx = BACK[nd][1](g, x, k, s, p, ceil, include, div)
+        assert_close(gx, ref.avg_pool_backward(g, x.shape, wins, include, div), tol, case)
+
+
+def test_naive_twin_matches_reference(rng):
+    for nd in (1, 2, 3):
+        dims, ceil = random_case(rng, nd)
+        k, s, p, d = _args(dims)
+        x = rng.standard_normal((2, 2) + tuple(v[0] for v in dims))
+        y, sw = POOL[nd][0](x, k, s, p, d, ceil, return_indices=True, algo="ref")
+        want, widx = ref.max_pool(x, _wins(dims, ceil))
+        np.testing.assert_array_equal(y, want)
+        np.testing.assert_array_equal(sw.indices, widx)
+        g = rng.standard_normal(y.shape)
+        assert_close(BACK[nd][0](g, x, k, s, p, d, ceil, indices=sw, algo="ref"),
+                     ref.max_pool_backward(g, x.shape, widx), 1e-13)
+        dims, ceil = random_case(rng, nd, avg=True)
+        k, s, p, _ = _args(dims)
+        x = rng.standard_normal((2, 2) + tuple(v[0] for v in dims))
+        wins = _wins(dims, ceil)
+        y = POOL[nd][1](x, k, s, p, ceil, False, algo="ref")
+        assert_close(y, ref.avg_pool(x, wins, False), 1e-13)
+        g = rng.standard_normal(y.shape)
+        assert_close(BACK[nd][1](g, x, k, s, p, ceil, False, algo="ref"),
+                     ref.avg_pool_backward(g, x.shape, wins, False), 1e-13)
+
+
+@pytest.mark.parametrize("w", [7, 8, 9, 17, 33, 65])
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (4, 4, 0)])
+def test_simd_tails_2d(isa, rng, w, k, s, p):
+    """W around the 8/16-lane blocks for the stride-1/2 fast paths (and stride 4 fallback)."""
+    if w + 2 * p < k:
+        pytest.skip("kernel larger than the padded input")
+    x = rng.standard_normal((1, 3, 5, w)).astype(np.float32)
+    wins = [ref.windows(5, k, s, p), ref.windows(w, k, s, p)]
+    y, sw = F.max_pool2d(x, k, s, p, return_indices=True)
+    want, widx = ref.max_pool(x, wins)
+    np.testing.assert_array_equal(y, want.astype(np.float32))
+    np.testing.assert_array_equal(sw.indices, widx)
+    assert_close(F.avg_pool2d(x, k, s, p), ref.avg_pool(x, wins), 2e-6)
+
+
+def test_ties_pick_first_maximum(isa, rng):
+    """Few distinct values: the index must be the FIRST maximum in raster order on every path
+    (SIMD blocks, stride-2 de-interleave, gathers, long-window lanes, borders)."""
+    x = rng.integers(0, 3, (2, 3, 7, 70)).astype(np.float32)
+    for k, s, p in ((2, 2, 0), (3, 2, 1), (3, 1, 1), (4, 4, 0)):
+        y, sw = F.max_pool2d(x, k, s, p, return_indices=True)
+        want, widx = ref.max_pool(x, [ref.windows(7, k, s, p), ref.windows(70, k, s, p)])
+        np.testing.assert_array_equal(y, want.astype(np.float32))
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=f"k={k} s={s} p={p}")
+    for out in ((1, 1), (2, 3)):
+        y, sw = F.adaptive_max_pool2d(x, out, return_indices=True)
+        _, widx = ref.max_pool(x, [ref.adaptive_windows(7, out[0]),
+                                   ref.adaptive_windows(70, out[1])])
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=f"adaptive {out}")
+
+
+# ---- adaptive, global, Lp -----------------------------------------------------------------------
+
+ADAPTIVE = {1: (F.adaptive_max_pool1d, F.adaptive_avg_pool1d),
+            2: (F.adaptive_max_pool2d, F.adaptive_avg_pool2d),
+            3: (F.adaptive_max_pool3d, F.adaptive_avg_pool3d)}
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_adaptive_random_every_isa(isa, rng, nd):
+    for _ in range(4):
+        shape = tuple(int(v) for v in rng.integers(1, 12, nd))
+        if nd < 3:  # long rows exercise the tap-vectorised kernels
+            shape = shape[:-1] + (int(rng.integers(1, 70)),)
+        out = tuple(int(rng.integers(1, n + 3)) for n in shape)
+        x = rng.standard_normal((2, 3) + shape).astype(np.float32)
+        wins = [ref.adaptive_windows(n, m) for n, m in zip(shape, out)]
+        y, sw = ADAPTIVE[nd][0](x, out, return_indices=True)
+        want, widx = ref.max_pool(x, wins)
+        np.testing.assert_array_equal(y, want.astype(np.float32), err_msg=f"{shape}->{out}")
+        np.testing.assert_array_equal(sw.indices, widx)
+        assert_close(ADAPTIVE[nd][1](x, out), ref.avg_pool(x, wins, False), 2e-6)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        assert_close(getattr(F, f"adaptive_avg_pool{nd}d_backward")(g, x, out),
+                     ref.avg_pool_backward(g, x.shape, wins, False), 2e-6)
+        assert_close(getattr(F, f"adaptive_max_pool{nd}d_backward")(g, x, out, indices=sw),
+                     ref.max_pool_backward(g, x.shape, widx), 2e-6)
+
+
+def test_adaptive_none_keeps_size_and_global(rng):
+    x = rng.standard_normal((2, 3, 9, 13)).astype(np.float32)
+    assert F.adaptive_avg_pool2d(x, (None, 4)).shape == (2, 3, 9, 4)
+    g = F.global_avg_pool(x)
+    assert g.shape == (2, 3, 1, 1)
+    assert_close(g[:, :, 0, 0], x.astype(np.float64).mean((2, 3)), 2e-6)
+    m, sw = F.global_max_pool(x, return_indices=True)
+    np.testing.assert_array_equal(m[:, :, 0, 0], x.max((2, 3)))
+    np.testing.assert_array_equal(sw.indices[:, :, 0, 0], x.reshape(2, 3, -1).argmax(2))
+    gy = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
+    assert_close(F.global_avg_pool_backward(gy, x), np.broadcast_to(gy / (9 * 13), x.shape), 1e-6)
+    gm = F.global_max_pool_backward(gy, x)
+    assert_close(gm.sum((2, 3)), gy[:, :, 0, 0], 1e-6)
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_lp_pool_random(rng, nd):
+    for p in (1.0, 2.0, 3.5):
+        dims = [(0, 1, 1, 0, 1)]
+        while any(k > n for n, k, _, _, _ in dims):  # Lp pooling has no padding
+            dims, ceil = random_case(rng, nd, avg=True)
+            dims = [(n, k, s, 0, 1) for n, k, s, _, _ in dims]
+        k, s, _, _ = _args(dims)
+        x = rng.standard_normal((2, 2) + tuple(v[0] for v in dims))
+        y = getattr(F, f"lp_pool{nd}d")(x, p, k, s, ceil)
+        assert_close(y, ref.lp_pool(x, p, _wins(dims, ceil)), 1e-12)
+
+
+# ---- gradients by float64 finite differences ------------------------------------------------------
+
+def _no_ties(rng, shape):
+    """Distinct values well apart, so max switches do not move under the FD step."""
+    return rng.permutation(np.prod(shape)).reshape(shape) * 0.1 + rng.uniform(-0.01, 0.01, shape)
+
+
+@pytest.mark.parametrize("nd,k,s,p,d,ceil", [(1, 3, 2, 1, 1, True), (2, 3, 2, 1, 1, False),
+                                             (2, 2, 1, 0, 2, True), (3, 2, 2, 1, 1, True)])
+def test_gradients_finite_differences(isa, rng, nd, k, s, p, d, ceil):
+    x = _no_ties(rng, (2, 2) + (7,) * nd)
+    mp, ap = POOL[nd]
+    mb, ab = BACK[nd]
+    g = rng.standard_normal(mp(x, k, s, p, d, ceil).shape)
+    directional_fd(lambda a: float(np.sum(mp(a[0], k, s, p, d, ceil) * g)), [x],
+                   [mb(g, x, k, s, p, d, ceil)], rng, eps=1e-4)
+    for include in (True, False):
+        g = rng.standard_normal(ap(x, k, s, p, ceil, include).shape)
+        directional_fd(lambda a: float(np.sum(ap(a[0], k, s, p, ceil, include) * g)), [x],
+                       [ab(g, x, k, s, p, ceil, include)], rng)
+    lp, lb = getattr(F, f"lp_pool{nd}d"), getattr(F, f"lp_pool{nd}d_backward")
+    for norm in (2.0, 3.0):
+        g = rng.standard_normal(lp(x, norm, k, s, ceil).shape)
+        directional_fd(lambda a: float(np.sum(lp(a[0], norm, k, s, ceil) * g)), [x],
+                       [lb(g, x, norm, k, s, ceil)], rng, eps=1e-5, tol=1e-6)
+    out = (3,) * nd
+    for f, b in ((getattr(F, f"adaptive_avg_pool{nd}d"), getattr(F, f"adaptive_avg_pool{nd}d_backward")),
+                 (getattr(F, f"adaptive_max_pool{nd}d"), getattr(F, f"adaptive_max_pool{nd}d_backward"))):
+        g = rng.standard_normal(f(x, out).shape)
+        directional_fd(lambda a: float(np.sum(f(a[0], out) * g)), [x], [b(g, x, out)], rng,
+                       eps=1e-4)
+
+
+# ---- NaN, determinism, threads ------------------------------------------------------------------
+
+def test_nan_propagates_with_its_index(isa, rng):
+    x = rng.standard_normal((1, 2, 6, 40)).astype(np.float32)
+    x[0, 1, 2, 17] = np.nan
+    y, sw = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    assert np.isnan(y[0, 1, 1, 8]) and np.isnan(y[0, 1, 1, 9])
+    assert sw.indices[0, 1, 1, 8] == 2 * 40 + 17
+    assert np.isfinite(y[0, 0]).all()
+    m, si = F.global_max_pool(x, return_indices=True)
+    assert np.isnan(m[0, 1, 0, 0]) and si.indices[0, 1, 0, 0] == 2 * 40 + 17
+
+
+def test_thread_count_invariance(rng):
+    x = rng.standard_normal((3, 5, 17, 33)).astype(np.float32)
+    before = cnnfast.get_num_threads()
+    try:
+        res = []
+        for nt in (1, 2, 3):
+            cnnfast.set_num_threads(nt)
+            y, sw = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+            g = np.ones_like(y)
+            res.append((y, sw.indices, F.max_pool2d_backward(g, x, 3, 2, 1, indices=sw),
+                        F.avg_pool2d_backward(g, x, 3, 2, 1)))
+        for other in res[1:]:
+            for a, b in zip(res[0], other):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        cnnfast.set_num_threads(before)
