@@ -1,0 +1,61 @@
+// eltwise__avx512.cpp — AVX-512 elementwise microkernels (mirror of the AVX2 file): 16 floats /
+// 8 doubles per vector, masked blend on x > 0, scalar tail.
+#include <immintrin.h>
+
+#include "cpu/kernels/eltwise_ukernel.h"
+
+namespace cnnfast {
+namespace {
+
+void leaky_relu_fwd_f32(int64_t n, float* y, const float* x, float slope) {
+  const __m512 zero = _mm512_setzero_ps(), s = _mm512_set1_ps(slope);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
+    _mm512_storeu_ps(y + i, _mm512_mask_blend_ps(pos, _mm512_mul_ps(v, s), v));
+  }
+  for (; i < n; ++i) y[i] = x[i] > 0.0f ? x[i] : slope * x[i];
+}
+
+void leaky_relu_bwd_f32(int64_t n, float* dx, const float* dy, const float* x, float slope) {
+  const __m512 zero = _mm512_setzero_ps(), s = _mm512_set1_ps(slope);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 g = _mm512_loadu_ps(dy + i);
+    const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), zero, _CMP_GT_OQ);
+    _mm512_storeu_ps(dx + i, _mm512_mask_blend_ps(pos, _mm512_mul_ps(g, s), g));
+  }
+  for (; i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : slope * dy[i];
+}
+
+void leaky_relu_fwd_f64(int64_t n, double* y, const double* x, double slope) {
+  const __m512d zero = _mm512_setzero_pd(), s = _mm512_set1_pd(slope);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m512d v = _mm512_loadu_pd(x + i);
+    const __mmask8 pos = _mm512_cmp_pd_mask(v, zero, _CMP_GT_OQ);
+    _mm512_storeu_pd(y + i, _mm512_mask_blend_pd(pos, _mm512_mul_pd(v, s), v));
+  }
+  for (; i < n; ++i) y[i] = x[i] > 0.0 ? x[i] : slope * x[i];
+}
+
+void leaky_relu_bwd_f64(int64_t n, double* dx, const double* dy, const double* x, double slope) {
+  const __m512d zero = _mm512_setzero_pd(), s = _mm512_set1_pd(slope);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m512d g = _mm512_loadu_pd(dy + i);
+    const __mmask8 pos = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), zero, _CMP_GT_OQ);
+    _mm512_storeu_pd(dx + i, _mm512_mask_blend_pd(pos, _mm512_mul_pd(g, s), g));
+  }
+  for (; i < n; ++i) dx[i] = x[i] > 0.0 ? dy[i] : slope * dy[i];
+}
+
+}  // namespace
+
+const EltwiseKernel<float> eltwise_f32__avx512 = {"eltwise_f32__avx512", &leaky_relu_fwd_f32,
+                                                  &leaky_relu_bwd_f32};
+const EltwiseKernel<double> eltwise_f64__avx512 = {"eltwise_f64__avx512", &leaky_relu_fwd_f64,
+                                                   &leaky_relu_bwd_f64};
+
+}  // namespace cnnfast
