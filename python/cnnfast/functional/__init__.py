@@ -6,5 +6,27 @@ mixed dtypes raise TypeError; bad shapes/parameters raise ValueError naming the 
 forward's array inputs in order (None where not requested or not applicable).
 """
 from .conv import conv2d, conv2d_backward
+from .activations import (dropout, dropout2d, dropout2d_backward, dropout_backward, leaky_relu,
+                          leaky_relu_backward, log_softmax, log_softmax_backward, relu,
+                          relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward,
+                          tanh, tanh_backward)
+from .linear import linear, linear_backward
+from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
+                   cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward, nll_loss,
+                   nll_loss_backward)
+from .norm import (batch_norm, batch_norm_backward, gaussian_taps, global_contrast_norm,
+                   global_contrast_norm_backward, local_contrast_norm,
+                   local_contrast_norm_backward, local_response_norm,
+                   local_response_norm_backward)
 
-__all__ = ["conv2d", "conv2d_backward"]
+__all__ = ["conv2d", "conv2d_backward",
+           # layer ops (issue 6)
+           "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid",
+           "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",
+           "log_softmax", "log_softmax_backward", "dropout", "dropout_backward", "dropout2d",
+           "dropout2d_backward", "linear", "linear_backward", "batch_norm", "batch_norm_backward",
+           "local_response_norm", "local_response_norm_backward", "global_contrast_norm",
+           "global_contrast_norm_backward", "local_contrast_norm", "local_contrast_norm_backward",
+           "gaussian_taps", "cross_entropy", "cross_entropy_backward", "nll_loss",
+           "nll_loss_backward", "mse_loss", "mse_loss_backward",
+           "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward"]
