@@ -23,7 +23,7 @@ def seed(n: int) -> None:
 
 
 def _array(t) -> np.ndarray:
-    a = getattr(t, "data", t)
+    a = t if isinstance(t, np.ndarray) else getattr(t, "data", None)  # ndarray or Parameter
     if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
         raise TypeError(f"tensor: expected a float numpy.ndarray or Parameter, got {type(t).__name__}")
     return a
