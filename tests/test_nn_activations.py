@@ -26,6 +26,15 @@ def test_relu_family_every_isa(isa, rng, dtype, tol):
                      f"leaky' n={n}")
 
 
+def test_tanh_sigmoid_float32_every_isa(isa, rng):
+    for n in SIZES:
+        x = (rng.standard_normal(n) * 4).astype(np.float32)
+        x[: min(n, 3)] = [20.0, -20.0, 1e-6][: min(n, 3)]  # saturation and the tiny-x regime
+        want_t, want_s = np.tanh(x.astype(np.float64)), ref.sigmoid(x)
+        assert np.all(np.abs(F.tanh(x) - want_t) <= 1e-6 * np.abs(want_t) + 1e-30), f"tanh n={n}"
+        assert np.all(np.abs(F.sigmoid(x) - want_s) <= 5e-7), f"sigmoid n={n}"
+
+
 def test_smooth_activations(rng):
     x = rng.standard_normal((3, 5, 7)) * 3
     x += 0.1 * np.sign(x)  # keep leaky_relu's kink out of the finite-difference stencil

@@ -1,7 +1,7 @@
 // eltwise.cpp — loops for the elementwise ops (activations, dropout mask application): the array
-// is cut into fixed-size chunks split over threads; relu/leaky_relu run the dispatched microkernel.
+// is cut into fixed-size chunks split over threads; the forward activations run the dispatched
+// microkernels, the backward ones are plain loops (one multiply-add per element).
 #include <algorithm>
-#include <cmath>
 
 #include "cnnfast/nn.h"
 #include "cpu/dispatch.h"
@@ -33,12 +33,8 @@ void activation_forward(Activation act, int64_t n, T* y, const T* x, double slop
     switch (act) {
       case Activation::relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(0)); break;
       case Activation::leaky_relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(slope)); break;
-      case Activation::sigmoid:
-        for (int64_t i = b; i < e; ++i) y[i] = T(1) / (T(1) + std::exp(-x[i]));
-        break;
-      case Activation::tanh:
-        for (int64_t i = b; i < e; ++i) y[i] = std::tanh(x[i]);
-        break;
+      case Activation::sigmoid: k.sigmoid_fwd(e - b, y + b, x + b); break;
+      case Activation::tanh: k.tanh_fwd(e - b, y + b, x + b); break;
     }
   });
 }
