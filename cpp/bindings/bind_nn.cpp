@@ -59,6 +59,7 @@ py::array lin_forward(const py::array& x, const py::array& w, const std::optiona
   if (x.ndim() != 2 || w.ndim() != 2 || x.shape(1) != w.shape(1))
     throw py::value_error("linear: expected input (N, in) and weight (out, in)");
   const int64_t N = x.shape(0), in = x.shape(1), out = w.shape(0);
+  checked_mul(N, out, "linear output size");
   if (b) check_vec(*b, "bias", out);
   return by_dtype(x, "input", [&](auto tag) -> py::array {
     using T = decltype(tag);

@@ -34,7 +34,7 @@ class _ConvBase(Module):
         raise NotImplementedError
 
     def _check_input(self, x):
-        c_axis, want = self._in_channel_axis
+        want = self._in_channels
         if not isinstance(x, np.ndarray) or x.ndim < 2 or x.shape[1] != want:
             raise ValueError(f"{type(self).__name__}: expected input with {want} channels in "
                              f"dim 1, got shape {getattr(x, 'shape', None)}")
@@ -75,7 +75,7 @@ class _ConvNd(_ConvBase):
             shape = (in_channels, out_channels // groups) + ks
         else:
             shape = (out_channels, in_channels // groups) + ks
-        self._in_channel_axis = (1, in_channels)
+        self._in_channels = in_channels
         self._make(shape, (out_channels,), shape[1] * int(np.prod(ks)), bias, dtype)
 
     def _kwargs(self):
@@ -124,7 +124,7 @@ class TiledConv2d(_ConvBase):
         r, s = int_tuple("kernel_size", kernel_size, 2, 1)
         th, tw = int_tuple("tiles", tiles, 2, 1)
         self.stride, self.padding, self.dilation = stride, padding, dilation
-        self._in_channel_axis = (1, in_channels)
+        self._in_channels = in_channels
         self._make((th, tw, out_channels, in_channels, r, s), (th, tw, out_channels),
                    in_channels * r * s, bias, dtype)
 
@@ -142,7 +142,7 @@ class LocallyConnected2d(_ConvBase):
         r, s = int_tuple("kernel_size", kernel_size, 2, 1)
         p, q = int_tuple("output_size", output_size, 2, 1)
         self.stride, self.padding, self.dilation = stride, padding, dilation
-        self._in_channel_axis = (1, in_channels)
+        self._in_channels = in_channels
         self._make((p, q, out_channels, in_channels, r, s), (out_channels, p, q),
                    in_channels * r * s, bias, dtype)
 

@@ -12,6 +12,13 @@ from .. import functional as F
 from .module import Module, saved
 
 
+def _as_dtype(a: Optional[np.ndarray], x):
+    """A loss's constant weights cast to the input's float dtype (once per call, if needed)."""
+    if a is None or not isinstance(x, np.ndarray) or a.dtype == x.dtype:
+        return a
+    return np.asarray(a).astype(x.dtype)
+
+
 class _Loss(Module):
     def __init__(self, reduction: str = "mean"):
         super().__init__()
@@ -30,17 +37,11 @@ class CrossEntropyLoss(_Loss):
         super().__init__(reduction)
         self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
 
-    def _kw(self, pixel_weight):
-        w = self.weight
-        return dict(weight=w, ignore_index=self.ignore_index, reduction=self.reduction,
-                    label_smoothing=self.label_smoothing, pixel_weight=pixel_weight)
-
     def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
         """x: logits (N, C, *); target: int (N, *); pixel_weight: optional (N, *) weight map."""
-        w = self.weight
-        if w is not None and isinstance(x, np.ndarray) and w.dtype != x.dtype:
-            w = w.astype(x.dtype)
-        kw = {**self._kw(pixel_weight), "weight": w}
+        kw = dict(weight=_as_dtype(self.weight, x), ignore_index=self.ignore_index,
+                  reduction=self.reduction, label_smoothing=self.label_smoothing,
+                  pixel_weight=pixel_weight)
         loss, lse = F.cross_entropy(x, target, **kw, return_lse=True)
         self._ctx = (x, target, kw, lse)
         return loss
@@ -57,10 +58,8 @@ class NLLLoss(_Loss):
         self.weight, self.ignore_index = weight, ignore_index
 
     def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
-        w = self.weight
-        if w is not None and isinstance(x, np.ndarray) and w.dtype != x.dtype:
-            w = w.astype(x.dtype)
-        kw = dict(weight=w, ignore_index=self.ignore_index, reduction=self.reduction,
+        kw = dict(weight=_as_dtype(self.weight, x), ignore_index=self.ignore_index,
+                  reduction=self.reduction,
                   pixel_weight=pixel_weight)
         self._ctx = (x, target, kw)
         return F.nll_loss(x, target, **kw)
@@ -86,16 +85,13 @@ class BCEWithLogitsLoss(_Loss):
         super().__init__(reduction)
         self.weight, self.pos_weight = weight, pos_weight
 
-    def _cast(self, a, x):
-        return a.astype(x.dtype) if a is not None and a.dtype != x.dtype else a
-
     def forward(self, x, target):
         self._ctx = (x, target)
-        return F.binary_cross_entropy_with_logits(x, target, self._cast(self.weight, x),
-                                                  self.reduction, self._cast(self.pos_weight, x))
+        return F.binary_cross_entropy_with_logits(x, target, _as_dtype(self.weight, x),
+                                                  self.reduction, _as_dtype(self.pos_weight, x))
 
     def backward(self, grad_out=None):
         x, target = saved(self._ctx, self)
         return F.binary_cross_entropy_with_logits_backward(
-            self._grad_out(grad_out), x, target, self._cast(self.weight, x), self.reduction,
-            self._cast(self.pos_weight, x))[0]
+            self._grad_out(grad_out), x, target, _as_dtype(self.weight, x), self.reduction,
+            _as_dtype(self.pos_weight, x))[0]
