@@ -3,11 +3,12 @@ count, one process): LeNet-5 (batch 64, 1×28×28, SGD + cross-entropy) and a Re
 (batch 32, 64×56×56, conv-BN-ReLU-conv-BN + identity, ReLU; SGD + MSE).
 
 Validates first (one step from identical weights must give the same loss and parameters), then
-times full steps (forward, loss, backward, optimizer step): median of --reps after --warmup.
+times full steps (forward, loss, backward, optimizer step), the two libraries interleaved rep
+by rep: medians of --reps after --warmup.
 
-LeNet-5's subsampling layers S2/S4 are its trainable 2×2/2 subsampling, written as a depthwise
-2×2 stride-2 convolution (a per-tap generalization of LeCun's coefficient × sum + bias), so both
-libraries run the same model with the ops this branch has.
+LeNet-5's subsampling layers S2/S4 are average pooling when cnnfast.functional has avg_pool2d,
+otherwise LeNet's trainable 2×2/2 subsampling written as a depthwise 2×2 stride-2 convolution (a
+per-tap generalization of LeCun's coefficient × sum + bias); both libraries run the same model.
 
     python bench/bench_layers.py --threads 2 [--reps 20] [--which lenet,resnet]
 """
@@ -26,13 +27,17 @@ from cnnfast import nn, optim
 
 
 def lenet(mod):
+    """LeNet-5 as in PyTorch's tutorial: C5 (a 5×5 conv on 5×5 maps) is the Linear(400, 120) it
+    equals. S2/S4 are AvgPool2d(2) once cnnfast has it, else LeNet's trainable subsampling."""
+    def subsample(c):
+        if not hasattr(cnnfast.functional, "avg_pool2d"):  # same choice for both libraries
+            return mod.Conv2d(c, c, 2, stride=2, groups=c)
+        return mod.AvgPool2d(2)
     return mod.Sequential(
-        mod.Conv2d(1, 6, 5, padding=2), mod.Tanh(),                       # C1: 6×28×28
-        mod.Conv2d(6, 6, 2, stride=2, groups=6), mod.Tanh(),              # S2: 6×14×14
-        mod.Conv2d(6, 16, 5), mod.Tanh(),                                 # C3: 16×10×10
-        mod.Conv2d(16, 16, 2, stride=2, groups=16), mod.Tanh(),           # S4: 16×5×5
-        mod.Conv2d(16, 120, 5), mod.Tanh(), mod.Flatten(),                # C5: 120
-        mod.Linear(120, 84), mod.Tanh(), mod.Linear(84, 10))              # F6, output
+        mod.Conv2d(1, 6, 5, padding=2), mod.Tanh(), subsample(6), mod.Tanh(),  # C1, S2: 6×14×14
+        mod.Conv2d(6, 16, 5), mod.Tanh(), subsample(16), mod.Tanh(),           # C3, S4: 16×5×5
+        mod.Flatten(), mod.Linear(400, 120), mod.Tanh(),                       # C5
+        mod.Linear(120, 84), mod.Tanh(), mod.Linear(84, 10))                   # F6, output
 
 
 def resnet_block(mod):
@@ -106,15 +111,19 @@ def validate(ours, theirs, step_ours, step_torch):
         assert err < 1e-3, f"{k}: relative difference {err:.2e} after one step"
 
 
-def timed(fn, warmup, reps):
+def timed_pair(fa, fb, warmup, reps):
+    """Interleaved timing (a, b, a, b, …) so load drift on a shared machine hits both alike:
+    returns the medians of a and b and the median of the per-rep ratios b/a."""
     for _ in range(warmup):
-        fn()
-    ts = []
+        fa(), fb()
+    ta, tb = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for f, ts in ((fa, ta), (fb, tb)):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+    return (statistics.median(ta), statistics.median(tb),
+            statistics.median(b / a for a, b in zip(ta, tb)))
 
 
 def main():
@@ -137,10 +146,9 @@ def main():
         ours, theirs, so, st = make_pair(name, torch)
         validate(ours, theirs, so, st)
         reps = args.reps or (30 if name == "lenet" else 5)
-        t_ours = timed(so, args.warmup, reps)
-        t_torch = timed(st, args.warmup, reps)
+        t_ours, t_torch, ratio = timed_pair(so, st, args.warmup, reps)
         print(f"{name:7s} step: cnnfast {t_ours * 1e3:8.2f} ms   torch {t_torch * 1e3:8.2f} ms   "
-              f"ratio (torch/cnnfast) {t_torch / t_ours:5.2f}x   [median of {reps}]")
+              f"ratio (torch/cnnfast, median of per-rep ratios) {ratio:5.2f}x   [{reps} reps]")
 
 
 if __name__ == "__main__":
