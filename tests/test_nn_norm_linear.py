@@ -116,3 +116,23 @@ def test_norm_bad_input(rng):
         F.local_response_norm(x, 0)
     with pytest.raises(ValueError, match="lam/eps"):
         F.global_contrast_norm(x, lam=0.0, eps=0.0)
+
+
+def test_results_do_not_depend_on_thread_count(rng):
+    import cnnfast
+    x = rng.standard_normal((3, 8, 9, 10)).astype(np.float32)
+    t = rng.integers(0, 8, (3, 9, 10))
+    ops = [lambda: F.batch_norm(x, None, None, training=True),
+           lambda: F.softmax(x), lambda: F.cross_entropy(x, t, reduction="none"),
+           lambda: F.local_contrast_norm(x, 5, 1.0, across_channels=True),
+           lambda: F.local_response_norm(x, 3), lambda: F.tanh(x)]
+    before = cnnfast.get_num_threads()
+    try:
+        cnnfast.set_num_threads(1)
+        one = [op() for op in ops]
+        cnnfast.set_num_threads(3)
+        three = [op() for op in ops]
+    finally:
+        cnnfast.set_num_threads(before)
+    for a, b in zip(one, three):
+        np.testing.assert_array_equal(a, b)
