@@ -38,7 +38,7 @@ py::array act_backward(const py::array& dy, const py::array& saved, int act, dou
 }
 
 py::array dropout(const py::array& x, const py::array& mask, int64_t inner, double scale) {
-  if (inner < 1 || mask.size() * inner != x.size())
+  if (inner < 1 || checked_mul(mask.size(), inner, "mask size") != x.size())
     throw py::value_error("mask: size times inner must equal the input size");
   if (!has_dtype<uint8_t>(mask)) throw py::type_error("mask: dtype must be uint8");
   const uint8_t* mp = in_ptr<uint8_t>(mask, "mask");
