@@ -55,7 +55,10 @@ void leaky_relu_bwd_f64(int64_t n, double* dx, const double* dy, const double* x
 
 // tanh by the shared rational approximation, 16 lanes at a time (same formula as the scalar file).
 inline __m512 tanh_vec(__m512 x) {
-  x = _mm512_min_ps(_mm512_set1_ps(kTanhClamp), _mm512_max_ps(_mm512_set1_ps(-kTanhClamp), x));
+  // Clamp by compare + blend (GCC 12 warns spuriously on _mm512_min_ps/_mm512_max_ps); NaN stays NaN.
+  const __m512 hi = _mm512_set1_ps(kTanhClamp), lo = _mm512_set1_ps(-kTanhClamp);
+  x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ), x, hi);
+  x = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ), x, lo);
   const __m512 x2 = _mm512_mul_ps(x, x);
   __m512 p = _mm512_set1_ps(kTanhP[6]);
   for (int i = 5; i >= 0; --i) p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(kTanhP[i]));
