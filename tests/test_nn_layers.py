@@ -64,7 +64,9 @@ def test_dropout_gradients_with_fixed_mask(rng):
 # ---- composites ----------------------------------------------------------------------------------
 
 def _block(c):
-    return nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+    # Tanh where ResNet has ReLU: a kink inside a finite-difference stencil would make the exact
+    # composite gradient look wrong by chance (ReLU itself is checked on its own above).
+    return nn.Sequential(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.Tanh(),
                          nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
 
 
@@ -93,14 +95,13 @@ def test_concat_inception_and_dense(rng):
 
 
 def test_unet_skip_encoder_decoder(rng):
-    # encoder: strided conv halves the size; decoder: a (tiny) nearest upsampling by a transposed
-    # linear map is not available here, so the inner path keeps the size with a dilated conv.
-    inner = nn.Sequential(nn.Conv2d(2, 4, 3, padding=2, dilation=2), nn.ReLU(),
+    # The inner path stands in for the encoder–decoder (pooling/upsampling land with issue 4):
+    # it keeps the spatial size so the skip can concatenate the encoder features with it.
+    inner = nn.Sequential(nn.Conv2d(2, 4, 3, padding=2, dilation=2), nn.Tanh(),
                           nn.Conv2d(4, 2, 3, padding=1))
     unet = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Tanh(), nn.UNetSkip(inner),
                          nn.Conv2d(4, 3, 1))
-    x = _away_from_kinks(rng.standard_normal((2, 1, 6, 6)))
-    check_module_grads(unet, x, rng, tol=1e-6)
+    check_module_grads(unet, rng.standard_normal((2, 1, 6, 6)), rng, tol=1e-6)
 
 
 @pytest.mark.skipif(not (hasattr(F, "max_pool2d") and hasattr(F, "max_unpool2d")),
