@@ -7,6 +7,17 @@ import numpy as np
 from helpers import assert_close, directional_fd
 
 
+def seed_layer_init(rng):
+    """Autouse-fixture body: seeds cnnfast.init's and (if imported) torch's generators from the
+    test's rng, so layer weights too are reproducible from CNNFAST_TEST_SEED."""
+    import sys
+    from cnnfast import init
+    init.seed(int(rng.integers(1 << 62)))
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(int(rng.integers(1 << 62)))
+    yield
+
+
 def check_module_grads(m, x, rng, eps=1e-5, tol=1e-7, extra=None):
     """Checks m.backward's input gradient and every accumulated parameter gradient against
     central differences of <m(x), g> (float64). extra(m) may reset state (e.g. dropout rng)."""

@@ -10,7 +10,9 @@ import cnnfast.functional as F
 from cnnfast import init, nn
 
 from helpers import assert_close
-from nn_helpers import check_module_grads
+from nn_helpers import check_module_grads, seed_layer_init
+
+_seed = pytest.fixture(autouse=True)(seed_layer_init)
 
 
 def _away_from_kinks(x):
@@ -72,7 +74,9 @@ def _block(c):
 
 def test_residual_identity_and_projection(rng):
     x = rng.standard_normal((2, 3, 5, 5))
-    check_module_grads(nn.Sequential(nn.Residual(_block(3)), nn.Tanh()), x, rng)
+    # eps 1e-6: batch norm over 50 values per channel has large third derivatives (at 1e-5 the
+    # truncation error exceeded the 1e-7 tolerance for ~13 % of random draws; 0 of 150 at 1e-6)
+    check_module_grads(nn.Sequential(nn.Residual(_block(3)), nn.Tanh()), x, rng, eps=1e-6)
     proj = nn.Residual(nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.Tanh()),
                        shortcut=nn.Conv2d(3, 4, 1, stride=2))
     check_module_grads(proj, x, rng)

@@ -10,10 +10,11 @@ import cnnfast.functional as F
 from cnnfast import nn
 
 from helpers import assert_close
-from nn_helpers import compare_with_torch, torch_state
+from nn_helpers import compare_with_torch, seed_layer_init, torch_state
 
 torch = pytest.importorskip("torch")
 tnn = torch.nn
+_seed = pytest.fixture(autouse=True)(seed_layer_init)
 
 
 @pytest.mark.parametrize("make", [
