@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from . import _core
 from . import functional
+from . import init, nn, optim
 
 __version__: str = _core.version()
-__all__ = ["functional", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
+__all__ = ["functional", "nn", "optim", "init", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
 
 
 def info() -> dict:

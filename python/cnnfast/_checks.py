@@ -94,3 +94,35 @@ def check_needs(needs_input_grad, n: int) -> Tuple[bool, ...]:
     if not (isinstance(needs_input_grad, Sequence) and len(needs_input_grad) == n):
         raise TypeError(f"needs_input_grad: expected a tuple of {n} bools, got {needs_input_grad!r}")
     return tuple(bool(v) for v in needs_input_grad)
+
+
+def check_float(name: str, v, minimum: Optional[float] = None, maximum: Optional[float] = None,
+                open_min: bool = False) -> float:
+    """A real number (not bool) within [minimum, maximum] (or (minimum, ...] if open_min)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name}: expected a number, got {v!r}")
+    v = float(v)
+    if minimum is not None and (v < minimum or (open_min and v == minimum)):
+        raise ValueError(f"{name}: must be {'>' if open_min else '>='} {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name}: must be <= {maximum}, got {v}")
+    return v
+
+
+def check_same_shape(name: str, a: np.ndarray, ref_name: str, ref: np.ndarray) -> None:
+    if a.shape != ref.shape:
+        raise ValueError(f"{name}: expected shape {ref.shape} (the shape of {ref_name}), "
+                         f"got {a.shape}")
+
+
+def check_min_ndim(name: str, a: np.ndarray, ndim: int, layout: str) -> None:
+    if a.ndim < ndim:
+        raise ValueError(f"{name}: expected at least {ndim}-D {layout}, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name}: must not be empty, got shape {a.shape}")
+
+
+def check_reduction(reduction) -> str:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+    return reduction

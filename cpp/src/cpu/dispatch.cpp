@@ -143,4 +143,26 @@ const GemmKernel<double>& gemm_kernel<double>() {
   }
 }
 
+template <>
+const EltwiseKernel<float>& eltwise_kernel<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return eltwise_f32__avx512;
+    case Isa::avx2: return eltwise_f32__avx2;
+#endif
+    default: return eltwise_f32__scalar;
+  }
+}
+
+template <>
+const EltwiseKernel<double>& eltwise_kernel<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return eltwise_f64__avx512;
+    case Isa::avx2: return eltwise_f64__avx2;
+#endif
+    default: return eltwise_f64__scalar;
+  }
+}
+
 }  // namespace cnnfast

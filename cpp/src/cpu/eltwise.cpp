@@ -1,0 +1,81 @@
+// eltwise.cpp — loops for the elementwise ops (activations, dropout mask application): the array
+// is cut into fixed-size chunks split over threads; the forward activations run the dispatched
+// microkernels, the backward ones are plain loops (one multiply-add per element).
+#include <algorithm>
+
+#include "cnnfast/nn.h"
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "cnnfast/runtime.h"
+
+namespace cnnfast {
+namespace {
+
+constexpr int64_t kChunk = 16384;  // elements per work item: large enough to amortize a thread
+
+// Calls f(begin, end) over [0, n) in chunks, threads splitting the chunks.
+template <class F>
+void for_each_chunk(int64_t n, F&& f) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), std::max<int64_t>(chunks, 1)));
+  for_each_item(chunks, nt, [&](int64_t c, int) {
+    const int64_t b = c * kChunk;
+    f(b, std::min(n, b + kChunk));
+  });
+}
+
+}  // namespace
+
+template <class T>
+void activation_forward(Activation act, int64_t n, T* y, const T* x, double slope) {
+  const EltwiseKernel<T>& k = eltwise_kernel<T>();
+  for_each_chunk(n, [&](int64_t b, int64_t e) {
+    switch (act) {
+      case Activation::relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(0)); break;
+      case Activation::leaky_relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(slope)); break;
+      case Activation::sigmoid: k.sigmoid_fwd(e - b, y + b, x + b); break;
+      case Activation::tanh: k.tanh_fwd(e - b, y + b, x + b); break;
+    }
+  });
+}
+
+template <class T>
+void activation_backward(Activation act, int64_t n, T* dx, const T* dy, const T* saved,
+                         double slope) {
+  const EltwiseKernel<T>& k = eltwise_kernel<T>();
+  for_each_chunk(n, [&](int64_t b, int64_t e) {
+    switch (act) {
+      case Activation::relu: k.leaky_relu_bwd(e - b, dx + b, dy + b, saved + b, T(0)); break;
+      case Activation::leaky_relu:
+        k.leaky_relu_bwd(e - b, dx + b, dy + b, saved + b, T(slope));
+        break;
+      case Activation::sigmoid:  // saved = y
+        for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * saved[i] * (T(1) - saved[i]);
+        break;
+      case Activation::tanh:  // saved = y
+        for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * (T(1) - saved[i] * saved[i]);
+        break;
+    }
+  });
+}
+
+template <class T>
+void dropout_apply(int64_t outer, int64_t inner, T* y, const T* x, const uint8_t* mask, T scale) {
+  for_each_chunk(outer * inner, [&](int64_t b, int64_t e) {
+    if (inner == 1) {
+      for (int64_t i = b; i < e; ++i) y[i] = mask[i] ? x[i] * scale : T(0);
+      return;
+    }
+    for (int64_t i = b; i < e; ++i) y[i] = mask[i / inner] ? x[i] * scale : T(0);
+  });
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                               \
+  template void activation_forward<T>(Activation, int64_t, T*, const T*, double);            \
+  template void activation_backward<T>(Activation, int64_t, T*, const T*, const T*, double); \
+  template void dropout_apply<T>(int64_t, int64_t, T*, const T*, const uint8_t*, T);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast

@@ -1,0 +1,53 @@
+"""Fully connected layer y = x · Wᵀ + b (PyTorch's F.linear) on the packed GEMM, and its backward.
+
+x is (*, in) with any leading dims, weight (out, in), bias (out,).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import numpy as np
+
+from .. import _core
+from .._checks import as_float_array, check_min_ndim, check_needs
+
+
+def _prepare(x, weight, bias):
+    x = as_float_array("input", x)
+    weight = as_float_array("weight", weight, x.dtype)
+    check_min_ndim("input", x, 1, "(*, in_features)")
+    if weight.ndim != 2 or weight.size == 0:
+        raise ValueError(f"weight: expected a non-empty 2-D array (out_features, in_features), "
+                         f"got shape {weight.shape}")
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"input: last dim {x.shape[-1]} (input {x.shape}) does not match "
+                         f"in_features {weight.shape[1]} of weight {weight.shape}")
+    if bias is not None:
+        bias = as_float_array("bias", bias, x.dtype)
+        if bias.shape != (weight.shape[0],):
+            raise ValueError(f"bias: expected shape ({weight.shape[0]},) for weight "
+                             f"{weight.shape}, got {bias.shape}")
+    return x, weight, bias
+
+
+def linear(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
+    x, weight, bias = _prepare(x, weight, bias)
+    y = _core.linear_forward(x.reshape(-1, x.shape[-1]), weight, bias)
+    return y.reshape(x.shape[:-1] + (weight.shape[0],))
+
+
+def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                    bias: Optional[np.ndarray] = None, needs_input_grad=(True, True, True)
+                    ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
+    """(grad_input, grad_weight, grad_bias); grad_bias is None without bias."""
+    x, weight, bias = _prepare(x, weight, bias)
+    need = check_needs(needs_input_grad, 3)
+    grad_out = as_float_array("grad_out", grad_out, x.dtype)
+    expected = x.shape[:-1] + (weight.shape[0],)
+    if grad_out.shape != expected:
+        raise ValueError(f"grad_out: expected shape {expected} (the linear output for input "
+                         f"{x.shape} and weight {weight.shape}), got {grad_out.shape}")
+    gx, gw, gb = _core.linear_backward(grad_out.reshape(-1, weight.shape[0]),
+                                       x.reshape(-1, x.shape[-1]), weight, bias is not None,
+                                       need[0], need[1], need[2])
+    return (None if gx is None else gx.reshape(x.shape)), gw, gb

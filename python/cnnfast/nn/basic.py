@@ -1,0 +1,68 @@
+"""Identity, Flatten and Linear (torch.nn names and layouts: Linear.weight is (out, in))."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import functional as F
+from .. import init
+from .module import Module, Parameter, accumulate, saved
+
+
+class Identity(Module):
+    def forward(self, x):
+        return x
+
+    def backward(self, grad_out):
+        return grad_out
+
+
+class Flatten(Module):
+    """Merges dims start_dim..end_dim (default: all but the batch dim), as torch.nn.Flatten."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim, self.end_dim = start_dim, end_dim
+        self._shape = None
+
+    def forward(self, x):
+        self._shape = x.shape
+        s, e = self.start_dim % x.ndim, self.end_dim % x.ndim
+        return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+
+    def backward(self, grad_out):
+        return grad_out.reshape(saved(self._shape, self, "input shape"))
+
+
+class Linear(Module):
+    """y = x·Wᵀ + b on the packed GEMM; x is (*, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 dtype=np.float32):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype))
+        self.bias = Parameter(np.empty(out_features, dtype)) if bias else None
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(in_features)
+            init.uniform_(self.bias, -bound, bound)
+        self._x = None
+
+    def forward(self, x):
+        if not isinstance(x, np.ndarray) or x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"Linear: expected input (*, {self.in_features}), got shape "
+                             f"{getattr(x, 'shape', None)}")
+        self._x = x
+        return F.linear(x, self.weight.data, None if self.bias is None else self.bias.data)
+
+    def backward(self, grad_out):
+        b = None if self.bias is None else self.bias.data
+        gx, gw, gb = F.linear_backward(grad_out, saved(self._x, self), self.weight.data, b)
+        accumulate(self.weight, gw)
+        accumulate(self.bias, gb)
+        return gx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}"

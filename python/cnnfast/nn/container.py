@@ -1,0 +1,107 @@
+"""Composites: Sequential (plain chains), Residual (H(x) = F(x) + shortcut(x), ResNet), Concat
+(branches joined along channels: Inception, DenseNet) and UNetSkip (encoder features concatenated
+with what the inner encoder–decoder returns). Backward through each is exact: a sum's gradient
+goes to both terms, a concatenation's gradient is split back to its branches."""
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import numpy as np
+
+from .basic import Identity
+from .module import Module, saved
+
+
+class Sequential(Module):
+    """Runs its modules in order; they are named "0", "1", … as in torch.nn.Sequential."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        mods = list(self._modules.values())
+        return Sequential(*mods[i]) if isinstance(i, slice) else mods[i]
+
+    def append(self, m: Module) -> "Sequential":
+        setattr(self, str(len(self)), m)
+        return self
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, grad_out):
+        for m in reversed(self._modules.values()):
+            grad_out = m.backward(grad_out)
+        return grad_out
+
+
+class Residual(Module):
+    """y = block(x) + shortcut(x); shortcut defaults to Identity (e.g. a 1×1 conv + BN to
+    change shape). Follow with ReLU for the ResNet basic block."""
+
+    def __init__(self, block: Module, shortcut: Optional[Module] = None):
+        super().__init__()
+        self.block = block
+        self.shortcut = shortcut if shortcut is not None else Identity()
+
+    def forward(self, x):
+        f, s = self.block(x), self.shortcut(x)
+        if f.shape != s.shape:
+            raise ValueError(f"Residual: block output {f.shape} and shortcut output {s.shape} "
+                             f"differ; give a shortcut that maps the input to the block's shape")
+        return f + s
+
+    def backward(self, grad_out):
+        return self.block.backward(grad_out) + self.shortcut.backward(grad_out)
+
+
+class Concat(Module):
+    """Runs every branch on the same input and concatenates the outputs along `dim`
+    (channels by default); branches are named "0", "1", …"""
+
+    def __init__(self, branches: Iterable[Module], dim: int = 1):
+        super().__init__()
+        for i, m in enumerate(branches):
+            setattr(self, str(i), m)
+        if not self._modules:
+            raise ValueError("Concat: needs at least one branch")
+        self.dim = dim
+        self._sizes = None
+
+    def forward(self, x):
+        outs = [m(x) for m in self._modules.values()]
+        self._sizes = [o.shape[self.dim] for o in outs]
+        try:
+            return np.concatenate(outs, axis=self.dim)
+        except ValueError as e:
+            raise ValueError(f"Concat: branch outputs {[o.shape for o in outs]} cannot be "
+                             f"joined along dim {self.dim}: {e}") from None
+
+    def backward(self, grad_out):
+        sizes = saved(self._sizes, self, "branch sizes")
+        parts = np.split(grad_out, np.cumsum(sizes)[:-1], axis=self.dim)
+        grad = None
+        for m, g in zip(self._modules.values(), parts):
+            gi = m.backward(np.ascontiguousarray(g))
+            grad = gi if grad is None else grad + gi
+        return grad
+
+
+class UNetSkip(Concat):
+    """U-Net's skip connection around an inner encoder–decoder: y = concat(x, inner(x)) along
+    channels, so the decoder sees the encoder's features (inner must restore the spatial size)."""
+
+    def __init__(self, inner: Module, dim: int = 1):
+        super().__init__([Identity(), inner], dim)

@@ -1,0 +1,150 @@
+"""Convolution layers: Conv1d/2d/3d, ConvTranspose1d/2d/3d, TiledConv2d, LocallyConnected2d.
+
+Weights and biases have torch.nn's names, shapes and default init (kaiming_uniform(a=√5), bias
+U(±1/√fan_in)); TiledConv2d weight (T_h, T_w, K, C, R, S) + bias (T_h, T_w, K); LocallyConnected2d
+weight (P, Q, K, C, R, S) + bias (K, P, Q). Forward stores the input; backward returns dL/dx and
+accumulates the parameter gradients.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from .. import init
+from .._checks import int_tuple
+from ._ops import op
+from .module import Module, Parameter, accumulate, saved
+
+
+class _ConvBase(Module):
+    _op = ""  # functional name; its backward is `_op + "_backward"`
+
+    def _make(self, weight_shape, bias_shape, fan_in, bias, dtype):
+        self.weight = Parameter(np.empty(weight_shape, dtype))
+        self.bias = Parameter(np.empty(bias_shape, dtype)) if bias else None
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # torch's default: U(±1/√fan_in)
+        if self.bias is not None:
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+        self._x = None
+
+    def _kwargs(self):
+        raise NotImplementedError
+
+    def _check_input(self, x):
+        want = self._in_channels
+        if not isinstance(x, np.ndarray) or x.ndim < 2 or x.shape[1] != want:
+            raise ValueError(f"{type(self).__name__}: expected input with {want} channels in "
+                             f"dim 1, got shape {getattr(x, 'shape', None)}")
+
+    def forward(self, x):
+        self._check_input(x)
+        self._x = x
+        b = None if self.bias is None else self.bias.data
+        return op(self._op)(x, self.weight.data, b, **self._kwargs())
+
+    def backward(self, grad_out):
+        x = saved(self._x, self)
+        b = None if self.bias is None else self.bias.data
+        gx, gw, gb = op(self._op + "_backward")(
+            grad_out, x, self.weight.data, b, **self._kwargs(),
+            needs_input_grad=(True, True, self.bias is not None))
+        accumulate(self.weight, gw)
+        accumulate(self.bias, gb)
+        return gx
+
+
+class _ConvNd(_ConvBase):
+    _nd = 2
+    _transposed = False
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, output_padding=0, dtype=np.float32):
+        super().__init__()
+        nd = self._nd
+        ks = int_tuple("kernel_size", kernel_size, nd, 1)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
+                             f"out_channels={out_channels}")
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, ks
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        self.output_padding = output_padding
+        if self._transposed:
+            shape = (in_channels, out_channels // groups) + ks
+        else:
+            shape = (out_channels, in_channels // groups) + ks
+        self._in_channels = in_channels
+        self._make(shape, (out_channels,), shape[1] * int(np.prod(ks)), bias, dtype)
+
+    def _kwargs(self):
+        kw = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
+                  groups=self.groups)
+        if self._transposed:
+            kw["output_padding"] = self.output_padding
+        return kw
+
+    def extra_repr(self):
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}")
+
+
+class Conv1d(_ConvNd):
+    _nd, _op = 1, "conv1d"
+
+
+class Conv2d(_ConvNd):
+    _nd, _op = 2, "conv2d"
+
+
+class Conv3d(_ConvNd):
+    _nd, _op = 3, "conv3d"
+
+
+class ConvTranspose1d(_ConvNd):
+    _nd, _op, _transposed = 1, "conv_transpose1d", True
+
+
+class ConvTranspose2d(_ConvNd):
+    _nd, _op, _transposed = 2, "conv_transpose2d", True
+
+
+class ConvTranspose3d(_ConvNd):
+    _nd, _op, _transposed = 3, "conv_transpose3d", True
+
+
+class TiledConv2d(_ConvBase):
+    """Tiled convolution (Gregor & LeCun): T_h×T_w kernel banks rotated through space."""
+    _op = "tiled_conv2d"
+
+    def __init__(self, in_channels, out_channels, kernel_size, tiles, stride=1, padding=0,
+                 dilation=1, bias=True, dtype=np.float32):
+        super().__init__()
+        r, s = int_tuple("kernel_size", kernel_size, 2, 1)
+        th, tw = int_tuple("tiles", tiles, 2, 1)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self._in_channels = in_channels
+        self._make((th, tw, out_channels, in_channels, r, s), (th, tw, out_channels),
+                   in_channels * r * s, bias, dtype)
+
+    def _kwargs(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation)
+
+
+class LocallyConnected2d(_ConvBase):
+    """Unshared convolution: a separate kernel at each of the P×Q output positions."""
+    _op = "locally_connected2d"
+
+    def __init__(self, in_channels, out_channels, output_size, kernel_size, stride=1, padding=0,
+                 dilation=1, bias=True, dtype=np.float32):
+        super().__init__()
+        r, s = int_tuple("kernel_size", kernel_size, 2, 1)
+        p, q = int_tuple("output_size", output_size, 2, 1)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self._in_channels = in_channels
+        self._make((p, q, out_channels, in_channels, r, s), (out_channels, p, q),
+                   in_channels * r * s, bias, dtype)
+
+    def _kwargs(self):
+        return dict(stride=self.stride, padding=self.padding, dilation=self.dilation)

@@ -1,0 +1,97 @@
+"""Loss modules: `loss = crit(input, target)` returns the scalar (or per-item) loss and
+`crit.backward()` returns dL/d(input), ready for `model.backward(...)`. PyTorch's argument names;
+CrossEntropyLoss is the fused C++ softmax + cross-entropy (class weights, ignore_index, label
+smoothing, per-pixel targets, and an optional per-pixel weight map at call time)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .. import functional as F
+from .module import Module, saved
+
+
+def _as_dtype(a: Optional[np.ndarray], x):
+    """A loss's constant weights cast to the input's float dtype (once per call, if needed)."""
+    if a is None or not isinstance(x, np.ndarray) or a.dtype == x.dtype:
+        return a
+    return np.asarray(a).astype(x.dtype)
+
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+        self._ctx = None
+
+    def _grad_out(self, grad_out):
+        return 1.0 if grad_out is None else grad_out
+
+
+class CrossEntropyLoss(_Loss):
+    def __init__(self, weight: Optional[np.ndarray] = None, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+
+    def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
+        """x: logits (N, C, *); target: int (N, *); pixel_weight: optional (N, *) weight map."""
+        kw = dict(weight=_as_dtype(self.weight, x), ignore_index=self.ignore_index,
+                  reduction=self.reduction, label_smoothing=self.label_smoothing,
+                  pixel_weight=pixel_weight)
+        loss, lse = F.cross_entropy(x, target, **kw, return_lse=True)
+        self._ctx = (x, target, kw, lse)
+        return loss
+
+    def backward(self, grad_out=None):
+        x, target, kw, lse = saved(self._ctx, self)
+        return F.cross_entropy_backward(self._grad_out(grad_out), x, target, **kw, lse=lse)
+
+
+class NLLLoss(_Loss):
+    def __init__(self, weight: Optional[np.ndarray] = None, ignore_index: int = -100,
+                 reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight, self.ignore_index = weight, ignore_index
+
+    def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
+        kw = dict(weight=_as_dtype(self.weight, x), ignore_index=self.ignore_index,
+                  reduction=self.reduction,
+                  pixel_weight=pixel_weight)
+        self._ctx = (x, target, kw)
+        return F.nll_loss(x, target, **kw)
+
+    def backward(self, grad_out=None):
+        x, target, kw = saved(self._ctx, self)
+        return F.nll_loss_backward(self._grad_out(grad_out), x, target, **kw)
+
+
+class MSELoss(_Loss):
+    def forward(self, x, target):
+        self._ctx = (x, target)
+        return F.mse_loss(x, target, self.reduction)
+
+    def backward(self, grad_out=None):
+        x, target = saved(self._ctx, self)
+        return F.mse_loss_backward(self._grad_out(grad_out), x, target, self.reduction)[0]
+
+
+class BCEWithLogitsLoss(_Loss):
+    def __init__(self, weight: Optional[np.ndarray] = None, reduction: str = "mean",
+                 pos_weight: Optional[np.ndarray] = None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, x, target):
+        self._ctx = (x, target)
+        return F.binary_cross_entropy_with_logits(x, target, _as_dtype(self.weight, x),
+                                                  self.reduction, _as_dtype(self.pos_weight, x))
+
+    def backward(self, grad_out=None):
+        x, target = saved(self._ctx, self)
+        return F.binary_cross_entropy_with_logits_backward(
+            self._grad_out(grad_out), x, target, _as_dtype(self.weight, x), self.reduction,
+            _as_dtype(self.pos_weight, x))[0]

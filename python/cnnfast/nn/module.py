@@ -1,0 +1,208 @@
+"""Module and Parameter: the explicit forward/backward layer protocol of cnnfast.nn.
+
+A Module's `forward(x)` computes the output and stores what its backward needs; `backward(g)`
+takes dL/d(output), accumulates dL/d(parameter) into each Parameter's `.grad` (+=) and returns
+dL/d(input). No autograd graph: a module instance is used once per forward/backward pair (share
+weights by sharing Parameters, not by calling one instance twice). Parameter and buffer names,
+shapes and layouts match torch.nn, so a torch state_dict converted to NumPy loads unchanged.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Iterator, Optional, Tuple
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array: `.data` (updated in place by optimizers) and `.grad` (same shape)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray):
+        if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
+            raise TypeError(f"Parameter: expected a float32/float64 numpy.ndarray, got "
+                            f"{getattr(data, 'dtype', type(data).__name__)}")
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={self.dtype})"
+
+
+class Module:
+    """Base class: registers Parameters, buffers and sub-modules assigned as attributes."""
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name, value):
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"{type(self).__name__}: call Module.__init__() before "
+                                 f"assigning attributes")
+        for d in (self._parameters, self._buffers, self._modules):
+            d.pop(name, None)
+        if isinstance(value, Parameter):
+            self._parameters[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        elif value is None and name in ("weight", "bias"):
+            self._parameters[name] = None  # e.g. bias=False: keeps torch's attribute
+        else:
+            object.__setattr__(self, name, value)
+            return
+        self.__dict__.pop(name, None)
+
+    def __getattr__(self, name):
+        for key in ("_parameters", "_buffers", "_modules"):
+            d = self.__dict__.get(key)
+            if d is not None and name in d:
+                return d[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute {name!r}")
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """A non-trainable array saved in state_dict (e.g. BatchNorm's running_mean)."""
+        self._buffers[name] = value
+        self.__dict__.pop(name, None)
+
+    # ---- the layer protocol --------------------------------------------------------------
+    def forward(self, x):
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ---- traversal -------------------------------------------------------------------------
+    def named_children(self) -> Iterator[Tuple[str, "Module"]]:
+        return iter(self._modules.items())
+
+    def children(self) -> Iterator["Module"]:
+        return iter(self._modules.values())
+
+    def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+        yield prefix, self
+        for name, m in self._modules.items():
+            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        return (m for _, m in self.named_modules())
+
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
+        seen = set()
+        for mname, m in self.named_modules(prefix):
+            for name, p in m._parameters.items():
+                if p is not None and id(p) not in seen:
+                    seen.add(id(p))
+                    yield (f"{mname}.{name}" if mname else name), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        return (p for _, p in self.named_parameters())
+
+    def named_buffers(self, prefix: str = "") -> Iterator[Tuple[str, np.ndarray]]:
+        for mname, m in self.named_modules(prefix):
+            for name, b in m._buffers.items():
+                yield (f"{mname}.{name}" if mname else name), b
+
+    # ---- state -------------------------------------------------------------------------------
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad[...] = 0
+
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def to(self, dtype) -> "Module":
+        """Casts every parameter (and its grad) and float buffer to dtype (float32/float64)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    p.data = p.data.astype(dtype)
+                    p.grad = p.grad.astype(dtype)
+            for name, b in m._buffers.items():
+                if b.dtype.kind == "f":
+                    m._buffers[name] = b.astype(dtype)
+        return self
+
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter and buffer, keyed as torch.nn names them."""
+        sd: "OrderedDict[str, np.ndarray]" = OrderedDict()
+        for mname, m in self.named_modules():
+            for name, p in m._parameters.items():
+                if p is not None:
+                    sd[f"{mname}.{name}" if mname else name] = p.data.copy()
+            for name, b in m._buffers.items():
+                sd[f"{mname}.{name}" if mname else name] = np.array(b, copy=True)
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copies arrays into the parameters/buffers in place (dtype cast to the module's).
+        ValueError naming the keys when keys are missing/unexpected (strict) or shapes differ."""
+        targets: Dict[str, Tuple[Module, str, bool]] = {}
+        for mname, m in self.named_modules():
+            for name, p in m._parameters.items():
+                if p is not None:
+                    targets[f"{mname}.{name}" if mname else name] = (m, name, True)
+            for name in m._buffers:
+                targets[f"{mname}.{name}" if mname else name] = (m, name, False)
+        missing = [k for k in targets if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in targets]
+        if strict and (missing or unexpected):
+            raise ValueError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                             f"{unexpected}")
+        for key, value in state_dict.items():
+            if key not in targets:
+                continue
+            m, name, is_param = targets[key]
+            dst = m._parameters[name].data if is_param else m._buffers[name]
+            value = np.asarray(value)
+            if value.shape != dst.shape:
+                raise ValueError(f"load_state_dict: {key!r} has shape {value.shape}, the module "
+                                 f"expects {dst.shape}")
+            dst[...] = value
+
+    # ---- printing ------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, m in self._modules.items():
+            sub = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {sub}")
+        return "\n".join(lines) + (")" if len(lines) == 1 else "\n)")
+
+
+def accumulate(param: Optional[Parameter], grad: Optional[np.ndarray]) -> None:
+    """param.grad += grad (the parameter-gradient convention); no-op if either is None."""
+    if param is not None and grad is not None:
+        param.grad += grad
+
+
+def saved(value, layer: Module, what: str = "input"):
+    """The array a forward stored for backward; a clear error if backward came first."""
+    if value is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward called before forward "
+                           f"(no saved {what})")
+    return value

@@ -1,0 +1,217 @@
+"""cnnfast.optim — SGD, Adam, AdamW with torch.optim's update rules and argument names (a step
+matches torch.optim exactly), updates in place in C++; gradient clipping; LR schedulers (step,
+multi-step, cosine, linear warm-up).
+
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    sched = optim.StepLR(opt, step_size=30, gamma=0.1)
+    ... opt.zero_grad(); loss backward ...; optim.clip_grad_norm_(model.parameters(), 5.0);
+    opt.step(); sched.step()   # once per epoch
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, Iterable, List, Sequence
+
+import numpy as np
+
+from . import _core
+from .nn.module import Parameter
+
+
+class Optimizer:
+    """Holds param_groups (dicts with 'params' and hyperparameters) and per-parameter state."""
+
+    def __init__(self, params, defaults: Dict):
+        params = list(params)
+        if not params:
+            raise ValueError("params: optimizer got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.defaults = defaults
+        self.param_groups: List[Dict] = []
+        self.state: Dict[int, Dict] = {}
+        for g in groups:
+            g = {**defaults, **g, "params": list(g["params"])}
+            for p in g["params"]:
+                if not isinstance(p, Parameter):
+                    raise TypeError(f"params: expected cnnfast.nn.Parameter, got "
+                                    f"{type(p).__name__}")
+            g.setdefault("initial_lr", g["lr"])
+            self.param_groups.append(g)
+        self._check()
+
+    def _check(self):
+        for g in self.param_groups:
+            if g["lr"] < 0:
+                raise ValueError(f"lr: must be >= 0, got {g['lr']}")
+            if g.get("weight_decay", 0) < 0:
+                raise ValueError(f"weight_decay: must be >= 0, got {g['weight_decay']}")
+
+    def zero_grad(self) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                p.grad[...] = 0
+
+    def step(self) -> None:
+        for g in self.param_groups:
+            for p in g["params"]:
+                self._update(p, g, self.state.setdefault(id(p), {}))
+
+    def _update(self, p: Parameter, group: Dict, state: Dict) -> None:
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """torch.optim.SGD: momentum (buffer starts at the first gradient), dampening, Nesterov,
+    weight decay (L2 added to the gradient)."""
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False):
+        if momentum < 0:
+            raise ValueError(f"momentum: must be >= 0, got {momentum}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("nesterov: requires momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _update(self, p, g, state):
+        buf, first = None, False
+        if g["momentum"] != 0:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = np.empty_like(p.data)
+                first = True
+            buf = state["momentum_buffer"]
+        _core.sgd_step(p.data, p.grad, buf, g["lr"], g["momentum"], g["dampening"],
+                       g["weight_decay"], g["nesterov"], first)
+
+
+class Adam(Optimizer):
+    """torch.optim.Adam (L2 weight decay added to the gradient; optional AMSGrad)."""
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
+            raise ValueError(f"betas: each must be in [0, 1), got {betas}")
+        if eps < 0:
+            raise ValueError(f"eps: must be >= 0, got {eps}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay, amsgrad=amsgrad))
+
+    def _update(self, p, g, state):
+        if "step" not in state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p.data)
+            state["exp_avg_sq"] = np.zeros_like(p.data)
+            if g["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        state["step"] += 1
+        b1, b2 = g["betas"]
+        _core.adam_step(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                        state.get("max_exp_avg_sq"), state["step"], g["lr"], b1, b2, g["eps"],
+                        g["weight_decay"], self._decoupled)
+
+
+class AdamW(Adam):
+    """torch.optim.AdamW: decoupled weight decay p ← p·(1 − lr·wd) before the Adam step."""
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: Sequence[float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+# ---- gradient clipping ------------------------------------------------------------------------
+
+def clip_grad_norm_(parameters: Iterable[Parameter], max_norm: float,
+                    norm_type: float = 2.0) -> float:
+    """Scales all grads by max_norm / (total_norm + 1e-6) when the total norm exceeds max_norm
+    (torch.nn.utils.clip_grad_norm_); returns the total norm before clipping."""
+    grads = [p.grad for p in parameters]
+    if not grads:
+        return 0.0
+    if norm_type == math.inf:
+        total = max(float(np.max(np.abs(g))) for g in grads)
+    else:
+        total = float(sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
+                          for g in grads) ** (1.0 / norm_type))
+    coef = max_norm / (total + 1e-6)
+    if coef < 1:
+        for g in grads:
+            g *= coef
+    return total
+
+
+def clip_grad_value_(parameters: Iterable[Parameter], clip_value: float) -> None:
+    """Clamps every gradient element to [−clip_value, clip_value] in place."""
+    for p in parameters:
+        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+
+
+# ---- learning-rate schedulers (closed forms; call step() once per epoch) -----------------------
+
+class LRScheduler:
+    def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
+        self.optimizer = optimizer
+        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.last_epoch = last_epoch
+        self.step()
+
+    def factor(self, epoch: int, base_lr: float) -> float:
+        raise NotImplementedError
+
+    def get_last_lr(self) -> List[float]:
+        return [g["lr"] for g in self.optimizer.param_groups]
+
+    def step(self) -> None:
+        self.last_epoch += 1
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self.factor(self.last_epoch, base)
+
+
+class StepLR(LRScheduler):
+    """lr = base · gamma^(epoch // step_size)."""
+
+    def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
+        self.step_size, self.gamma = step_size, gamma
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, epoch, base):
+        return base * self.gamma ** (epoch // self.step_size)
+
+
+class MultiStepLR(LRScheduler):
+    """lr = base · gamma^(number of milestones <= epoch)."""
+
+    def __init__(self, optimizer, milestones: Sequence[int], gamma: float = 0.1,
+                 last_epoch: int = -1):
+        self.milestones, self.gamma = sorted(milestones), gamma
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, epoch, base):
+        return base * self.gamma ** sum(1 for m in self.milestones if m <= epoch)
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (base − eta_min)·(1 + cos(π·epoch / T_max)) / 2."""
+
+    def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
+        self.T_max, self.eta_min = T_max, eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, epoch, base):
+        return self.eta_min + (base - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class LinearLR(LRScheduler):
+    """Linear warm-up: the factor goes from start_factor to end_factor over total_iters steps."""
+
+    def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
+                 total_iters: int = 5, last_epoch: int = -1):
+        if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
+            raise ValueError("start_factor/end_factor: must be in (0, 1] and [0, 1]")
+        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, epoch, base):
+        t = min(epoch, self.total_iters) / self.total_iters
+        return base * (self.start_factor + (self.end_factor - self.start_factor) * t)

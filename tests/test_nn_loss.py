@@ -1,0 +1,106 @@
+"""Losses: fused softmax cross-entropy (class weights, ignore_index, label smoothing, per-pixel
+targets, pixel weight maps, every reduction), NLL, MSE, BCE-with-logits — NumPy references and
+float64 finite differences; bad targets raise clear errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnfast.functional as F
+
+import reference_nn as ref
+from helpers import assert_close, directional_fd
+
+
+def _case(rng, shape, ignore_frac=0.2):
+    x = rng.standard_normal(shape) * 2
+    target = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    target[rng.random(target.shape) < ignore_frac] = -100
+    target.flat[0] = 0  # at least one counted item
+    return x, target
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (2, 4, 3, 5), (3, 1), (1, 7, 9)])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("smoothing", [0.0, 0.25])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy(rng, shape, weighted, smoothing, reduction):
+    x, t = _case(rng, shape)
+    w = rng.uniform(0.2, 2.0, shape[1]) if weighted else None
+    pw = rng.uniform(0.5, 3.0, t.shape) if len(shape) > 2 else None
+    kw = dict(weight=w, reduction=reduction, label_smoothing=smoothing, pixel_weight=pw)
+    loss = F.cross_entropy(x, t, **kw)
+    want = ref.cross_entropy(x, t, w, -100, reduction, smoothing, pw)
+    assert_close(loss, want, 1e-13, "ce f64")
+    loss32 = F.cross_entropy(x.astype(np.float32), t, **{**kw, "weight": None if w is None else
+                                                         w.astype(np.float32),
+                                                         "pixel_weight": None if pw is None else
+                                                         pw.astype(np.float32)})
+    assert_close(loss32, want, 1e-5, "ce f32")
+    g = rng.standard_normal(t.shape) if reduction == "none" else 1.7
+    gx = F.cross_entropy_backward(g, x, t, **kw)
+    assert np.all(gx.reshape(shape[0], shape[1], -1).transpose(0, 2, 1)[
+        (t == -100).reshape(shape[0], -1)] == 0), "ignored items must get zero gradient"
+    directional_fd(lambda a: float(np.sum(F.cross_entropy(a[0], t, **kw) * g)), [x], [gx], rng,
+                   eps=1e-5)
+
+
+def test_cross_entropy_lse_reuse_and_ignore_all(rng):
+    x, t = _case(rng, (4, 3))
+    loss, lse = F.cross_entropy(x, t, return_lse=True)
+    np.testing.assert_allclose(lse, np.log(np.exp(x).sum(1)), rtol=1e-13)
+    np.testing.assert_array_equal(F.cross_entropy_backward(1.0, x, t, lse=lse),
+                                  F.cross_entropy_backward(1.0, x, t))
+    assert np.isnan(F.cross_entropy(x, np.full(4, -100)))
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss(rng, reduction):
+    x, t = _case(rng, (3, 4, 5))
+    w = rng.uniform(0.5, 2, 4)
+    lp = F.log_softmax(x)
+    loss = F.nll_loss(lp, t, w, reduction=reduction)
+    assert_close(loss, ref.cross_entropy(x, t, w, -100, reduction), 1e-13, "nll")
+    g = rng.standard_normal(t.shape) if reduction == "none" else 0.9
+    gx = F.nll_loss_backward(g, lp, t, w, reduction=reduction)
+    directional_fd(lambda a: float(np.sum(F.nll_loss(a[0], t, w, reduction=reduction) * g)),
+                   [lp], [gx], rng)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_and_bce_with_logits(rng, reduction):
+    x, y = rng.standard_normal((4, 6)) * 3, rng.random((4, 6))
+    w, pw = rng.uniform(0.5, 2, (4, 6)), rng.uniform(0.5, 3, 6)
+    red = {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction]
+    assert_close(F.mse_loss(x, y, reduction), red((x - y) ** 2), 1e-14, "mse")
+    sig = ref.sigmoid(x)
+    want = red(-w * (pw * y * np.log(sig) + (1 - y) * np.log(1 - sig)))
+    assert_close(F.binary_cross_entropy_with_logits(x, y, w, reduction, pw), want, 1e-12, "bce")
+    g = rng.standard_normal(x.shape) if reduction == "none" else 1.3
+    for fwd, bwd, extra in ((F.mse_loss, F.mse_loss_backward, ()),
+                            (F.binary_cross_entropy_with_logits,
+                             F.binary_cross_entropy_with_logits_backward, (w, reduction, pw))):
+        args = extra if extra else (reduction,)
+        grads = bwd(g, x, y, *args)
+        directional_fd(lambda a: float(np.sum(fwd(a[0], a[1], *args) * g)), [x, y], grads, rng,
+                       eps=1e-5)
+
+
+def test_loss_bad_input(rng):
+    x = rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match="target: class index 3"):
+        F.cross_entropy(x, np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="target"):
+        F.cross_entropy(x, np.array([0, 1, 2]))
+    with pytest.raises(TypeError, match="target"):
+        F.cross_entropy(x, np.array([0.0, 1, 2, 1]))
+    with pytest.raises(ValueError, match="weight"):
+        F.cross_entropy(x, np.array([0, 1, 2, 1]), weight=np.ones(4))
+    with pytest.raises(ValueError, match="reduction"):
+        F.cross_entropy(x, np.array([0, 1, 2, 1]), reduction="avg")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        F.cross_entropy(x, np.array([0, 1, 2, 1]), label_smoothing=2.0)
+    with pytest.raises(ValueError, match="target"):
+        F.mse_loss(x, x[:2])
+    with pytest.raises(ValueError, match="target"):
+        F.nll_loss(x, np.array([0, 1, 5, 1]))
