@@ -143,4 +143,14 @@ const GemmKernel<double>& gemm_kernel<double>() {
   }
 }
 
+const PeakProbe& peak_probe() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return peak_fma__avx512;
+    case Isa::avx2: return peak_fma__avx2;
+#endif
+    default: return peak_fma__scalar;
+  }
+}
+
 }  // namespace cnnfast

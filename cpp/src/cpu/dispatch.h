@@ -1,10 +1,12 @@
 // dispatch.h — the one place that maps the active ISA to kernels. Loops ask here, never cpuid.
 #pragma once
 #include "cpu/kernels/gemm_ukernel.h"
+#include "cpu/kernels/peak_fma.h"
 
 namespace cnnfast {
 
 template <class T>
 const GemmKernel<T>& gemm_kernel();  // the active ISA's GEMM microkernel + blocking
+const PeakProbe& peak_probe();       // the active ISA's FP32 peak probe
 
 }  // namespace cnnfast

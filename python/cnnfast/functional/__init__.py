@@ -6,5 +6,6 @@ mixed dtypes raise TypeError; bad shapes/parameters raise ValueError naming the 
 forward's array inputs in order (None where not requested or not applicable).
 """
 from .conv import conv2d, conv2d_backward
+from .matmul import matmul, matmul_backward
 
-__all__ = ["conv2d", "conv2d_backward"]
+__all__ = ["conv2d", "conv2d_backward", "matmul", "matmul_backward"]
