@@ -1,28 +1,50 @@
 // conv2d.cpp — the public conv2d entry points: pick an algorithm, run it. One place per op.
+// 'auto' rules (measured on AVX2, see bench/RESULTS.md): depthwise (one input channel per group)
+// runs direct — GEMM with a 1-row A panel per group is packing overhead only; everything else
+// runs im2col/implicit GEMM.
 #include "cnnfast/conv.h"
+#include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
 #include "ref/conv2d_ref.h"
 
 namespace cnnfast {
+namespace {
+
+ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo) {
+  if (algo != ConvAlgo::automatic) return algo;
+  if (p.groups > 1 && p.Cg() == 1) return ConvAlgo::direct;
+  return ConvAlgo::gemm;
+}
+
+}  // namespace
 
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                     ConvAlgo algo) {
-  if (algo == ConvAlgo::ref) return ref::conv2d_forward(p, y, x, w, b);
-  cpu::conv2d_forward_gemm(p, y, x, w, b);
+  switch (resolve(p, algo)) {
+    case ConvAlgo::ref: return ref::conv2d_forward(p, y, x, w, b);
+    case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b);
+    default: return cpu::conv2d_forward_gemm(p, y, x, w, b);
+  }
 }
 
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
-  if (algo == ConvAlgo::ref) return ref::conv2d_backward_data(p, dx, dy, w);
-  cpu::conv2d_backward_data_gemm(p, dx, dy, w);
+  switch (resolve(p, algo)) {
+    case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
+    case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
+    default: return cpu::conv2d_backward_data_gemm(p, dx, dy, w);
+  }
 }
 
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
-  if (algo == ConvAlgo::ref) return ref::conv2d_backward_weight(p, dw, db, dy, x);
-  cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);
+  switch (resolve(p, algo)) {
+    case ConvAlgo::ref: return ref::conv2d_backward_weight(p, dw, db, dy, x);
+    case ConvAlgo::direct: return cpu::conv2d_backward_weight_direct(p, dw, db, dy, x);
+    default: return cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);
+  }
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                 \

@@ -55,7 +55,8 @@ ConvAlgo conv_algo_from_name(const char* name) {
   if (n == "auto") return ConvAlgo::automatic;
   if (n == "gemm") return ConvAlgo::gemm;
   if (n == "ref") return ConvAlgo::ref;
-  arg_error("algo must be one of 'auto', 'gemm', 'ref'; got '" + n + "'");
+  if (n == "direct") return ConvAlgo::direct;
+  arg_error("algo must be one of 'auto', 'gemm', 'direct', 'ref'; got '" + n + "'");
 }
 
 }  // namespace cnnfast

@@ -25,8 +25,10 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
                            int64_t pad_bottom, int64_t pad_left, int64_t pad_right, int64_t dil_h,
                            int64_t dil_w, int64_t groups);
 
-enum class ConvAlgo { automatic, gemm, ref };
-ConvAlgo conv_algo_from_name(const char* name);  // "auto" | "gemm" | "ref"
+// automatic: the fastest algorithm for the shape (see conv2d.cpp); gemm: im2col + packed GEMM;
+// direct: padded-plane row kernels (depthwise, tiny C); ref: the naive twin.
+enum class ConvAlgo { automatic, gemm, ref, direct };
+ConvAlgo conv_algo_from_name(const char* name);  // "auto" | "gemm" | "direct" | "ref"
 
 // y = conv(x, w) + b. b may be null.
 template <class T>

@@ -153,4 +153,26 @@ const PeakProbe& peak_probe() {
   }
 }
 
+template <>
+const DirectRowKernels<float>& direct_row_kernels<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_direct_rows_f32__avx512;
+    case Isa::avx2: return conv2d_direct_rows_f32__avx2;
+#endif
+    default: return conv2d_direct_rows_f32__scalar;
+  }
+}
+
+template <>
+const DirectRowKernels<double>& direct_row_kernels<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_direct_rows_f64__avx512;
+    case Isa::avx2: return conv2d_direct_rows_f64__avx2;
+#endif
+    default: return conv2d_direct_rows_f64__scalar;
+  }
+}
+
 }  // namespace cnnfast

@@ -14,7 +14,7 @@ from .. import _core
 from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_tuple,
                        resolve_padding)
 
-_ALGOS = ("auto", "gemm", "ref")
+_ALGOS = ("auto", "gemm", "direct", "ref")
 
 
 def _prepare(x, weight, bias, stride, padding, dilation, groups, algo):
@@ -66,7 +66,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
 
     stride, dilation: int or (h, w). padding: int, (h, w), (top, bottom, left, right), or
     'valid' | 'same' (output = ceil(input/stride), extra padding bottom/right) | 'full'
-    (output = input + (k−1)·dilation at stride 1). algo: 'auto' | 'gemm' | 'ref' (naive twin).
+    (output = input + (k−1)·dilation at stride 1). algo: 'auto' (fastest for the shape) | 'gemm' (im2col + packed GEMM) |
+    'direct' (padded-plane row kernels; depthwise / tiny C) | 'ref' (naive twin).
     """
     x, weight, bias, stride, pad, dilation, groups = _prepare(
         x, weight, bias, stride, padding, dilation, groups, algo)
