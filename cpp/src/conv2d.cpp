@@ -1,7 +1,7 @@
 // conv2d.cpp — the public conv2d entry points: pick an algorithm, run it. One place per op.
 // 'auto' rules (measured on AVX2, see bench/RESULTS.md): depthwise (one input channel per group)
-// runs direct — GEMM with a 1-row A panel per group is packing overhead only; everything else
-// runs im2col/implicit GEMM.
+// runs direct — GEMM with a 1-row A panel per group is packing overhead only; so does the weight
+// gradient of one-channel unit-stride layers; everything else runs chunked im2col + GEMM.
 #include "cnnfast/conv.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
@@ -10,10 +10,18 @@
 namespace cnnfast {
 namespace {
 
+bool depthwise(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
+
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo) {
   if (algo != ConvAlgo::automatic) return algo;
-  if (p.groups > 1 && p.Cg() == 1) return ConvAlgo::direct;
-  return ConvAlgo::gemm;
+  return depthwise(p) ? ConvAlgo::direct : ConvAlgo::gemm;
+}
+
+// Weight gradient: direct also wins for one input channel at unit stride (LeNet conv1: 7x),
+// where GEMM's k dimension is the output positions and B is packed transposed.
+ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
+  if (algo == ConvAlgo::automatic && p.Cg() == 1 && p.stride_w == 1) return ConvAlgo::direct;
+  return resolve(p, algo);
 }
 
 }  // namespace
@@ -40,7 +48,7 @@ void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
-  switch (resolve(p, algo)) {
+  switch (resolve_weight(p, algo)) {
     case ConvAlgo::ref: return ref::conv2d_backward_weight(p, dw, db, dy, x);
     case ConvAlgo::direct: return cpu::conv2d_backward_weight_direct(p, dw, db, dy, x);
     default: return cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);

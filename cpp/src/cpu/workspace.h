@@ -8,7 +8,7 @@
 
 namespace cnnfast {
 
-enum class Scratch { pack_a = 0, pack_b = 1, col = 2, count = 3 };
+enum class Scratch { pack_a = 0, pack_b = 1, col = 2, aux = 3, count = 4 };
 
 class ScratchBuffer {
  public:
