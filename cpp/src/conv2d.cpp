@@ -5,6 +5,7 @@
 #include "cnnfast/conv.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
+#include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
 
 namespace cnnfast {
@@ -28,12 +29,20 @@ ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
 
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
-                    ConvAlgo algo) {
+                    ConvAlgo algo, Activation act) {
   switch (resolve(p, algo)) {
-    case ConvAlgo::ref: return ref::conv2d_forward(p, y, x, w, b);
-    case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b);
-    default: return cpu::conv2d_forward_gemm(p, y, x, w, b);
+    case ConvAlgo::ref:  // the naive twin: activation as a separate pass over the output
+      ref::conv2d_forward(p, y, x, w, b);
+      if (act == Activation::relu) cpu::bias_act(y, p.N * p.K * p.P * p.Q, T(0), act);
+      return;
+    case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
+    default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
   }
+}
+
+template <class T>
+void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y) {
+  for (int64_t i = 0; i < count; ++i) dz[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
 template <class T>
@@ -57,7 +66,8 @@ void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, co
 
 #define CNNFAST_INSTANTIATE(T)                                                                 \
   template void conv2d_forward<T>(const Conv2dParams&, T*, const T*, const T*, const T*,       \
-                                  ConvAlgo);                                                   \
+                                  ConvAlgo, Activation);                                       \
+  template void relu_backward_mask<T>(int64_t, T*, const T*, const T*);                        \
   template void conv2d_backward_data<T>(const Conv2dParams&, T*, const T*, const T*, ConvAlgo); \
   template void conv2d_backward_weight<T>(const Conv2dParams&, T*, T*, const T*, const T*,      \
                                           ConvAlgo);

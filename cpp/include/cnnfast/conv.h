@@ -30,10 +30,18 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
 enum class ConvAlgo { automatic, gemm, ref, direct };
 ConvAlgo conv_algo_from_name(const char* name);  // "auto" | "gemm" | "direct" | "ref"
 
-// y = conv(x, w) + b. b may be null.
+// Fused output activation: y = act(conv(x, w) + b), applied while the output tile is in cache.
+enum class Activation { none, relu };
+Activation activation_from_name(const char* name);  // "none" | "relu"
+
+// y = act(conv(x, w) + b). b may be null.
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
-                    ConvAlgo algo = ConvAlgo::automatic);
+                    ConvAlgo algo = ConvAlgo::automatic, Activation act = Activation::none);
+// The activation's backward: dz = dy where y > 0, else 0 (ReLU; y is the forward output, count
+// elements). Feed dz to conv2d_backward_data/_weight to differentiate a fused conv + ReLU.
+template <class T>
+void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y);
 // dx = conv2d's adjoint applied to dy (overwrites dx).
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,

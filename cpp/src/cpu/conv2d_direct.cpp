@@ -10,6 +10,7 @@
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
 #include "cpu/dispatch.h"
+#include "cpu/epilogue.h"
 #include "cpu/parallel.h"
 #include "cpu/workspace.h"
 
@@ -44,7 +45,8 @@ void pad_planes(const Conv2dParams& p, const Geo& g, const T* x, T* xp) {
 }  // namespace
 
 template <class T>
-void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b) {
+void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                           Activation act) {
   const Geo g(p);
   const DirectRowKernels<T>& kr = direct_row_kernels<T>();
   for_each_item(p.N * p.groups, get_num_threads(), [&](int64_t it, int) {
@@ -57,10 +59,11 @@ void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, 
       const T* wk = w + k * g.Cg * g.RS;  // (Cg, R, S)
       for (int64_t i = 0; i < p.P; ++i) {
         T* row = yk + i * p.Q;
-        std::fill(row, row + p.Q, b ? b[k] : T(0));
+        std::fill(row, row + p.Q, T(0));
         for (int64_t c = 0; c < g.Cg; ++c)
           kr.fwd(row, xp + c * g.plane + i * p.stride_h * g.Wp, g.ldr, wk + c * g.RS, p.R, p.S,
                  p.Q, p.stride_w, p.dil_w);
+        bias_act(row, p.Q, b ? b[k] : T(0), act);
       }
     }
   });
@@ -129,7 +132,8 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, T* dw, T* db, const T*
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
-  template void conv2d_forward_direct<T>(const Conv2dParams&, T*, const T*, const T*, const T*); \
+  template void conv2d_forward_direct<T>(const Conv2dParams&, T*, const T*, const T*, const T*, \
+                                         Activation);                                           \
   template void conv2d_backward_data_direct<T>(const Conv2dParams&, T*, const T*, const T*);     \
   template void conv2d_backward_weight_direct<T>(const Conv2dParams&, T*, T*, const T*, const T*);
 CNNFAST_INSTANTIATE(float)

@@ -13,6 +13,7 @@
 #include "cpu/conv2d_gemm.h"
 #include "cpu/conv2d_gemm_small.h"
 #include "cpu/dispatch.h"
+#include "cpu/epilogue.h"
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/parallel.h"
@@ -49,12 +50,13 @@ struct Dims {
 }  // namespace
 
 template <class T>
-void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b) {
+void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                         Activation act) {
   const Dims d(p);
   const bool pw = is_pointwise(p);
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
   if (small_images(p, col_budget(p, gemm_kernel<T>().nr)))
-    return conv2d_forward_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), y, x, w, b);
+    return conv2d_forward_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), y, x, w, b, act);
   for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {
     const int64_t n = it / d.G, g = it % d.G;
     const T* xg = x + (n * p.C + g * d.Cg) * d.HW;  // (Cg, H, W)
@@ -66,12 +68,9 @@ void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, co
       if (!pw) im2col(p, xg, j0, l, col);
       const T* bsrc = pw ? xg + j0 : col;
       gemm(d.Kg, l, d.rows, wg, d.rows, 1, bsrc, pw ? d.HW : l, 1, yg + j0, d.PQ, false, inner);
-      if (b)
-        for (int64_t k = 0; k < d.Kg; ++k) {
-          const T bk = b[g * d.Kg + k];
-          T* yk = yg + k * d.PQ + j0;
-          for (int64_t t = 0; t < l; ++t) yk[t] += bk;
-        }
+      if (b || act != Activation::none)  // epilogue on the chunk just written (in cache)
+        for (int64_t k = 0; k < d.Kg; ++k)
+          bias_act(yg + k * d.PQ + j0, l, b ? b[g * d.Kg + k] : T(0), act);
     }
   });
 }
@@ -169,7 +168,8 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
-  template void conv2d_forward_gemm<T>(const Conv2dParams&, T*, const T*, const T*, const T*);  \
+  template void conv2d_forward_gemm<T>(const Conv2dParams&, T*, const T*, const T*, const T*,   \
+                                       Activation);                                             \
   template void conv2d_backward_data_gemm<T>(const Conv2dParams&, T*, const T*, const T*);      \
   template void conv2d_backward_weight_gemm<T>(const Conv2dParams&, T*, T*, const T*, const T*);
 CNNFAST_INSTANTIATE(float)

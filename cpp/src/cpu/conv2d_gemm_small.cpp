@@ -9,6 +9,7 @@
 
 #include "cnnfast/runtime.h"
 #include "cpu/conv2d_gemm_small.h"
+#include "cpu/epilogue.h"
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/parallel.h"
@@ -32,7 +33,7 @@ struct Blocks {
 
 template <class T>
 void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T* x, const T* w,
-                               const T* b) {
+                               const T* b, Activation act) {
   const int nt = get_num_threads();
   const Blocks B(p, len, nt);
   for_each_item(B.count * p.groups, nt, [&](int64_t it, int inner) {
@@ -49,7 +50,8 @@ void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T
         const T bk = b ? b[g * B.Kg + k] : T(0);
         const T* src = ybuf + k * cols + (n - n0) * B.PQ;
         T* dst = y + (n * p.K + g * B.Kg + k) * B.PQ;
-        for (int64_t j = 0; j < B.PQ; ++j) dst[j] = src[j] + bk;
+        std::copy_n(src, B.PQ, dst);
+        bias_act(dst, B.PQ, bk, act);
       }
   });
 }
@@ -101,7 +103,7 @@ void conv2d_backward_weight_gemm_small(const Conv2dParams& p, int64_t len, T* dw
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
   template void conv2d_forward_gemm_small<T>(const Conv2dParams&, int64_t, T*, const T*,        \
-                                             const T*, const T*);                               \
+                                             const T*, const T*, Activation);                   \
   template void conv2d_backward_data_gemm_small<T>(const Conv2dParams&, int64_t, T*, const T*,  \
                                                    const T*);                                   \
   template void conv2d_backward_weight_gemm_small<T>(const Conv2dParams&, int64_t, T*, const T*, \

@@ -13,7 +13,7 @@ inline bool small_images(const Conv2dParams& p, int64_t len) {
 
 template <class T>
 void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T* x, const T* w,
-                               const T* b);
+                               const T* b, Activation act);
 template <class T>
 void conv2d_backward_data_gemm_small(const Conv2dParams& p, int64_t len, T* dx, const T* dy,
                                      const T* w);
