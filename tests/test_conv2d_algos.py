@@ -82,3 +82,48 @@ def test_unknown_algo_names_the_choices():
     x = np.ones((1, 1, 4, 4), np.float32)
     with pytest.raises(ValueError, match="algo.*'direct'"):
         conv2d(x, x[:, :, :3, :3], algo="fft")
+
+
+# ---- Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1 (backward-data: padding <= 2) -------------
+
+def _winograd_case(rng):
+    g = int(rng.choice([1, 1, 2, 3]))
+    cg, kg = int(rng.integers(1, 20)), int(rng.integers(1, 20))
+    h, w = (int(v) for v in rng.integers(3, 21, 2))  # odd and even: partial output tiles
+    pad = tuple(int(v) for v in rng.integers(0, 3, 4))
+    return dict(x=(int(rng.integers(1, 4)), cg * g, h, w), w=(kg * g, cg, 3, 3), stride=(1, 1),
+                padding=pad, pad=pad, dilation=(1, 1), groups=g)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_winograd_random_cases(isa, rng, dtype, tol):
+    for _ in range(12):
+        _run_case(rng, _winograd_case(rng), dtype, tol, algo="winograd")
+
+
+def test_winograd_larger_blocks(rng):
+    # More tiles than one workspace block, channels above the GEMM's register tiles.
+    case = dict(x=(2, 40, 57, 61), w=(33, 40, 3, 3), stride=(1, 1), padding=1, pad=(1,) * 4,
+                dilation=(1, 1), groups=1)
+    _run_case(rng, case, np.float32, 1e-4, algo="winograd")
+
+
+def test_winograd_gradients_finite_differences(isa, rng):
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((6, 2, 3, 3))
+    b = rng.standard_normal(6)
+    kw = dict(padding=(1, 2, 0, 1), groups=2, algo="winograd")
+    y = conv2d(x, w, b, **kw)
+    g = rng.standard_normal(y.shape)
+    grads = conv2d_backward(g, x, w, b, **kw)
+    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **kw) * g)), [x, w, b],
+                   grads, rng)
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(dilation=2, padding=2)])
+def test_winograd_rejects_other_shapes(kwargs):
+    x = np.ones((1, 2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="winograd"):
+        conv2d(x, np.ones((2, 2, 3, 3), np.float32), algo="winograd", **kwargs)
+    with pytest.raises(ValueError, match="winograd"):
+        conv2d(x, np.ones((2, 2, 5, 5), np.float32), algo="winograd")

@@ -5,6 +5,7 @@
 #include "cnnfast/conv.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
+#include "cpu/conv2d_winograd.h"
 #include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
 
@@ -36,6 +37,7 @@ void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T
       if (act == Activation::relu) cpu::bias_act(y, p.N * p.K * p.P * p.Q, T(0), act);
       return;
     case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
+    case ConvAlgo::winograd: return cpu::conv2d_forward_winograd(p, y, x, w, b, act);
     default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
   }
 }
@@ -50,6 +52,7 @@ void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
   switch (resolve(p, algo)) {
     case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
     case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
+    case ConvAlgo::winograd: return cpu::conv2d_backward_data_winograd(p, dx, dy, w);
     default: return cpu::conv2d_backward_data_gemm(p, dx, dy, w);
   }
 }

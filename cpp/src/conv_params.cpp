@@ -63,7 +63,8 @@ ConvAlgo conv_algo_from_name(const char* name) {
   if (n == "gemm") return ConvAlgo::gemm;
   if (n == "ref") return ConvAlgo::ref;
   if (n == "direct") return ConvAlgo::direct;
-  arg_error("algo must be one of 'auto', 'gemm', 'direct', 'ref'; got '" + n + "'");
+  if (n == "winograd") return ConvAlgo::winograd;
+  arg_error("algo must be one of 'auto', 'gemm', 'direct', 'winograd', 'ref'; got '" + n + "'");
 }
 
 }  // namespace cnnfast
