@@ -1,7 +1,8 @@
 // conv2d.cpp — the public conv2d entry points: pick an algorithm, run it. One place per op.
 // 'auto' rules (measured on AVX2, see bench/RESULTS.md): depthwise (one input channel per group)
 // runs direct — GEMM with a 1-row A panel per group is packing overhead only; so does the weight
-// gradient of one-channel unit-stride layers; everything else runs chunked im2col + GEMM.
+// gradient of one-channel unit-stride layers; 3x3 stride-1 layers with >= 16 channels per group
+// run Winograd F(2x2,3x3) forward and backward-data; everything else runs im2col + GEMM.
 #include "cnnfast/conv.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
@@ -14,16 +15,24 @@ namespace {
 
 bool depthwise(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
 
-ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo) {
+// Winograd pays off once its 16 GEMMs have real depth: at least 16 channels on both sides.
+bool winograd_pays(const Conv2dParams& p, bool backward_data) {
+  return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16;
+}
+
+ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
   if (algo != ConvAlgo::automatic) return algo;
-  return depthwise(p) ? ConvAlgo::direct : ConvAlgo::gemm;
+  if (depthwise(p)) return ConvAlgo::direct;
+  return winograd_pays(p, backward_data) ? ConvAlgo::winograd : ConvAlgo::gemm;
 }
 
 // Weight gradient: direct also wins for one input channel at unit stride (LeNet conv1: 7x),
 // where GEMM's k dimension is the output positions and B is packed transposed.
+// Winograd has no weight-gradient path here: that pass runs GEMM.
 ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
   if (algo == ConvAlgo::automatic && p.Cg() == 1 && p.stride_w == 1) return ConvAlgo::direct;
-  return resolve(p, algo);
+  const ConvAlgo a = resolve(p, algo);
+  return a == ConvAlgo::winograd ? ConvAlgo::gemm : a;
 }
 
 }  // namespace
@@ -49,7 +58,7 @@ void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y) {
 
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
-  switch (resolve(p, algo)) {
+  switch (resolve(p, algo, /*backward_data=*/true)) {
     case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
     case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
     case ConvAlgo::winograd: return cpu::conv2d_backward_data_winograd(p, dx, dy, w);

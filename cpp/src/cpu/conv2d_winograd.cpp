@@ -1,9 +1,10 @@
 // conv2d_winograd.cpp — Winograd F(2x2, 3x3) (Lavin & Gray 2015). For each (image, group):
 //   pad the Cg input planes once (zero borders; extra bottom/right so every 4x4 tile is inside),
+//   stored as even/odd column planes so the row transforms are unit-stride (kernels/winograd_*),
 //   V[ξ][c][t] = (Bᵀ d B)[ξ] for each 4x4 input tile t (stride 2),        ξ = 0..15
 //   M[ξ]       = U[ξ] · V[ξ]  — 16 packed GEMMs (Kg x Cg) · (Cg x tiles), U = G g Gᵀ per (k, c)
 //   y tile     = act(Aᵀ M A + bias) — the 2x2 output, clipped at odd edges.
-// Tiles are processed in blocks so V and M stay within a bounded per-thread workspace.
+// Whole tile rows are processed in blocks so V and M stay within a bounded per-thread workspace.
 // Backward-data is the forward of dy with the flipped, channel-transposed filter and padding
 // 2 - pad (stride 1): dx[c] = Σ_k dy[k] ⋆ rot180(w[k, c]).
 #include "cpu/conv2d_winograd.h"
@@ -12,6 +13,7 @@
 
 #include "cnnfast/checked.h"
 #include "cnnfast/runtime.h"
+#include "cpu/dispatch.h"
 #include "cpu/epilogue.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
@@ -20,7 +22,7 @@
 namespace cnnfast::cpu {
 namespace {
 
-constexpr int64_t kTileBudgetElems = int64_t(1) << 19;  // V + M per thread (elements)
+constexpr int64_t kTileBudgetElems = int64_t(1) << 20;  // V + M per thread (elements)
 
 // u (4x4) = G g Gᵀ for one 3x3 filter g.
 template <class T>
@@ -40,40 +42,6 @@ void transform_filter(const T* g, T* u) {
   }
 }
 
-// v[ξ * ldv] = (Bᵀ d B)[ξ] for the 4x4 tile at d (row stride ld).
-template <class T>
-inline void transform_input(const T* d, int64_t ld, T* v, int64_t ldv) {
-  T t[4][4];
-  for (int j = 0; j < 4; ++j) {
-    const T d0 = d[j], d1 = d[ld + j], d2 = d[2 * ld + j], d3 = d[3 * ld + j];
-    t[0][j] = d0 - d2;
-    t[1][j] = d1 + d2;
-    t[2][j] = d2 - d1;
-    t[3][j] = d1 - d3;
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[(i * 4 + 0) * ldv] = t[i][0] - t[i][2];
-    v[(i * 4 + 1) * ldv] = t[i][1] + t[i][2];
-    v[(i * 4 + 2) * ldv] = t[i][2] - t[i][1];
-    v[(i * 4 + 3) * ldv] = t[i][1] - t[i][3];
-  }
-}
-
-// o (2x2) = Aᵀ m A for m[ξ * ldm].
-template <class T>
-inline void transform_output(const T* m, int64_t ldm, T o[2][2]) {
-  T t[2][4];
-  for (int j = 0; j < 4; ++j) {
-    const T m0 = m[j * ldm], m1 = m[(4 + j) * ldm], m2 = m[(8 + j) * ldm], m3 = m[(12 + j) * ldm];
-    t[0][j] = m0 + m1 + m2;
-    t[1][j] = m1 - m2 - m3;
-  }
-  for (int i = 0; i < 2; ++i) {
-    o[i][0] = t[i][0] + t[i][1] + t[i][2];
-    o[i][1] = t[i][1] - t[i][2] - t[i][3];
-  }
-}
-
 }  // namespace
 
 bool winograd_applies(const Conv2dParams& p, bool backward_data) {
@@ -90,7 +58,8 @@ void conv2d_forward_winograd(const Conv2dParams& p, T* y, const T* x, const T* w
     arg_error("algo='winograd' needs a 3x3 kernel with stride 1 and dilation 1");
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, HW = p.H * p.W, PQ = p.P * p.Q;
   const int64_t th = (p.P + 1) / 2, tw = (p.Q + 1) / 2, tiles = th * tw;
-  const int64_t Hp = 2 * th + 2, Wp = 2 * tw + 2, plane = Hp * Wp;  // every tile inside
+  // Padded plane (every tile inside), deinterleaved into even/odd columns E and O (Hp, We).
+  const int64_t Hp = 2 * th + 2, We = tw + 1, plane = 2 * Hp * We;
   // U[g][ξ] is (Kg, Cg): the transformed filters, shared read-only by every thread.
   T* U = thread_scratch<T>(Scratch::weights, 16 * p.K * Cg);
   for (int64_t g = 0; g < G; ++g)
@@ -100,42 +69,49 @@ void conv2d_forward_winograd(const Conv2dParams& p, T* y, const T* x, const T* w
         transform_filter(w + ((g * Kg + k) * Cg + c) * 9, u);
         for (int xi = 0; xi < 16; ++xi) U[((g * 16 + xi) * Kg + k) * Cg + c] = u[xi];
       }
-  const int64_t blk = std::max<int64_t>(
-      16, std::min(tiles, kTileBudgetElems / (16 * (Cg + Kg)) / 16 * 16));
+  // Whole tile rows per block, so the row transforms see contiguous tiles.
+  const int64_t rows_blk = std::max<int64_t>(1, std::min(th, kTileBudgetElems / (16 * (Cg + Kg) * tw)));
+  const int64_t blk = rows_blk * tw;
+  const WinogradRowKernels<T>& kr = winograd_row_kernels<T>();
   for_each_item(p.N * G, get_num_threads(), [&](int64_t it, int inner) {
     const int64_t n = it / G, g = it % G;
-    T* xp = thread_scratch<T>(Scratch::col, Cg * plane);            // (Cg, Hp, Wp)
-    T* VM = thread_scratch<T>(Scratch::aux, 16 * (Cg + Kg) * blk);  // V (16,Cg,blk), M (16,Kg,blk)
-    T* V = VM;
-    T* M = VM + 16 * Cg * blk;
+    T* xp = thread_scratch<T>(Scratch::col, Cg * plane);  // (Cg, {E, O}, Hp, We)
+    T* VM = thread_scratch<T>(Scratch::aux, 16 * (Cg + Kg) * blk + 4 * tw);
+    T* V = VM;                       // (16, Cg, blk)
+    T* M = VM + 16 * Cg * blk;       // (16, Kg, blk)
+    T* o = M + 16 * Kg * blk;        // two output rows of 2*tw
     const T* xg = x + (n * p.C + g * Cg) * HW;
-    for (int64_t c = 0; c < Cg; ++c) {
-      T* dst = xp + c * plane;
-      std::fill(dst, dst + plane, T(0));
-      for (int64_t h = 0; h < p.H; ++h)
-        std::copy_n(xg + c * HW + h * p.W, p.W, dst + (p.pad_top + h) * Wp + p.pad_left);
-    }
-    for (int64_t t0 = 0; t0 < tiles; t0 += blk) {
-      const int64_t nt = std::min(blk, tiles - t0);
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t t = 0; t < nt; ++t) {
-          const int64_t ti = (t0 + t) / tw, tj = (t0 + t) % tw;
-          transform_input(xp + c * plane + 2 * ti * Wp + 2 * tj, Wp, V + c * nt + t, Cg * nt);
+    std::fill(xp, xp + Cg * plane, T(0));
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t h = 0; h < p.H; ++h) {
+        const T* src = xg + c * HW + h * p.W;
+        T* E = xp + c * plane + (p.pad_top + h) * We;
+        T* O = E + Hp * We;
+        for (int64_t wc = 0; wc < p.W; ++wc) {
+          const int64_t pc = p.pad_left + wc;
+          ((pc & 1) ? O : E)[pc >> 1] = src[wc];
         }
+      }
+    for (int64_t ti0 = 0; ti0 < th; ti0 += rows_blk) {
+      const int64_t ti1 = std::min(th, ti0 + rows_blk), nt = (ti1 - ti0) * tw;
+      for (int64_t c = 0; c < Cg; ++c) {
+        const T* E = xp + c * plane;
+        for (int64_t ti = ti0; ti < ti1; ++ti)
+          kr.input_row(E + 2 * ti * We, E + Hp * We + 2 * ti * We, We, tw,
+                       V + c * nt + (ti - ti0) * tw, Cg * nt);
+      }
       for (int xi = 0; xi < 16; ++xi)
         gemm(Kg, nt, Cg, U + (g * 16 + xi) * Kg * Cg, Cg, 1, V + xi * Cg * nt, nt, 1,
              M + xi * Kg * nt, nt, false, inner);
+      const int64_t cols = p.Q;
       for (int64_t k = 0; k < Kg; ++k) {
         const T bk = b ? b[g * Kg + k] : T(0);
         T* yk = y + (n * p.K + g * Kg + k) * PQ;
-        for (int64_t t = 0; t < nt; ++t) {
-          const int64_t ti = (t0 + t) / tw, tj = (t0 + t) % tw;
-          T o[2][2];
-          transform_output(M + k * nt + t, Kg * nt, o);
+        for (int64_t ti = ti0; ti < ti1; ++ti) {
+          kr.output_row(M + k * nt + (ti - ti0) * tw, Kg * nt, tw, o, o + 2 * tw);
           for (int64_t a = 0; a < 2 && 2 * ti + a < p.P; ++a) {
-            T* row = yk + (2 * ti + a) * p.Q + 2 * tj;
-            const int64_t cols = std::min<int64_t>(2, p.Q - 2 * tj);
-            for (int64_t e = 0; e < cols; ++e) row[e] = o[a][e];
+            T* row = yk + (2 * ti + a) * p.Q;
+            std::copy_n(o + a * 2 * tw, cols, row);
             bias_act(row, cols, bk, act);
           }
         }

@@ -175,4 +175,26 @@ const DirectRowKernels<double>& direct_row_kernels<double>() {
   }
 }
 
+template <>
+const WinogradRowKernels<float>& winograd_row_kernels<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return winograd_f2x3_rows_f32__avx512;
+    case Isa::avx2: return winograd_f2x3_rows_f32__avx2;
+#endif
+    default: return winograd_f2x3_rows_f32__scalar;
+  }
+}
+
+template <>
+const WinogradRowKernels<double>& winograd_row_kernels<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return winograd_f2x3_rows_f64__avx512;
+    case Isa::avx2: return winograd_f2x3_rows_f64__avx2;
+#endif
+    default: return winograd_f2x3_rows_f64__scalar;
+  }
+}
+
 }  // namespace cnnfast
