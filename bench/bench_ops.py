@@ -5,7 +5,9 @@
 
 Per case: validate cnnfast against a float64 reference first (torch float64 when torch is present,
 else the NumPy reference of tests/reference.py on the first two images), then time cnnfast and
-torch in this one process with the same thread count: warm-up, then the median of --reps calls.
+torch in this one process with the same thread count: warm-up, then calls alternating between the
+two (so load from other processes hits both alike), median of >= --reps calls each (short cases
+get more, up to ~0.3 s per side).
 GFLOP/s uses FLOPs = 2·N·K·(C/groups)·R·S·P·Q for every pass; % of peak divides by the FP32 peak
 measured on this run by cnnfast's FMA loop on the same threads. RSS columns: the growth of the
 process's peak RSS during one warm call (peak reset through /proc/self/clear_refs), i.e. the memory
@@ -86,14 +88,22 @@ def peak_rss_growth_mib(fn):
         return None
 
 
-def median_ms(fn, reps):
-    fn()  # warm-up: workspaces, page faults, lazy init
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
+def median_ms(fns, reps):
+    """Median ms of each function in `fns`, timed alternately (a, b, a, b, ...) after a warm-up of
+    each, so a noisy shared machine hits both sides alike. Short cases get more repetitions
+    (at least ~0.3 s of calls per side, capped at 20x reps)."""
+    t0 = time.perf_counter()
+    for fn in fns:
+        fn()  # warm-up: workspaces, page faults, lazy init
+    first = (time.perf_counter() - t0) / len(fns)
+    n = max(reps, min(20 * reps, int(0.3 / max(first, 1e-6))))
+    times = [[] for _ in fns]
+    for _ in range(n):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [float(np.median(ts)) * 1e3 for ts in times]
 
 
 def rel_err(got, want):
@@ -172,11 +182,13 @@ def run_conv(name, torch, rng, peak, records):
         rec = dict(op=f"conv2d_{pass_}", config=name, algo=ARGS.algo, rel_err=err, valid=ok,
                    flops=flops, threads=ARGS.threads)
         if ok:
-            rec["cnnfast_ms"] = median_ms(ours[pass_], ARGS.reps)
-            rec["cnnfast_rss_mib"] = peak_rss_growth_mib(ours[pass_])
             if pass_ in theirs:
-                rec["torch_ms"] = median_ms(theirs[pass_], ARGS.reps)
+                rec["cnnfast_ms"], rec["torch_ms"] = median_ms([ours[pass_], theirs[pass_]],
+                                                               ARGS.reps)
                 rec["torch_rss_mib"] = peak_rss_growth_mib(theirs[pass_])
+            else:
+                rec["cnnfast_ms"], = median_ms([ours[pass_]], ARGS.reps)
+            rec["cnnfast_rss_mib"] = peak_rss_growth_mib(ours[pass_])
         records.append(finish(rec, peak))
 
 
@@ -188,13 +200,16 @@ def run_sgemm(torch, rng, peak, records):
     rec = dict(op="matmul", config=SGEMM, algo="gemm", rel_err=err, valid=err <= 1e-5,
                flops=2.0 * n ** 3, threads=ARGS.threads)
     if rec["valid"]:
-        rec["cnnfast_ms"] = median_ms(lambda: matmul(a, b), ARGS.reps)
-        rec["cnnfast_rss_mib"] = peak_rss_growth_mib(lambda: matmul(a, b))
-        rec["numpy_ms"] = median_ms(lambda: a @ b, ARGS.reps)
+        fns = [lambda: matmul(a, b), lambda: a @ b]
         if torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            rec["torch_ms"] = median_ms(lambda: torch.mm(ta, tb), ARGS.reps)
-            rec["torch_rss_mib"] = peak_rss_growth_mib(lambda: torch.mm(ta, tb))
+            fns.append(lambda: torch.mm(ta, tb))
+        ms = median_ms(fns, ARGS.reps)
+        rec["cnnfast_ms"], rec["numpy_ms"] = ms[0], ms[1]
+        if torch is not None:
+            rec["torch_ms"] = ms[2]
+            rec["torch_rss_mib"] = peak_rss_growth_mib(fns[2])
+        rec["cnnfast_rss_mib"] = peak_rss_growth_mib(fns[0])
     records.append(finish(rec, peak))
 
 
