@@ -19,7 +19,7 @@ ALGOS = ("gemm", "direct", "auto")
 @pytest.mark.parametrize("algo", ALGOS)
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 def test_random_cases(isa, rng, algo, dtype, tol):
-    for _ in range(12):
+    for _ in range(6):
         _run_case(rng, _random_case(rng), dtype, tol, algo=algo)
 
 
@@ -97,7 +97,7 @@ def _winograd_case(rng):
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
 def test_winograd_random_cases(isa, rng, dtype, tol):
-    for _ in range(12):
+    for _ in range(6):
         _run_case(rng, _winograd_case(rng), dtype, tol, algo="winograd")
 
 
