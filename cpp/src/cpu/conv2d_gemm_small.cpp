@@ -2,10 +2,12 @@
 // packing (LeNet-sized layers): nb images' columns sit side by side, so each GEMM is
 //   forward:      Ybuf[Kg, nb·PQ]   = W_g · col[CgRS, nb·PQ], then scattered (+bias) into y
 //   backward dx:  dcol[CgRS, nb·PQ] = W_gᵀ · dYbuf[Kg, nb·PQ], then col2im per image
-//   backward dw:  dW_g += dYbuf · colᵀ, blocks in a fixed order (threads inside each GEMM)
+//   backward dw:  dW_g += dYbuf · colᵀ, each thread over its static share of blocks into a private
+//                 dW, partials summed in thread order (one parallel region, no per-block fork)
 // Work items are (image block, group); blocks shrink so every thread gets one. Forward and dx are
 // bitwise independent of the block size (every output is one dot product in the same k order).
 #include <algorithm>
+#include <vector>
 
 #include "cnnfast/runtime.h"
 #include "cpu/conv2d_gemm_small.h"
@@ -88,22 +90,43 @@ template <class T>
 void conv2d_backward_weight_gemm_small(const Conv2dParams& p, int64_t len, T* dw, const T* dy,
                                        const T* x) {
   const int nt = get_num_threads();
-  const Blocks B(p, len, 1);  // blocks in sequence; the GEMM inside uses every thread
-  for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t blk = 0; blk < B.count; ++blk) {
-      const int64_t n0 = blk * B.nb, n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;
+  const Blocks B(p, len, nt);
+  const int64_t items = B.count * p.groups, wsize = p.K * B.rows;
+  // One parallel region: thread t sums its static share of (block, group) items into a private
+  // dW (nt > 1) or straight into dw; partials are then added in thread order, so the result
+  // depends only on the thread count.
+  const int nthr = static_cast<int>(std::min<int64_t>(nt, items));
+  std::vector<T> partial(nthr > 1 ? static_cast<size_t>(nthr) * wsize : 0, T(0));
+  parallel_region(nthr, [&](int t, int n) {
+    int64_t b0, e0;
+    static_range(items, t, n, b0, e0);
+    T* out = n > 1 ? partial.data() + t * wsize : dw;
+    for (int64_t it = b0; it < e0; ++it) {
+      const int64_t g = it % p.groups, n0 = (it / p.groups) * B.nb;
+      const int64_t n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;
       T* col = thread_scratch<T>(Scratch::col, B.rows * cols);
       T* dyb = thread_scratch<T>(Scratch::aux, B.Kg * cols);
-      for (int64_t n = n0; n < n1; ++n) {
-        im2col_ld(p, x + (n * p.C + g * B.Cg) * B.HW, 0, B.PQ, col + (n - n0) * B.PQ, cols);
+      for (int64_t i = n0; i < n1; ++i) {
+        im2col_ld(p, x + (i * p.C + g * B.Cg) * B.HW, 0, B.PQ, col + (i - n0) * B.PQ, cols);
         for (int64_t k = 0; k < B.Kg; ++k)
-          std::copy_n(dy + (n * p.K + g * B.Kg + k) * B.PQ, B.PQ,
-                      dyb + k * cols + (n - n0) * B.PQ);
+          std::copy_n(dy + (i * p.K + g * B.Kg + k) * B.PQ, B.PQ,
+                      dyb + k * cols + (i - n0) * B.PQ);
       }
       // dW_g (Kg, CgRS) += dYbuf (Kg, cols) · colᵀ (cols, CgRS)
-      gemm(B.Kg, B.rows, cols, dyb, cols, 1, col, 1, cols, dw + g * B.Kg * B.rows, B.rows, true,
-           nt);
+      gemm(B.Kg, B.rows, cols, dyb, cols, 1, col, 1, cols, out + g * B.Kg * B.rows, B.rows, true,
+           1);
     }
+  });
+  if (nthr > 1)
+    parallel_region(nthr, [&](int t, int n) {
+      int64_t e0, e1;
+      static_range(wsize, t, n, e0, e1);
+      for (int64_t e = e0; e < e1; ++e) {
+        T s = dw[e];
+        for (int u = 0; u < nthr; ++u) s += partial[u * wsize + e];
+        dw[e] = s;
+      }
+    });
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
