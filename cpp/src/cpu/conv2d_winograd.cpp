@@ -57,7 +57,7 @@ void conv2d_forward_winograd(const Conv2dParams& p, T* y, const T* x, const T* w
   if (!winograd_applies(p, false))
     arg_error("algo='winograd' needs a 3x3 kernel with stride 1 and dilation 1");
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, HW = p.H * p.W, PQ = p.P * p.Q;
-  const int64_t th = (p.P + 1) / 2, tw = (p.Q + 1) / 2, tiles = th * tw;
+  const int64_t th = (p.P + 1) / 2, tw = (p.Q + 1) / 2;  // output tile rows, columns
   // Padded plane (every tile inside), deinterleaved into even/odd columns E and O (Hp, We).
   const int64_t Hp = 2 * th + 2, We = tw + 1, plane = 2 * Hp * We;
   // U[g][ξ] is (Kg, Cg): the transformed filters, shared read-only by every thread.

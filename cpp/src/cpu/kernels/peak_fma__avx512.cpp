@@ -15,7 +15,9 @@ double peak_fma_avx512(int64_t iters, float seed) {
     for (int i = 0; i < 12; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
   __m512 s = acc[0];
   for (int i = 1; i < 12; ++i) s = _mm512_add_ps(s, acc[i]);
-  volatile float sink = _mm512_reduce_add_ps(s);
+  alignas(64) float out[16];
+  _mm512_store_ps(out, s);
+  volatile float sink = out[0];
   (void)sink;
   return double(iters) * 12 * 16 * 2;
 }
