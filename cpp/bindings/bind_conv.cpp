@@ -4,6 +4,7 @@
 
 #include <array>
 #include <optional>
+#include <vector>
 
 #include "cnnfast/conv.h"
 #include "common.h"
@@ -25,9 +26,11 @@ Conv2dParams params_from(const py::array& x, const py::array& w, I2 stride, I4 p
 
 template <class T>
 py::array forward(const py::array& x, const py::array& w, const std::optional<py::array>& b,
-                  I2 stride, I4 pad, I2 dil, int64_t groups, const std::string& algo) {
+                  I2 stride, I4 pad, I2 dil, int64_t groups, const std::string& algo,
+                  const std::string& activation) {
   const Conv2dParams p = params_from(x, w, stride, pad, dil, groups);
   const ConvAlgo a = conv_algo_from_name(algo.c_str());
+  const Activation act = activation_from_name(activation.c_str());
   const T* xp = in_ptr<T>(x, "input");
   const T* wp = in_ptr<T>(w, "weight");
   const T* bp = b ? in_ptr<T>(*b, "bias") : nullptr;
@@ -36,7 +39,7 @@ py::array forward(const py::array& x, const py::array& w, const std::optional<py
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release nogil;
-    conv2d_forward<T>(p, yp, xp, wp, bp, a);
+    conv2d_forward<T>(p, yp, xp, wp, bp, a, act);
   }
   return std::move(y);
 }
@@ -44,13 +47,24 @@ py::array forward(const py::array& x, const py::array& w, const std::optional<py
 template <class T>
 py::tuple backward(const py::array& dy, const py::array& x, const py::array& w, bool has_bias,
                    I2 stride, I4 pad, I2 dil, int64_t groups, bool need_dx, bool need_dw,
-                   bool need_db, const std::string& algo) {
+                   bool need_db, const std::string& algo, const std::string& activation,
+                   const std::optional<py::array>& output) {
   const Conv2dParams p = params_from(x, w, stride, pad, dil, groups);
   const ConvAlgo a = conv_algo_from_name(algo.c_str());
+  const Activation act = activation_from_name(activation.c_str());
   if (dy.ndim() != 4 || dy.shape(0) != p.N || dy.shape(1) != p.K || dy.shape(2) != p.P ||
       dy.shape(3) != p.Q)
     throw py::value_error("grad_out: shape does not match the forward output");
   const T* dyp = in_ptr<T>(dy, "grad_out");
+  std::vector<T> masked;  // grad_out through the fused activation: (N, K, P, Q)
+  const T* yp = nullptr;
+  if (act == Activation::relu) {
+    if (!output) throw py::value_error("output: activation='relu' needs the forward output");
+    if (output->ndim() != 4 || output->size() != dy.size())
+      throw py::value_error("output: shape does not match grad_out");
+    yp = in_ptr<T>(*output, "output");
+    masked.resize(static_cast<size_t>(dy.size()));
+  }
   const T* xp = in_ptr<T>(x, "input");
   const T* wp = in_ptr<T>(w, "weight");
   py::object dx = py::none(), dw = py::none(), db = py::none();
@@ -72,6 +86,10 @@ py::tuple backward(const py::array& dy, const py::array& x, const py::array& w, 
   }
   {
     py::gil_scoped_release nogil;
+    if (yp) {
+      relu_backward_mask<T>(static_cast<int64_t>(masked.size()), masked.data(), dyp, yp);
+      dyp = masked.data();
+    }
     if (dxp) conv2d_backward_data<T>(p, dxp, dyp, wp, a);
     if (dwp || dbp) conv2d_backward_weight<T>(p, dwp, dbp, dyp, xp, a);
   }
@@ -86,10 +104,16 @@ using namespace cnnfast::py_bind;
 CNNFAST_BINDINGS(conv2d) {
   m.def("conv2d_forward_f32", &forward<float>, py::arg("x").noconvert(),
         py::arg("w").noconvert(), py::arg("b").noconvert(), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"), py::arg("algo"));
+        py::arg("dilation"), py::arg("groups"), py::arg("algo"), py::arg("activation") = "none");
   m.def("conv2d_forward_f64", &forward<double>, py::arg("x").noconvert(),
         py::arg("w").noconvert(), py::arg("b").noconvert(), py::arg("stride"), py::arg("padding"),
-        py::arg("dilation"), py::arg("groups"), py::arg("algo"));
-  m.def("conv2d_backward_f32", &backward<float>);
-  m.def("conv2d_backward_f64", &backward<double>);
+        py::arg("dilation"), py::arg("groups"), py::arg("algo"), py::arg("activation") = "none");
+  m.def("conv2d_backward_f32", &backward<float>, py::arg("grad_out"), py::arg("x"), py::arg("w"),
+        py::arg("has_bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        py::arg("algo"), py::arg("activation") = "none", py::arg("output") = py::none());
+  m.def("conv2d_backward_f64", &backward<double>, py::arg("grad_out"), py::arg("x"), py::arg("w"),
+        py::arg("has_bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
+        py::arg("groups"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        py::arg("algo"), py::arg("activation") = "none", py::arg("output") = py::none());
 }

@@ -1,33 +1,85 @@
 // conv2d.cpp — the public conv2d entry points: pick an algorithm, run it. One place per op.
+// 'auto' rules (measured on AVX2, see bench/RESULTS.md): depthwise (one input channel per group)
+// runs direct — GEMM with a 1-row A panel per group is packing overhead only; so does the weight
+// gradient of one-channel unit-stride layers; 3x3 stride-1 layers with >= 16 channels per group
+// run Winograd F(2x2,3x3) forward and backward-data; everything else runs im2col + GEMM.
 #include "cnnfast/conv.h"
+#include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
+#include "cpu/conv2d_winograd.h"
+#include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
 
 namespace cnnfast {
+namespace {
+
+bool depthwise(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
+
+// Winograd pays off once its 16 GEMMs have real depth: at least 16 channels on both sides.
+bool winograd_pays(const Conv2dParams& p, bool backward_data) {
+  return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16;
+}
+
+ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
+  if (algo != ConvAlgo::automatic) return algo;
+  if (depthwise(p)) return ConvAlgo::direct;
+  return winograd_pays(p, backward_data) ? ConvAlgo::winograd : ConvAlgo::gemm;
+}
+
+// Weight gradient: direct also wins for one input channel at unit stride (LeNet conv1: 7x),
+// where GEMM's k dimension is the output positions and B is packed transposed.
+// Winograd has no weight-gradient path here: that pass runs GEMM.
+ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
+  if (algo == ConvAlgo::automatic && p.Cg() == 1 && p.stride_w == 1) return ConvAlgo::direct;
+  const ConvAlgo a = resolve(p, algo);
+  return a == ConvAlgo::winograd ? ConvAlgo::gemm : a;
+}
+
+}  // namespace
 
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
-                    ConvAlgo algo) {
-  if (algo == ConvAlgo::ref) return ref::conv2d_forward(p, y, x, w, b);
-  cpu::conv2d_forward_gemm(p, y, x, w, b);
+                    ConvAlgo algo, Activation act) {
+  switch (resolve(p, algo)) {
+    case ConvAlgo::ref:  // the naive twin: activation as a separate pass over the output
+      ref::conv2d_forward(p, y, x, w, b);
+      if (act == Activation::relu) cpu::bias_act(y, p.N * p.K * p.P * p.Q, T(0), act);
+      return;
+    case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
+    case ConvAlgo::winograd: return cpu::conv2d_forward_winograd(p, y, x, w, b, act);
+    default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
+  }
+}
+
+template <class T>
+void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y) {
+  for (int64_t i = 0; i < count; ++i) dz[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
-  if (algo == ConvAlgo::ref) return ref::conv2d_backward_data(p, dx, dy, w);
-  cpu::conv2d_backward_data_gemm(p, dx, dy, w);
+  switch (resolve(p, algo, /*backward_data=*/true)) {
+    case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
+    case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
+    case ConvAlgo::winograd: return cpu::conv2d_backward_data_winograd(p, dx, dy, w);
+    default: return cpu::conv2d_backward_data_gemm(p, dx, dy, w);
+  }
 }
 
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
-  if (algo == ConvAlgo::ref) return ref::conv2d_backward_weight(p, dw, db, dy, x);
-  cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);
+  switch (resolve_weight(p, algo)) {
+    case ConvAlgo::ref: return ref::conv2d_backward_weight(p, dw, db, dy, x);
+    case ConvAlgo::direct: return cpu::conv2d_backward_weight_direct(p, dw, db, dy, x);
+    default: return cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);
+  }
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                 \
   template void conv2d_forward<T>(const Conv2dParams&, T*, const T*, const T*, const T*,       \
-                                  ConvAlgo);                                                   \
+                                  ConvAlgo, Activation);                                       \
+  template void relu_backward_mask<T>(int64_t, T*, const T*, const T*);                        \
   template void conv2d_backward_data<T>(const Conv2dParams&, T*, const T*, const T*, ConvAlgo); \
   template void conv2d_backward_weight<T>(const Conv2dParams&, T*, T*, const T*, const T*,      \
                                           ConvAlgo);

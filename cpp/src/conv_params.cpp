@@ -50,12 +50,21 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
   return p;
 }
 
+Activation activation_from_name(const char* name) {
+  const std::string n(name);
+  if (n == "none") return Activation::none;
+  if (n == "relu") return Activation::relu;
+  arg_error("activation must be None or 'relu'; got '" + n + "'");
+}
+
 ConvAlgo conv_algo_from_name(const char* name) {
   const std::string n(name);
   if (n == "auto") return ConvAlgo::automatic;
   if (n == "gemm") return ConvAlgo::gemm;
   if (n == "ref") return ConvAlgo::ref;
-  arg_error("algo must be one of 'auto', 'gemm', 'ref'; got '" + n + "'");
+  if (n == "direct") return ConvAlgo::direct;
+  if (n == "winograd") return ConvAlgo::winograd;
+  arg_error("algo must be one of 'auto', 'gemm', 'direct', 'winograd', 'ref'; got '" + n + "'");
 }
 
 }  // namespace cnnfast

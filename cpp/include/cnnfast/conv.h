@@ -25,13 +25,24 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
                            int64_t pad_bottom, int64_t pad_left, int64_t pad_right, int64_t dil_h,
                            int64_t dil_w, int64_t groups);
 
-enum class ConvAlgo { automatic, gemm, ref };
-ConvAlgo conv_algo_from_name(const char* name);  // "auto" | "gemm" | "ref"
+// automatic: the fastest algorithm for the shape (see conv2d.cpp); gemm: im2col + packed GEMM;
+// direct: padded-plane row kernels (depthwise, tiny C); winograd: F(2x2,3x3) for 3x3 stride-1
+// forward and backward-data (the weight gradient then runs gemm); ref: the naive twin.
+enum class ConvAlgo { automatic, gemm, ref, direct, winograd };
+ConvAlgo conv_algo_from_name(const char* name);  // "auto"|"gemm"|"direct"|"winograd"|"ref"
 
-// y = conv(x, w) + b. b may be null.
+// Fused output activation: y = act(conv(x, w) + b), applied while the output tile is in cache.
+enum class Activation { none, relu };
+Activation activation_from_name(const char* name);  // "none" | "relu"
+
+// y = act(conv(x, w) + b). b may be null.
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
-                    ConvAlgo algo = ConvAlgo::automatic);
+                    ConvAlgo algo = ConvAlgo::automatic, Activation act = Activation::none);
+// The activation's backward: dz = dy where y > 0, else 0 (ReLU; y is the forward output, count
+// elements). Feed dz to conv2d_backward_data/_weight to differentiate a fused conv + ReLU.
+template <class T>
+void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y);
 // dx = conv2d's adjoint applied to dy (overwrites dx).
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,

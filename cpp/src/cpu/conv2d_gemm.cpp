@@ -3,14 +3,17 @@
 //   backward dx:  dcol[CgRS, PQ] = W_gᵀ · dY_g, then col2im (added into dx)
 //   backward dw:  dW_g[Kg, CgRS] += dY_g · colᵀ
 // 1×1 / stride 1 / no padding skips im2col: the image itself is the column matrix.
-// Output positions are processed in chunks so the column workspace is bounded per thread.
+// Output positions are processed in chunks so the column workspace is bounded per thread; images
+// smaller than half a chunk go to conv2d_gemm_small.cpp (several images per GEMM).
 #include <algorithm>
 #include <vector>
 
 #include "cnnfast/conv.h"
 #include "cnnfast/runtime.h"
 #include "cpu/conv2d_gemm.h"
+#include "cpu/conv2d_gemm_small.h"
 #include "cpu/dispatch.h"
+#include "cpu/epilogue.h"
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/parallel.h"
@@ -26,11 +29,15 @@ bool is_pointwise(const Conv2dParams& p) {
          p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
 }
 
-// Output positions per chunk: fills the workspace budget, a multiple of the kernel's NR.
-int64_t chunk_len(const Conv2dParams& p, int64_t nr) {
+// Output positions the column workspace budget holds: a multiple of the kernel's NR.
+int64_t col_budget(const Conv2dParams& p, int64_t nr) {
   const int64_t rows = std::max<int64_t>(p.Cg() * p.R * p.S, 1);
-  const int64_t len = std::max(kColBudgetElems / rows / nr * nr, nr);
-  return std::max<int64_t>(std::min(len, p.P * p.Q), 1);
+  return std::max(kColBudgetElems / rows / nr * nr, nr);
+}
+
+// Output positions per chunk of one image.
+int64_t chunk_len(const Conv2dParams& p, int64_t nr) {
+  return std::max<int64_t>(std::min(col_budget(p, nr), p.P * p.Q), 1);
 }
 
 struct Dims {
@@ -43,10 +50,13 @@ struct Dims {
 }  // namespace
 
 template <class T>
-void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b) {
+void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                         Activation act) {
   const Dims d(p);
   const bool pw = is_pointwise(p);
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
+  if (small_images(p, col_budget(p, gemm_kernel<T>().nr)))
+    return conv2d_forward_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), y, x, w, b, act);
   for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {
     const int64_t n = it / d.G, g = it % d.G;
     const T* xg = x + (n * p.C + g * d.Cg) * d.HW;  // (Cg, H, W)
@@ -58,12 +68,9 @@ void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, co
       if (!pw) im2col(p, xg, j0, l, col);
       const T* bsrc = pw ? xg + j0 : col;
       gemm(d.Kg, l, d.rows, wg, d.rows, 1, bsrc, pw ? d.HW : l, 1, yg + j0, d.PQ, false, inner);
-      if (b)
-        for (int64_t k = 0; k < d.Kg; ++k) {
-          const T bk = b[g * d.Kg + k];
-          T* yk = yg + k * d.PQ + j0;
-          for (int64_t t = 0; t < l; ++t) yk[t] += bk;
-        }
+      if (b || act != Activation::none)  // epilogue on the chunk just written (in cache)
+        for (int64_t k = 0; k < d.Kg; ++k)
+          bias_act(yg + k * d.PQ + j0, l, b ? b[g * d.Kg + k] : T(0), act);
     }
   });
 }
@@ -73,6 +80,8 @@ void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const 
   const Dims d(p);
   const bool pw = is_pointwise(p);
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
+  if (small_images(p, col_budget(p, gemm_kernel<T>().nr)))
+    return conv2d_backward_data_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), dx, dy, w);
   for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {
     const int64_t n = it / d.G, g = it % d.G;
     T* dxg = dx + (n * p.C + g * d.Cg) * d.HW;         // (Cg, H, W)
@@ -118,7 +127,9 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
   const int nt = get_num_threads();
   const int64_t items = p.N * d.G, wsize = p.K * d.rows;
-  if (dw && nt > 1 && items >= nt) {
+  if (dw && small_images(p, col_budget(p, gemm_kernel<T>().nr))) {
+    conv2d_backward_weight_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), dw, dy, x);
+  } else if (dw && nt > 1 && items >= nt) {
     // Each thread sums its static share of items into a private dW; the shares are then added
     // in thread order, so the result depends only on the thread count.
     std::vector<T> partial(static_cast<size_t>(nt) * wsize, T(0));
@@ -157,7 +168,8 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
-  template void conv2d_forward_gemm<T>(const Conv2dParams&, T*, const T*, const T*, const T*);  \
+  template void conv2d_forward_gemm<T>(const Conv2dParams&, T*, const T*, const T*, const T*,   \
+                                       Activation);                                             \
   template void conv2d_backward_data_gemm<T>(const Conv2dParams&, T*, const T*, const T*);      \
   template void conv2d_backward_weight_gemm<T>(const Conv2dParams&, T*, T*, const T*, const T*);
 CNNFAST_INSTANTIATE(float)

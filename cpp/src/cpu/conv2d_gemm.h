@@ -5,7 +5,8 @@
 namespace cnnfast::cpu {
 
 template <class T>
-void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b);
+void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                         Activation act = Activation::none);
 template <class T>
 void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const T* w);
 template <class T>

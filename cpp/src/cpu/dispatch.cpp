@@ -143,6 +143,60 @@ const GemmKernel<double>& gemm_kernel<double>() {
   }
 }
 
+const PeakProbe& peak_probe() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return peak_fma__avx512;
+    case Isa::avx2: return peak_fma__avx2;
+#endif
+    default: return peak_fma__scalar;
+  }
+}
+
+template <>
+const DirectRowKernels<float>& direct_row_kernels<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_direct_rows_f32__avx512;
+    case Isa::avx2: return conv2d_direct_rows_f32__avx2;
+#endif
+    default: return conv2d_direct_rows_f32__scalar;
+  }
+}
+
+template <>
+const DirectRowKernels<double>& direct_row_kernels<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_direct_rows_f64__avx512;
+    case Isa::avx2: return conv2d_direct_rows_f64__avx2;
+#endif
+    default: return conv2d_direct_rows_f64__scalar;
+  }
+}
+
+template <>
+const WinogradRowKernels<float>& winograd_row_kernels<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return winograd_f2x3_rows_f32__avx512;
+    case Isa::avx2: return winograd_f2x3_rows_f32__avx2;
+#endif
+    default: return winograd_f2x3_rows_f32__scalar;
+  }
+}
+
+template <>
+const WinogradRowKernels<double>& winograd_row_kernels<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return winograd_f2x3_rows_f64__avx512;
+    case Isa::avx2: return winograd_f2x3_rows_f64__avx2;
+#endif
+    default: return winograd_f2x3_rows_f64__scalar;
+  }
+}
+
 template <>
 const EltwiseKernel<float>& eltwise_kernel<float>() {
   switch (isa_active()) {

@@ -1,13 +1,20 @@
 // dispatch.h — the one place that maps the active ISA to kernels. Loops ask here, never cpuid.
 #pragma once
+#include "cpu/kernels/conv2d_direct_rows.h"
 #include "cpu/kernels/eltwise_ukernel.h"
 #include "cpu/kernels/gemm_ukernel.h"
+#include "cpu/kernels/peak_fma.h"
+#include "cpu/kernels/winograd_f2x3_rows.h"
 
 namespace cnnfast {
 
 template <class T>
 const GemmKernel<T>& gemm_kernel();  // the active ISA's GEMM microkernel + blocking
-
+const PeakProbe& peak_probe();       // the active ISA's FP32 peak probe
+template <class T>
+const DirectRowKernels<T>& direct_row_kernels();  // the active ISA's direct-conv rows
+template <class T>
+const WinogradRowKernels<T>& winograd_row_kernels();  // the active ISA's F(2x2,3x3) rows
 template <class T>
 const EltwiseKernel<T>& eltwise_kernel();  // the active ISA's elementwise microkernels
 

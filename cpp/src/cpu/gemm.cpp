@@ -3,7 +3,6 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
@@ -35,7 +34,7 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int NR
     for (int64_t p = 0; p < kc; ++p) {
       const T* src = b + p * rsb + j0 * csb;
       if (csb == 1 && cols == NR) {
-        std::memcpy(bp, src, sizeof(T) * NR);
+        for (int j = 0; j < NR; ++j) bp[j] = src[j];  // inlined: a memcpy call per row costs more
       } else {
         int64_t j = 0;
         for (; j < cols; ++j) bp[j] = src[j * csb];

@@ -2,87 +2,104 @@
 #include "cpu/im2col.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace cnnfast {
 namespace {
 
-// Valid q in [q0, q1): 0 <= q*sw + off < W. Returns [lo, hi) with q0 <= lo <= hi <= q1.
-inline void valid_q(int64_t q0, int64_t q1, int64_t sw, int64_t off, int64_t W, int64_t& lo,
-                    int64_t& hi) {
-  lo = off >= 0 ? q0 : std::max(q0, (-off + sw - 1) / sw);
-  hi = W - off <= 0 ? q0 : std::min(q1, (W - off - 1) / sw + 1);
-  lo = std::min(lo, q1);
+// Output columns q in [lo, hi) read inside the image: 0 <= q*sw + off < W (0 <= lo <= hi <= Q).
+// Depends only on the kernel column, so callers compute it once per (c, r, s), not per row.
+inline void valid_q(int64_t Q, int64_t sw, int64_t off, int64_t W, int64_t& lo, int64_t& hi) {
+  lo = off >= 0 ? 0 : std::min(Q, (-off + sw - 1) / sw);
+  hi = W - off <= 0 ? 0 : std::min(Q, (W - off - 1) / sw + 1);
   if (hi < lo) hi = lo;
 }
 
-// Walks the chunk's output rows: g(t, i, q0, q1) for each run of positions sharing output row i.
+// The chunk's output rows: g(t, i, q0, q1) for each run of positions sharing output row i.
+// The start row/column are computed once by the caller (one division per chunk).
 template <class G>
-void for_each_row_run(const Conv2dParams& p, int64_t j0, int64_t len, G&& g) {
-  int64_t i = j0 / p.Q, q = j0 % p.Q, t = 0;
-  while (t < len) {
+void for_each_row_run(const Conv2dParams& p, int64_t i, int64_t q, int64_t len, G&& g) {
+  for (int64_t t = 0; t < len; ++i, q = 0) {
     const int64_t seg = std::min(p.Q - q, len - t);
     g(t, i, q, q + seg);
     t += seg;
-    q = 0;
-    ++i;
   }
 }
 
 }  // namespace
 
 template <class T>
-void im2col(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col) {
-  const int64_t Cg = p.Cg(), sw = p.stride_w;
+void im2col_ld(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col, int64_t ldcol) {
+  const int64_t Cg = p.Cg(), sw = p.stride_w, i0 = j0 / p.Q, q0_ = j0 % p.Q;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
-        T* dst = col + ((c * p.R + r) * p.S + s) * len;
+        T* dst = col + ((c * p.R + r) * p.S + s) * ldcol;
         const int64_t off = s * p.dil_w - p.pad_left;
-        for_each_row_run(p, j0, len, [&](int64_t t, int64_t i, int64_t q0, int64_t q1) {
+        int64_t vlo, vhi;
+        valid_q(p.Q, sw, off, p.W, vlo, vhi);
+        for_each_row_run(p, i0, q0_, len, [&](int64_t t, int64_t i, int64_t q0, int64_t q1) {
           T* d = dst + t - q0;  // d[q] is the column entry of output column q
           const int64_t ih = i * p.stride_h - p.pad_top + r * p.dil_h;
           if (ih < 0 || ih >= p.H) {
-            std::fill(d + q0, d + q1, T(0));
+            for (int64_t q = q0; q < q1; ++q) d[q] = T(0);
             return;
           }
-          const T* row = x + (c * p.H + ih) * p.W;
-          int64_t lo, hi;
-          valid_q(q0, q1, sw, off, p.W, lo, hi);
-          std::fill(d + q0, d + lo, T(0));
+          const T* src = x + (c * p.H + ih) * p.W + off;  // src[q*sw] is input column q*sw+off
+          const int64_t lo = std::min(std::max(vlo, q0), q1), hi = std::max(std::min(vhi, q1), lo);
+          for (int64_t q = q0; q < lo; ++q) d[q] = T(0);
           if (sw == 1) {
-            if (hi > lo) std::memcpy(d + lo, row + lo + off, sizeof(T) * (hi - lo));
+            for (int64_t q = lo; q < hi; ++q) d[q] = src[q];
           } else {
-            for (int64_t q = lo; q < hi; ++q) d[q] = row[q * sw + off];
+            for (int64_t q = lo; q < hi; ++q) d[q] = src[q * sw];
           }
-          std::fill(d + hi, d + q1, T(0));
+          for (int64_t q = hi; q < q1; ++q) d[q] = T(0);
         });
       }
 }
 
 template <class T>
-void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx) {
-  const int64_t Cg = p.Cg(), sw = p.stride_w;
+void col2im_add_ld(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, int64_t ldcol,
+                   T* dx) {
+  const int64_t Cg = p.Cg(), sw = p.stride_w, i0 = j0 / p.Q, q0_ = j0 % p.Q;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < p.R; ++r)
       for (int64_t s = 0; s < p.S; ++s) {
-        const T* src = col + ((c * p.R + r) * p.S + s) * len;
+        const T* src = col + ((c * p.R + r) * p.S + s) * ldcol;
         const int64_t off = s * p.dil_w - p.pad_left;
-        for_each_row_run(p, j0, len, [&](int64_t t, int64_t i, int64_t q0, int64_t q1) {
+        int64_t vlo, vhi;
+        valid_q(p.Q, sw, off, p.W, vlo, vhi);
+        for_each_row_run(p, i0, q0_, len, [&](int64_t t, int64_t i, int64_t q0, int64_t q1) {
           const int64_t ih = i * p.stride_h - p.pad_top + r * p.dil_h;
           if (ih < 0 || ih >= p.H) return;
           const T* s_ = src + t - q0;
-          T* row = dx + (c * p.H + ih) * p.W;
-          int64_t lo, hi;
-          valid_q(q0, q1, sw, off, p.W, lo, hi);
-          for (int64_t q = lo; q < hi; ++q) row[q * sw + off] += s_[q];
+          T* row = dx + (c * p.H + ih) * p.W + off;
+          const int64_t lo = std::min(std::max(vlo, q0), q1), hi = std::max(std::min(vhi, q1), lo);
+          if (sw == 1) {
+            for (int64_t q = lo; q < hi; ++q) row[q] += s_[q];
+          } else {
+            for (int64_t q = lo; q < hi; ++q) row[q * sw] += s_[q];
+          }
         });
       }
 }
 
-template void im2col<float>(const Conv2dParams&, const float*, int64_t, int64_t, float*);
-template void im2col<double>(const Conv2dParams&, const double*, int64_t, int64_t, double*);
-template void col2im_add<float>(const Conv2dParams&, const float*, int64_t, int64_t, float*);
-template void col2im_add<double>(const Conv2dParams&, const double*, int64_t, int64_t, double*);
+template <class T>
+void im2col(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col) {
+  im2col_ld(p, x, j0, len, col, len);
+}
+
+template <class T>
+void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx) {
+  col2im_add_ld(p, col, j0, len, len, dx);
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                  \
+  template void im2col<T>(const Conv2dParams&, const T*, int64_t, int64_t, T*);                  \
+  template void col2im_add<T>(const Conv2dParams&, const T*, int64_t, int64_t, T*);              \
+  template void im2col_ld<T>(const Conv2dParams&, const T*, int64_t, int64_t, T*, int64_t);      \
+  template void col2im_add_ld<T>(const Conv2dParams&, const T*, int64_t, int64_t, int64_t, T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
 
 }  // namespace cnnfast

@@ -16,4 +16,11 @@ void im2col(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col);
 template <class T>
 void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx);
 
+// The same with an explicit column-row stride ldcol >= len (several images side by side).
+template <class T>
+void im2col_ld(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col, int64_t ldcol);
+template <class T>
+void col2im_add_ld(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, int64_t ldcol,
+                   T* dx);
+
 }  // namespace cnnfast

@@ -8,7 +8,7 @@
 
 namespace cnnfast {
 
-enum class Scratch { pack_a = 0, pack_b = 1, col = 2, count = 3 };
+enum class Scratch { pack_a = 0, pack_b = 1, col = 2, aux = 3, weights = 4, weights2 = 5, count = 6 };
 
 class ScratchBuffer {
  public:

@@ -16,6 +16,7 @@ from .linear import linear, linear_backward
 from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
                    cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward, nll_loss,
                    nll_loss_backward)
+from .matmul import matmul, matmul_backward
 from .norm import (batch_norm, batch_norm_backward, gaussian_taps, global_contrast_norm,
                    global_contrast_norm_backward, local_contrast_norm,
                    local_contrast_norm_backward, local_response_norm,
@@ -25,7 +26,8 @@ from .switches import Switches
 from .unpool import *  # noqa: F401,F403  max_unpool1d/2d/3d + backward
 
 __all__ = [
-    "conv2d", "conv2d_backward",
+    # convolution (conv2d: foundation; engine: matmul; conv family)
+    "conv2d", "conv2d_backward", "matmul", "matmul_backward",
     # layer ops
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid",
     "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",

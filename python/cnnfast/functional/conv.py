@@ -14,7 +14,14 @@ from .. import _core
 from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_tuple,
                        resolve_padding)
 
-_ALGOS = ("auto", "gemm", "ref")
+_ALGOS = ("auto", "gemm", "direct", "winograd", "ref")
+_ACTIVATIONS = (None, "relu")
+
+
+def _activation(activation) -> str:
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation: expected None or 'relu', got {activation!r}")
+    return activation or "none"
 
 
 def _prepare(x, weight, bias, stride, padding, dilation, groups, algo):
@@ -61,29 +68,40 @@ def _prepare(x, weight, bias, stride, padding, dilation, groups, algo):
 
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
            stride=1, padding: PaddingArg = 0, dilation=1, groups: int = 1,
-           algo: str = "auto") -> np.ndarray:
+           algo: str = "auto", activation: Optional[str] = None) -> np.ndarray:
     """2-D convolution of x (N, C, H, W) with weight (K, C/groups, R, S) → (N, K, P, Q).
 
     stride, dilation: int or (h, w). padding: int, (h, w), (top, bottom, left, right), or
     'valid' | 'same' (output = ceil(input/stride), extra padding bottom/right) | 'full'
-    (output = input + (k−1)·dilation at stride 1). algo: 'auto' | 'gemm' | 'ref' (naive twin).
+    (output = input + (k−1)·dilation at stride 1). algo: 'auto' (fastest for the shape) | 'gemm' (im2col + packed GEMM) |
+    'direct' (padded-plane row kernels; depthwise / tiny C) | 'winograd' (F(2x2,3x3): 3x3,
+    stride 1, dilation 1; backward-data also needs padding <= 2; the weight gradient runs
+    'gemm') | 'ref' (naive twin).
+    activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output
+    tile is still in cache; differentiate it with conv2d_backward(..., activation='relu',
+    output=y).
     """
+    act = _activation(activation)
     x, weight, bias, stride, pad, dilation, groups = _prepare(
         x, weight, bias, stride, padding, dilation, groups, algo)
     fn = _core.conv2d_forward_f32 if x.dtype == np.float32 else _core.conv2d_forward_f64
-    return fn(x, weight, bias, stride, pad, dilation, groups, algo)
+    return fn(x, weight, bias, stride, pad, dilation, groups, algo, act)
 
 
 def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
                     bias: Optional[np.ndarray] = None, stride=1, padding: PaddingArg = 0,
                     dilation=1, groups: int = 1, needs_input_grad=(True, True, True),
-                    algo: str = "auto"
+                    algo: str = "auto", activation: Optional[str] = None,
+                    output: Optional[np.ndarray] = None
                     ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
     """Gradients (grad_x, grad_weight, grad_bias) of conv2d given grad_out = dL/dy.
 
     grad_bias is None when bias is None; any gradient whose needs_input_grad flag is False is
-    None and not computed.
+    None and not computed. With activation='relu' (the forward was conv2d(..., activation='relu')),
+    pass that forward's result as `output`: grad_out is taken where output > 0 and 0 elsewhere
+    (the ReLU's gradient, PyTorch's convention at 0), then back through the convolution.
     """
+    act = _activation(activation)
     x, weight, bias, stride, pad, dilation, groups = _prepare(
         x, weight, bias, stride, padding, dilation, groups, algo)
     need = check_needs(needs_input_grad, 3)
@@ -94,6 +112,16 @@ def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
     if grad_out.shape != expected:
         raise ValueError(f"grad_out: expected shape {expected} (the conv2d output for input "
                          f"{x.shape} and weight {weight.shape}), got {grad_out.shape}")
+    if act == "relu":
+        if output is None:
+            raise ValueError("output: activation='relu' needs the forward output y (the ReLU's "
+                             "gradient is taken where y > 0)")
+        output = as_float_array("output", output, x.dtype)
+        if output.shape != expected:
+            raise ValueError(f"output: expected shape {expected} (the conv2d output), got "
+                             f"{output.shape}")
+    elif output is not None:
+        raise ValueError("output: only used with activation='relu'")
     fn = _core.conv2d_backward_f32 if x.dtype == np.float32 else _core.conv2d_backward_f64
     return fn(grad_out, x, weight, bias is not None, stride, pad, dilation, groups,
-              need[0], need[1], need[2], algo)
+              need[0], need[1], need[2], algo, act, output)

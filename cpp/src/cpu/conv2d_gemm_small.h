@@ -1,0 +1,24 @@
+// conv2d_gemm_small.h — im2col + GEMM for small images: several images share one GEMM (see .cpp).
+#pragma once
+#include <cstdint>
+
+#include "cnnfast/conv.h"
+
+namespace cnnfast::cpu {
+
+// True when at least two whole images' columns fit the per-thread column budget `len`.
+inline bool small_images(const Conv2dParams& p, int64_t len) {
+  return p.N > 1 && 2 * p.P * p.Q <= len;
+}
+
+template <class T>
+void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T* x, const T* w,
+                               const T* b, Activation act);
+template <class T>
+void conv2d_backward_data_gemm_small(const Conv2dParams& p, int64_t len, T* dx, const T* dy,
+                                     const T* w);
+template <class T>
+void conv2d_backward_weight_gemm_small(const Conv2dParams& p, int64_t len, T* dw, const T* dy,
+                                       const T* x);
+
+}  // namespace cnnfast::cpu

@@ -1,0 +1,48 @@
+// winograd_f2x3_rows_impl.h — the one source of the F(2x2,3x3) row transforms (contract in
+// winograd_f2x3_rows.h); pasted into each *__<isa>.cpp's anonymous namespace (no includes here).
+//   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  Aᵀ = [1 1 1 0; 0 1 -1 -1]
+
+template <class T>
+void wino_input_row(const T* __restrict E, const T* __restrict O, int64_t ld, int64_t tw,
+                    T* __restrict v, int64_t ldv) {
+  for (int64_t j = 0; j < tw; ++j) {
+    T d[4][4];
+    for (int r = 0; r < 4; ++r) {
+      d[r][0] = E[r * ld + j];
+      d[r][1] = O[r * ld + j];
+      d[r][2] = E[r * ld + j + 1];
+      d[r][3] = O[r * ld + j + 1];
+    }
+    T t[4][4];  // Bᵀ d
+    for (int c = 0; c < 4; ++c) {
+      t[0][c] = d[0][c] - d[2][c];
+      t[1][c] = d[1][c] + d[2][c];
+      t[2][c] = d[2][c] - d[1][c];
+      t[3][c] = d[1][c] - d[3][c];
+    }
+    for (int r = 0; r < 4; ++r) {  // (Bᵀ d) B
+      v[(r * 4 + 0) * ldv + j] = t[r][0] - t[r][2];
+      v[(r * 4 + 1) * ldv + j] = t[r][1] + t[r][2];
+      v[(r * 4 + 2) * ldv + j] = t[r][2] - t[r][1];
+      v[(r * 4 + 3) * ldv + j] = t[r][1] - t[r][3];
+    }
+  }
+}
+
+template <class T>
+void wino_output_row(const T* __restrict m, int64_t ldm, int64_t tw, T* __restrict o0,
+                     T* __restrict o1) {
+  for (int64_t j = 0; j < tw; ++j) {
+    T t[2][4];  // Aᵀ m
+    for (int c = 0; c < 4; ++c) {
+      const T m0 = m[c * ldm + j], m1 = m[(4 + c) * ldm + j], m2 = m[(8 + c) * ldm + j],
+              m3 = m[(12 + c) * ldm + j];
+      t[0][c] = m0 + m1 + m2;
+      t[1][c] = m1 - m2 - m3;
+    }
+    o0[2 * j] = t[0][0] + t[0][1] + t[0][2];  // (Aᵀ m) A
+    o0[2 * j + 1] = t[0][1] - t[0][2] - t[0][3];
+    o1[2 * j] = t[1][0] + t[1][1] + t[1][2];
+    o1[2 * j + 1] = t[1][1] - t[1][2] - t[1][3];
+  }
+}

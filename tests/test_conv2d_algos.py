@@ -1,0 +1,129 @@
+"""conv2d algorithms (algo='gemm'|'direct'|'auto') on every ISA path vs the float64 NumPy
+reference: random configurations (odd sizes, tails, every padding form, groups, stride, dilation),
+the depthwise / tiny-C shapes the direct path is for, float64 finite-difference gradients, and
+thread-count invariance of the direct path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnfast
+from cnnfast.functional import conv2d, conv2d_backward
+
+from helpers import directional_fd
+from test_conv2d import _random_case, _run_case
+
+ALGOS = ("gemm", "direct", "auto")
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_random_cases(isa, rng, algo, dtype, tol):
+    for _ in range(6):
+        _run_case(rng, _random_case(rng), dtype, tol, algo=algo)
+
+
+@pytest.mark.parametrize("algo", ("direct", "auto"))
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
+    (2, 16, 13, 17, 16, 3, 3, 1, 1, 1, 16),     # depthwise, odd sizes
+    (3, 8, 9, 30, 16, 3, 3, 1, 1, 1, 8),        # depthwise with channel multiplier 2
+    (2, 6, 12, 11, 6, 5, 3, 2, (2, 1, 0, 1), 1, 6),  # depthwise, stride 2, asymmetric pad
+    (1, 4, 15, 15, 4, 3, 3, 1, 2, 2, 4),        # depthwise, dilated
+    (2, 1, 28, 28, 6, 5, 5, 1, 0, 1, 1),        # C = 1 (LeNet conv1)
+    (2, 3, 23, 21, 7, 7, 7, 2, 3, 1, 1),        # C = 3, stride 2 (ResNet conv1-like)
+    (1, 3, 19, 19, 5, 11, 11, 4, 2, 1, 1),      # C = 3, stride 4 (AlexNet conv1-like)
+])
+def test_direct_structural(isa, rng, algo, shape):
+    n, c, h, w, k, r, s, st, pad, dil, g = shape
+    from cnnfast._checks import resolve_padding
+    case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=(st, st), padding=pad,
+                pad=resolve_padding(pad, (h, w), (r, s), (st, st), (dil, dil)),
+                dilation=(dil, dil), groups=g)
+    _run_case(rng, case, np.float32, 1e-5, algo=algo)
+
+
+@pytest.mark.parametrize("cfg", [
+    dict(stride=1, padding=1, dilation=1, groups=4),          # depthwise
+    dict(stride=2, padding="same", dilation=1, groups=2),
+    dict(stride=(1, 2), padding=(1, 0, 2, 1), dilation=(2, 1), groups=1),
+])
+def test_direct_gradients_finite_differences(isa, rng, cfg):
+    x = rng.standard_normal((2, 4, 7, 9))
+    w = rng.standard_normal((8, 4 // cfg["groups"], 3, 2))
+    b = rng.standard_normal(8)
+    y = conv2d(x, w, b, algo="direct", **cfg)
+    g = rng.standard_normal(y.shape)
+    grads = conv2d_backward(g, x, w, b, algo="direct", **cfg)
+    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], algo="direct", **cfg) * g)),
+                   [x, w, b], grads, rng)
+
+
+@pytest.mark.parametrize("groups", [1, 24])
+def test_direct_thread_count_invariance(rng, groups):
+    x = rng.standard_normal((3, 24, 17, 19)).astype(np.float32)
+    w = rng.standard_normal((24, 24 // groups, 3, 3)).astype(np.float32)
+    gy = rng.standard_normal((3, 24, 17, 19)).astype(np.float32)
+    before = cnnfast.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cnnfast.set_num_threads(n)
+            outs.append((conv2d(x, w, padding=1, groups=groups, algo="direct"),)
+                        + conv2d_backward(gy, x, w, padding=1, groups=groups, algo="direct")[:2])
+    finally:
+        cnnfast.set_num_threads(before)
+    for o in outs[1:]:
+        for a, b in zip(o, outs[0]):
+            np.testing.assert_array_equal(a, b)  # every pass is bitwise thread-invariant
+
+
+def test_unknown_algo_names_the_choices():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="algo.*'direct'"):
+        conv2d(x, x[:, :, :3, :3], algo="fft")
+
+
+# ---- Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1 (backward-data: padding <= 2) -------------
+
+def _winograd_case(rng):
+    g = int(rng.choice([1, 1, 2, 3]))
+    cg, kg = int(rng.integers(1, 20)), int(rng.integers(1, 20))
+    h, w = (int(v) for v in rng.integers(3, 21, 2))  # odd and even: partial output tiles
+    pad = tuple(int(v) for v in rng.integers(0, 3, 4))
+    return dict(x=(int(rng.integers(1, 4)), cg * g, h, w), w=(kg * g, cg, 3, 3), stride=(1, 1),
+                padding=pad, pad=pad, dilation=(1, 1), groups=g)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_winograd_random_cases(isa, rng, dtype, tol):
+    for _ in range(6):
+        _run_case(rng, _winograd_case(rng), dtype, tol, algo="winograd")
+
+
+def test_winograd_larger_blocks(rng):
+    # More tiles than one workspace block, channels above the GEMM's register tiles.
+    case = dict(x=(2, 40, 57, 61), w=(33, 40, 3, 3), stride=(1, 1), padding=1, pad=(1,) * 4,
+                dilation=(1, 1), groups=1)
+    _run_case(rng, case, np.float32, 1e-4, algo="winograd")
+
+
+def test_winograd_gradients_finite_differences(isa, rng):
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((6, 2, 3, 3))
+    b = rng.standard_normal(6)
+    kw = dict(padding=(1, 2, 0, 1), groups=2, algo="winograd")
+    y = conv2d(x, w, b, **kw)
+    g = rng.standard_normal(y.shape)
+    grads = conv2d_backward(g, x, w, b, **kw)
+    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **kw) * g)), [x, w, b],
+                   grads, rng)
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(dilation=2, padding=2)])
+def test_winograd_rejects_other_shapes(kwargs):
+    x = np.ones((1, 2, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="winograd"):
+        conv2d(x, np.ones((2, 2, 3, 3), np.float32), algo="winograd", **kwargs)
+    with pytest.raises(ValueError, match="winograd"):
+        conv2d(x, np.ones((2, 2, 5, 5), np.float32), algo="winograd")
