@@ -72,6 +72,33 @@ void for_each_position(const TiledConvParams& p, const Bank& b, int64_t j, int64
   }
 }
 
+// col (C*taps, ldcol) <- the chunk's columns: one patch2col over the images when the bank has a
+// single position per image (locally connected), else vol2col per image segment.
+template <class T>
+void lower_columns(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, int64_t l,
+                   const T* x, T* col) {
+  const Conv3dParams& c = p.conv;
+  const int64_t image = c.C * c.in_volume();
+  if (b.grid.size() == 1)
+    return patch2col(c, b.grid.origin, x + (n0 + c0) * image, image, l, col, l);
+  for_each_image_segment(b, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
+    vol2col(c, b.grid, x + n * image, j, seg, col + t, l);
+  });
+}
+
+// The adjoint of lower_columns: dx += the columns' contributions.
+template <class T>
+void lower_columns_adjoint(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0,
+                           int64_t l, const T* dcol, T* dx) {
+  const Conv3dParams& c = p.conv;
+  const int64_t image = c.C * c.in_volume();
+  if (b.grid.size() == 1)
+    return col2patch_add(c, b.grid.origin, dcol, l, l, image, dx + (n0 + c0) * image);
+  for_each_image_segment(b, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
+    col2vol_add(c, b.grid, dcol + t, j, seg, l, dx + n * image);
+  });
+}
+
 struct Plan {
   int64_t rows, out, in, len;
   explicit Plan(const TiledConvParams& p, int64_t nr)
@@ -132,9 +159,7 @@ void tiled_conv_forward_gemm(const TiledConvParams& p, T* y, const T* x, const T
   over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
     for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
                                               T* ybuf) {
-      for_each_image_segment(bk, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
-        vol2col(c, bk.grid, x + n * c.C * pl.in, j, seg, col + t, l);
-      });
+      lower_columns(p, bk, n0, c0, l, x, col);
       const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps)
       gemm(c.K, l, pl.rows, wb, pl.rows, 1, col, l, 1, ybuf, l, false, inner);
       for_each_image_segment(bk, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
@@ -162,9 +187,7 @@ void tiled_conv_backward_data_gemm(const TiledConvParams& p, T* dx, const T* dy,
       gather_dy(p, bk, n0, c0, l, dy, ybuf);
       const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps), read transposed
       gemm(pl.rows, l, c.K, wb, 1, pl.rows, ybuf, l, 1, dcol, l, false, inner);
-      for_each_image_segment(bk, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
-        col2vol_add(c, bk.grid, dcol + t, j, seg, l, dx + n * c.C * pl.in);
-      });
+      lower_columns_adjoint(p, bk, n0, c0, l, dcol, dx);
     });
   });
 }
@@ -184,9 +207,7 @@ void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, con
       for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
                                                 T* ybuf) {
         gather_dy(p, bk, n0, c0, l, dy, ybuf);
-        for_each_image_segment(bk, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
-          vol2col(c, bk.grid, x + n * c.C * pl.in, j, seg, col + t0, l);
-        });
+        lower_columns(p, bk, n0, c0, l, x, col);
         T* dwb = dwt + bk.index * c.K * pl.rows;  // (K, C*taps)
         gemm(c.K, pl.rows, l, ybuf, l, 1, col, 1, l, dwb, pl.rows, true, inner);
       });
