@@ -20,15 +20,19 @@ import cnnfast
 import cnnfast.functional as F
 
 
-def timeit(fn, reps, warmup=2):
+def time_pair(ours, theirs, reps, warmup=2):
+    """Median seconds of `ours` and `theirs`, timed alternately rep by rep so that both see the
+    same load on a shared machine."""
     for _ in range(warmup):
-        fn()
-    ts = []
+        ours()
+        theirs()
+    ta, tb = [], []
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for fn, ts in ((ours, ta), (theirs, tb)):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
 
 
 def rel_err(a, b):
@@ -83,10 +87,8 @@ def bench_dense(rng, reps, only):
         check(name + " forward", [fwd(x, w, b, **kw)], [ty.numpy()])
         check(name + " backward", bwd(g, x, w, b, **kw), [t.numpy() for t in torch_bwd()])
         with torch.no_grad():
-            t_tf = timeit(lambda: tfwd(tx, tw, tb, **kw), reps)
-            t_tb = timeit(torch_bwd, reps)
-        t_cf = timeit(lambda: fwd(x, w, b, **kw), reps)
-        t_cb = timeit(lambda: bwd(g, x, w, b, **kw), reps)
+            t_cf, t_tf = time_pair(lambda: fwd(x, w, b, **kw), lambda: tfwd(tx, tw, tb, **kw), reps)
+            t_cb, t_tb = time_pair(lambda: bwd(g, x, w, b, **kw), torch_bwd, reps)
         rows += [(name, "forward", t_cf, t_tf), (name, "backward", t_cb, t_tb)]
     return rows
 
@@ -134,14 +136,48 @@ def bench_local(rng, reps, only):
         tgrads = torch.autograd.grad(ty, (tx, tw, tb), tg, retain_graph=True)
         check(name + " forward", [fwd(x, w, b)], [ty.detach().numpy()])
         check(name + " backward", bwd(g, x, w, b), [t.numpy() for t in tgrads])
-        with torch.no_grad():
-            t_tf = timeit(torch_fwd, reps)
-        t_tb = timeit(lambda: torch.autograd.grad(ty, (tx, tw, tb), tg, retain_graph=True), reps)
-        t_cf = timeit(lambda: fwd(x, w, b), reps)
-        t_cb = timeit(lambda: bwd(g, x, w, b), reps)
+        def torch_fwd_nograd():
+            with torch.no_grad():
+                return torch_fwd()
+
+        t_cf, t_tf = time_pair(lambda: fwd(x, w, b), torch_fwd_nograd, reps)
+        t_cb, t_tb = time_pair(lambda: bwd(g, x, w, b), lambda: torch.autograd.grad(
+            ty, (tx, tw, tb), tg, retain_graph=True), reps)
         flops = 2.0 * N * K * P * P * C * R * R
         rows += [(name, "forward", t_cf, t_tf, flops), (name, "backward", t_cb, t_tb, 2 * flops)]
+        if not local:
+            rows += bench_tiled_as_strided_convs(tx, tw, tb, x, w, b, g, tiles, reps, flops, name)
     return rows
+
+
+def bench_tiled_as_strided_convs(tx, tw, tb, x, w, b, g, tiles, reps, flops, name):
+    """A stronger PyTorch formulation of tiled conv (stride 1, no padding): bank (a, c) is a conv
+    with stride T on the input shifted by (a, c); its outputs interleave into y[:, :, a::Th, c::Tw]."""
+    N, K, P, Q = g.shape
+
+    def torch_fwd():
+        y = tx.new_empty(N, K, P, Q)
+        for a in range(tiles[0]):
+            for c in range(tiles[1]):
+                yb = torch.nn.functional.conv2d(tx[:, :, a:, c:], tw[a, c], tb[a, c],
+                                                stride=tiles)
+                y[:, :, a::tiles[0], c::tiles[1]] = yb[:, :, :len(range(a, P, tiles[0])),
+                                                       :len(range(c, Q, tiles[1]))]
+        return y
+
+    ty = torch_fwd()
+    tg = torch.from_numpy(g)
+    check(name + " (strided convs) forward", [F.tiled_conv2d(x, w, b)], [ty.detach().numpy()])
+
+    def torch_fwd_nograd():
+        with torch.no_grad():
+            return torch_fwd()
+
+    t_cf, t_tf = time_pair(lambda: F.tiled_conv2d(x, w, b), torch_fwd_nograd, reps)
+    t_cb, t_tb = time_pair(lambda: F.tiled_conv2d_backward(g, x, w, b), lambda: torch.autograd.grad(
+        ty, (tx, tw, tb), tg, retain_graph=True), reps)
+    label = name + " vs torch strided conv per bank"
+    return [(label, "forward", t_cf, t_tf, flops), (label, "backward", t_cb, t_tb, 2 * flops)]
 
 
 def main():
