@@ -1,4 +1,5 @@
-// vol2col.cpp — chunked vol2col / col2vol over a strided position grid (layout in vol2col.h).
+// vol2col.cpp — chunked vol2col / col2vol over a strided position grid (layout in vol2col.h),
+// row by row (each column row is written sequentially), and patch2col for one window per image.
 #include "cpu/vol2col.h"
 
 #include <algorithm>
@@ -31,26 +32,14 @@ void for_each_w_run(const Grid3& g, int64_t j0, int64_t len, F&& f) {
   }
 }
 
-// Calls f(row, line, ow_off) for every kernel tap (c, a, r, s) at one run (u, v) of positions:
-// row = ((c*KD + a)*KH + r)*KW + s; line = the input line x[c][id][ih] read by the tap, or null
-// when (id, ih) lies in the padding; ow_off = input w of grid column q = 0 (then + q*step).
-// Runs are outer and taps inner, so a run's position arithmetic is done once for all taps (few
-// positions per image, as in locally connected layers, cost no more per element than many).
-template <class T, class F>
-void for_each_tap_line(const Conv3dParams& p, const Grid3& g, int64_t u, int64_t v, T* x, F&& f) {
-  const int64_t d0 = g.origin[0] + u * g.step[0], h0 = g.origin[1] + v * g.step[1];
+// Calls f(row_index, a, r, s) for every kernel tap, c outermost (row = ((c*KD + a)*KH + r)*KW + s).
+template <class F>
+void for_each_row(const Conv3dParams& p, F&& f) {
   int64_t row = 0;
   for (int64_t c = 0; c < p.Cg(); ++c)
-    for (int64_t a = 0; a < p.KD; ++a) {
-      const int64_t id = d0 + a * p.dil_d;
-      for (int64_t r = 0; r < p.KH; ++r) {
-        const int64_t ih = h0 + r * p.dil_h;
-        T* line = (id < 0 || id >= p.D || ih < 0 || ih >= p.H)
-                      ? nullptr
-                      : x + ((c * p.D + id) * p.H + ih) * p.W;
-        for (int64_t s = 0; s < p.KW; ++s) f(row++, line, g.origin[2] + s * p.dil_w);
-      }
-    }
+    for (int64_t a = 0; a < p.KD; ++a)
+      for (int64_t r = 0; r < p.KH; ++r)
+        for (int64_t s = 0; s < p.KW; ++s) f(row++, c, a, r, s);
 }
 
 }  // namespace
@@ -64,19 +53,18 @@ Grid3 output_grid(const Conv3dParams& p) {
 template <class T>
 void vol2col(const Conv3dParams& p, const Grid3& g, const T* x, int64_t j0, int64_t len, T* col,
              int64_t ldcol) {
-  const int64_t sw = g.step[2];
-  for_each_w_run(g, j0, len, [&](int64_t t, int64_t u, int64_t v, int64_t q0, int64_t q1) {
-    for_each_tap_line(p, g, u, v, x, [&](int64_t row, const T* line, int64_t off) {
-      T* d = col + row * ldcol + t - q0;  // d[q] is the column of grid position (u, v, q)
-      if (q1 - q0 == 1) {  // one position (locally connected): no range arithmetic, no calls
-        const int64_t iw = off + q0 * sw;
-        d[q0] = line && iw >= 0 && iw < p.W ? line[iw] : T(0);
-        return;
-      }
-      if (!line) {
+  for_each_row(p, [&](int64_t row, int64_t c, int64_t a, int64_t r, int64_t s) {
+    T* dst = col + row * ldcol;
+    const int64_t off = g.origin[2] + s * p.dil_w, sw = g.step[2];
+    for_each_w_run(g, j0, len, [&](int64_t t, int64_t u, int64_t v, int64_t q0, int64_t q1) {
+      T* d = dst + t - q0;  // d[q] is the column of grid position (u, v, q)
+      const int64_t id = g.origin[0] + u * g.step[0] + a * p.dil_d;
+      const int64_t ih = g.origin[1] + v * g.step[1] + r * p.dil_h;
+      if (id < 0 || id >= p.D || ih < 0 || ih >= p.H) {
         std::fill(d + q0, d + q1, T(0));
         return;
       }
+      const T* line = x + ((c * p.D + id) * p.H + ih) * p.W;
       int64_t lo, hi;
       valid_range(q0, q1, sw, off, p.W, lo, hi);
       std::fill(d + q0, d + lo, T(0));
@@ -93,16 +81,15 @@ void vol2col(const Conv3dParams& p, const Grid3& g, const T* x, int64_t j0, int6
 template <class T>
 void col2vol_add(const Conv3dParams& p, const Grid3& g, const T* col, int64_t j0, int64_t len,
                  int64_t ldcol, T* dx) {
-  const int64_t sw = g.step[2];
-  for_each_w_run(g, j0, len, [&](int64_t t, int64_t u, int64_t v, int64_t q0, int64_t q1) {
-    for_each_tap_line(p, g, u, v, dx, [&](int64_t row, T* line, int64_t off) {
-      if (!line) return;
-      const T* sv = col + row * ldcol + t - q0;
-      if (q1 - q0 == 1) {
-        const int64_t iw = off + q0 * sw;
-        if (iw >= 0 && iw < p.W) line[iw] += sv[q0];
-        return;
-      }
+  for_each_row(p, [&](int64_t row, int64_t c, int64_t a, int64_t r, int64_t s) {
+    const T* src = col + row * ldcol;
+    const int64_t off = g.origin[2] + s * p.dil_w, sw = g.step[2];
+    for_each_w_run(g, j0, len, [&](int64_t t, int64_t u, int64_t v, int64_t q0, int64_t q1) {
+      const int64_t id = g.origin[0] + u * g.step[0] + a * p.dil_d;
+      const int64_t ih = g.origin[1] + v * g.step[1] + r * p.dil_h;
+      if (id < 0 || id >= p.D || ih < 0 || ih >= p.H) return;
+      const T* sv = src + t - q0;
+      T* line = dx + ((c * p.D + id) * p.H + ih) * p.W;
       int64_t lo, hi;
       valid_range(q0, q1, sw, off, p.W, lo, hi);
       for (int64_t q = lo; q < hi; ++q) line[q * sw + off] += sv[q];
