@@ -60,6 +60,7 @@ void for_each_image_segment(const Bank& b, int64_t n0, int64_t c0, int64_t len, 
 // Calls f(t, o) for each of the seg grid positions j.. (column t) with o its flat output offset.
 template <class F>
 void for_each_position(const TiledConvParams& p, const Bank& b, int64_t j, int64_t seg, F&& f) {
+  if (seg <= 0) return;  // also: a bank with no positions (tile larger than the output)
   const Conv3dParams& c = p.conv;
   const int64_t cv = b.grid.count[1], cq = b.grid.count[2];
   int64_t u = j / (cv * cq), v = (j / cq) % cv, q = j % cq;
