@@ -62,7 +62,7 @@ def run_conv_case(rng, nd, case, dtype, tol, algo="auto"):
 @pytest.mark.parametrize("nd", [1, 3])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 def test_conv_random_cases_every_isa(isa, rng, nd, dtype, tol):
-    for _ in range(12):
+    for _ in range(8):
         run_conv_case(rng, nd, random_conv_case(rng, nd), dtype, tol)
 
 
@@ -142,7 +142,7 @@ def run_tconv_case(rng, nd, case, dtype, tol, algo="auto"):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 def test_conv_transpose_random_cases_every_isa(isa, rng, nd, dtype, tol):
-    for _ in range(8):
+    for _ in range(6):
         run_tconv_case(rng, nd, random_tconv_case(rng, nd), dtype, tol)
 
 

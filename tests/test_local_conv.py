@@ -142,20 +142,24 @@ def test_banks_rotate_through_space(rng):
 ])
 def test_gradients_finite_differences(isa, rng, nd, per_location, cfg):
     fwd, bwd = (LOCAL if per_location else TILED)[nd]
-    x = rng.standard_normal((3, 2) + (9, 7, 5)[:nd][::-1][:nd])
+    x = rng.standard_normal((3, 2) + (9, 7, 5)[:nd])
     ker = (3, 2, 2)[:nd]
-    pad = resolve_padding(cfg["padding"], x.shape[2:], ker, (cfg["stride"],) * nd if isinstance(
-        cfg["stride"], int) else cfg["stride"], (cfg["dilation"],) * nd if isinstance(
-        cfg["dilation"], int) else cfg["dilation"])
-    st = (cfg["stride"],) * nd if isinstance(cfg["stride"], int) else cfg["stride"]
-    dl = (cfg["dilation"],) * nd if isinstance(cfg["dilation"], int) else cfg["dilation"]
-    out = ref.out_size(x.shape[2:], ker, st, pad, dl)
-    lead = out if per_location else (2, 3, 2)[:nd]
+    lead = (2, 3, 2)[:nd]
+    if per_location:  # one kernel per output location: the weight's leading dims = output size
+        lead = _local_out(x, ker, cfg)
     w = rng.standard_normal(lead + (4, 2) + ker)
-    b = rng.standard_normal(((4,) + out) if per_location else lead + (4,))
+    b = rng.standard_normal(((4,) + lead) if per_location else lead + (4,))
     g = rng.standard_normal(fwd(x, w, b, **cfg).shape)
     directional_fd(lambda a: float(np.sum(fwd(*a, **cfg) * g)), [x, w, b],
                    bwd(g, x, w, b, **cfg), rng)
+
+
+def _local_out(x, ker, cfg):
+    """Output size of a locally connected case (cfg with int stride and dilation)."""
+    nd = len(ker)
+    st, dl = (cfg["stride"],) * nd, (cfg["dilation"],) * nd
+    pad = resolve_padding(cfg["padding"], x.shape[2:], ker, st, dl)
+    return ref.out_size(x.shape[2:], ker, st, pad, dl)
 
 
 def test_thread_count_invariance(rng):
