@@ -109,8 +109,8 @@ struct Plan {
   }
 };
 
-// Runs body(n0, n1, inner_threads) over static image ranges: one per thread when N >= threads,
-// else the whole batch with the threads inside the GEMMs.
+// Runs body(thread, n0, n1, inner_threads) over static image ranges: one per thread when N >=
+// threads, else the whole batch [0, N) with the threads inside the GEMMs.
 template <class F>
 void over_image_ranges(int64_t N, F&& body) {
   const int nt = get_num_threads();
