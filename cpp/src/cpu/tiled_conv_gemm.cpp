@@ -73,28 +73,44 @@ void for_each_position(const TiledConvParams& p, const Bank& b, int64_t j, int64
   }
 }
 
-// col (C*taps, ldcol) <- the chunk's columns: one patch2col over the images when the bank has a
-// single position per image (locally connected), else vol2col per image segment.
+// Locally connected (every bank has at most one position per image): the columns of a bank are
+// one window of every image, gathered from a batch-last copy of the input, xt (C*D*H*W, N),
+// where each window element is a contiguous run over the images.
+bool one_position_per_bank(const TiledConvParams& p) {
+  return p.TD >= p.conv.OD && p.TH >= p.conv.OH && p.TW >= p.conv.OW;
+}
+
+// dst (cols, rows) = src (rows, cols)ᵀ, rows split over threads.
+template <class T>
+void transpose(int64_t rows, int64_t cols, const T* src, T* dst) {
+  parallel_region(get_num_threads(), [&](int t, int nt) {
+    int64_t r0, r1;
+    static_range(rows, t, nt, r0, r1);
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  });
+}
+
+// col (C*taps, ldcol = l) <- the chunk's columns: from the batch-last input xt when given (one
+// position per image), else vol2col per image segment of x (N, C, D, H, W).
 template <class T>
 void lower_columns(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, int64_t l,
-                   const T* x, T* col) {
+                   const T* x, const T* xt, T* col) {
   const Conv3dParams& c = p.conv;
   const int64_t image = c.C * c.in_volume();
-  if (b.grid.size() == 1)
-    return patch2col(c, b.grid.origin, x + (n0 + c0) * image, image, l, col, l);
+  if (xt) return patch2col(c, b.grid.origin, xt + n0 + c0, c.N, int64_t(1), l, col, l);
   for_each_image_segment(b, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
     vol2col(c, b.grid, x + n * image, j, seg, col + t, l);
   });
 }
 
-// The adjoint of lower_columns: dx += the columns' contributions.
+// The adjoint of lower_columns: dx (or the batch-last dxt) += the columns' contributions.
 template <class T>
 void lower_columns_adjoint(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0,
-                           int64_t l, const T* dcol, T* dx) {
+                           int64_t l, const T* dcol, T* dx, T* dxt) {
   const Conv3dParams& c = p.conv;
   const int64_t image = c.C * c.in_volume();
-  if (b.grid.size() == 1)
-    return col2patch_add(c, b.grid.origin, dcol, l, l, image, dx + (n0 + c0) * image);
+  if (dxt) return col2patch_add(c, b.grid.origin, dcol, l, l, c.N, int64_t(1), dxt + n0 + c0);
   for_each_image_segment(b, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
     col2vol_add(c, b.grid, dcol + t, j, seg, l, dx + n * image);
   });
@@ -157,10 +173,13 @@ template <class T>
 void tiled_conv_forward_gemm(const TiledConvParams& p, T* y, const T* x, const T* w, const T* b) {
   const Conv3dParams& c = p.conv;
   const Plan pl(p, gemm_kernel<T>().nr);
+  std::vector<T> xt(one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0);
+  if (!xt.empty()) transpose(c.N, c.C * pl.in, x, xt.data());
+  const T* xtp = xt.empty() ? nullptr : xt.data();
   over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
     for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
                                               T* ybuf) {
-      lower_columns(p, bk, n0, c0, l, x, col);
+      lower_columns(p, bk, n0, c0, l, x, xtp, col);
       const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps)
       gemm(c.K, l, pl.rows, wb, pl.rows, 1, col, l, 1, ybuf, l, false, inner);
       for_each_image_segment(bk, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
@@ -181,16 +200,19 @@ template <class T>
 void tiled_conv_backward_data_gemm(const TiledConvParams& p, T* dx, const T* dy, const T* w) {
   const Conv3dParams& c = p.conv;
   const Plan pl(p, gemm_kernel<T>().nr);
+  std::vector<T> dxt(one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0, T(0));
+  T* dxtp = dxt.empty() ? nullptr : dxt.data();
   over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
-    std::fill(dx + n0 * c.C * pl.in, dx + n1 * c.C * pl.in, T(0));
+    if (!dxtp) std::fill(dx + n0 * c.C * pl.in, dx + n1 * c.C * pl.in, T(0));
     for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* dcol,
                                               T* ybuf) {
       gather_dy(p, bk, n0, c0, l, dy, ybuf);
       const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps), read transposed
       gemm(pl.rows, l, c.K, wb, 1, pl.rows, ybuf, l, 1, dcol, l, false, inner);
-      lower_columns_adjoint(p, bk, n0, c0, l, dcol, dx);
+      lower_columns_adjoint(p, bk, n0, c0, l, dcol, dx, dxtp);
     });
   });
+  if (dxtp) transpose(c.C * pl.in, c.N, dxtp, dx);
 }
 
 template <class T>
@@ -202,13 +224,16 @@ void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, con
   const int64_t wsize = p.banks() * c.K * pl.rows;
   const bool split = nt > 1 && c.N >= nt;
   std::vector<T> partial(split && dw ? static_cast<size_t>(nt) * wsize : 0, T(0));
+  std::vector<T> xt(dw && one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0);
+  if (!xt.empty()) transpose(c.N, c.C * pl.in, x, xt.data());
+  const T* xtp = xt.empty() ? nullptr : xt.data();
   if (dw) {
     over_image_ranges(c.N, [&](int t, int64_t n0, int64_t n1, int inner) {
       T* dwt = split ? partial.data() + t * wsize : dw;
       for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
                                                 T* ybuf) {
         gather_dy(p, bk, n0, c0, l, dy, ybuf);
-        lower_columns(p, bk, n0, c0, l, x, col);
+        lower_columns(p, bk, n0, c0, l, x, xtp, col);
         T* dwb = dwt + bk.index * c.K * pl.rows;  // (K, C*taps)
         gemm(c.K, pl.rows, l, ybuf, l, 1, col, 1, l, dwb, pl.rows, true, inner);
       });

@@ -119,26 +119,30 @@ void for_each_patch_tap(const Conv3dParams& p, const int64_t at[3], F&& f) {
 }  // namespace
 
 template <class T>
-void patch2col(const Conv3dParams& p, const int64_t at[3], const T* x, int64_t image_stride,
-               int64_t count, T* col, int64_t ldcol) {
+void patch2col(const Conv3dParams& p, const int64_t at[3], const T* x, int64_t elem_stride,
+               int64_t image_stride, int64_t count, T* col, int64_t ldcol) {
   for_each_patch_tap(p, at, [&](int64_t row, int64_t off) {
     T* d = col + row * ldcol;
     if (off < 0) {
       std::fill(d, d + count, T(0));
       return;
     }
-    const T* src = x + off;
+    const T* src = x + off * elem_stride;
+    if (image_stride == 1) {
+      std::memcpy(d, src, sizeof(T) * count);
+      return;
+    }
     for (int64_t i = 0; i < count; ++i) d[i] = src[i * image_stride];
   });
 }
 
 template <class T>
 void col2patch_add(const Conv3dParams& p, const int64_t at[3], const T* col, int64_t ldcol,
-                   int64_t count, int64_t image_stride, T* dx) {
+                   int64_t count, int64_t elem_stride, int64_t image_stride, T* dx) {
   for_each_patch_tap(p, at, [&](int64_t row, int64_t off) {
     if (off < 0) return;
     const T* s = col + row * ldcol;
-    T* dst = dx + off;
+    T* dst = dx + off * elem_stride;
     for (int64_t i = 0; i < count; ++i) dst[i * image_stride] += s[i];
   });
 }
@@ -148,10 +152,10 @@ void col2patch_add(const Conv3dParams& p, const int64_t at[3], const T* col, int
                            int64_t);                                                             \
   template void col2vol_add<T>(const Conv3dParams&, const Grid3&, const T*, int64_t, int64_t,    \
                                int64_t, T*);                                                \
-  template void patch2col<T>(const Conv3dParams&, const int64_t*, const T*, int64_t, int64_t, T*, \
-                             int64_t);                                                           \
+  template void patch2col<T>(const Conv3dParams&, const int64_t*, const T*, int64_t, int64_t,    \
+                             int64_t, T*, int64_t);                                              \
   template void col2patch_add<T>(const Conv3dParams&, const int64_t*, const T*, int64_t,         \
-                                 int64_t, int64_t, T*);
+                                 int64_t, int64_t, int64_t, T*);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
 #undef CNNFAST_INSTANTIATE

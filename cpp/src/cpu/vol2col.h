@@ -31,14 +31,16 @@ void col2vol_add(const Conv3dParams& p, const Grid3& g, const T* col, int64_t j0
                  int64_t ldcol, T* dx);
 
 // One window for `count` images at once (the locally connected case: one position per image):
-//   col[row][i] = x[i*image_stride + (c, at_d + a*dil_d, at_h + r*dil_h, at_w + s*dil_w)]
-// x is (count, ...) images of image_stride elements whose first Cg channels are read.
+//   col[row][i] = x[off(c, at_d + a*dil_d, at_h + r*dil_h, at_w + s*dil_w)*elem_stride
+//                   + i*image_stride]
+// with off the element's index within one (Cg, D, H, W) image. Images in x either one after the
+// other (elem_stride 1, image_stride C*D*H*W) or batch-last (elem_stride N, image_stride 1).
 template <class T>
-void patch2col(const Conv3dParams& p, const int64_t at[3], const T* x, int64_t image_stride,
-               int64_t count, T* col, int64_t ldcol);
-// The adjoint: dx[i*image_stride + (...)] += col[row][i].
+void patch2col(const Conv3dParams& p, const int64_t at[3], const T* x, int64_t elem_stride,
+               int64_t image_stride, int64_t count, T* col, int64_t ldcol);
+// The adjoint: dx[off*elem_stride + i*image_stride] += col[row][i].
 template <class T>
 void col2patch_add(const Conv3dParams& p, const int64_t at[3], const T* col, int64_t ldcol,
-                   int64_t count, int64_t image_stride, T* dx);
+                   int64_t count, int64_t elem_stride, int64_t image_stride, T* dx);
 
 }  // namespace cnnfast::cpu
