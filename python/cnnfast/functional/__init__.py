@@ -11,8 +11,15 @@ from .activations import (dropout, dropout2d, dropout2d_backward, dropout_backwa
                           relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward,
                           tanh, tanh_backward)
 from .conv import conv2d, conv2d_backward
+from .conv_family import (conv1d, conv1d_backward, conv3d, conv3d_backward, conv_transpose1d,
+                          conv_transpose1d_backward, conv_transpose2d, conv_transpose2d_backward,
+                          conv_transpose3d, conv_transpose3d_backward)
 from .interpolate import interpolate, interpolate_backward
 from .linear import linear, linear_backward
+from .local_conv import (locally_connected1d, locally_connected1d_backward, locally_connected2d,
+                         locally_connected2d_backward, locally_connected3d,
+                         locally_connected3d_backward, tiled_conv1d, tiled_conv1d_backward,
+                         tiled_conv2d, tiled_conv2d_backward, tiled_conv3d, tiled_conv3d_backward)
 from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
                    cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward, nll_loss,
                    nll_loss_backward)
@@ -28,6 +35,13 @@ from .unpool import *  # noqa: F401,F403  max_unpool1d/2d/3d + backward
 __all__ = [
     # convolution (conv2d: foundation; engine: matmul; conv family)
     "conv2d", "conv2d_backward", "matmul", "matmul_backward",
+    "conv1d", "conv1d_backward", "conv3d", "conv3d_backward",
+    "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d",
+    "conv_transpose2d_backward", "conv_transpose3d", "conv_transpose3d_backward",
+    "tiled_conv1d", "tiled_conv1d_backward", "tiled_conv2d", "tiled_conv2d_backward",
+    "tiled_conv3d", "tiled_conv3d_backward",
+    "locally_connected1d", "locally_connected1d_backward", "locally_connected2d",
+    "locally_connected2d_backward", "locally_connected3d", "locally_connected3d_backward",
     # layer ops
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid",
     "sigmoid_backward", "tanh", "tanh_backward", "softmax", "softmax_backward",

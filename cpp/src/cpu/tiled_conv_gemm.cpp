@@ -1,0 +1,281 @@
+// tiled_conv_gemm.cpp — tiled convolution by banks. Bank β = (bd, bh, bw) owns the output
+// positions (bd + TD·u, bh + TH·v, bw + TW·q): a strided grid, i.e. a convolution with stride
+// T·stride and origin β·stride − pad. Its columns, for every image of a range, are gathered by
+// vol2col side by side, so one GEMM per (bank, chunk) serves the whole batch:
+//   forward:      Ybuf[K, cols]   = W_β[K, C·taps] · col[C·taps, cols], scattered into y (+ bias)
+//   backward dx:  dcol            = W_βᵀ · gather(dy), col2vol into dx
+//   backward dw:  dW_β[K, C·taps] += gather(dy) · colᵀ
+// T = (1, 1, 1) is a plain convolution (one bank, the full grid); T = output size is the locally
+// connected layer (one position per image and bank: a GEMM batched over the images).
+// Threads take static ranges of images (private dW partials, added in order).
+#include "cpu/tiled_conv_gemm.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "cnnfast/runtime.h"
+#include "cpu/dispatch.h"
+#include "cpu/gemm.h"
+#include "cpu/parallel.h"
+#include "cpu/vol2col.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+constexpr int64_t kColBudgetElems = int64_t(1) << 19;  // per-thread workspace (elements)
+
+struct Bank {
+  int64_t index;   // (bd*TH + bh)*TW + bw
+  int64_t at[3];   // (bd, bh, bw)
+  Grid3 grid;      // its output positions as a strided input grid
+};
+
+Bank make_bank(const TiledConvParams& p, int64_t index) {
+  const Conv3dParams& c = p.conv;
+  const int64_t tile[3] = {p.TD, p.TH, p.TW}, out[3] = {c.OD, c.OH, c.OW};
+  const int64_t stride[3] = {c.stride_d, c.stride_h, c.stride_w};
+  const int64_t pad[3] = {c.pad_front, c.pad_top, c.pad_left};
+  Bank b{index, {index / (p.TH * p.TW), (index / p.TW) % p.TH, index % p.TW}, {}};
+  for (int i = 0; i < 3; ++i) {
+    b.grid.origin[i] = b.at[i] * stride[i] - pad[i];
+    b.grid.step[i] = tile[i] * stride[i];
+    b.grid.count[i] = b.at[i] < out[i] ? (out[i] - b.at[i] + tile[i] - 1) / tile[i] : 0;
+  }
+  return b;
+}
+
+// Columns [c0, c0 + len) of a bank over images n0.. (column = (image, grid position)): calls
+// f(t, n, j, seg) for each run of `seg` grid positions j.. of image n starting at column t.
+template <class F>
+void for_each_image_segment(const Bank& b, int64_t n0, int64_t c0, int64_t len, F&& f) {
+  const int64_t gs = b.grid.size();
+  for (int64_t t = 0; t < len;) {
+    const int64_t n = n0 + (c0 + t) / gs, j = (c0 + t) % gs, seg = std::min(gs - j, len - t);
+    f(t, n, j, seg);
+    t += seg;
+  }
+}
+
+// Calls f(t, o) for each of the seg grid positions j.. (column t) with o its flat output offset.
+template <class F>
+void for_each_position(const TiledConvParams& p, const Bank& b, int64_t j, int64_t seg, F&& f) {
+  if (seg <= 0) return;  // also: a bank with no positions (tile larger than the output)
+  const Conv3dParams& c = p.conv;
+  const int64_t cv = b.grid.count[1], cq = b.grid.count[2];
+  int64_t u = j / (cv * cq), v = (j / cq) % cv, q = j % cq;
+  for (int64_t t = 0; t < seg; ++t) {
+    f(t, ((b.at[0] + p.TD * u) * c.OH + b.at[1] + p.TH * v) * c.OW + b.at[2] + p.TW * q);
+    if (++q == cq) {
+      q = 0;
+      if (++v == cv) v = 0, ++u;
+    }
+  }
+}
+
+// Locally connected (every bank has at most one position per image): the columns of a bank are
+// one window of every image, gathered from a batch-last copy of the input, xt (C*D*H*W, N),
+// where each window element is a contiguous run over the images.
+bool one_position_per_bank(const TiledConvParams& p) {
+  return p.TD >= p.conv.OD && p.TH >= p.conv.OH && p.TW >= p.conv.OW;
+}
+
+// dst (cols, rows) = src (rows, cols)ᵀ, rows split over threads.
+template <class T>
+void transpose(int64_t rows, int64_t cols, const T* src, T* dst) {
+  parallel_region(get_num_threads(), [&](int t, int nt) {
+    int64_t r0, r1;
+    static_range(rows, t, nt, r0, r1);
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+  });
+}
+
+// col (C*taps, ldcol = l) <- the chunk's columns: from the batch-last input xt when given (one
+// position per image), else vol2col per image segment of x (N, C, D, H, W).
+template <class T>
+void lower_columns(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, int64_t l,
+                   const T* x, const T* xt, T* col) {
+  const Conv3dParams& c = p.conv;
+  const int64_t image = c.C * c.in_volume();
+  if (xt) return patch2col(c, b.grid.origin, xt + n0 + c0, c.N, int64_t(1), l, col, l);
+  for_each_image_segment(b, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
+    vol2col(c, b.grid, x + n * image, j, seg, col + t, l);
+  });
+}
+
+// The adjoint of lower_columns: dx (or the batch-last dxt) += the columns' contributions.
+template <class T>
+void lower_columns_adjoint(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0,
+                           int64_t l, const T* dcol, T* dx, T* dxt) {
+  const Conv3dParams& c = p.conv;
+  const int64_t image = c.C * c.in_volume();
+  if (dxt) return col2patch_add(c, b.grid.origin, dcol, l, l, c.N, int64_t(1), dxt + n0 + c0);
+  for_each_image_segment(b, n0, c0, l, [&](int64_t t, int64_t n, int64_t j, int64_t seg) {
+    col2vol_add(c, b.grid, dcol + t, j, seg, l, dx + n * image);
+  });
+}
+
+struct Plan {
+  int64_t rows, out, in, len;
+  explicit Plan(const TiledConvParams& p, int64_t nr)
+      : rows(p.conv.C * p.conv.taps()), out(p.conv.out_volume()), in(p.conv.in_volume()) {
+    const int64_t per_col = rows + p.conv.K;  // col + Ybuf columns
+    len = std::max(kColBudgetElems / per_col / nr * nr, nr);
+  }
+};
+
+// Runs body(thread, n0, n1, inner_threads) over static image ranges: one per thread when N >=
+// threads, else the whole batch [0, N) with the threads inside the GEMMs.
+template <class F>
+void over_image_ranges(int64_t N, F&& body) {
+  const int nt = get_num_threads();
+  if (nt > 1 && N >= nt) {
+    parallel_region(nt, [&](int t, int n) {
+      int64_t n0, n1;
+      static_range(N, t, n, n0, n1);
+      body(t, n0, n1, 1);
+    });
+  } else {
+    body(0, 0, N, nt);
+  }
+}
+
+// For each bank and chunk of the columns of images [n0, n1): f(bank, c0, l, col, ybuf).
+template <class T, class F>
+void for_each_bank_chunk(const TiledConvParams& p, const Plan& pl, int64_t n0, int64_t n1, F&& f) {
+  T* col = thread_scratch<T>(Scratch::col, (pl.rows + p.conv.K) * pl.len);
+  T* ybuf = col + pl.rows * pl.len;
+  for (int64_t bi = 0; bi < p.banks(); ++bi) {
+    const Bank b = make_bank(p, bi);
+    const int64_t cols = (n1 - n0) * b.grid.size();
+    for (int64_t c0 = 0; c0 < cols; c0 += pl.len) f(b, c0, std::min(pl.len, cols - c0), col, ybuf);
+  }
+}
+
+// ybuf (K, l) <- dy at the chunk's positions.
+template <class T>
+void gather_dy(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, int64_t l,
+               const T* dy, T* ybuf) {
+  const int64_t K = p.conv.K, out = p.conv.out_volume();
+  for_each_image_segment(b, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
+    for (int64_t k = 0; k < K; ++k) {
+      const T* src = dy + (n * K + k) * out;
+      T* dst = ybuf + k * l + t0;
+      for_each_position(p, b, j, seg, [&](int64_t t, int64_t o) { dst[t] = src[o]; });
+    }
+  });
+}
+
+}  // namespace
+
+template <class T>
+void tiled_conv_forward_gemm(const TiledConvParams& p, T* y, const T* x, const T* w, const T* b) {
+  const Conv3dParams& c = p.conv;
+  const Plan pl(p, gemm_kernel<T>().nr);
+  std::vector<T> xt(one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0);
+  if (!xt.empty()) transpose(c.N, c.C * pl.in, x, xt.data());
+  const T* xtp = xt.empty() ? nullptr : xt.data();
+  over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
+    for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
+                                              T* ybuf) {
+      lower_columns(p, bk, n0, c0, l, x, xtp, col);
+      const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps)
+      gemm(c.K, l, pl.rows, wb, pl.rows, 1, col, l, 1, ybuf, l, false, inner);
+      for_each_image_segment(bk, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
+        for (int64_t k = 0; k < c.K; ++k) {
+          T* dst = y + (n * c.K + k) * pl.out;
+          const T* src = ybuf + k * l + t0;
+          for_each_position(p, bk, j, seg, [&](int64_t t, int64_t o) {
+            const T bias = !b ? T(0) : p.bias_per_location ? b[k * pl.out + o] : b[bk.index * c.K + k];
+            dst[o] = src[t] + bias;
+          });
+        }
+      });
+    });
+  });
+}
+
+template <class T>
+void tiled_conv_backward_data_gemm(const TiledConvParams& p, T* dx, const T* dy, const T* w) {
+  const Conv3dParams& c = p.conv;
+  const Plan pl(p, gemm_kernel<T>().nr);
+  std::vector<T> dxt(one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0, T(0));
+  T* dxtp = dxt.empty() ? nullptr : dxt.data();
+  over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
+    if (!dxtp) std::fill(dx + n0 * c.C * pl.in, dx + n1 * c.C * pl.in, T(0));
+    for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* dcol,
+                                              T* ybuf) {
+      gather_dy(p, bk, n0, c0, l, dy, ybuf);
+      const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps), read transposed
+      gemm(pl.rows, l, c.K, wb, 1, pl.rows, ybuf, l, 1, dcol, l, false, inner);
+      lower_columns_adjoint(p, bk, n0, c0, l, dcol, dx, dxtp);
+    });
+  });
+  if (dxtp) transpose(c.C * pl.in, c.N, dxtp, dx);
+}
+
+template <class T>
+void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, const T* dy,
+                                     const T* x) {
+  const Conv3dParams& c = p.conv;
+  const Plan pl(p, gemm_kernel<T>().nr);
+  const int nt = get_num_threads();
+  const int64_t wsize = p.banks() * c.K * pl.rows;
+  const bool split = nt > 1 && c.N >= nt;
+  std::vector<T> partial(split && dw ? static_cast<size_t>(nt) * wsize : 0, T(0));
+  std::vector<T> xt(dw && one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0);
+  if (!xt.empty()) transpose(c.N, c.C * pl.in, x, xt.data());
+  const T* xtp = xt.empty() ? nullptr : xt.data();
+  if (dw) {
+    over_image_ranges(c.N, [&](int t, int64_t n0, int64_t n1, int inner) {
+      T* dwt = split ? partial.data() + t * wsize : dw;
+      for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
+                                                T* ybuf) {
+        gather_dy(p, bk, n0, c0, l, dy, ybuf);
+        lower_columns(p, bk, n0, c0, l, x, xtp, col);
+        T* dwb = dwt + bk.index * c.K * pl.rows;  // (K, C*taps)
+        gemm(c.K, pl.rows, l, ybuf, l, 1, col, 1, l, dwb, pl.rows, true, inner);
+      });
+    });
+  }
+  if (split && dw)
+    parallel_region(nt, [&](int t, int n) {
+      int64_t e0, e1;
+      static_range(wsize, t, n, e0, e1);
+      for (int64_t e = e0; e < e1; ++e) {
+        T s = dw[e];
+        for (int u = 0; u < nt; ++u) s += partial[u * wsize + e];
+        dw[e] = s;
+      }
+    });
+  if (db) {
+    // db[bank, k] (tiled) or db[k, position] (locally connected) += Σ dy; channels split.
+    parallel_region(static_cast<int>(std::min<int64_t>(nt, c.K)), [&](int t, int n) {
+      int64_t k0, k1;
+      static_range(c.K, t, n, k0, k1);
+      for (int64_t k = k0; k < k1; ++k)
+        for (int64_t bi = 0; bi < p.banks(); ++bi) {
+          const Bank bk = make_bank(p, bi);
+          for (int64_t i = 0; i < c.N; ++i) {
+            const T* dyk = dy + (i * c.K + k) * pl.out;
+            for_each_position(p, bk, 0, bk.grid.size(), [&](int64_t, int64_t o) {
+              (p.bias_per_location ? db[k * pl.out + o] : db[bi * c.K + k]) += dyk[o];
+            });
+          }
+        }
+    });
+  }
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                    \
+  template void tiled_conv_forward_gemm<T>(const TiledConvParams&, T*, const T*, const T*,        \
+                                           const T*);                                             \
+  template void tiled_conv_backward_data_gemm<T>(const TiledConvParams&, T*, const T*, const T*); \
+  template void tiled_conv_backward_weight_gemm<T>(const TiledConvParams&, T*, T*, const T*,      \
+                                                   const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu
