@@ -3,8 +3,9 @@
 Each `*_` function fills an ndarray or a Parameter's `.data` in place and returns it. Random ones
 take `rng` (a numpy Generator; default: this module's generator, reseeded by `seed(n)`).
 Fan-in/fan-out follow PyTorch: for weight (out, in, *kernel), fan_in = in·prod(kernel),
-fan_out = out·prod(kernel). Also: edge-detector and Gabor filter banks (the chapter's
-hand-designed first-layer kernels).
+fan_out = out·prod(kernel). Also first-layer kernels obtained without supervised training:
+edge-detector and Gabor filter banks (hand-designed) and random zero-mean kernels (Jarrett et al.
+2009); the k-means ones (learned without labels) are in cnnfast.unsupervised.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import math
 from typing import Optional, Tuple
 
 import numpy as np
+
+from ._checks import int_tuple
 
 _rng = np.random.default_rng()
 
@@ -154,3 +157,43 @@ def gabor_bank(n_orientations: int = 8, size: int = 7, sigma: float = 2.0,
             2 * math.pi * xr / wavelength + phase)
         out.append(g - g.mean())
     return np.stack(out)[:, None].astype(dtype)
+
+
+def gabor_kernels(n_orientations: int = 8, n_scales: int = 2, size: int = 7,
+                  min_wavelength: float = 3.0, gamma: float = 0.5, phase: float = 0.0,
+                  dtype=np.float32) -> np.ndarray:
+    """(n_scales·n_orientations, 1, size, size) unit-norm, zero-mean Gabor filters, scale-major:
+    kernel s·n_orientations + k has orientation θ_k = kπ/n_orientations (the wave vector points
+    along (cos θ, sin θ) in (column, row) coordinates) and wavelength λ_s, geometrically spaced
+    from `min_wavelength` to `size` (one scale: `min_wavelength`), with σ = 0.56·λ_s (a
+    one-octave bandwidth), so each scale is `gabor_bank(n_orientations, size, σ, λ_s, ...)`."""
+    for name, v in (("n_orientations", n_orientations), ("n_scales", n_scales), ("size", size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
+    if not 0 < min_wavelength <= size:
+        raise ValueError(f"min_wavelength: must be in (0, size={size}], got {min_wavelength}")
+    wavelengths = (np.geomspace(min_wavelength, size, n_scales) if n_scales > 1
+                   else np.array([min_wavelength]))
+    bank = np.concatenate([gabor_bank(n_orientations, size, 0.56 * lam, lam, gamma, phase,
+                                      np.float64) for lam in wavelengths])
+    return _unit_norm(bank).astype(dtype)
+
+
+def random_kernels(n_kernels: int, in_channels: int = 1, size=5, rng=None,
+                   dtype=np.float32) -> np.ndarray:
+    """(n_kernels, in_channels, R, S) random first-layer kernels: Gaussian draws made zero-mean
+    and unit-norm (the same normalization as gabor_kernels and k-means kernels, so a frozen
+    layer of any of them sees inputs at the same scale)."""
+    for name, v in (("n_kernels", n_kernels), ("in_channels", in_channels)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
+    r, s = int_tuple("size", size, 2, 1)
+    w = (rng or _rng).standard_normal((n_kernels, in_channels, r, s))
+    w -= w.mean(axis=(1, 2, 3), keepdims=True)
+    return _unit_norm(w).astype(dtype)
+
+
+def _unit_norm(w: np.ndarray) -> np.ndarray:
+    """Each kernel w[k] scaled to L2 norm 1 (an all-zero kernel stays zero)."""
+    norms = np.sqrt(np.sum(w.reshape(len(w), -1) ** 2, axis=1))
+    return w / np.maximum(norms, 1e-12).reshape((-1,) + (1,) * (w.ndim - 1))
