@@ -170,6 +170,22 @@ def test_kmeans_kernels_shape_norm_and_seed(rng):
         assert out.shape == (20, 6, 8, 8) and np.all(np.isfinite(out))
 
 
+def test_kmeans_kernel_responds_like_its_whitened_centroid(rng, isa):
+    """conv2d with a k-means kernel W c on a normalized patch p gives ‖W c‖⁻¹ (c·zca(p) + b):
+    the centroid's response to the whitened patch, up to a per-kernel constant."""
+    images = _smooth_images(rng, 12, 2, 10, 10)
+    seed, k, size, n = int(rng.integers(1 << 30)), 5, 4, 600
+    kernels = kmeans_kernels(images, k, size, n_patches=n, iters=8, seed=seed)
+    patches = normalize_patches(extract_patches(images, size, n, seed))
+    zca = ZCAWhitening(0.01).fit(patches)
+    white = zca(patches).reshape(n, -1)
+    centroids, _ = kmeans(white, k, spherical=True, iters=8, seed=seed)
+    response = conv2d(patches, kernels)[:, :, 0, 0]  # (n, K): one output pixel per patch
+    scale = np.linalg.norm(centroids @ zca.matrix, axis=1)
+    offset = response * scale - white @ centroids.T  # must not depend on the patch
+    assert np.max(np.std(offset, axis=0)) < 1e-9 * np.max(np.abs(white @ centroids.T))
+
+
 def _row_energy(w):
     """Fraction of a zero-mean 2-D kernel's energy that is a function of the row alone."""
     rows = w.mean(axis=1, keepdims=True) * np.ones_like(w)
