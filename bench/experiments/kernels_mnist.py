@@ -68,7 +68,7 @@ def first_layer(method: str, k: int, train_x: np.ndarray, seed: int, args) -> np
         return kmeans_kernels(train_x, k, KSIZE, n_patches=args.patches, spherical=True,
                               whiten=True, seed=seed)
     if method == "autoencoder":
-        seed_everything(seed)
+        reseed(seed)
         model = nn.Sequential(nn.Conv2d(1, k, KSIZE), nn.ReLU())
         rec = pretrain_layerwise(model, train_x[:args.ae_images], epochs=args.ae_epochs,
                                  batch_size=64, lr=1e-3, seed=seed)
@@ -86,9 +86,16 @@ def features(net: nn.Sequential, x: np.ndarray, batch: int = 500) -> np.ndarray:
                            for i in range(0, len(x), batch)])
 
 
+def reseed(seed: int) -> None:
+    """Fixes every random draw of a run: NumPy's global state and cnnfast.init's generator
+    (layer initialization)."""
+    seed_everything(seed)
+    init.seed(seed)
+
+
 def run_frozen(method, pool, train, test, seed, args):
     t0 = time.perf_counter()
-    seed_everything(seed)
+    reseed(seed)
     net = feature_net(args.kernels, pool)
     net[0].weight.data[...] = first_layer(method, args.kernels, train[0], seed, args)
     net[0].bias.data[...] = 0
@@ -103,7 +110,7 @@ def run_frozen(method, pool, train, test, seed, args):
 
 def run_supervised(pool, train, test, seed, args):
     t0 = time.perf_counter()
-    seed_everything(seed)
+    reseed(seed)
     model = feature_net(args.kernels, pool)
     model.append(nn.Linear(n_features(args.kernels), 10))
     opt = optim.Adam(model.parameters(), lr=args.lr)
