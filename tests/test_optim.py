@@ -169,3 +169,37 @@ def test_optimizer_bad_arguments(rng):
         optim.Adam([np.zeros(3)])
     with pytest.raises(ValueError, match="empty"):
         optim.SGD([], lr=0.1)
+
+
+def test_optimizer_and_scheduler_state_dict_roundtrip_through_checkpoint(rng, tmp_path):
+    from cnnfast.checkpoint import load_checkpoint, save_checkpoint
+
+    def make():
+        m = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+        return m
+    for cls, kw in ((optim.SGD, dict(lr=0.1, momentum=0.9)), (optim.Adam, dict(lr=0.01)),
+                    (optim.AdamW, dict(lr=0.01, amsgrad=True))):
+        a = make()
+        b = make()
+        b.load_state_dict(a.state_dict())
+        oa, ob = cls(a.parameters(), **kw), cls(b.parameters(), **kw)
+        sa = optim.StepLR(oa, step_size=1, gamma=0.5)
+        x = rng.standard_normal((5, 4))
+        a.to(np.float64), b.to(np.float64)
+        for _ in range(2):  # build up state in a
+            oa.zero_grad(); a.backward(np.ones_like(a(x))); oa.step(); sa.step()
+        path = tmp_path / "opt.npz"
+        save_checkpoint(path, {"opt": oa.state_dict(), "sched": sa.state_dict(),
+                               "model": a.state_dict()})
+        st = load_checkpoint(path)
+        b.load_state_dict(st["model"])
+        ob.load_state_dict(st["opt"])
+        sb = optim.StepLR(ob, step_size=1, gamma=0.5)
+        sb.load_state_dict(st["sched"])
+        assert ob.param_groups[0]["lr"] == oa.param_groups[0]["lr"] == sb.get_last_lr()[0]
+        for m, o in ((a, oa), (b, ob)):  # one more identical step on both
+            o.zero_grad(); m.backward(np.ones_like(m(x))); o.step()
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            np.testing.assert_array_equal(pa.data, pb.data)
+        with pytest.raises(ValueError, match="parameter groups"):
+            cls(list(make().parameters())[:2], **kw).load_state_dict(oa.state_dict())

@@ -59,6 +59,58 @@ class Optimizer:
     def _update(self, p: Parameter, group: Dict, state: Dict) -> None:
         raise NotImplementedError
 
+    def _params(self) -> List[Parameter]:
+        return [p for g in self.param_groups for p in g["params"]]
+
+    def state_dict(self) -> Dict:
+        """torch.optim's layout: per-parameter state keyed by the parameter's position across
+        the groups (as a string, so it survives JSON), and the groups' hyperparameters with
+        'params' as those positions. Arrays are copies."""
+        index = {id(p): i for i, p in enumerate(self._params())}
+        state = {str(index[pid]): {k: (v.copy() if isinstance(v, np.ndarray) else v)
+                                   for k, v in st.items()}
+                 for pid, st in self.state.items() if pid in index}
+        groups, start = [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            groups.append({**{k: (list(v) if isinstance(v, tuple) else v)
+                              for k, v in g.items() if k != "params"},
+                           "params": list(range(start, start + n))})
+            start += n
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Dict) -> None:
+        """Restores hyperparameters and per-parameter state saved by state_dict(); the group
+        layout and every state array's shape must match this optimizer's parameters."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups) or any(
+                len(sg["params"]) != len(g["params"]) for sg, g in zip(groups, self.param_groups)):
+            raise ValueError("optimizer state_dict: parameter groups do not match this optimizer "
+                             f"({[len(g['params']) for g in self.param_groups]} parameters per "
+                             f"group, got {[len(sg['params']) for sg in groups]})")
+        params = self._params()
+        new_state: Dict[int, Dict] = {}
+        for key, st in state_dict["state"].items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                raise ValueError(f"optimizer state_dict: state for parameter {i}, but there are "
+                                 f"only {len(params)}")
+            p = params[i]
+            restored = {}
+            for k, v in st.items():
+                if isinstance(v, np.ndarray):
+                    if v.shape != p.shape:
+                        raise ValueError(f"optimizer state_dict: '{k}' of parameter {i} has shape "
+                                         f"{v.shape}, the parameter {p.shape}")
+                    v = v.astype(p.data.dtype, copy=True)
+                restored[k] = v
+            new_state[id(p)] = restored
+        for g, sg in zip(self.param_groups, groups):
+            for k, v in sg.items():
+                if k != "params":
+                    g[k] = tuple(v) if k == "betas" else v
+        self.state = new_state
+
 
 class SGD(Optimizer):
     """torch.optim.SGD: momentum (buffer starts at the first gradient), dampening, Nesterov,
@@ -164,6 +216,18 @@ class LRScheduler:
 
     def step(self) -> None:
         self.last_epoch += 1
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
+            g["lr"] = self.factor(self.last_epoch, base)
+
+    def state_dict(self) -> Dict:
+        """Every attribute but the optimizer (as torch's schedulers do)."""
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in self.__dict__.items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict: Dict) -> None:
+        """Restores the schedule and sets the groups' lr for the restored epoch (closed form),
+        so it does not matter whether the optimizer's state was loaded before or after."""
+        self.__dict__.update({k: v for k, v in state_dict.items() if k != "optimizer"})
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
             g["lr"] = self.factor(self.last_epoch, base)
 
