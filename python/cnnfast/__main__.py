@@ -18,13 +18,13 @@ import numpy as np
 # bench/RESULTS.md); lr 0.05 there stalled at 63-83 %.
 TRAIN_DEFAULTS = {
     "digits": dict(epochs=15, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4,
-                   augment="none"),
-    "mnist": dict(epochs=10, batch_size=64, lr=0.01, momentum=0.9, weight_decay=5e-4,
-                  augment="none"),
-    "fashion-mnist": dict(epochs=10, batch_size=64, lr=0.01, momentum=0.9, weight_decay=5e-4,
-                          augment="none"),
-    "cifar10": dict(epochs=20, batch_size=64, lr=0.01, momentum=0.9, weight_decay=5e-4,
-                    augment="crop-flip"),
+                   augment="none", schedule="none"),
+    "mnist": dict(epochs=10, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
+                  augment="none", schedule="cosine"),
+    "fashion-mnist": dict(epochs=10, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
+                          augment="none", schedule="cosine"),
+    "cifar10": dict(epochs=20, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
+                    augment="crop-flip", schedule="cosine"),
 }
 
 
@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--momentum", type=float, default=None)
     tr.add_argument("--weight-decay", type=float, default=None)
     tr.add_argument("--augment", default=None, choices=["none", "translate", "crop-flip"])
+    tr.add_argument("--schedule", default=None, choices=["none", "cosine"],
+                    help="learning-rate schedule over the epochs (cosine annealing to 0)")
     tr.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--out", default=None, help="checkpoint .npz written after every epoch")
@@ -156,7 +158,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     t_start = time.perf_counter()
     config = {k: getattr(args, k) for k in ("model", "dataset", "data_dir", "epochs", "batch_size",
-                                            "lr", "momentum", "weight_decay", "augment", "seed")}
+                                            "lr", "momentum", "weight_decay", "augment",
+                                            "schedule", "seed")}
     try:
         train = _load_split(config, True, args.download)
         test = _load_split(config, False, args.download)
@@ -188,9 +191,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"cnnfast train: {args.model} on {args.dataset} ({n} train / {len(test)} test images "
               f"{c}x{h}x{w}), {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, "
-              f"momentum {args.momentum}, weight decay {args.weight_decay}, seed {args.seed}")
+              f"momentum {args.momentum}, weight decay {args.weight_decay}, schedule "
+              f"{args.schedule}, seed {args.seed}")
+    scheduler = None
+    if args.schedule == "cosine":
+        from . import optim
+        scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
     history = fit(model, loss, optimizer, train_std, val_data=test_std, epochs=args.epochs,
                   batch_size=args.batch_size, augment=_augmentation(args.augment, h),
+                  scheduler=scheduler,
                   progress=not args.quiet, seed=args.seed, checkpoint=args.out,
                   resume=args.resume, checkpoint_meta=config)
     result = evaluate(model, test_std, loss)
