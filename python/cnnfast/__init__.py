@@ -8,9 +8,11 @@ from __future__ import annotations
 from . import _core
 from . import functional
 from . import init, nn, optim
+from .summary import summary  # cnnfast.summary(model, input_shape)
 
 __version__: str = _core.version()
 __all__ = ["functional", "nn", "optim", "init", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
+__all__ += ["summary"]
 
 
 def info() -> dict:

@@ -2,6 +2,7 @@
 
   cnnfast train [--model lenet5] [--dataset digits|mnist|fashion-mnist|cifar10] ...  (main job)
   cnnfast eval --checkpoint ckpt.npz      cnnfast info      cnnfast selfcheck (also: no command)
+  cnnfast summary --model NAME --input-shape C,H,W   (per-layer table of a zoo model)
 """
 from __future__ import annotations
 
@@ -90,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir", default=None, help="override the data folder stored in it")
     ev.add_argument("--batch-size", type=int, default=256)
     ev.add_argument("--threads", type=int, default=None)
+    sm = sub.add_parser("summary", help="per-layer table of a zoo model: shapes, parameters, "
+                                        "FLOPs, receptive fields")
+    sm.add_argument("--model", required=True, help="a cnnfast.models builder, e.g. resnet18")
+    sm.add_argument("--input-shape", required=True, help="C,H,W (e.g. 3,224,224)")
+    sm.add_argument("--num-classes", type=int, default=None)
     return parser
 
 
@@ -255,6 +261,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import build_zoo_model, summary
+    try:
+        shape = tuple(int(v) for v in args.input_shape.split(","))
+        model = build_zoo_model(args.model, shape, args.num_classes)
+        print(f"{args.model}\n{summary(model, shape)}")
+    except (ValueError, TypeError) as e:
+        print(f"cnnfast summary: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "info":
@@ -265,6 +283,8 @@ def main(argv=None) -> int:
         return cmd_train(args)
     if args.cmd == "eval":
         return cmd_eval(args)
+    if args.cmd == "summary":
+        return cmd_summary(args)
     print("cnnfast self-check")
     return 0 if selfcheck() else 1
 

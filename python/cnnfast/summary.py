@@ -175,3 +175,26 @@ def format_summary(s: Summary) -> str:
         f"total FLOPs per image: {s.total_flops:,} ({s.total_flops / 1e9:.3f} GFLOPs)",
         f"activation memory (input + layer outputs, batch {s.batch_size}): "
         f"{s.activation_bytes / mib:.2f} MiB"])
+
+
+def build_zoo_model(name: str, input_shape: Sequence[int], num_classes: Optional[int] = None):
+    """The cnnfast.models builder `name` fitted to input_shape (C, H, W): its in_channels (or
+    channels, for context_module) and input_size (LeNet-5) follow the shape."""
+    import inspect
+    from . import models
+    builder = getattr(models, name, None) if name in getattr(models, "__all__", ()) else None
+    if not callable(builder) or not name.islower():
+        names = sorted(n for n in models.__all__ if n.islower() and callable(getattr(models, n))
+                       and n not in ("require_nn", "lenet5_flat_features", "class_balance_weights"))
+        raise ValueError(f"model: unknown model {name!r}; choose one of {names}")
+    params = inspect.signature(builder).parameters
+    kwargs = {}
+    if "in_channels" in params:
+        kwargs["in_channels"] = input_shape[0]
+    if "channels" in params:
+        kwargs["channels"] = input_shape[0]
+    if "input_size" in params and len(input_shape) > 1:
+        kwargs["input_size"] = input_shape[1]
+    if num_classes is not None and "num_classes" in params:
+        kwargs["num_classes"] = num_classes
+    return builder(**kwargs)

@@ -53,4 +53,16 @@ def lenet5(num_classes: int = 10, in_channels: int = 1, input_size: int = 28,
 
 MODELS = {"lenet5": lenet5}
 
+from .alexnet import alexnet  # noqa: E402  (the zoo of issue 8)
+from .vgg import vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: E402
+from .googlenet import googlenet  # noqa: E402
+from .resnet import resnet18, resnet34, resnet50  # noqa: E402
+from .densenet import densenet121  # noqa: E402
+from .segnet import class_balance_weights, deconvnet, segnet  # noqa: E402
+from .unet import unet  # noqa: E402
+from .context import context_module  # noqa: E402
+
 __all__ = ["lenet5", "MODELS", "ModelUnavailable", "require_nn", "lenet5_flat_features"]
+__all__ += ["alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19",
+            "vgg19_bn", "googlenet", "resnet18", "resnet34", "resnet50", "densenet121",
+            "segnet", "deconvnet", "class_balance_weights", "unet", "context_module"]
