@@ -88,8 +88,8 @@ class GoogLeNet(nn.Module):
         self._order = [m for m in self._modules.values()]
 
     def forward(self, x):
-        if x.ndim != 4 or min(x.shape[2:]) < 8:
-            raise ValueError(f"googlenet: expected (N, C, H, W) with H, W >= 8, got {x.shape}")
+        if x.ndim != 4 or min(x.shape[2:]) < 31:  # the last 2x2 max-pool needs a 2x2 input
+            raise ValueError(f"googlenet: expected (N, C, H, W) with H, W >= 31, got {x.shape}")
         for m in self._order:
             x = m(x)
         return x
