@@ -133,7 +133,7 @@ def _fd_check(model, x, rng, n_params_checked=2):
     model(x)
     gx = model.backward(w)
     grads = [gx] + [p.grad.copy() for p in named]
-    directional_fd(loss, [x] + originals, grads, rng, eps=1e-5, tol=1e-6)
+    directional_fd(loss, [x] + originals, grads, rng, eps=1e-6, tol=1e-6)
 
 
 @pytest.mark.parametrize("build, shape", [
@@ -146,7 +146,7 @@ def _fd_check(model, x, rng, n_params_checked=2):
     (lambda: models.unet(2, 3, depth=2, width=2), (1, 2, 12, 12)),
     (lambda: models.segnet(1, 3, depth=2, width=2), (1, 1, 10, 9)),
     (lambda: models.deconvnet(1, 3, depth=2, width=2, convs_per_stage=1), (1, 1, 8, 8)),
-    (lambda: _randomized(models.context_module(2, "large")), (1, 2, 9, 9)),
+    (lambda: _randomized(models.context_module(1, "large")), (1, 1, 9, 9)),
 ])
 def test_gradients_match_finite_differences(build, shape, rng):
     _fd_check(build(), rng.standard_normal(shape), rng)
