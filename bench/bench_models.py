@@ -1,0 +1,113 @@
+"""Benchmark: forward+backward time per image of whole models, cnnfast vs PyTorch CPU.
+
+    python bench/bench_models.py --threads N [--reps 3] [--only resnet18,vgg11]
+
+Cases (issue 8): ResNet-18, batch 16, 3×112×112; VGG-11, batch 16, 3×64×64 (full width, 1000
+classes, training mode, dropout 0 in both). The torch twins (tests/reference_models_torch.py) get
+cnnfast's weights through state_dict; the outputs and the first conv's weight gradient are
+validated against each other before timing. Then, in this one process with the same thread count,
+one warm-up step each and the median of --reps steps (forward, loss gradient, backward).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", default="resnet18,vgg11")
+    return ap.parse_args(argv)
+
+
+def cases():
+    from cnnfast import models
+    from reference_models_torch import TorchResNet18, TorchVGG
+    return {
+        "resnet18": (lambda: models.resnet18(1000), lambda: TorchResNet18(64, 1000),
+                     (16, 3, 112, 112)),
+        "vgg11": (lambda: models.vgg11(1000, dropout=0.0),
+                  lambda: TorchVGG([v for v in models.vgg.CONFIGS[11]], 1000, 4096),
+                  (16, 3, 64, 64)),
+    }
+
+
+def step_cnnfast(model, x, g):
+    model.zero_grad()
+    model(x)
+    return model.backward(g)
+
+
+def step_torch(torch, model, x, g):
+    model.zero_grad()
+    model(x).backward(g)
+
+
+def median_time(fn, reps):
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+def main():
+    args = parse_args()
+    import torch
+    import cnnfast
+    torch.set_num_threads(args.threads)
+    cnnfast.set_num_threads(args.threads)
+    commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
+          f"commit {commit}; threads {args.threads}; torch {torch.__version__}; "
+          f"cnnfast {cnnfast.__version__} isa {cnnfast.info()['isa']}")
+    rng = np.random.default_rng(0)
+    table = cases()
+    for name in args.only.split(","):
+        build_ours, build_theirs, shape = table[name]
+        ours, theirs = build_ours(), build_theirs()
+        theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
+                                ours.state_dict().items()}, strict=True)
+        theirs.train()
+        x = rng.standard_normal(shape).astype(np.float32)
+        xt = torch.from_numpy(x)
+        y = ours(x)
+        yt = theirs(xt)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        gt = torch.from_numpy(g)
+        err = np.linalg.norm(y - yt.detach().numpy()) / np.linalg.norm(yt.detach().numpy())
+        ours.zero_grad()
+        ours.backward(g)
+        theirs.zero_grad()
+        yt.backward(gt)
+        first = next(iter(ours.named_parameters()))
+        tgrad = dict(theirs.named_parameters())[first[0]].grad.numpy()
+        gerr = np.linalg.norm(first[1].grad - tgrad) / np.linalg.norm(tgrad)
+        if not (err < 1e-3 and gerr < 1e-3):
+            raise SystemExit(f"{name}: validation failed (forward rel err {err:.2e}, "
+                             f"{first[0]} grad rel err {gerr:.2e})")
+        t_ours = median_time(lambda: step_cnnfast(ours, x, g), args.reps)
+        t_theirs = median_time(lambda: step_torch(torch, theirs, xt, gt), args.reps)
+        n = shape[0]
+        print(f"{name} batch {n} {shape[1:]}: validated (fwd rel err {err:.1e}, {first[0]} grad "
+              f"{gerr:.1e}); fwd+bwd per image: cnnfast {1e3 * t_ours / n:.1f} ms, torch "
+              f"{1e3 * t_theirs / n:.1f} ms, speed ratio torch/cnnfast {t_theirs / t_ours:.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
