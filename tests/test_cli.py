@@ -74,7 +74,8 @@ def test_train_eval_resume_end_to_end(tmp_path, rng, monkeypatch, capsys):
     data = write_mnist_like(str(tmp_path / "mnist"), rng, n_train=48, n_test=16, size=12)
     ckpt = str(tmp_path / "run.npz")
     common = ["train", "--dataset", "mnist", "--data-dir", data, "--batch-size", "8", "--lr",
-              "0.01", "--augment", "translate", "--seed", "3", "--threads", "1", "--quiet"]
+              "0.01", "--augment", "translate", "--schedule", "none", "--seed", "3", "--threads",
+              "1", "--quiet"]
     assert cli.main(common + ["--epochs", "3", "--out", ckpt]) == 0
     out = capsys.readouterr().out
     assert "test accuracy" in out and "16 images" in out and "3 epochs" in out
@@ -91,6 +92,11 @@ def test_train_eval_resume_end_to_end(tmp_path, rng, monkeypatch, capsys):
     capsys.readouterr()
     assert cli.main(common + ["--epochs", "4", "--out", part, "--resume", "--batch-size", "4"]) == 2
     assert "different batch_size (8, now 4)" in capsys.readouterr().err
+    cosine = common[:common.index("--schedule")] + common[common.index("--schedule") + 2:]
+    cos_part = str(tmp_path / "cos.npz")
+    assert cli.main(cosine + ["--epochs", "1", "--out", cos_part]) == 0  # mnist default: cosine
+    assert cli.main(cosine + ["--epochs", "3", "--out", cos_part, "--resume"]) == 2
+    assert "different epochs (1, now 3)" in capsys.readouterr().err
 
     assert cli.main(["eval", "--checkpoint", ckpt]) == 0
     line = capsys.readouterr().out

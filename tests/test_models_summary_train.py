@@ -91,9 +91,12 @@ def test_training_steps_reduce_the_loss_on_a_fixed_batch(family, rng):
         crit = nn.CrossEntropyLoss(weight=weight)
     else:
         y, crit = rng.integers(0, 4, 8), nn.CrossEntropyLoss()
-    opt = optim.Adam(model.parameters(), lr=1e-2)
+    # Tiny AlexNet overshoots at 1e-2 (collapses to uniform logits on some seeds) and learns
+    # slowest: a smaller step, more of them.
+    slow = family == "alexnet"
+    opt = optim.Adam(model.parameters(), lr=3e-3 if slow else 1e-2)
     losses = []
-    for _ in range(8):
+    for _ in range(30 if slow else 10):
         losses.append(float(crit(model(x), y)))
         model.zero_grad()
         model.backward(crit.backward())

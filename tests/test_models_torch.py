@@ -45,8 +45,10 @@ def test_vgg11_matches_torch(rng):
 
 
 def test_resnet18_matches_torch(rng):
+    # 64x64 so that the last stage's batch norm averages over 16 values, not 4 (a 1x1 map over a
+    # batch of 4 makes the float32 gradient comparison ill-conditioned).
     compare(models.resnet18(6, width=8), TorchResNet18(8, 6),
-            rng.standard_normal((4, 3, 32, 32)).astype(np.float32), rng, tol=1e-3)
+            rng.standard_normal((4, 3, 64, 64)).astype(np.float32), rng, tol=1e-3)
 
 
 @pytest.mark.parametrize("padding, size", [("same", 24), ("valid", 44)])

@@ -179,8 +179,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.resume and os.path.exists(args.out):
         from .checkpoint import load_checkpoint
         before = load_checkpoint(args.out).get("meta", {})
-        changed = [k for k in ("model", "dataset", "batch_size", "augment", "in_channels",
-                               "input_size", "num_classes") if before.get(k) != config[k]]
+        # A cosine schedule depends on the total epoch count: extending such a run cannot
+        # reproduce an uninterrupted one, so its epochs must match too.
+        keys = ("model", "dataset", "batch_size", "augment", "schedule", "in_channels",
+                "input_size", "num_classes") + (("epochs",) if config["schedule"] != "none" else ())
+        changed = [k for k in keys if before.get(k) != config[k]]
         if changed:
             print(f"cnnfast train: --resume: {args.out} was trained with a different "
                   + ", ".join(f"{k} ({before.get(k)!r}, now {config[k]!r})" for k in changed),

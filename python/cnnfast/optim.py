@@ -204,7 +204,7 @@ def clip_grad_value_(parameters: Iterable[Parameter], clip_value: float) -> None
 class LRScheduler:
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         self.optimizer = optimizer
-        self.base_lrs = [g["initial_lr"] for g in optimizer.param_groups]
+        self.base_lrs = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()
 
