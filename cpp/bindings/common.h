@@ -22,6 +22,8 @@ const T* in_ptr(const py::array& a, const char* name) {
     throw py::type_error(std::string(name) + ": dtype mismatch");
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": array must be C-contiguous");
+  if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)
+    throw py::value_error(std::string(name) + ": array data must be aligned to its dtype");
   return static_cast<const T*>(a.data());
 }
 

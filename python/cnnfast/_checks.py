@@ -13,7 +13,7 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def as_float_array(name: str, a, dtype: Optional[np.dtype] = None) -> np.ndarray:
-    """The array itself if float32/float64 and C-contiguous, else one explicit contiguous copy.
+    """The array itself if float32/float64, C-contiguous and aligned, else one explicit copy.
 
     TypeError for non-arrays, other dtypes, or a dtype different from `dtype`.
     """
@@ -23,7 +23,9 @@ def as_float_array(name: str, a, dtype: Optional[np.dtype] = None) -> np.ndarray
         raise TypeError(f"{name}: dtype must be float32 or float64, got {a.dtype}")
     if dtype is not None and a.dtype != dtype:
         raise TypeError(f"{name}: dtype {a.dtype} does not match the input's dtype {dtype}")
-    return np.ascontiguousarray(a)
+    # C-contiguous AND aligned (ascontiguousarray alone keeps a misaligned buffer, which the
+    # kernels must not read through a float pointer): copies only when needed.
+    return np.require(a, requirements=("C", "A"))
 
 
 def check_ndim(name: str, a: np.ndarray, ndim: int, layout: str) -> None:

@@ -25,7 +25,7 @@ def _class_target(x, target, weight, pixel_weight):
     if target.shape != expected:
         raise ValueError(f"target: expected shape {expected} for input {x.shape} "
                          f"(N, C, *spatial), got {target.shape}")
-    target = np.ascontiguousarray(target, np.int64)
+    target = np.require(target, dtype=np.int64, requirements=("C", "A"))
     if weight is not None:
         weight = as_float_array("weight", weight, x.dtype)
         if weight.shape != (x.shape[1],):
@@ -61,7 +61,7 @@ def _item_grad(grad_out, target, pixel_weight, reduction, denom, dtype):
         g = np.full(target.shape, scale, dtype)
     if pixel_weight is not None:
         g = g * pixel_weight
-    return np.ascontiguousarray(g, dtype)
+    return np.require(g, dtype=dtype, requirements=("C", "A"))
 
 
 def _ce_args(x, target, weight, ignore_index, reduction, label_smoothing, pixel_weight):

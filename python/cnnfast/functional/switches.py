@@ -43,4 +43,4 @@ def indices_array(indices, shape) -> np.ndarray:
         raise TypeError(f"indices: dtype must be an integer type (int64), got {indices.dtype}")
     if indices.shape != tuple(shape):
         raise ValueError(f"indices: expected shape {tuple(shape)}, got {indices.shape}")
-    return np.ascontiguousarray(indices, dtype=np.int64)
+    return np.require(indices, dtype=np.int64, requirements=("C", "A"))
