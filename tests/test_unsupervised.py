@@ -220,12 +220,14 @@ def test_pretrain_layerwise_lowers_reconstruction_error(rng):
     keys = list(model.state_dict())
     w0 = model[0].weight.data.copy()
     data = _smooth_images(rng, 48, 1, 14, 14).astype(np.float32)
-    records = pretrain_layerwise(model, data, epochs=4, batch_size=16, lr=0.02,
+    # 8 epochs: over 60 seeds the worst after/before ratio was 0.28 (4 epochs: 0.45, and one CI
+    # seed reached 0.52), so the 0.5 bar holds with margin and still fails when nothing is learned
+    records = pretrain_layerwise(model, data, epochs=8, batch_size=16, lr=0.02,
                                  seed=int(rng.integers(1 << 30)))
     assert [r["layer"] for r in records] == ["0", "3"]
     for r in records:
         assert r["error_after"] < 0.5 * r["error_before"], r
-        assert len(r["epoch_losses"]) == 4 and r["epoch_losses"][-1] < r["epoch_losses"][0]
+        assert len(r["epoch_losses"]) == 8 and r["epoch_losses"][-1] < r["epoch_losses"][0]
     assert list(model.state_dict()) == keys  # decoders are not added to the model
     assert not np.array_equal(model[0].weight.data, w0)
     assert model(data[:2]).shape == (2, 10)  # still a working classifier
