@@ -32,7 +32,7 @@ def parse_args(argv=None):
     ap.add_argument("--json", help="write the records here")
     ap.add_argument("--only", help="comma-separated case names (see --list)")
     ap.add_argument("--passes", default="fwd,bwd_data,bwd_weight")
-    ap.add_argument("--algo", default="auto", help="cnnfast algo for conv2d (auto|gemm|direct|winograd)")
+    ap.add_argument("--algo", default="auto", help="cnnfast algo for conv2d (auto|gemm|implicit|direct|winograd)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     return ap.parse_args(argv)

@@ -11,7 +11,7 @@ from cnnfast.functional import conv2d, conv2d_backward
 import reference as ref
 from helpers import assert_close, directional_fd
 
-ALGOS = ("auto", "gemm", "direct", "ref")
+ALGOS = ("auto", "gemm", "implicit", "direct", "ref")
 SHAPES = [  # (N, C, H, W, K, R, S, stride, pad, groups): chunked, small-image, depthwise, 1x1
     (2, 5, 13, 11, 7, 3, 3, 1, 1, 1),
     (6, 3, 9, 9, 4, 5, 5, 1, 0, 1),
@@ -45,7 +45,7 @@ def test_relu_gradients_finite_differences(rng):
     x = rng.standard_normal((2, 3, 7, 8))
     w = rng.standard_normal((5, 3, 3, 3))
     b = rng.standard_normal(5)
-    for algo in ("gemm", "direct"):
+    for algo in ("gemm", "implicit", "direct"):
         y = conv2d(x, w, b, padding=1, activation="relu", algo=algo)
         g = rng.standard_normal(y.shape)
         grads = conv2d_backward(g, x, w, b, padding=1, activation="relu", output=y, algo=algo)

@@ -1,4 +1,4 @@
-"""conv2d algorithms (algo='gemm'|'direct'|'auto') on every ISA path vs the float64 NumPy
+"""conv2d algorithms (algo='gemm'|'implicit'|'direct'|'auto') on every ISA path vs the float64 NumPy
 reference: random configurations (odd sizes, tails, every padding form, groups, stride, dilation),
 the depthwise / tiny-C shapes the direct path is for, float64 finite-difference gradients, and
 thread-count invariance of the direct path."""
@@ -13,7 +13,7 @@ from cnnfast.functional import conv2d, conv2d_backward
 from helpers import directional_fd
 from test_conv2d import _random_case, _run_case
 
-ALGOS = ("gemm", "direct", "auto")
+ALGOS = ("gemm", "implicit", "direct", "auto")
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -23,7 +23,7 @@ def test_random_cases(isa, rng, algo, dtype, tol):
         _run_case(rng, _random_case(rng), dtype, tol, algo=algo)
 
 
-@pytest.mark.parametrize("algo", ("direct", "auto"))
+@pytest.mark.parametrize("algo", ("direct", "implicit", "auto"))
 @pytest.mark.parametrize("shape", [
     # (N, C, H, W, K, R, S, stride, padding, dilation, groups)
     (2, 16, 13, 17, 16, 3, 3, 1, 1, 1, 16),     # depthwise, odd sizes
@@ -48,15 +48,35 @@ def test_direct_structural(isa, rng, algo, shape):
     dict(stride=2, padding="same", dilation=1, groups=2),
     dict(stride=(1, 2), padding=(1, 0, 2, 1), dilation=(2, 1), groups=1),
 ])
-def test_direct_gradients_finite_differences(isa, rng, cfg):
+@pytest.mark.parametrize("algo", ("direct", "implicit"))
+def test_gradients_finite_differences(isa, rng, cfg, algo):
     x = rng.standard_normal((2, 4, 7, 9))
     w = rng.standard_normal((8, 4 // cfg["groups"], 3, 2))
     b = rng.standard_normal(8)
-    y = conv2d(x, w, b, algo="direct", **cfg)
+    y = conv2d(x, w, b, algo=algo, **cfg)
     g = rng.standard_normal(y.shape)
-    grads = conv2d_backward(g, x, w, b, algo="direct", **cfg)
-    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], algo="direct", **cfg) * g)),
+    grads = conv2d_backward(g, x, w, b, algo=algo, **cfg)
+    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], algo=algo, **cfg) * g)),
                    [x, w, b], grads, rng)
+
+
+def test_implicit_forward_thread_count_invariance(rng):
+    """Every output of the implicit path is one dot product in a fixed order: bitwise the same
+    at any thread count (and the same as 'auto' where auto picks it)."""
+    x = rng.standard_normal((5, 6, 14, 15)).astype(np.float32)
+    w = rng.standard_normal((18, 3, 5, 4)).astype(np.float32)
+    b = rng.standard_normal(18).astype(np.float32)
+    before = cnnfast.get_num_threads()
+    try:
+        outs = []
+        for n in (1, 2, 3):
+            cnnfast.set_num_threads(n)
+            outs.append(conv2d(x, w, b, padding=(2, 1), stride=(1, 2), groups=2, algo="implicit",
+                               activation="relu"))
+    finally:
+        cnnfast.set_num_threads(before)
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
 
 
 @pytest.mark.parametrize("groups", [1, 24])

@@ -18,6 +18,8 @@ def test_info_keys():
     assert info["isa"] in info["isa_available"]
     assert "scalar" in info["isa_available"]
     assert info["version"] == cnnfast.__version__
+    # every listed microkernel is the picked ISA's (names end in __<isa>)
+    assert info["kernels"] and all(k.endswith("__" + info["isa"]) for k in info["kernels"])
 
 
 def test_threads_roundtrip():
@@ -39,6 +41,7 @@ def test_set_isa():
     try:
         cnnfast.set_isa("scalar")
         assert cnnfast.info()["isa"] == "scalar"
+        assert all(k.endswith("__scalar") for k in cnnfast.info()["kernels"])
         cnnfast.set_isa("auto")
         assert cnnfast.info()["isa"] == cnnfast.info()["isa_detected"]
     finally:

@@ -53,6 +53,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("openmp_enabled", &openmp_enabled);
+  m.def("kernels", &active_kernel_names);
   m.def("cuda_built", [] { return false; });
   m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });
   py_bind::bind_all(m);

@@ -2,10 +2,14 @@
 // 'auto' rules (measured on AVX2, see bench/RESULTS.md): depthwise (one input channel per group)
 // runs direct — GEMM with a 1-row A panel per group is packing overhead only; so does the weight
 // gradient of one-channel unit-stride layers; 3x3 stride-1 layers with >= 16 channels per group
-// run Winograd F(2x2,3x3) forward and backward-data; everything else runs im2col + GEMM.
+// run Winograd F(2x2,3x3) forward and backward-data; other forwards run the implicit GEMM
+// (straight from the padded image, no im2col: LeNet conv2 2.6x faster) when one group's packed
+// weights fit in L2 and every thread gets an (image, group); everything else runs im2col + GEMM.
 #include "cnnfast/conv.h"
+#include "cnnfast/runtime.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
+#include "cpu/conv2d_implicit.h"
 #include "cpu/conv2d_winograd.h"
 #include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
@@ -20,10 +24,17 @@ bool winograd_pays(const Conv2dParams& p, bool backward_data) {
   return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16;
 }
 
+// Forward of one group's weights that fit in L2, with an (image, group) item per thread: implicit.
+bool implicit_pays(const Conv2dParams& p) {
+  return !cpu::is_pointwise(p) && cpu::implicit_forward_fits(p, get_num_threads());
+}
+
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
+  if (algo == ConvAlgo::implicit && backward_data) return ConvAlgo::gemm;  // forward-only path
   if (algo != ConvAlgo::automatic) return algo;
   if (depthwise(p)) return ConvAlgo::direct;
-  return winograd_pays(p, backward_data) ? ConvAlgo::winograd : ConvAlgo::gemm;
+  if (winograd_pays(p, backward_data)) return ConvAlgo::winograd;
+  return !backward_data && implicit_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
 }
 
 // Weight gradient: direct also wins for one input channel at unit stride (LeNet conv1: 7x),
@@ -32,7 +43,7 @@ ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = fals
 ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
   if (algo == ConvAlgo::automatic && p.Cg() == 1 && p.stride_w == 1) return ConvAlgo::direct;
   const ConvAlgo a = resolve(p, algo);
-  return a == ConvAlgo::winograd ? ConvAlgo::gemm : a;
+  return a == ConvAlgo::winograd || a == ConvAlgo::implicit ? ConvAlgo::gemm : a;
 }
 
 }  // namespace
@@ -47,6 +58,7 @@ void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T
       return;
     case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
     case ConvAlgo::winograd: return cpu::conv2d_forward_winograd(p, y, x, w, b, act);
+    case ConvAlgo::implicit: return cpu::conv2d_forward_implicit(p, y, x, w, b, act);
     default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
   }
 }

@@ -64,7 +64,9 @@ ConvAlgo conv_algo_from_name(const char* name) {
   if (n == "ref") return ConvAlgo::ref;
   if (n == "direct") return ConvAlgo::direct;
   if (n == "winograd") return ConvAlgo::winograd;
-  arg_error("algo must be one of 'auto', 'gemm', 'direct', 'winograd', 'ref'; got '" + n + "'");
+  if (n == "implicit") return ConvAlgo::implicit;
+  arg_error("algo must be one of 'auto', 'gemm', 'implicit', 'direct', 'winograd', 'ref'; got '" +
+            n + "'");
 }
 
 }  // namespace cnnfast

@@ -16,7 +16,8 @@ __all__ += ["summary"]
 
 
 def info() -> dict:
-    """Build and run-time facts: version, ISA picked and available, OpenMP, threads, CUDA."""
+    """Build and run-time facts: version, ISA picked and available, OpenMP, threads, the float32
+    microkernels the picked ISA runs, CUDA."""
     return {
         "version": __version__,
         "isa": _core.isa_active(),
@@ -24,6 +25,7 @@ def info() -> dict:
         "isa_available": list(_core.isa_available()),
         "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
+        "kernels": list(_core.kernels()),
         "cuda_built": bool(_core.cuda_built()),
         "cuda_available": False,
     }

@@ -20,6 +20,8 @@ void set_isa(Isa isa);                       // throws invalid_argument if not s
 int get_num_threads();
 void set_num_threads(int n);                 // n >= 1; throws otherwise
 bool openmp_enabled();
+// Names of the float32 microkernels the active ISA runs (gemm, conv tiles, eltwise, ...).
+std::vector<std::string> active_kernel_names();
 const char* version();
 
 }  // namespace cnnfast

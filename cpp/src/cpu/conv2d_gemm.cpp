@@ -24,11 +24,6 @@ namespace {
 
 constexpr int64_t kColBudgetElems = int64_t(1) << 19;  // per-thread column workspace (elements)
 
-bool is_pointwise(const Conv2dParams& p) {
-  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
-         p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
-}
-
 // Output positions the column workspace budget holds: a multiple of the kernel's NR.
 int64_t col_budget(const Conv2dParams& p, int64_t nr) {
   const int64_t rows = std::max<int64_t>(p.Cg() * p.R * p.S, 1);

@@ -4,6 +4,12 @@
 
 namespace cnnfast::cpu {
 
+// 1x1, stride 1, no padding: the image itself is the column matrix (no im2col).
+inline bool is_pointwise(const Conv2dParams& p) {
+  return p.R == 1 && p.S == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
+}
+
 template <class T>
 void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                          Activation act = Activation::none);

@@ -121,6 +121,7 @@ bool openmp_enabled() {
 
 const char* version() { return CNNFAST_VERSION; }
 
+
 template <>
 const GemmKernel<float>& gemm_kernel<float>() {
   switch (isa_active()) {
@@ -198,6 +199,28 @@ const WinogradRowKernels<double>& winograd_row_kernels<double>() {
 }
 
 template <>
+const ImplicitTileKernel<float>& implicit_tile_kernel<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_implicit_f32_6x16__avx512;
+    case Isa::avx2: return conv2d_implicit_f32_6x16__avx2;
+#endif
+    default: return conv2d_implicit_f32_6x16__scalar;
+  }
+}
+
+template <>
+const ImplicitTileKernel<double>& implicit_tile_kernel<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_implicit_f64_6x16__avx512;
+    case Isa::avx2: return conv2d_implicit_f64_6x16__avx2;
+#endif
+    default: return conv2d_implicit_f64_6x16__scalar;
+  }
+}
+
+template <>
 const EltwiseKernel<float>& eltwise_kernel<float>() {
   switch (isa_active()) {
 #ifdef CNNFAST_X86
@@ -217,6 +240,12 @@ const EltwiseKernel<double>& eltwise_kernel<double>() {
 #endif
     default: return eltwise_f64__scalar;
   }
+}
+
+std::vector<std::string> active_kernel_names() {
+  return {gemm_kernel<float>().name,         implicit_tile_kernel<float>().name,
+          direct_row_kernels<float>().name,  winograd_row_kernels<float>().name,
+          eltwise_kernel<float>().name,      peak_probe().name};
 }
 
 }  // namespace cnnfast

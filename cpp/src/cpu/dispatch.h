@@ -1,6 +1,7 @@
 // dispatch.h — the one place that maps the active ISA to kernels. Loops ask here, never cpuid.
 #pragma once
 #include "cpu/kernels/conv2d_direct_rows.h"
+#include "cpu/kernels/conv2d_implicit_tile.h"
 #include "cpu/kernels/eltwise_ukernel.h"
 #include "cpu/kernels/gemm_ukernel.h"
 #include "cpu/kernels/peak_fma.h"
@@ -15,6 +16,8 @@ template <class T>
 const DirectRowKernels<T>& direct_row_kernels();  // the active ISA's direct-conv rows
 template <class T>
 const WinogradRowKernels<T>& winograd_row_kernels();  // the active ISA's F(2x2,3x3) rows
+template <class T>
+const ImplicitTileKernel<T>& implicit_tile_kernel();  // the active ISA's implicit-GEMM conv tile
 template <class T>
 const EltwiseKernel<T>& eltwise_kernel();  // the active ISA's elementwise microkernels
 

@@ -1,0 +1,15 @@
+// conv2d_implicit_tile__avx512.cpp — the implicit-GEMM conv tiles built for avx512 (the shared
+// loops of conv2d_implicit_tile_impl.h, vectorized with this file's ISA flags).
+#include "cpu/kernels/conv2d_implicit_tile.h"
+
+namespace cnnfast {
+namespace {
+#include "cpu/kernels/conv2d_implicit_tile_impl.h"
+}  // namespace
+
+const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__avx512 = {
+    "conv2d_implicit_f32_6x16__avx512", 6, 16, implicit_tile_6x16<float>};
+const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__avx512 = {
+    "conv2d_implicit_f64_6x16__avx512", 6, 16, implicit_tile_6x16<double>};
+
+}  // namespace cnnfast
