@@ -147,3 +147,18 @@ def test_winograd_rejects_other_shapes(kwargs):
         conv2d(x, np.ones((2, 2, 3, 3), np.float32), algo="winograd", **kwargs)
     with pytest.raises(ValueError, match="winograd"):
         conv2d(x, np.ones((2, 2, 5, 5), np.float32), algo="winograd")
+
+
+# ---- implicit GEMM: position chunks (> 256 outputs), several channel blocks, tap tails ----------
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
+    from cnnfast._checks import resolve_padding
+    # (N, C, H, W, K, R, S, stride, padding (t, b, l, r), dilation, groups)
+    for n, c, h, w, k, r, s, st, pad, dil, g in [
+            (3, 4, 23, 29, 38, 3, 2, (1, 2), (1, 0, 2, 1), (2, 1), 2),  # PQ 462, Kg 19 = 2 blocks
+            (2, 5, 31, 17, 33, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),  # np 125 (6-tap tail), K 33
+            (4, 3, 40, 40, 7, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1)]:  # ResNet-conv1-like, K < 16
+        case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=st, padding=pad,
+                    pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=g)
+        _run_case(rng, case, dtype, tol, algo="implicit")

@@ -19,29 +19,7 @@
 
 namespace cnnfast::cpu {
 namespace {
-
 constexpr int64_t kMaxPackedWeightBytes = int64_t(512) << 10;  // one group's packed W, in L2
-constexpr int64_t kMaxTile = 256;                               // MR*NR of every ISA's tile
-
-struct Plane {
-  int64_t Hp, Wp, size;  // padded plane and the whole padded (Cg, Hp, Wp) stack + slack
-  Plane(const Conv2dParams& p, int mr)
-      : Hp(p.H + p.pad_top + p.pad_bottom), Wp(p.W + p.pad_left + p.pad_right) {
-    // Slack: the last tile of the last row reads up to (mr - 1) * stride_w past the stack.
-    size = checked_mul(checked_mul(p.Cg(), Hp), Wp) + mr * p.stride_w + 16;
-  }
-};
-
-// xp (Cg, Hp, Wp) + slack = the zero-padded image xg (Cg, H, W).
-template <class T>
-void pad_image(const Conv2dParams& p, const Plane& pl, const T* xg, T* xp) {
-  std::fill(xp, xp + pl.size, T(0));
-  for (int64_t c = 0; c < p.Cg(); ++c)
-    for (int64_t h = 0; h < p.H; ++h)
-      std::copy_n(xg + (c * p.H + h) * p.W, p.W,
-                  xp + (c * pl.Hp + h + p.pad_top) * pl.Wp + p.pad_left);
-}
-
 }  // namespace
 
 bool implicit_forward_fits(const Conv2dParams& p, int nthreads) {
@@ -57,31 +35,30 @@ void conv2d_forward_implicit(const Conv2dParams& p, T* y, const T* x, const T* w
   const int64_t MR = kr.mr, NR = kr.nr;
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, RS = p.R * p.S, np = Cg * RS;
   const int64_t KB = (Kg + NR - 1) / NR, PQ = p.P * p.Q;
-  const Plane pl(p, static_cast<int>(MR));
-  if (MR * NR > kMaxTile) throw std::logic_error("implicit conv tile larger than its buffer");
+  const PaddedPlanes pl(p, MR);
+  if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
+    throw std::logic_error("implicit conv tile larger than its buffer");
   // wp is (G, KB, np, NR): wp[((g*KB + kb)*np + t)*NR + j] = W(g*Kg + kb*NR + j, t), 0 past Kg.
   std::vector<T> wp(static_cast<size_t>(checked_mul(checked_mul(G * KB, np), NR)), T(0));
   for (int64_t g = 0; g < G; ++g)
     for (int64_t k = 0; k < Kg; ++k)
       for (int64_t t = 0; t < np; ++t)
         wp[((g * KB + k / NR) * np + t) * NR + k % NR] = w[(g * Kg + k) * np + t];
-  std::vector<int64_t> off(static_cast<size_t>(np));  // off[t], t = (c, r, s)
-  for (int64_t c = 0; c < Cg; ++c)
-    for (int64_t r = 0; r < p.R; ++r)
-      for (int64_t s = 0; s < p.S; ++s)
-        off[(c * p.R + r) * p.S + s] = (c * pl.Hp + r * p.dil_h) * pl.Wp + s * p.dil_w;
+  const std::vector<int64_t> off = tap_offsets(p, pl);  // off[t], t = (c, r, s)
 
   for_each_item(p.N * G, get_num_threads(), [&](int64_t it, int) {
     const int64_t n = it / G, g = it % G;
     T* xp = thread_scratch<T>(Scratch::col, pl.size);  // (Cg, Hp, Wp) + slack
-    pad_image(p, pl, x + (n * p.C + g * Cg) * p.H * p.W, xp);
-    alignas(64) T tile[kMaxTile];  // (MR, NR)
+    pad_planes(p, pl, x + (n * p.C + g * Cg) * p.H * p.W, xp);
+    alignas(64) T tile[kImplicitMaxTile];  // (MR, NR)
     for (int64_t oh = 0; oh < p.P; ++oh)
       for (int64_t ow0 = 0; ow0 < p.Q; ow0 += MR) {
         const int64_t mr = std::min(MR, p.Q - ow0);
         const T* base = xp + oh * p.stride_h * pl.Wp + ow0 * p.stride_w;
+        const T* xs[kImplicitMaxRows];  // row i: output position ow0 + i (past Q: slack, ignored)
+        for (int64_t i = 0; i < MR; ++i) xs[i] = base + i * p.stride_w;
         for (int64_t kb = 0; kb < KB; ++kb) {
-          kr.tile(np, base, off.data(), p.stride_w, wp.data() + (g * KB + kb) * np * NR, tile);
+          kr.tile(np, xs, off.data(), wp.data() + (g * KB + kb) * np * NR, NR, tile, false);
           const int64_t k0 = g * Kg + kb * NR, nk = std::min(NR, Kg - kb * NR);
           for (int64_t j = 0; j < nk; ++j) {
             T* yr = y + (n * p.K + k0 + j) * PQ + oh * p.Q + ow0;  // row of channel k0 + j

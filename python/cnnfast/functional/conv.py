@@ -74,8 +74,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     stride, dilation: int or (h, w). padding: int, (h, w), (top, bottom, left, right), or
     'valid' | 'same' (output = ceil(input/stride), extra padding bottom/right) | 'full'
     (output = input + (k−1)·dilation at stride 1). algo: 'auto' (fastest for the shape) |
-    'gemm' (im2col + packed GEMM) | 'implicit' (forward read straight from the padded image,
-    no im2col; its backward passes run 'gemm') | 'direct' (padded-plane row kernels; depthwise / tiny C) | 'winograd' (F(2x2,3x3): 3x3,
+    'gemm' (im2col + packed GEMM) | 'implicit' (forward and weight gradient read straight
+    from the padded image, no im2col; backward-data runs 'gemm') | 'direct' (padded-plane row kernels; depthwise / tiny C) | 'winograd' (F(2x2,3x3): 3x3,
     stride 1, dilation 1; backward-data also needs padding <= 2; the weight gradient runs
     'gemm') | 'ref' (naive twin).
     activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output

@@ -1,13 +1,13 @@
-// conv2d_implicit_tile.h — the implicit-GEMM convolution tile microkernels' contract. One call
-// computes an MR x NR tile of outputs: MR output positions along one output row, NR output
-// channels, reading the input straight from a zero-padded image (no im2col, no packing of it):
-//   x    points at the padded input under tap (0, 0) of the tile's first position
-//   off  is (np) offsets: off[t] = (c*Hp + r*dil_h)*Wp + s*dil_w for reduction index t=(c,r,s)
-//   sx   is the input step between neighbouring output positions (stride_w)
-//   wp   is (np, NR): wp[t*NR + j] = W(k0 + j, c, r, s), zero for channels past K
-//   out  is (MR, NR), row-major: out[i*NR + j] = Σ_t x[off[t] + i*sx] · wp[t*NR + j]
-// Full tiles always: the caller provides readable (zero) slack past the image for the last
-// positions and ignores what it does not need. No threads, no allocation; one ISA per file.
+// conv2d_implicit_tile.h — the implicit-GEMM convolution tile microkernels' contract: an MR x NR
+// tile of a GEMM whose A operand is read straight from a zero-padded image (no im2col, no packing)
+// through MR row pointers and a table of n offsets:
+//   out[i*NR + j] (= or +=) Σ_{t<n} xs[i][off[t]] · b[t*ldb + j]      (i < MR, j < NR)
+// Forward: row i is output position i of a row segment (xs[i] = image under its tap (0,0)),
+//   off[t] = (c*Hp + r*dil_h)*Wp + s*dil_w runs over t = (c,r,s), b = packed weights (np, NR).
+// Weight gradient: row i is tap t0+i (xs[i] = image + its tap offset), off[u] is the image
+//   offset of output position u, b = dY transposed to (positions, channels).
+// Full tiles always: every xs[i][off[t]] must be readable (callers point unused rows at valid
+// memory and ignore them). No threads, no allocation; one ISA per file.
 #pragma once
 #include <cstdint>
 
@@ -17,7 +17,8 @@ template <class T>
 struct ImplicitTileKernel {
   const char* name;
   int mr, nr;  // positions x output channels per tile
-  void (*tile)(int64_t np, const T* x, const int64_t* off, int64_t sx, const T* wp, T* out);
+  void (*tile)(int64_t n, const T* const* xs, const int64_t* off, const T* b, int64_t ldb, T* out,
+               bool accumulate);
 };
 
 extern const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__scalar;

@@ -1,0 +1,115 @@
+// conv2d_implicit_weight.cpp — conv2d weight gradient as an implicit GEMM:
+//   dW_g[k, t] += Σ_n Σ_u dY_g(n)[k, u] · x_pad(n)[toff[t] + poff[u]]      t = (c, r, s), u = (p, q)
+// The same tile microkernel as the forward, with tiles of MR taps x NR output channels: its rows
+// read the padded image at tap offset + position offset (no im2col), its B operand is dY of the
+// image transposed to (positions, channels). Positions run in chunks so the dY block of one
+// channel block stays in L1 while every tap tile passes over it. Each thread sums its static
+// share of (image, group) items into private tile accumulators; the shares are added in thread
+// order, so the result depends only on the thread count.
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "cnnfast/runtime.h"
+#include "cpu/conv2d_implicit.h"
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+constexpr int64_t kPositionChunk = 256;  // dY block (chunk, NR) of one channel block: 16 KiB
+}  // namespace
+
+bool implicit_weight_fits(const Conv2dParams& p, int nthreads) {
+  return p.N * p.groups >= nthreads;
+}
+
+template <class T>
+void conv2d_backward_weight_implicit(const Conv2dParams& p, T* dw, T* db, const T* dy,
+                                     const T* x) {
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const int64_t MR = kr.mr, NR = kr.nr;
+  if (MR > kImplicitMaxRows) throw std::logic_error("implicit conv tile has too many rows");
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.R * p.S, PQ = p.P * p.Q;
+  const int64_t KB = (Kg + NR - 1) / NR, TB = (np + MR - 1) / MR, ldy = KB * NR;
+  const int64_t tile = MR * NR, acc_size = checked_mul(checked_mul(G * KB, TB), tile);
+  const PaddedPlanes pl(p, MR);
+  const std::vector<int64_t> toff = tap_offsets(p, pl);
+  std::vector<int64_t> poff(static_cast<size_t>(PQ));  // image offset of output position u
+  for (int64_t oh = 0; oh < p.P; ++oh)
+    for (int64_t ow = 0; ow < p.Q; ++ow)
+      poff[oh * p.Q + ow] = oh * p.stride_h * pl.Wp + ow * p.stride_w;
+
+  const int64_t items = p.N * G;
+  const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)));
+  // acc[thread] is (G, KB, TB, MR, NR): tile (g, kb, tb) holds dW for taps tb*MR.. x channels kb*NR..
+  std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
+  if (dw) {
+    parallel_region(nthr, [&](int th, int nth) {
+      int64_t i0, i1;
+      static_range(items, th, nth, i0, i1);
+      T* mine = acc.data() + th * acc_size;
+      T* xp = thread_scratch<T>(Scratch::col, pl.size);             // (Cg, Hp, Wp) + slack
+      T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(PQ, ldy));  // (PQ, KB*NR)
+      for (int64_t it = i0; it < i1; ++it) {
+        const int64_t n = it / G, g = it % G;
+        pad_planes(p, pl, x + (n * p.C + g * Cg) * p.H * p.W, xp);
+        const T* dyg = dy + (n * p.K + g * Kg) * PQ;  // (Kg, PQ)
+        for (int64_t u = 0; u < PQ; ++u) {
+          T* row = dyt + u * ldy;
+          for (int64_t k = 0; k < Kg; ++k) row[k] = dyg[k * PQ + u];
+          for (int64_t k = Kg; k < ldy; ++k) row[k] = T(0);
+        }
+        for (int64_t u0 = 0; u0 < PQ; u0 += kPositionChunk) {
+          const int64_t un = std::min(kPositionChunk, PQ - u0);
+          for (int64_t kb = 0; kb < KB; ++kb)
+            for (int64_t tb = 0; tb < TB; ++tb) {
+              const T* xs[kImplicitMaxRows];  // row i: tap tb*MR + i (past np: tap 0, ignored)
+              for (int64_t i = 0; i < MR; ++i) {
+                const int64_t t = tb * MR + i;
+                xs[i] = xp + toff[t < np ? t : 0];
+              }
+              kr.tile(un, xs, poff.data() + u0, dyt + u0 * ldy + kb * NR, ldy,
+                      mine + ((g * KB + kb) * TB + tb) * tile, true);
+            }
+        }
+      }
+    });
+    // dW (K, CgRS) += Σ_threads acc, in thread order.
+    parallel_region(std::min<int64_t>(nthr, p.K), [&](int th, int nth) {
+      int64_t k0, k1;
+      static_range(p.K, th, nth, k0, k1);
+      for (int64_t kk = k0; kk < k1; ++kk) {
+        const int64_t g = kk / Kg, k = kk % Kg, kb = k / NR, j = k % NR;
+        for (int64_t t = 0; t < np; ++t) {
+          const int64_t at = ((g * KB + kb) * TB + t / MR) * tile + (t % MR) * NR + j;
+          T s = dw[kk * np + t];
+          for (int u = 0; u < nthr; ++u) s += acc[u * acc_size + at];
+          dw[kk * np + t] = s;
+        }
+      }
+    });
+  }
+  if (db) {
+    parallel_region(std::min<int64_t>(nthr, p.K), [&](int th, int nth) {
+      int64_t k0, k1;
+      static_range(p.K, th, nth, k0, k1);
+      for (int64_t k = k0; k < k1; ++k) {
+        T s = T(0);
+        for (int64_t n = 0; n < p.N; ++n) {
+          const T* dyk = dy + (n * p.K + k) * PQ;
+          for (int64_t u = 0; u < PQ; ++u) s += dyk[u];
+        }
+        db[k] += s;
+      }
+    });
+  }
+}
+
+template void conv2d_backward_weight_implicit<float>(const Conv2dParams&, float*, float*,
+                                                     const float*, const float*);
+template void conv2d_backward_weight_implicit<double>(const Conv2dParams&, double*, double*,
+                                                      const double*, const double*);
+
+}  // namespace cnnfast::cpu
