@@ -136,7 +136,11 @@ def run_tconv_case(rng, nd, case, dtype, tol, algo="auto"):
                groups=case["groups"])
     assert_close(gx, ref.conv(gy, w, **rkw), tol, f"grad_x {case}")
     assert_close(gw, ref.conv_backward(x, gy, w, **rkw)[1], tol, f"grad_w {case}")
-    assert_close(gb, gy.sum(axis=(0,) + tuple(range(2, nd + 2))), tol, f"grad_b {case}")
+    # grad_b is a plain sum: bound its error by the sum of magnitudes (a few channels can sum to
+    # nearly zero, where a norm-relative bound is meaningless in float32)
+    axes = (0,) + tuple(range(2, nd + 2))
+    err = np.abs(gb.astype(np.float64) - gy.astype(np.float64).sum(axis=axes))
+    assert np.all(err <= tol * np.abs(gy.astype(np.float64)).sum(axis=axes)), f"grad_b {case}"
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])

@@ -146,22 +146,30 @@ def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
                      progress: _Progress) -> Dict[str, float]:
     model.train()
     seen, correct, loss_sum = 0, 0, 0.0
+    # The input is data: the first layer need not compute dL/d(input) (restored afterwards).
+    needs_input_grad = getattr(model, "needs_input_grad", None)
+    if needs_input_grad is not None:
+        model.set_needs_input_grad(False)
     t0 = time.perf_counter()
-    for xb, yb in loader.epoch(epoch):
-        optimizer.zero_grad()
-        logits = model(xb)
-        value = float(loss(logits, yb))
-        model.backward(loss.backward())
-        optimizer.step()
-        if not np.isfinite(value):
-            raise FloatingPointError(f"epoch {epoch + 1}: the loss became {value} after {seen} "
-                                     f"images (learning rate too high?)")
-        seen += len(yb)
-        loss_sum += value * len(yb)
-        correct += int(np.sum(np.argmax(np.asarray(logits), axis=1) == yb))
-        elapsed = time.perf_counter() - t0
-        progress.update({"loss": loss_sum / seen, "accuracy": correct / seen,
-                         "images_per_s": seen / max(elapsed, 1e-9)})
+    try:
+        for xb, yb in loader.epoch(epoch):
+            optimizer.zero_grad()
+            logits = model(xb)
+            value = float(loss(logits, yb))
+            model.backward(loss.backward())
+            optimizer.step()
+            if not np.isfinite(value):
+                raise FloatingPointError(f"epoch {epoch + 1}: the loss became {value} after "
+                                         f"{seen} images (learning rate too high?)")
+            seen += len(yb)
+            loss_sum += value * len(yb)
+            correct += int(np.sum(np.argmax(np.asarray(logits), axis=1) == yb))
+            elapsed = time.perf_counter() - t0
+            progress.update({"loss": loss_sum / seen, "accuracy": correct / seen,
+                             "images_per_s": seen / max(elapsed, 1e-9)})
+    finally:
+        if needs_input_grad is not None:
+            model.set_needs_input_grad(needs_input_grad)
     elapsed = time.perf_counter() - t0
     return {"loss": loss_sum / seen, "accuracy": correct / seen,
             "images_per_s": seen / max(elapsed, 1e-9), "time_s": elapsed}

@@ -59,7 +59,9 @@ class Linear(Module):
 
     def backward(self, grad_out):
         b = None if self.bias is None else self.bias.data
-        gx, gw, gb = F.linear_backward(grad_out, saved(self._x, self), self.weight.data, b)
+        gx, gw, gb = F.linear_backward(grad_out, saved(self._x, self), self.weight.data, b,
+                                       needs_input_grad=(self.needs_input_grad, True,
+                                                         self.bias is not None))
         accumulate(self.weight, gw)
         accumulate(self.bias, gb)
         return gx

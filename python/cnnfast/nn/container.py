@@ -8,7 +8,9 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .activation import ReLU
 from .basic import Identity
+from .conv import Conv2d
 from .module import Module, saved
 
 
@@ -36,15 +38,46 @@ class Sequential(Module):
         setattr(self, str(len(self)), m)
         return self
 
+    def set_needs_input_grad(self, needed: bool = True) -> "Sequential":
+        super().set_needs_input_grad(needed)
+        mods = list(self._modules.values())
+        if mods:
+            mods[0].set_needs_input_grad(needed)
+        return self
+
     def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
+        # A Conv2d directly followed by a ReLU runs as one conv with a fused ReLU epilogue; the
+        # ReLU module is then skipped in both directions (the conv masks its gradient).
+        mods = list(self._modules.values())
+        self._fused = set()
+        i = 0
+        while i < len(mods):
+            if i + 1 < len(mods) and _fusable(mods[i], mods[i + 1]):
+                x = mods[i].forward_relu(x)
+                self._fused.add(i)
+                i += 2
+            else:
+                x = mods[i](x)
+                i += 1
         return x
 
     def backward(self, grad_out):
-        for m in reversed(self._modules.values()):
-            grad_out = m.backward(grad_out)
+        mods = list(self._modules.values())
+        fused = self.__dict__.get("_fused", set())
+        i = len(mods) - 1
+        while i >= 0:
+            if i - 1 in fused:  # the ReLU at i ran inside the conv at i - 1
+                i -= 1
+            grad_out = mods[i].backward(grad_out)
+            i -= 1
         return grad_out
+
+
+def _fusable(m: Module, nxt: Module) -> bool:
+    # Exact classes only, and neither forward wrapped on the instance (summary() and user
+    # instrumentation replace `forward` per instance; they must see both layers run).
+    return (type(m) is Conv2d and type(nxt) is ReLU and "forward" not in m.__dict__
+            and "forward" not in nxt.__dict__)
 
 
 class Residual(Module):

@@ -28,7 +28,7 @@ class _ConvBase(Module):
         if self.bias is not None:
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
-        self._x = None
+        self._x = self._y = None  # input; output when the ReLU ran fused (Conv2d.forward_relu)
 
     def _kwargs(self):
         raise NotImplementedError
@@ -41,16 +41,17 @@ class _ConvBase(Module):
 
     def forward(self, x):
         self._check_input(x)
-        self._x = x
+        self._x, self._y = x, None
         b = None if self.bias is None else self.bias.data
         return op(self._op)(x, self.weight.data, b, **self._kwargs())
 
     def backward(self, grad_out):
         x = saved(self._x, self)
         b = None if self.bias is None else self.bias.data
+        fused = {} if self._y is None else dict(activation="relu", output=self._y)
         gx, gw, gb = op(self._op + "_backward")(
-            grad_out, x, self.weight.data, b, **self._kwargs(),
-            needs_input_grad=(True, True, self.bias is not None))
+            grad_out, x, self.weight.data, b, **self._kwargs(), **fused,
+            needs_input_grad=(self.needs_input_grad, True, self.bias is not None))
         accumulate(self.weight, gw)
         accumulate(self.bias, gb)
         return gx
@@ -96,6 +97,16 @@ class Conv1d(_ConvNd):
 
 class Conv2d(_ConvNd):
     _nd, _op = 2, "conv2d"
+
+    def forward_relu(self, x):
+        """relu(self.forward(x)) in one pass: the ReLU is the conv's fused epilogue. backward
+        then takes dL/d(relu output) and masks it with the stored output (Sequential fuses a
+        Conv2d directly followed by a ReLU this way)."""
+        self._check_input(x)
+        b = None if self.bias is None else self.bias.data
+        y = op(self._op)(x, self.weight.data, b, **self._kwargs(), activation="relu")
+        self._x, self._y = x, y
+        return y
 
 
 class Conv3d(_ConvNd):

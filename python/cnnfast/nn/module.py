@@ -86,6 +86,18 @@ class Module:
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
+    @property
+    def needs_input_grad(self) -> bool:
+        return self.__dict__.get("_needs_input_grad", True)
+
+    def set_needs_input_grad(self, needed: bool = True) -> "Module":
+        """Whether backward must return dL/d(input). When the input is data (fit() turns it
+        off for the duration of training), conv and linear layers skip their input-gradient pass
+        and backward returns None; containers pass the flag to the module that sees their input.
+        Other layers still compute and return it."""
+        object.__setattr__(self, "_needs_input_grad", bool(needed))
+        return self
+
     # ---- traversal -------------------------------------------------------------------------
     def named_children(self) -> Iterator[Tuple[str, "Module"]]:
         return iter(self._modules.items())
