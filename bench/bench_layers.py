@@ -79,6 +79,7 @@ def make_pair(name, torch):
         target, ttarget = t, torch.tensor(t)
     ours.load_state_dict({k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()})
     theirs.train(), ours.train()
+    ours.set_needs_input_grad(False)  # as in torch, where the input does not require grad
     opt = optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
     topt = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
 

@@ -59,6 +59,7 @@ class TorchStep:
 class CnnfastStep:
     def __init__(self, model, loss, opt):
         self.model, self.loss, self.opt = model, loss, opt
+        model.set_needs_input_grad(False)  # as fit() does, and as torch skips it for the data
 
     def __call__(self, xb, yb):
         self.opt.zero_grad()
