@@ -27,9 +27,32 @@ const T* in_ptr(const py::array& a, const char* name) {
   return static_cast<const T*>(a.data());
 }
 
+// Large-output memory recycling (output_cache.cpp): blocks of `bytes` (a page multiple).
+void* output_block_take(size_t bytes);
+void output_block_give(void* p, size_t bytes);
+size_t output_cache_bytes();
+
 template <class T>
 py::array_t<T> new_output(const std::vector<int64_t>& shape, bool zero = false) {
-  py::array_t<T> out(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+  constexpr size_t kPage = 4096, kHeader = 64, kMinCached = size_t(1) << 20;
+  size_t count = 1;
+  for (int64_t d : shape) count *= static_cast<size_t>(d);  // validated sizes (no overflow)
+  const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  py::array_t<T> out;
+  if (count * sizeof(T) >= kMinCached) {
+    // A recycled block: its size sits in a header before the data; the array's base capsule
+    // gives the block back to the cache when the array dies.
+    const size_t block = (count * sizeof(T) + kHeader + kPage - 1) / kPage * kPage;
+    char* base = static_cast<char*>(output_block_take(block));
+    *reinterpret_cast<size_t*>(base) = block;
+    py::capsule owner(base + kHeader, [](void* data) {
+      char* b = static_cast<char*>(data) - kHeader;
+      output_block_give(b, *reinterpret_cast<size_t*>(b));
+    });
+    out = py::array_t<T>(dims, reinterpret_cast<T*>(base + kHeader), owner);
+  } else {
+    out = py::array_t<T>(dims);
+  }
   T* p = out.mutable_data();
   const T fill = zero ? T(0) : std::numeric_limits<T>::quiet_NaN();
   if (zero || poison_outputs()) std::fill(p, p + out.size(), fill);
