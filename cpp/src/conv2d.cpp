@@ -10,7 +10,7 @@
 #include "cnnfast/runtime.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
-#include "cpu/conv2d_implicit.h"
+#include "cpu/conv_implicit.h"
 #include "cpu/conv2d_winograd.h"
 #include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
@@ -27,7 +27,7 @@ bool winograd_pays(const Conv2dParams& p, bool backward_data) {
 
 // Forward of one group's weights that fit in L2, with an (image, group) item per thread: implicit.
 bool implicit_pays(const Conv2dParams& p) {
-  return !cpu::is_pointwise(p) && cpu::implicit_forward_fits(p, get_num_threads());
+  return !cpu::is_pointwise(p) && cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
 }
 
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
@@ -44,7 +44,7 @@ ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = fals
 ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
   if (algo == ConvAlgo::automatic) {
     if (depthwise(p) || (p.Cg() == 1 && p.stride_w == 1)) return ConvAlgo::direct;
-    return !cpu::is_pointwise(p) && cpu::implicit_weight_fits(p, get_num_threads())
+    return !cpu::is_pointwise(p) && cpu::implicit_weight_fits(cpu::as_conv3d(p), get_num_threads())
                ? ConvAlgo::implicit
                : ConvAlgo::gemm;
   }
@@ -63,7 +63,7 @@ void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T
       return;
     case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
     case ConvAlgo::winograd: return cpu::conv2d_forward_winograd(p, y, x, w, b, act);
-    case ConvAlgo::implicit: return cpu::conv2d_forward_implicit(p, y, x, w, b, act);
+    case ConvAlgo::implicit: return cpu::conv_forward_implicit(cpu::as_conv3d(p), y, x, w, b, act);
     default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
   }
 }
@@ -89,7 +89,8 @@ void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, co
   switch (resolve_weight(p, algo)) {
     case ConvAlgo::ref: return ref::conv2d_backward_weight(p, dw, db, dy, x);
     case ConvAlgo::direct: return cpu::conv2d_backward_weight_direct(p, dw, db, dy, x);
-    case ConvAlgo::implicit: return cpu::conv2d_backward_weight_implicit(p, dw, db, dy, x);
+    case ConvAlgo::implicit:
+      return cpu::conv_backward_weight_implicit(cpu::as_conv3d(p), dw, db, dy, x);
     default: return cpu::conv2d_backward_weight_gemm(p, dw, db, dy, x);
   }
 }

@@ -1,17 +1,24 @@
 // conv_family.cpp — entry points of conv3d, transposed convolution and tiled convolution: pick
-// an algorithm, run it. Transposed convolution is the adjoint of conv2d/conv3d and reuses their
+// an algorithm, run it (conv3d: implicit GEMM or vol2col + GEMM). Transposed convolution is the adjoint of conv2d/conv3d and reuses their
 // engines: its forward is their backward-data, its backward their forward and backward-weight.
 #include <algorithm>
 
 #include "cnnfast/conv_family.h"
 #include "cnnfast/runtime.h"
 #include "cpu/conv3d_gemm.h"
+#include "cpu/conv_implicit.h"
 #include "cpu/parallel.h"
 #include "cpu/tiled_conv_gemm.h"
 #include "ref/conv_family_ref.h"
 
 namespace cnnfast {
 namespace {
+
+// conv3d forward / weight gradient: 'auto' runs the implicit GEMM (no vol2col) where it fits and
+// the layer is not 1x1x1 (GEMM then runs on the image itself); 'gemm' runs vol2col + GEMM.
+bool implicit_pays(const Conv3dParams& p, ConvAlgo algo, bool fits) {
+  return algo == ConvAlgo::automatic && fits && !cpu::conv3d_is_pointwise(p);
+}
 
 // y (N, C, L) += b[c] for every position (no-op when b is null).
 template <class T>
@@ -47,6 +54,8 @@ template <class T>
 void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
                     ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_forward(p, y, x, w, b);
+  if (implicit_pays(p, algo, cpu::implicit_forward_fits(p, get_num_threads())))
+    return cpu::conv_forward_implicit(p, y, x, w, b);
   cpu::conv3d_forward_gemm(p, y, x, w, b);
 }
 
@@ -60,6 +69,8 @@ template <class T>
 void conv3d_backward_weight(const Conv3dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_weight(p, dw, db, dy, x);
+  if (implicit_pays(p, algo, cpu::implicit_weight_fits(p, get_num_threads())))
+    return cpu::conv_backward_weight_implicit(p, dw, db, dy, x);
   cpu::conv3d_backward_weight_gemm(p, dw, db, dy, x);
 }
 

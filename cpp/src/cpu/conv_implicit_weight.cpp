@@ -1,5 +1,5 @@
-// conv2d_implicit_weight.cpp — conv2d weight gradient as an implicit GEMM:
-//   dW_g[k, t] += Σ_n Σ_u dY_g(n)[k, u] · x_pad(n)[toff[t] + poff[u]]      t = (c, r, s), u = (p, q)
+// conv_implicit_weight.cpp — convolution weight gradient (2-D and 3-D) as an implicit GEMM:
+//   dW_g[k, t] += Σ_n Σ_u dY_g(n)[k, u] · x_pad(n)[toff[t] + poff[u]]   t = (c, a, r, s), u = out pos
 // The same tile microkernel as the forward, with tiles of MR taps x NR output channels: its rows
 // read the padded image at tap offset + position offset (no im2col), its B operand is dY of the
 // image transposed to (positions, channels). Positions run in chunks so the dY block of one
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "cnnfast/runtime.h"
-#include "cpu/conv2d_implicit.h"
+#include "cpu/conv_implicit.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
 #include "cpu/workspace.h"
@@ -21,25 +21,26 @@ namespace {
 constexpr int64_t kPositionChunk = 256;  // dY block (chunk, NR) of one channel block: 16 KiB
 }  // namespace
 
-bool implicit_weight_fits(const Conv2dParams& p, int nthreads) {
+bool implicit_weight_fits(const Conv3dParams& p, int nthreads) {
   return p.N * p.groups >= nthreads;
 }
 
 template <class T>
-void conv2d_backward_weight_implicit(const Conv2dParams& p, T* dw, T* db, const T* dy,
-                                     const T* x) {
+void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T* dy,
+                                   const T* x) {
   const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
   const int64_t MR = kr.mr, NR = kr.nr;
   if (MR > kImplicitMaxRows) throw std::logic_error("implicit conv tile has too many rows");
-  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.R * p.S, PQ = p.P * p.Q;
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.taps(), PQ = p.out_volume();
   const int64_t KB = (Kg + NR - 1) / NR, TB = (np + MR - 1) / MR, ldy = KB * NR;
   const int64_t tile = MR * NR, acc_size = checked_mul(checked_mul(G * KB, TB), tile);
-  const PaddedPlanes pl(p, MR);
+  const PaddedVolume pl(p, MR);
   const std::vector<int64_t> toff = tap_offsets(p, pl);
   std::vector<int64_t> poff(static_cast<size_t>(PQ));  // image offset of output position u
-  for (int64_t oh = 0; oh < p.P; ++oh)
-    for (int64_t ow = 0; ow < p.Q; ++ow)
-      poff[oh * p.Q + ow] = oh * p.stride_h * pl.Wp + ow * p.stride_w;
+  for (int64_t od = 0, u = 0; od < p.OD; ++od)
+    for (int64_t oh = 0; oh < p.OH; ++oh)
+      for (int64_t ow = 0; ow < p.OW; ++ow)
+        poff[u++] = (od * p.stride_d * pl.Hp + oh * p.stride_h) * pl.Wp + ow * p.stride_w;
 
   const int64_t items = p.N * G;
   const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)));
@@ -50,11 +51,11 @@ void conv2d_backward_weight_implicit(const Conv2dParams& p, T* dw, T* db, const 
       int64_t i0, i1;
       static_range(items, th, nth, i0, i1);
       T* mine = acc.data() + th * acc_size;
-      T* xp = thread_scratch<T>(Scratch::col, pl.size);             // (Cg, Hp, Wp) + slack
+      T* xp = thread_scratch<T>(Scratch::col, pl.size);             // (Cg, Dp, Hp, Wp) + slack
       T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(PQ, ldy));  // (PQ, KB*NR)
       for (int64_t it = i0; it < i1; ++it) {
         const int64_t n = it / G, g = it % G;
-        pad_planes(p, pl, x + (n * p.C + g * Cg) * p.H * p.W, xp);
+        pad_volume(p, pl, x + (n * p.C + g * Cg) * p.in_volume(), xp);
         const T* dyg = dy + (n * p.K + g * Kg) * PQ;  // (Kg, PQ)
         for (int64_t u = 0; u < PQ; ++u) {
           T* row = dyt + u * ldy;
@@ -107,9 +108,9 @@ void conv2d_backward_weight_implicit(const Conv2dParams& p, T* dw, T* db, const 
   }
 }
 
-template void conv2d_backward_weight_implicit<float>(const Conv2dParams&, float*, float*,
-                                                     const float*, const float*);
-template void conv2d_backward_weight_implicit<double>(const Conv2dParams&, double*, double*,
-                                                      const double*, const double*);
+template void conv_backward_weight_implicit<float>(const Conv3dParams&, float*, float*,
+                                                   const float*, const float*);
+template void conv_backward_weight_implicit<double>(const Conv3dParams&, double*, double*,
+                                                    const double*, const double*);
 
 }  // namespace cnnfast::cpu

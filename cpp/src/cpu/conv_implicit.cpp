@@ -1,0 +1,102 @@
+// conv_implicit.cpp — convolution forward as an implicit GEMM: Y_g[Kg, out] = W_g · col[Cg·taps,
+// out] without ever building col. Each (image, group) is copied once into a zero-padded volume
+// stack; the tile microkernel then reads the column entries straight from it through a table of
+// per-(c, a, r, s) offsets, so there is no im2col pass, no packing of the image and no column
+// workspace — the costs that dominate small-channel layers (LeNet, first layers) in im2col+GEMM.
+// Weights are packed once per call as (group, channel block, Cg·taps, NR). One (image, group) per
+// work item; tiles run along output rows; the epilogue (bias, ReLU) runs as each tile is stored.
+#include "cpu/conv_implicit.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "cnnfast/runtime.h"
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+constexpr int64_t kMaxPackedWeightBytes = int64_t(512) << 10;  // one group's packed W, in L2
+}  // namespace
+
+Conv3dParams as_conv3d(const Conv2dParams& p) {
+  Conv3dParams q{};
+  q.N = p.N, q.C = p.C, q.D = 1, q.H = p.H, q.W = p.W;
+  q.K = p.K, q.KD = 1, q.KH = p.R, q.KW = p.S;
+  q.OD = 1, q.OH = p.P, q.OW = p.Q;
+  q.stride_d = 1, q.stride_h = p.stride_h, q.stride_w = p.stride_w;
+  q.pad_front = 0, q.pad_back = 0, q.pad_top = p.pad_top, q.pad_bottom = p.pad_bottom;
+  q.pad_left = p.pad_left, q.pad_right = p.pad_right;
+  q.dil_d = 1, q.dil_h = p.dil_h, q.dil_w = p.dil_w;
+  q.groups = p.groups;
+  return q;
+}
+
+bool conv3d_is_pointwise(const Conv3dParams& p) {
+  return p.taps() == 1 && p.stride_d == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.pad_front == 0 && p.pad_back == 0 && p.pad_top == 0 && p.pad_bottom == 0 &&
+         p.pad_left == 0 && p.pad_right == 0;
+}
+
+bool implicit_forward_fits(const Conv3dParams& p, int nthreads) {
+  const int64_t nr = 16, kb = (p.Kg() + nr - 1) / nr;
+  const int64_t packed = kb * nr * p.Cg() * p.taps() * int64_t(sizeof(float));
+  return p.N * p.groups >= nthreads && packed <= kMaxPackedWeightBytes;
+}
+
+template <class T>
+void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
+                           Activation act) {
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const int64_t MR = kr.mr, NR = kr.nr;
+  if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
+    throw std::logic_error("implicit conv tile larger than its buffer");
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.taps();
+  const int64_t KB = (Kg + NR - 1) / NR, out = p.out_volume(), in = p.in_volume();
+  const PaddedVolume v(p, MR);
+  // wp is (G, KB, np, NR): wp[((g*KB + kb)*np + t)*NR + j] = W(g*Kg + kb*NR + j, t), 0 past Kg.
+  std::vector<T> wp(static_cast<size_t>(checked_mul(checked_mul(G * KB, np), NR)), T(0));
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t t = 0; t < np; ++t)
+        wp[((g * KB + k / NR) * np + t) * NR + k % NR] = w[(g * Kg + k) * np + t];
+  const std::vector<int64_t> off = tap_offsets(p, v);  // off[t], t = (c, a, r, s)
+
+  for_each_item(p.N * G, get_num_threads(), [&](int64_t it, int) {
+    const int64_t n = it / G, g = it % G;
+    T* xp = thread_scratch<T>(Scratch::col, v.size);  // (Cg, Dp, Hp, Wp) + slack
+    pad_volume(p, v, x + (n * p.C + g * Cg) * in, xp);
+    alignas(64) T tile[kImplicitMaxTile];  // (MR, NR)
+    for (int64_t od = 0; od < p.OD; ++od)
+      for (int64_t oh = 0; oh < p.OH; ++oh)
+        for (int64_t ow0 = 0; ow0 < p.OW; ow0 += MR) {
+          const int64_t mr = std::min(MR, p.OW - ow0);
+          const T* base = xp + (od * p.stride_d * v.Hp + oh * p.stride_h) * v.Wp +
+                          ow0 * p.stride_w;
+          const T* xs[kImplicitMaxRows];  // row i: output position ow0 + i (past OW: slack)
+          for (int64_t i = 0; i < MR; ++i) xs[i] = base + i * p.stride_w;
+          const int64_t pos = (od * p.OH + oh) * p.OW + ow0;
+          for (int64_t kb = 0; kb < KB; ++kb) {
+            kr.tile(np, xs, off.data(), wp.data() + (g * KB + kb) * np * NR, NR, tile, false);
+            const int64_t k0 = g * Kg + kb * NR, nk = std::min(NR, Kg - kb * NR);
+            for (int64_t j = 0; j < nk; ++j) {
+              T* yr = y + (n * p.K + k0 + j) * out + pos;  // row of channel k0 + j
+              const T bk = b ? b[k0 + j] : T(0);
+              for (int64_t i = 0; i < mr; ++i) {
+                const T val = tile[i * NR + j] + bk;
+                yr[i] = (act == Activation::relu && val < T(0)) ? T(0) : val;
+              }
+            }
+          }
+        }
+  });
+}
+
+template void conv_forward_implicit<float>(const Conv3dParams&, float*, const float*,
+                                           const float*, const float*, Activation);
+template void conv_forward_implicit<double>(const Conv3dParams&, double*, const double*,
+                                            const double*, const double*, Activation);
+
+}  // namespace cnnfast::cpu

@@ -1,0 +1,74 @@
+// conv_implicit.h — implicit-GEMM convolution (2-D and 3-D; 2-D is 3-D with unit depth): the
+// forward and the weight gradient read the column matrix straight from a zero-padded copy of each
+// image through an offset table (see conv_implicit.cpp, conv_implicit_weight.cpp).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/conv.h"
+#include "cnnfast/conv_family.h"
+
+namespace cnnfast::cpu {
+
+constexpr int64_t kImplicitMaxTile = 256;  // MR*NR of every ISA's tile (stack buffers)
+constexpr int64_t kImplicitMaxRows = 16;   // MR of every ISA's tile
+
+// The 3-D description of a 2-D convolution (depth 1, no depth padding).
+Conv3dParams as_conv3d(const Conv2dParams& p);
+
+// 1x1x1, stride 1, no padding: GEMM runs on the image itself; the implicit path has no edge.
+bool conv3d_is_pointwise(const Conv3dParams& p);
+
+// One (image, group) as a zero-padded volume stack (Cg, Dp, Hp, Wp) followed by zero slack.
+struct PaddedVolume {
+  int64_t Dp, Hp, Wp, size;
+  PaddedVolume(const Conv3dParams& p, int64_t mr)
+      : Dp(p.D + p.pad_front + p.pad_back), Hp(p.H + p.pad_top + p.pad_bottom),
+        Wp(p.W + p.pad_left + p.pad_right) {
+    // Slack: the forward's last tile of the last row reads up to (mr - 1) * stride_w past it.
+    size = checked_add(checked_mul(checked_mul(checked_mul(p.Cg(), Dp), Hp), Wp),
+                       mr * p.stride_w + 16);
+  }
+};
+
+// xp (Cg, Dp, Hp, Wp) + slack = the zero-padded image xg (Cg, D, H, W).
+template <class T>
+void pad_volume(const Conv3dParams& p, const PaddedVolume& v, const T* xg, T* xp) {
+  std::fill(xp, xp + v.size, T(0));
+  for (int64_t c = 0; c < p.Cg(); ++c)
+    for (int64_t d = 0; d < p.D; ++d)
+      for (int64_t h = 0; h < p.H; ++h)
+        std::copy_n(xg + ((c * p.D + d) * p.H + h) * p.W, p.W,
+                    xp + ((c * v.Dp + d + p.pad_front) * v.Hp + h + p.pad_top) * v.Wp +
+                        p.pad_left);
+}
+
+// off[t] for t = (c, a, r, s): where tap (a, r, s) of channel c sits from a position's origin.
+inline std::vector<int64_t> tap_offsets(const Conv3dParams& p, const PaddedVolume& v) {
+  std::vector<int64_t> off(static_cast<size_t>(p.Cg() * p.taps()));
+  int64_t t = 0;
+  for (int64_t c = 0; c < p.Cg(); ++c)
+    for (int64_t a = 0; a < p.KD; ++a)
+      for (int64_t r = 0; r < p.KH; ++r)
+        for (int64_t s = 0; s < p.KW; ++s)
+          off[t++] = ((c * v.Dp + a * p.dil_d) * v.Hp + r * p.dil_h) * v.Wp + s * p.dil_w;
+  return off;
+}
+
+// Forward: fits when one group's packed weights stay in L2 while a row is swept and every thread
+// gets an (image, group) item.
+bool implicit_forward_fits(const Conv3dParams& p, int nthreads);
+// Weight gradient: fits when every thread gets an (image, group) item.
+bool implicit_weight_fits(const Conv3dParams& p, int nthreads);
+
+template <class T>
+void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
+                           Activation act = Activation::none);
+// dW_g[Kg, Cg·taps] += Σ_n dY_g(n) · col(n)ᵀ; db += Σ dY (either may be null).
+template <class T>
+void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T* dy,
+                                   const T* x);
+
+}  // namespace cnnfast::cpu
