@@ -77,7 +77,10 @@ def _run_case(rng, case, dtype, tol, algo="auto"):
     rgx, rgw, rgb = ref.conv2d_backward(gy, x, w, **rkw)
     assert_close(gx, rgx, tol, f"grad_x {case}")
     assert_close(gw, rgw, tol, f"grad_w {case}")
-    assert_close(gb, rgb, tol, f"grad_b {case}")
+    # grad_b is a plain sum per channel: bound its error by the sum of magnitudes (one channel
+    # can sum to nearly zero, where a norm-relative bound is meaningless in float32)
+    scale = np.abs(gy.astype(np.float64)).sum(axis=(0, 2, 3))
+    assert np.all(np.abs(gb - rgb) <= tol * scale), f"grad_b {case}"
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])

@@ -59,11 +59,12 @@ def run_conv_case(rng, nd, case, dtype, tol, algo="auto"):
         assert_close(got, want, tol, f"{name} {case}")
 
 
+@pytest.mark.parametrize("algo", ["auto", "gemm", "implicit"])
 @pytest.mark.parametrize("nd", [1, 3])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
-def test_conv_random_cases_every_isa(isa, rng, nd, dtype, tol):
+def test_conv_random_cases_every_isa(isa, rng, nd, dtype, tol, algo):
     for _ in range(8):
-        run_conv_case(rng, nd, random_conv_case(rng, nd), dtype, tol)
+        run_conv_case(rng, nd, random_conv_case(rng, nd), dtype, tol, algo=algo)
 
 
 @pytest.mark.parametrize("nd", [1, 3])

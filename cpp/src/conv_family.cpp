@@ -15,9 +15,11 @@ namespace cnnfast {
 namespace {
 
 // conv3d forward / weight gradient: 'auto' runs the implicit GEMM (no vol2col) where it fits and
-// the layer is not 1x1x1 (GEMM then runs on the image itself); 'gemm' runs vol2col + GEMM.
+// the layer is not 1x1x1 (GEMM then runs on the image itself); 'implicit' always runs it;
+// 'gemm' runs vol2col + GEMM. Backward-data always runs vol2col + GEMM.
 bool implicit_pays(const Conv3dParams& p, ConvAlgo algo, bool fits) {
-  return algo == ConvAlgo::automatic && fits && !cpu::conv3d_is_pointwise(p);
+  return algo == ConvAlgo::implicit ||
+         (algo == ConvAlgo::automatic && fits && !cpu::conv3d_is_pointwise(p));
 }
 
 // y (N, C, L) += b[c] for every position (no-op when b is null).

@@ -2,7 +2,9 @@
 
 conv1d / conv3d have conv2d's contract (cross-correlation, PyTorch semantics):
     y[n, k, o] = b[k] + Σ_{c, t} x[n, g·C/G + c, o·stride − pad_before + t·dilation] · w[k, c, t]
-conv1d runs on conv2d's engine (a (N, C, 1, L) view, no copy); conv3d on vol2col + GEMM.
+conv1d runs on conv2d's engine (a (N, C, 1, L) view, no copy). conv3d's forward and weight
+gradient run an implicit GEMM read straight from the padded volume (algo 'auto' where it fits,
+'implicit' always), its backward-data and algo 'gemm' vol2col + GEMM; 'ref' is the naive twin.
 
 conv_transpose{1,2,3}d(x, weight, bias, stride, padding, output_padding, groups, dilation) is the
 adjoint of convolution, as PyTorch's: weight is (C_in, C_out/groups, *kernel), output extent
@@ -20,7 +22,7 @@ from .. import _core
 from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_tuple,
                        resolve_padding)
 
-_ALGOS = ("auto", "gemm", "ref")
+_ALGOS = ("auto", "gemm", "implicit", "ref")
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 _KLAYOUT = {1: "(K, C/groups, S)", 2: "(K, C/groups, R, S)", 3: "(K, C/groups, KD, KH, KW)"}
 _TLAYOUT = {1: "(C_in, C_out/groups, S)", 2: "(C_in, C_out/groups, R, S)",
