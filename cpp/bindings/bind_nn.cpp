@@ -15,7 +15,7 @@ py::array act_forward(const py::array& x, int act, double slope) {
     T* yp = y.mutable_data();
     {
       py::gil_scoped_release nogil;
-      activation_forward<T>(Activation(act), x.size(), yp, xp, slope);
+      activation_forward<T>(Elementwise(act), x.size(), yp, xp, slope);
     }
     return y;
   });
@@ -31,7 +31,7 @@ py::array act_backward(const py::array& dy, const py::array& saved, int act, dou
     T* dp = dx.mutable_data();
     {
       py::gil_scoped_release nogil;
-      activation_backward<T>(Activation(act), dy.size(), dp, gp, sp, slope);
+      activation_backward<T>(Elementwise(act), dy.size(), dp, gp, sp, slope);
     }
     return dx;
   });

@@ -9,15 +9,16 @@
 namespace cnnfast {
 
 // ---- elementwise activations ------------------------------------------------------------------
-enum class Activation { relu = 0, leaky_relu = 1, sigmoid = 2, tanh = 3 };
+// (Named apart from conv.h's fused-epilogue Activation: one name, one definition.)
+enum class Elementwise { relu = 0, leaky_relu = 1, sigmoid = 2, tanh = 3 };
 
 // y = act(x) over n elements (slope: leaky_relu's negative slope, ignored otherwise).
 template <class T>
-void activation_forward(Activation act, int64_t n, T* y, const T* x, double slope);
+void activation_forward(Elementwise act, int64_t n, T* y, const T* x, double slope);
 // dx = dy · act'(·). For relu/leaky_relu `saved` is the input x; for sigmoid/tanh it is the
 // output y (their derivatives are cheapest from y).
 template <class T>
-void activation_backward(Activation act, int64_t n, T* dx, const T* dy, const T* saved,
+void activation_backward(Elementwise act, int64_t n, T* dx, const T* dy, const T* saved,
                          double slope);
 
 // ---- dropout mask application -----------------------------------------------------------------

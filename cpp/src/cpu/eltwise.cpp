@@ -27,32 +27,32 @@ void for_each_chunk(int64_t n, F&& f) {
 }  // namespace
 
 template <class T>
-void activation_forward(Activation act, int64_t n, T* y, const T* x, double slope) {
+void activation_forward(Elementwise act, int64_t n, T* y, const T* x, double slope) {
   const EltwiseKernel<T>& k = eltwise_kernel<T>();
   for_each_chunk(n, [&](int64_t b, int64_t e) {
     switch (act) {
-      case Activation::relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(0)); break;
-      case Activation::leaky_relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(slope)); break;
-      case Activation::sigmoid: k.sigmoid_fwd(e - b, y + b, x + b); break;
-      case Activation::tanh: k.tanh_fwd(e - b, y + b, x + b); break;
+      case Elementwise::relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(0)); break;
+      case Elementwise::leaky_relu: k.leaky_relu_fwd(e - b, y + b, x + b, T(slope)); break;
+      case Elementwise::sigmoid: k.sigmoid_fwd(e - b, y + b, x + b); break;
+      case Elementwise::tanh: k.tanh_fwd(e - b, y + b, x + b); break;
     }
   });
 }
 
 template <class T>
-void activation_backward(Activation act, int64_t n, T* dx, const T* dy, const T* saved,
+void activation_backward(Elementwise act, int64_t n, T* dx, const T* dy, const T* saved,
                          double slope) {
   const EltwiseKernel<T>& k = eltwise_kernel<T>();
   for_each_chunk(n, [&](int64_t b, int64_t e) {
     switch (act) {
-      case Activation::relu: k.leaky_relu_bwd(e - b, dx + b, dy + b, saved + b, T(0)); break;
-      case Activation::leaky_relu:
+      case Elementwise::relu: k.leaky_relu_bwd(e - b, dx + b, dy + b, saved + b, T(0)); break;
+      case Elementwise::leaky_relu:
         k.leaky_relu_bwd(e - b, dx + b, dy + b, saved + b, T(slope));
         break;
-      case Activation::sigmoid:  // saved = y
+      case Elementwise::sigmoid:  // saved = y
         for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * saved[i] * (T(1) - saved[i]);
         break;
-      case Activation::tanh:  // saved = y
+      case Elementwise::tanh:  // saved = y
         for (int64_t i = b; i < e; ++i) dx[i] = dy[i] * (T(1) - saved[i] * saved[i]);
         break;
     }
@@ -71,8 +71,8 @@ void dropout_apply(int64_t outer, int64_t inner, T* y, const T* x, const uint8_t
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                               \
-  template void activation_forward<T>(Activation, int64_t, T*, const T*, double);            \
-  template void activation_backward<T>(Activation, int64_t, T*, const T*, const T*, double); \
+  template void activation_forward<T>(Elementwise, int64_t, T*, const T*, double);            \
+  template void activation_backward<T>(Elementwise, int64_t, T*, const T*, const T*, double); \
   template void dropout_apply<T>(int64_t, int64_t, T*, const T*, const uint8_t*, T);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
