@@ -229,6 +229,69 @@ def test_valid_device_calls_reach_the_device_check(call):
         call()
 
 
+# Without a driver nothing can execute, so the device twins can be driven down to their kernel
+# launches with fake device arrays: every argument crosses into C++ (arity, types, the bindings'
+# shape re-checks against what Python allocated), then the launch fails with a CudaError that
+# names it. A TypeError / ValueError here would be a plumbing bug.
+def fake_empty(shape, dtype=np.float32):
+    return cuda.as_device_array(FakeDeviceArray(tuple(shape), dtype))
+
+
+@pytest.fixture
+def fake_device_memory(monkeypatch):
+    from cnnfast.cuda import _ops, _ops_nn
+    for mod in (_ops, _ops_nn):
+        monkeypatch.setattr(mod, "empty", fake_empty)
+        monkeypatch.setattr(mod, "zeros", fake_empty)
+    monkeypatch.setattr(_ops_nn, "require", lambda: None)
+
+
+@needs_no_device
+@needs_cuda_build
+@pytest.mark.parametrize("call", [
+    lambda: F.conv2d(fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4), padding=1, activation="relu"),
+    lambda: F.conv2d_backward(fake(2, 4, 9, 9), fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4),
+                              padding=1, needs_input_grad=(True, False, False)),
+    lambda: F.conv2d_backward(fake(2, 4, 5, 5), fake(2, 6, 9, 9), fake(4, 3, 3, 3), fake(4),
+                              stride=2, padding=1, groups=2, needs_input_grad=(False, True, True)),
+    lambda: F.conv2d_backward(fake(2, 4, 7, 7), fake(2, 3, 9, 9), fake(4, 3, 3, 3),
+                              activation="relu", output=fake(2, 4, 7, 7)),
+    lambda: F.relu(fake(5, 2)),
+    lambda: F.relu_backward(fake(5, 2), fake(5, 2)),
+    lambda: F.max_pool2d(fake(2, 3, 9, 9), 3, 2, 1, return_indices=True),
+    lambda: F.max_pool3d_backward(fake(1, 2, 2, 2, 2), fake(1, 2, 4, 4, 4), 2),
+    lambda: F.max_pool1d_backward(fake(1, 2, 4), fake(1, 2, 8), 2,
+                                  indices=fake(1, 2, 4, dtype=np.int64)),
+    lambda: F.avg_pool2d(fake(2, 3, 9, 9), 3, 2, 1, ceil_mode=True, count_include_pad=False),
+    lambda: F.avg_pool1d_backward(fake(2, 3, 5), fake(2, 3, 9), 3, 2, 1, divisor_override=2),
+    lambda: F.adaptive_avg_pool2d(fake(2, 3, 9, 9), (4, 3)),
+    lambda: F.adaptive_avg_pool3d_backward(fake(1, 2, 2, 2, 2), fake(1, 2, 5, 5, 5), 2),
+    lambda: F.adaptive_max_pool2d(fake(2, 3, 9, 9), 4, return_indices=True),
+    lambda: F.adaptive_max_pool2d_backward(fake(2, 3, 4, 4), fake(2, 3, 9, 9), 4),
+    lambda: F.global_max_pool(fake(2, 3, 5, 7)),
+    lambda: F.max_unpool2d(fake(2, 3, 4, 4), F.Switches(fake(2, 3, 4, 4, dtype=np.int64),
+                                                        (2, 3, 9, 9))),
+    lambda: F.max_unpool1d_backward(fake(2, 3, 8), fake(2, 3, 4),
+                                    fake(2, 3, 4, dtype=np.int64), kernel_size=2),
+    lambda: F.batch_norm(fake(4, 3, 5), fake(3), fake(3), fake(3), fake(3), training=True),
+    lambda: F.batch_norm(fake(4, 3, 5), fake(3), fake(3)),
+    lambda: F.batch_norm_backward(fake(4, 3, 5), fake(4, 3, 5), None, None, fake(3), fake(3),
+                                  training=True, stats=(fake(3), fake(3))),
+    lambda: F.cross_entropy(fake(4, 3, 2, 2), fake(4, 2, 2, dtype=np.int64), weight=fake(3),
+                            pixel_weight=fake(4, 2, 2), reduction="sum"),
+    lambda: F.cross_entropy(fake(4, 3), fake(4, dtype=np.int64), reduction="none"),
+    lambda: F.cross_entropy_backward(fake(), fake(4, 3), fake(4, dtype=np.int64), lse=fake(4)),
+    lambda: F.cross_entropy_backward(fake(4), fake(4, 3), fake(4, dtype=np.int64),
+                                     reduction="none", lse=fake(4)),
+    lambda: cuda.sgd_step(fake(7), fake(7), fake(7), lr=0.1, momentum=0.9),
+    lambda: cuda.adam_step(fake(7), fake(7), fake(7), fake(7), fake(7), step=2),
+])
+def test_device_twins_reach_the_kernel_launch_with_consistent_arguments(fake_device_memory, call):
+    with pytest.raises(cuda.CudaError,
+                       match=r"(launch of \w|cuda\w+\(.*\) failed|no CUDA device)"):
+        call()
+
+
 def test_cpu_results_and_signatures_unchanged_by_the_dispatch(rng):
     import inspect
     x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
