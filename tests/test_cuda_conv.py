@@ -63,3 +63,36 @@ def test_results_are_new_device_arrays_and_inputs_untouched(rng):
     xd, wd, bd = dev(x, wt, b)
     F.conv2d_backward(dev(f32(rng, *F.conv2d(x, wt, b, **kw).shape)), xd, wd, bd, **kw)
     assert np.array_equal(xd.to_numpy(), x) and np.array_equal(wd.to_numpy(), wt)
+
+
+# ---- conv1d and transposed convolution on the same engine --------------------------------------
+
+@pytest.mark.parametrize("stride, padding, dilation, groups", [
+    (1, 0, 1, 1), (2, "same", 1, 2), (3, (2, 1), 2, 1), (1, "full", 3, 4)])
+def test_conv1d_matches_cpu(rng, stride, padding, dilation, groups):
+    x, w, b = f32(rng, 3, 8, 23), f32(rng, 12, 8 // groups, 3), f32(rng, 12)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = F.conv1d(x, w, b, **kw)
+    close(F.conv1d(*dev(x, w, b), **kw), y)
+    gy = f32(rng, *y.shape)
+    for got, want in zip(F.conv1d_backward(*dev(gy, x, w, b), **kw),
+                         F.conv1d_backward(gy, x, w, b, **kw)):
+        close(got, want)
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("stride, padding, output_padding, groups, dilation", [
+    (1, 0, 0, 1, 1), (2, 1, 1, 2, 1), (3, 2, 2, 1, 2), (2, 0, 1, 3, 1)])
+def test_conv_transpose_matches_cpu(rng, nd, stride, padding, output_padding, groups, dilation):
+    spatial = (7,) if nd == 1 else (6, 5)
+    x = f32(rng, 2, 6, *spatial)
+    w, b = f32(rng, 6, 2, *(3,) * nd), f32(rng, 2 * groups)  # (C_in, C_out/groups, k...)
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups,
+              dilation=dilation)
+    fwd, bwd = getattr(F, f"conv_transpose{nd}d"), getattr(F, f"conv_transpose{nd}d_backward")
+    y = fwd(x, w, b, **kw)
+    close(fwd(*dev(x, w, b), **kw), y)
+    gy = f32(rng, *y.shape)
+    for name, got, want in zip(("grad_input", "grad_weight", "grad_bias"),
+                               bwd(*dev(gy, x, w, b), **kw), bwd(gy, x, w, b, **kw)):
+        close(got, want, what=name)

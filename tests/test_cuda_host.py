@@ -195,6 +195,8 @@ def test_mixing_host_and_device_arrays_is_a_type_error_naming_both(call, names):
 def test_device_inputs_to_ops_without_a_cuda_kernel_say_so():
     with pytest.raises(TypeError, match="no CUDA kernel"):
         F.conv3d(fake(1, 2, 4, 4, 4), fake(3, 2, 2, 2, 2))
+    with pytest.raises(TypeError, match="conv_transpose3d: no CUDA kernel"):
+        F.conv_transpose3d(fake(1, 2, 4, 4, 4), fake(2, 3, 2, 2, 2))
     with pytest.raises(TypeError, match="no CUDA kernel"):
         F.sigmoid(fake(3))
 
@@ -239,10 +241,11 @@ def fake_empty(shape, dtype=np.float32):
 
 @pytest.fixture
 def fake_device_memory(monkeypatch):
-    from cnnfast.cuda import _ops, _ops_nn
-    for mod in (_ops, _ops_nn):
-        monkeypatch.setattr(mod, "empty", fake_empty)
-        monkeypatch.setattr(mod, "zeros", fake_empty)
+    from cnnfast.cuda import _ops, _ops_conv_family, _ops_nn
+    for mod in (_ops, _ops_conv_family, _ops_nn):
+        for name in ("empty", "zeros"):
+            if hasattr(mod, name):
+                monkeypatch.setattr(mod, name, fake_empty)
     monkeypatch.setattr(_ops_nn, "require", lambda: None)
 
 
@@ -256,6 +259,21 @@ def fake_device_memory(monkeypatch):
                               stride=2, padding=1, groups=2, needs_input_grad=(False, True, True)),
     lambda: F.conv2d_backward(fake(2, 4, 7, 7), fake(2, 3, 9, 9), fake(4, 3, 3, 3),
                               activation="relu", output=fake(2, 4, 7, 7)),
+    lambda: F.conv1d(fake(2, 4, 11), fake(6, 2, 3), fake(6), stride=2, padding="same", groups=2),
+    lambda: F.conv1d_backward(fake(2, 6, 9), fake(2, 4, 11), fake(6, 4, 3), fake(6)),
+    lambda: F.conv1d_backward(fake(2, 6, 9), fake(2, 4, 11), fake(6, 4, 3), fake(6),
+                              needs_input_grad=(False, True, True)),
+    lambda: F.conv_transpose2d(fake(2, 4, 5, 5), fake(4, 3, 3, 3), fake(6), stride=2,
+                               padding=1, output_padding=1, groups=2),
+    lambda: F.conv_transpose2d_backward(fake(2, 3, 9, 9), fake(2, 4, 5, 5), fake(4, 3, 3, 3),
+                                        needs_input_grad=(True, False, False), stride=2,
+                                        padding=1),
+    lambda: F.conv_transpose2d_backward(fake(2, 3, 9, 9), fake(2, 4, 5, 5), fake(4, 3, 3, 3),
+                                        needs_input_grad=(False, True, False), stride=2,
+                                        padding=1),
+    lambda: F.conv_transpose1d_backward(fake(2, 6, 14), fake(2, 4, 5), fake(4, 3, 3), fake(6),
+                                        needs_input_grad=(False, False, True), stride=2,
+                                        groups=2, output_padding=1, dilation=2),
     lambda: F.relu(fake(5, 2)),
     lambda: F.relu_backward(fake(5, 2), fake(5, 2)),
     lambda: F.max_pool2d(fake(2, 3, 9, 9), 3, 2, 1, return_indices=True),

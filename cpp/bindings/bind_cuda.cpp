@@ -117,6 +117,34 @@ void relu_bwd(py::handle dx, py::handle dy, py::handle saved, bool saved_is_outp
   cuda::relu_backward(sd.size(), dxd.as<float>(), dyd.as<const float>(), sd.as<const float>());
 }
 
+// y (N, C, *) += b[c]; db[c] += Σ_{n, *} dy[n, c, *]
+int64_t per_channel(const Dev& a, const char* name, int64_t* N, int64_t* C) {
+  if (a.shape.size() < 2) throw py::value_error(std::string(name) + ": expected (N, C, ...)");
+  *N = a.shape[0];
+  *C = a.shape[1];
+  int64_t S = 1;
+  for (size_t d = 2; d < a.shape.size(); ++d) S *= a.shape[d];
+  return S;
+}
+
+void bias_add(py::handle y, py::handle b) {
+  const Dev yd = dev(y, "output", "float32", true), bd = dev(b, "bias");
+  int64_t N, C;
+  const int64_t S = per_channel(yd, "output", &N, &C);
+  expect_shape(bd, "bias", {C});
+  py::gil_scoped_release nogil;
+  cuda::bias_add(N, C, S, yd.as<float>(), bd.as<const float>());
+}
+
+void bias_grad(py::handle db, py::handle dy) {
+  const Dev dbd = dev(db, "grad_bias", "float32", true), dyd = dev(dy, "grad_out");
+  int64_t N, C;
+  const int64_t S = per_channel(dyd, "grad_out", &N, &C);
+  expect_shape(dbd, "grad_bias", {C});
+  py::gil_scoped_release nogil;
+  cuda::bias_grad(N, C, S, dbd.as<float>(), dyd.as<const float>());
+}
+
 #endif  // CNNFAST_CUDA_BUILT
 }  // namespace
 
@@ -160,6 +188,8 @@ CNNFAST_BINDINGS(cuda) {
   m.def("cuda_conv2d_backward_weight", &conv_bwd_weight);
   m.def("cuda_relu_forward", &relu_fwd);
   m.def("cuda_relu_backward", &relu_bwd);
+  m.def("cuda_bias_add", &bias_add);
+  m.def("cuda_bias_grad", &bias_grad);
 #else
   m.def("cuda_built", [] { return false; });
 #endif

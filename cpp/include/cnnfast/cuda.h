@@ -52,6 +52,8 @@ void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const f
 void relu_forward(int64_t n, float* y, const float* x);                     // x > 0 ? x : 0·x
 // dx = s > 0 ? dy : 0, s the forward input — or its output (the fused conv2d+ReLU's backward)
 void relu_backward(int64_t n, float* dx, const float* dy, const float* s);
+void bias_add(int64_t N, int64_t C, int64_t S, float* y, const float* b);  // y (N, C, S) += b[c]
+void bias_grad(int64_t N, int64_t C, int64_t S, float* db, const float* dy);  // db[c] += Σ dy
 
 // ---- pooling (pool.cu) and max-unpooling (unpool.cu) --------------------------------------------
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x);

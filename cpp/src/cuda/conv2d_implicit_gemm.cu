@@ -278,19 +278,6 @@ struct WeightStore {
   }
 };
 
-// db[k] += Σ_{n, p, q} dy[n, k, p, q]: one block per output channel, summed in double.
-__global__ void bias_grad_kernel(float* db, const float* dy, int64_t N, int64_t K, int64_t PQ) {
-  __shared__ double partial[kThreads / 32];
-  const int64_t k = blockIdx.x;
-  double sum = 0;
-  for (int64_t i = threadIdx.x; i < N * PQ; i += blockDim.x) {
-    const int64_t n = i / PQ, pq = i % PQ;
-    sum += dy[(n * K + k) * PQ + pq];
-  }
-  sum = block_sum<kThreads>(sum, partial);
-  if (threadIdx.x == 0) db[k] += float(sum);
-}
-
 void forward(bool on_host, const Conv2dParams& p, float* y, const float* x, const float* w,
              const float* b, bool relu) {
   const Geom c = geom_of(p);
@@ -336,10 +323,7 @@ void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, con
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
                             const float* x) {
   if (dw) backward_weight(false, multiprocessors(), p, dw, dy, x);
-  if (db && p.N * p.P * p.Q > 0 && p.K > 0) {
-    bias_grad_kernel<<<unsigned(p.K), kThreads>>>(db, dy, p.N, p.K, p.P * p.Q);
-    CNNFAST_CUDA_CHECK_LAUNCH("bias_grad_kernel");
-  }
+  if (db) bias_grad(p.N, p.K, p.P * p.Q, db, dy);
 }
 
 namespace emulate {

@@ -1,7 +1,8 @@
 """CUDA twins of cnnfast.functional's ops, with the same names and signatures, reached through
 functional's dispatch (functional/_dispatch.py) when the array arguments are device arrays:
 conv2d (+ fused bias/ReLU) and backward, relu, max/avg/adaptive pooling (1-D/2-D/3-D) with
-switches, max-unpooling; batch norm, cross-entropy in _ops_nn.py. Arguments go through the CPU
+switches, max-unpooling; conv1d / conv_transpose1d/2d in _ops_conv_family.py, batch norm and
+cross-entropy in _ops_nn.py. Arguments go through the CPU
 ops' own shape checks; results are new DeviceArrays, parameter gradients zeros + accumulation."""
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from .. import _core
 from .._checks import check_ndim, check_needs
 from ..functional import conv as _conv, pool as _pool, unpool as _unpool
 from ..functional.switches import Switches
-from ._array import empty, zeros
+from ._array import empty
 from ._common import I64, auto_only, f32, i64, same_shape
+from ._ops_conv_family import (_transposed_backward, _transposed_forward,  # noqa: F401
+                               conv1d, conv1d_backward, conv2d_grads)
 from ._ops_nn import (batch_norm, batch_norm_backward, cross_entropy,  # noqa: F401
                       cross_entropy_backward)
 
@@ -51,16 +54,8 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
         masked = empty(grad_out.shape)
         _core.cuda_relu_backward(masked, grad_out, output, True)
         grad_out = masked
-    dx = dw = db = None
-    if need[0]:
-        dx = empty(x.shape)
-        _core.cuda_conv2d_backward_data(dx, grad_out, weight, stride, pad, dilation, groups)
-    if need[1] or (need[2] and bias is not None):
-        dw = zeros(weight.shape) if need[1] else None
-        db = zeros(bias.shape) if need[2] and bias is not None else None
-        _core.cuda_conv2d_backward_weight(dw, db, grad_out, x, list(weight.shape), stride, pad,
-                                          dilation, groups)
-    return dx, dw, db
+    return conv2d_grads(grad_out, x, weight, bias, stride, pad, dilation, groups, need, x.shape,
+                        weight.shape)
 
 
 # ---- relu ---------------------------------------------------------------------------------------
