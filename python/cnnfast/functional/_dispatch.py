@@ -29,6 +29,13 @@ def location(v) -> Optional[str]:
     return "device" if is_device_array(v) else None
 
 
+_PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # never device
+
+
+def _any_device(values) -> bool:
+    return any(type(v) not in _PLAIN and location(v) == "device" for v in values)
+
+
 def on_device(fn):
     """Decorates a CPU op so that device inputs run its CUDA twin (cnnfast.cuda._ops.<name>)."""
     sig = inspect.signature(fn)
@@ -36,8 +43,7 @@ def on_device(fn):
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
-        where = [location(v) for v in args] + [location(v) for v in kwargs.values()]
-        if "device" not in where:
+        if not (_any_device(args) or (kwargs and _any_device(kwargs.values()))):
             return fn(*args, **kwargs)
         named = sig.bind(*args, **kwargs).arguments
         host = [k for k, v in named.items() if location(v) == "host"]
