@@ -2,6 +2,9 @@
 
     python bench/bench_ops.py --threads N [--compare torch] [--json out.json] [--only name,...]
                               [--passes fwd,bwd_data,bwd_weight] [--algo auto] [--reps 5]
+    python bench/bench_ops.py --device cuda [--compare torch] [--json ...] [--only ...]
+        (cnnfast's CUDA kernels vs PyTorch on the same GPU, TF32 off: bench_ops_cuda.py;
+         exits with status 2 and the reason when there is no CUDA device)
 
 Per case: validate cnnfast against a float64 reference first (torch float64 when torch is present,
 else the NumPy reference of tests/reference.py on the first two images), then time cnnfast and
@@ -27,7 +30,8 @@ import time
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--threads", type=int, required=True, help="threads for cnnfast, torch, numpy")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    ap.add_argument("--threads", type=int, help="threads for cnnfast, torch, numpy (cpu: required)")
     ap.add_argument("--compare", choices=["torch", "none"], default="torch")
     ap.add_argument("--json", help="write the records here")
     ap.add_argument("--only", help="comma-separated case names (see --list)")
@@ -35,13 +39,17 @@ def parse_args(argv=None):
     ap.add_argument("--algo", default="auto", help="cnnfast algo for conv2d (auto|gemm|implicit|direct|winograd)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.device == "cpu" and args.threads is None:
+        ap.error("--threads is required with --device cpu")
+    return args
 
 
 ARGS = parse_args()
 # numpy's BLAS reads its thread count at import: set it before anything imports numpy.
 for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)
+    if ARGS.threads is not None:
+        os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402
 
@@ -254,6 +262,9 @@ def geomeans(records):
 
 
 def main():
+    if ARGS.device == "cuda":
+        import bench_ops_cuda
+        return bench_ops_cuda.main(ARGS, CASES)
     if ARGS.list:
         print("\n".join(list(CASES) + [SGEMM]))
         return 0

@@ -13,7 +13,7 @@ import cnnfast
 def test_info_keys():
     info = cnnfast.info()
     for key in ("version", "isa", "isa_available", "openmp", "num_threads", "cuda_built",
-                "cuda_available"):
+                "cuda_device_found", "cuda_device_name", "cuda_reason"):
         assert key in info
     assert info["isa"] in info["isa_available"]
     assert "scalar" in info["isa_available"]

@@ -54,7 +54,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
   m.def("openmp_enabled", &openmp_enabled);
   m.def("kernels", &active_kernel_names);
-  m.def("cuda_built", [] { return false; });
   m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });
   m.def("_output_cache_bytes", &py_bind::output_cache_bytes);
   py_bind::bind_all(m);

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 from . import _core
 from . import functional
-from . import init, nn, optim
+from . import cuda, init, nn, optim
 from .summary import summary  # cnnfast.summary(model, input_shape)
 
 __version__: str = _core.version()
-__all__ = ["functional", "nn", "optim", "init", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
+__all__ = ["functional", "nn", "optim", "init", "cuda", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
 __all__ += ["summary"]
 
 
 def info() -> dict:
     """Build and run-time facts: version, ISA picked and available, OpenMP, threads, the float32
-    microkernels the picked ISA runs, CUDA."""
+    microkernels the picked ISA runs, CUDA (built; device found — queried on first call, never at
+    import — its name, or why none)."""
     return {
         "version": __version__,
         "isa": _core.isa_active(),
@@ -27,7 +28,9 @@ def info() -> dict:
         "num_threads": _core.get_num_threads(),
         "kernels": list(_core.kernels()),
         "cuda_built": bool(_core.cuda_built()),
-        "cuda_available": False,
+        "cuda_device_found": cuda.is_available(),
+        "cuda_device_name": cuda.device_info()["name"] or None,
+        "cuda_reason": cuda.reason() or None,
     }
 
 

@@ -18,6 +18,11 @@ def as_float_array(name: str, a, dtype: Optional[np.dtype] = None) -> np.ndarray
     TypeError for non-arrays, other dtypes, or a dtype different from `dtype`.
     """
     if not isinstance(a, np.ndarray):
+        from .cuda._array import is_device_array
+        if is_device_array(a):
+            raise TypeError(f"{name}: a CUDA device array, but this op has no CUDA kernel (the "
+                            f"ops that do are listed in cnnfast.cuda's docstring); copy it to "
+                            f"the host with .to_numpy()")
         raise TypeError(f"{name}: expected a numpy.ndarray, got {type(a).__name__}")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"{name}: dtype must be float32 or float64, got {a.dtype}")

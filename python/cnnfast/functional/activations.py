@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float_array, check_float, check_min_ndim, check_same_shape
+from ._dispatch import on_device
 
 _RELU, _LEAKY, _SIGMOID, _TANH = 0, 1, 2, 3
 
@@ -26,11 +27,13 @@ def _bwd(grad_out, saved, saved_name, act, slope=0.0):
     return _core.activation_backward(grad_out, saved, act, slope)
 
 
+@on_device
 def relu(x: np.ndarray) -> np.ndarray:
     """max(x, 0)."""
     return _fwd(x, _RELU)
 
 
+@on_device
 def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     return _bwd(grad_out, x, "input", _RELU)
 

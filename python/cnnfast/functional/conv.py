@@ -13,6 +13,7 @@ import numpy as np
 from .. import _core
 from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_tuple,
                        resolve_padding)
+from ._dispatch import on_device
 
 _ALGOS = ("auto", "gemm", "implicit", "direct", "winograd", "ref")
 _ACTIVATIONS = (None, "relu")
@@ -24,13 +25,15 @@ def _activation(activation) -> str:
     return activation or "none"
 
 
-def _prepare(x, weight, bias, stride, padding, dilation, groups, algo):
-    x = as_float_array("input", x)
-    weight = as_float_array("weight", weight, x.dtype)
+def _prepare(x, weight, bias, stride, padding, dilation, groups, algo, as_array=as_float_array):
+    """Validated arguments; as_array checks and converts each array (the CUDA twin passes its
+    device-array check, everything else here only reads shapes)."""
+    x = as_array("input", x)
+    weight = as_array("weight", weight, x.dtype)
     check_ndim("input", x, 4, "(N, C, H, W)")
     check_ndim("weight", weight, 4, "(K, C/groups, R, S)")
     if bias is not None:
-        bias = as_float_array("bias", bias, x.dtype)
+        bias = as_array("bias", bias, x.dtype)
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"bias: expected shape ({weight.shape[0]},) (one per output "
                              f"channel of weight {weight.shape}), got {bias.shape}")
@@ -66,6 +69,29 @@ def _prepare(x, weight, bias, stride, padding, dilation, groups, algo):
     return x, weight, bias, stride, pad, dilation, groups
 
 
+def _grad_args(grad_out, output, x, weight, stride, pad, dilation, act, as_array=as_float_array):
+    """grad_out (and, for activation='relu', the forward output) checked against the output shape."""
+    grad_out = as_array("grad_out", grad_out, x.dtype)
+    p = (x.shape[2] + pad[0] + pad[1] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
+    q = (x.shape[3] + pad[2] + pad[3] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
+    expected = (x.shape[0], weight.shape[0], p, q)
+    if grad_out.shape != expected:
+        raise ValueError(f"grad_out: expected shape {expected} (the conv2d output for input "
+                         f"{x.shape} and weight {weight.shape}), got {grad_out.shape}")
+    if act == "relu":
+        if output is None:
+            raise ValueError("output: activation='relu' needs the forward output y (the ReLU's "
+                             "gradient is taken where y > 0)")
+        output = as_array("output", output, x.dtype)
+        if output.shape != expected:
+            raise ValueError(f"output: expected shape {expected} (the conv2d output), got "
+                             f"{output.shape}")
+    elif output is not None:
+        raise ValueError("output: only used with activation='relu'")
+    return grad_out, output
+
+
+@on_device
 def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
            stride=1, padding: PaddingArg = 0, dilation=1, groups: int = 1,
            algo: str = "auto", activation: Optional[str] = None) -> np.ndarray:
@@ -89,6 +115,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     return fn(x, weight, bias, stride, pad, dilation, groups, algo, act)
 
 
+@on_device
 def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
                     bias: Optional[np.ndarray] = None, stride=1, padding: PaddingArg = 0,
                     dilation=1, groups: int = 1, needs_input_grad=(True, True, True),
@@ -106,23 +133,7 @@ def conv2d_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
     x, weight, bias, stride, pad, dilation, groups = _prepare(
         x, weight, bias, stride, padding, dilation, groups, algo)
     need = check_needs(needs_input_grad, 3)
-    grad_out = as_float_array("grad_out", grad_out, x.dtype)
-    p = (x.shape[2] + pad[0] + pad[1] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
-    q = (x.shape[3] + pad[2] + pad[3] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
-    expected = (x.shape[0], weight.shape[0], p, q)
-    if grad_out.shape != expected:
-        raise ValueError(f"grad_out: expected shape {expected} (the conv2d output for input "
-                         f"{x.shape} and weight {weight.shape}), got {grad_out.shape}")
-    if act == "relu":
-        if output is None:
-            raise ValueError("output: activation='relu' needs the forward output y (the ReLU's "
-                             "gradient is taken where y > 0)")
-        output = as_float_array("output", output, x.dtype)
-        if output.shape != expected:
-            raise ValueError(f"output: expected shape {expected} (the conv2d output), got "
-                             f"{output.shape}")
-    elif output is not None:
-        raise ValueError("output: only used with activation='relu'")
+    grad_out, output = _grad_args(grad_out, output, x, weight, stride, pad, dilation, act)
     fn = _core.conv2d_backward_f32 if x.dtype == np.float32 else _core.conv2d_backward_f64
     return fn(grad_out, x, weight, bias is not None, stride, pad, dilation, groups,
               need[0], need[1], need[2], algo, act, output)

@@ -21,6 +21,7 @@ import numpy as np
 from .. import _core
 from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_tuple,
                        resolve_padding)
+from ._dispatch import on_device
 
 _ALGOS = ("auto", "gemm", "implicit", "ref")
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
@@ -62,8 +63,8 @@ def expand3(vals, nd, fill):
     return (fill,) * (3 - nd) + tuple(vals)
 
 
-def check_grad_out(grad_out, expected, dtype, what):
-    grad_out = as_float_array("grad_out", grad_out, dtype)
+def check_grad_out(grad_out, expected, dtype, what, as_array=as_float_array):
+    grad_out = as_array("grad_out", grad_out, dtype)
     if grad_out.shape != tuple(expected):
         raise ValueError(f"grad_out: expected shape {tuple(expected)} (the {what} output), "
                          f"got {grad_out.shape}")
@@ -72,9 +73,11 @@ def check_grad_out(grad_out, expected, dtype, what):
 
 # ---- conv1d / conv3d --------------------------------------------------------------------------
 
-def _prepare_conv(nd, x, weight, bias, stride, padding, dilation, groups, algo):
-    x = as_float_array("input", x)
-    weight = as_float_array("weight", weight, x.dtype)
+def _prepare_conv(nd, x, weight, bias, stride, padding, dilation, groups, algo,
+                  as_array=as_float_array):
+    """Validated arguments (as_array: the CUDA twins pass their device-array check)."""
+    x = as_array("input", x)
+    weight = as_array("weight", weight, x.dtype)
     check_ndim("input", x, nd + 2, _LAYOUT[nd])
     check_ndim("weight", weight, nd + 2, _KLAYOUT[nd])
     groups = check_groups(groups)
@@ -91,7 +94,7 @@ def _prepare_conv(nd, x, weight, bias, stride, padding, dilation, groups, algo):
         raise ValueError(f"weight: expected C/groups = {c // groups} input channels per group "
                          f"(input {x.shape}, groups={groups}), got weight {weight.shape}")
     if bias is not None:
-        bias = as_float_array("bias", bias, x.dtype)
+        bias = as_array("bias", bias, x.dtype)
         if bias.shape != (k,):
             raise ValueError(f"bias: expected shape ({k},) (one per output channel of weight "
                              f"{weight.shape}), got {bias.shape}")
@@ -109,6 +112,7 @@ def _conv1d_core(x, weight, stride, pad, dilation):
             (1, dilation[0]))
 
 
+@on_device
 def conv1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride=1,
            padding: PaddingArg = 0, dilation=1, groups: int = 1, algo: str = "auto") -> np.ndarray:
     """1-D convolution of x (N, C, L) with weight (K, C/groups, S) → (N, K, L_out).
@@ -121,6 +125,7 @@ def conv1d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     return fn(x4, w4, bias, st, pd, dl, groups, algo)[:, :, 0, :]
 
 
+@on_device
 def conv1d_backward(grad_out, x, weight, bias=None, stride=1, padding: PaddingArg = 0,
                     dilation=1, groups: int = 1, needs_input_grad=(True, True, True),
                     algo: str = "auto"):
@@ -172,9 +177,9 @@ def _transposed_padding(padding, nd):
 
 
 def _prepare_transposed(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
-                        algo):
-    x = as_float_array("input", x)
-    weight = as_float_array("weight", weight, x.dtype)
+                        algo, as_array=as_float_array):
+    x = as_array("input", x)
+    weight = as_array("weight", weight, x.dtype)
     check_ndim("input", x, nd + 2, _LAYOUT[nd].replace("C,", "C_in,"))
     check_ndim("weight", weight, nd + 2, _TLAYOUT[nd])
     groups = check_groups(groups)
@@ -189,7 +194,7 @@ def _prepare_transposed(nd, x, weight, bias, stride, padding, output_padding, gr
                          f"(input {x.shape})")
     c_out = weight.shape[1] * groups
     if bias is not None:
-        bias = as_float_array("bias", bias, x.dtype)
+        bias = as_array("bias", bias, x.dtype)
         if bias.shape != (c_out,):
             raise ValueError(f"bias: expected shape ({c_out},) (C_out of weight {weight.shape} "
                              f"with groups={groups}), got {bias.shape}")
@@ -217,6 +222,7 @@ def _transposed_core(nd, x, weight, stride, pad, out_pad, dilation):
     return x, weight, stride, pad, out_pad, dilation
 
 
+@on_device
 def _transposed_forward(nd, x, weight, bias, stride, padding, output_padding, groups, dilation,
                         algo):
     x, weight, bias, stride, pad, out_pad, dilation, groups, out_shape = _prepare_transposed(
@@ -227,6 +233,7 @@ def _transposed_forward(nd, x, weight, bias, stride, padding, output_padding, gr
     return fn(xc, wc, bias, st, pd, op, dl, groups, algo).reshape(out_shape)
 
 
+@on_device
 def _transposed_backward(nd, grad_out, x, weight, bias, stride, padding, output_padding, groups,
                          dilation, needs_input_grad, algo):
     x, weight, bias, stride, pad, out_pad, dilation, groups, out_shape = _prepare_transposed(

@@ -15,6 +15,7 @@ import numpy as np
 from .. import _core
 from .._checks import (as_float_array, check_float, check_min_ndim, check_reduction,
                        check_same_shape)
+from ._dispatch import on_device
 
 
 def _class_target(x, target, weight, pixel_weight):
@@ -74,6 +75,7 @@ def _ce_args(x, target, weight, ignore_index, reduction, label_smoothing, pixel_
     return x, target, weight, int(ignore_index), check_reduction(reduction), ls, pixel_weight
 
 
+@on_device
 def cross_entropy(x: np.ndarray, target: np.ndarray, weight: Optional[np.ndarray] = None,
                   ignore_index: int = -100, reduction: str = "mean",
                   label_smoothing: float = 0.0, pixel_weight: Optional[np.ndarray] = None,
@@ -90,6 +92,7 @@ def cross_entropy(x: np.ndarray, target: np.ndarray, weight: Optional[np.ndarray
     return (loss, lse) if return_lse else loss
 
 
+@on_device
 def cross_entropy_backward(grad_out, x: np.ndarray, target: np.ndarray,
                            weight: Optional[np.ndarray] = None, ignore_index: int = -100,
                            reduction: str = "mean", label_smoothing: float = 0.0,

@@ -12,6 +12,7 @@ import numpy as np
 from .. import _core
 from .._checks import (as_float_array, check_float, check_min_ndim, check_ndim, check_needs,
                        check_same_shape, int_tuple)
+from ._dispatch import on_device
 
 
 def _channel_vec(name, v, x):
@@ -24,6 +25,7 @@ def _channel_vec(name, v, x):
     return v
 
 
+@on_device
 def batch_norm(x: np.ndarray, running_mean: Optional[np.ndarray], running_var: Optional[np.ndarray],
                weight: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
@@ -50,6 +52,7 @@ def batch_norm(x: np.ndarray, running_mean: Optional[np.ndarray], running_var: O
     return (y, mean, invstd) if return_stats else y
 
 
+@on_device
 def batch_norm_backward(grad_out: np.ndarray, x: np.ndarray, running_mean: Optional[np.ndarray],
                         running_var: Optional[np.ndarray], weight: Optional[np.ndarray] = None,
                         bias: Optional[np.ndarray] = None, training: bool = False,

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float_array, check_ndim, int_tuple
+from ._dispatch import on_device
 from .switches import Switches, indices_array
 
 _ALGOS = ("auto", "ref")
@@ -99,6 +100,7 @@ def _variants(core, name: str):
 
 # ---- max ----------------------------------------------------------------------------------------
 
+@on_device
 def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
               return_indices=False, algo="auto"):
     """max pooling of x (N, C, *spatial). return_indices=True returns (y, Switches)."""
@@ -111,6 +113,7 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
                        padding=win[2][3 - nd:], dilation=win[3][3 - nd:], ceil_mode=bool(ceil_mode))
 
 
+@on_device
 def _max_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, dilation=1,
                        ceil_mode=False, indices=None, algo="auto"):
     """gradient of max pooling w.r.t. x: grad_out scattered to the switches (indices or a
@@ -141,6 +144,7 @@ def _divisor(divisor_override) -> int:
     return int(divisor_override)
 
 
+@on_device
 def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
               count_include_pad=True, divisor_override=None, algo="auto"):
     """average pooling of x (N, C, *spatial): window sum / (window size counting padding if
@@ -151,6 +155,7 @@ def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
                                   _divisor(divisor_override), algo)
 
 
+@on_device
 def _avg_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True, divisor_override=None, algo="auto"):
     """gradient of average pooling w.r.t. x."""
@@ -220,6 +225,7 @@ lp_pool1d_backward, lp_pool2d_backward, lp_pool3d_backward = _variants(
 _NO_WIN = ((1, 1, 1), (1, 1, 1), (0, 0, 0), (1, 1, 1))
 
 
+@on_device
 def _adaptive_avg_pool(nd, x, output_size, algo="auto"):
     """adaptive average pooling of x (N, C, *spatial) to output_size (int, or tuple whose None
     entries keep the input size): windows [floor(o·in/out), ceil((o+1)·in/out))."""
@@ -228,6 +234,7 @@ def _adaptive_avg_pool(nd, x, output_size, algo="auto"):
     return _core.pool_avg_forward(x, *_NO_WIN[:3], False, size, True, 0, algo)
 
 
+@on_device
 def _adaptive_avg_pool_backward(nd, grad_out, x, output_size, algo="auto"):
     """gradient of adaptive average pooling w.r.t. x."""
     x = _input(x, nd, algo)
@@ -236,6 +243,7 @@ def _adaptive_avg_pool_backward(nd, grad_out, x, output_size, algo="auto"):
     return _core.pool_avg_backward(g, x, *_NO_WIN[:3], False, size, True, 0, algo)
 
 
+@on_device
 def _adaptive_max_pool(nd, x, output_size, return_indices=False, algo="auto"):
     """adaptive max pooling of x (N, C, *spatial) to output_size; return_indices=True returns
     (y, Switches) for max_unpool."""
@@ -245,6 +253,7 @@ def _adaptive_max_pool(nd, x, output_size, return_indices=False, algo="auto"):
     return (y, Switches(idx, x.shape)) if return_indices else y
 
 
+@on_device
 def _adaptive_max_pool_backward(nd, grad_out, x, output_size, indices=None, algo="auto"):
     """gradient of adaptive max pooling w.r.t. x (indices recomputed from x when None)."""
     x = _input(x, nd, algo)
@@ -267,10 +276,10 @@ adaptive_max_pool1d_backward, adaptive_max_pool2d_backward, adaptive_max_pool3d_
 
 
 def _spatial_dims(x) -> int:
-    if not isinstance(x, np.ndarray) or x.ndim not in (3, 4, 5):
+    if not hasattr(x, "shape") or len(x.shape) not in (3, 4, 5):  # NumPy or device arrays
         raise ValueError(f"input: expected (N, C) + 1 to 3 spatial dims, got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
-    return x.ndim - 2
+    return len(x.shape) - 2
 
 
 def global_avg_pool(x, algo="auto") -> np.ndarray:

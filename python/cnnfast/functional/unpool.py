@@ -15,6 +15,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float_array, check_ndim, int_tuple
+from ._dispatch import on_device
 from .pool import _LAYOUT, _variants
 from .switches import Switches, indices_array
 
@@ -68,6 +69,7 @@ def _prepare(nd, x, indices, kernel_size, stride, padding, output_size, algo):
     return x, idx, (1,) * (3 - nd) + tuple(out)
 
 
+@on_device
 def _max_unpool(nd, x, indices, kernel_size=None, stride=None, padding=0, output_size=None,
                 algo="auto"):
     """max-unpooling of x (N, C, *pooled) to the switches in `indices` (Switches or int64
@@ -76,6 +78,7 @@ def _max_unpool(nd, x, indices, kernel_size=None, stride=None, padding=0, output
     return _core.unpool_forward(x, idx, out, algo)
 
 
+@on_device
 def _max_unpool_backward(nd, grad_out, x, indices, kernel_size=None, stride=None, padding=0,
                          output_size=None, algo="auto"):
     """gradient of max-unpooling w.r.t. x: grad_out read back at each switch (0 for writers

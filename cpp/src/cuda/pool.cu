@@ -1,0 +1,205 @@
+// pool.cu — max / average pooling on CUDA, regular and adaptive, through pool.h's 3-D core
+// (1-D/2-D are 3-D with singleton leading dims); one thread per output element. Windows come from
+// window_of(), a __host__ __device__ copy of pool_windows() (pool_params.cpp) that
+// pool_windows_agree() checks against it on the host. Max keeps the first maximum in raster
+// order (a NaN wins and stays); the backward passes scatter with atomicAdd (shared taps add up).
+#include <algorithm>
+#include <string>
+
+#include "cuda/runtime.cuh"
+
+namespace cnnfast::cuda {
+namespace {
+
+// pool_windows(p, dim)[o], computed in place (same integer formulas).
+__host__ __device__ inline PoolWindow window_of(const PoolParams& p, int dim, int64_t o) {
+  const int64_t in = p.in[dim], out = p.out[dim];
+  if (p.adaptive) {
+    const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
+    return {start, end - start, 1, end - start};
+  }
+  const int64_t k = p.kernel[dim], dl = p.dil[dim];
+  const int64_t start = o * p.stride[dim] - p.pad[dim];
+  const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
+  const int64_t last = in - 1 - start;  // largest offset from start still inside the input
+  const int64_t t_hi = last < 0 ? 0 : (k < last / dl + 1 ? k : last / dl + 1);
+  const int64_t end = start + k < in + p.pad[dim] ? start + k : in + p.pad[dim];
+  return {start + t_lo * dl, t_hi - t_lo > 0 ? t_hi - t_lo : 0, dl, end - start};
+}
+
+struct Out3 {  // output element o as (plane, od, oh, ow)
+  int64_t plane, d, h, w;
+};
+CNNFAST_HD inline Out3 decode(const PoolParams& p, int64_t o) {
+  Out3 r;
+  r.w = o % p.out[2];
+  o /= p.out[2];
+  r.h = o % p.out[1];
+  o /= p.out[1];
+  r.d = o % p.out[0];
+  r.plane = o / p.out[0];
+  return r;
+}
+
+// Calls f(flat index within the input plane) for every tap of output o's window, raster order.
+template <class F>
+CNNFAST_HD inline void for_each_tap(const PoolParams& p, const Out3& o, F&& f) {
+  const PoolWindow a = window_of(p, 0, o.d), b = window_of(p, 1, o.h), c = window_of(p, 2, o.w);
+  for (int64_t td = 0; td < a.count; ++td)
+    for (int64_t th = 0; th < b.count; ++th)
+      for (int64_t tw = 0; tw < c.count; ++tw)
+        f(((a.first + td * a.step) * p.in[1] + b.first + th * b.step) * p.in[2] + c.first +
+          tw * c.step);
+}
+
+CNNFAST_HD inline float avg_scale(const PoolParams& p, const AvgOptions& opt, const Out3& o) {
+  const PoolWindow a = window_of(p, 0, o.d), b = window_of(p, 1, o.h), c = window_of(p, 2, o.w);
+  if (opt.divisor_override > 0) return float(1.0 / double(opt.divisor_override));
+  if (opt.count_include_pad) return float(1.0 / double(a.padded * b.padded * c.padded));
+  return float(1.0 / double(a.count * b.count * c.count));
+}
+
+// ---- one output element each (the kernels run these in grid-stride loops) -----------------------
+CNNFAST_HD inline void max_forward_one(const PoolParams& p, int64_t o, float* y, int64_t* idx,
+                                       const float* x) {
+  const Out3 at = decode(p, o);
+  const float* xp = x + at.plane * (p.in[0] * p.in[1] * p.in[2]);
+  const PoolWindow a = window_of(p, 0, at.d), b = window_of(p, 1, at.h), c = window_of(p, 2, at.w);
+  float best = -INFINITY;
+  int64_t arg = (a.first * p.in[1] + b.first) * p.in[2] + c.first;
+  bool is_nan = false;  // the first NaN wins and stays
+  for_each_tap(p, at, [&](int64_t i) {
+    const float v = xp[i];
+    if (!is_nan && (v > best || v != v)) {
+      best = v;
+      arg = i;
+      is_nan = v != v;
+    }
+  });
+  y[o] = best;
+  if (idx) idx[o] = arg;
+}
+
+CNNFAST_HD inline void max_backward_one(const PoolParams& p, int64_t o, float* dx,
+                                        const float* dy, const int64_t* idx, long long* flag) {
+  const int64_t in_plane = p.in[0] * p.in[1] * p.in[2], out_plane = p.out[0] * p.out[1] * p.out[2];
+  const int64_t i = idx[o];
+  if (i < 0 || i >= in_plane) {
+    report_error(flag, i);
+    return;
+  }
+  atomic_add(&dx[(o / out_plane) * in_plane + i], dy[o]);
+}
+
+CNNFAST_HD inline void avg_forward_one(const PoolParams& p, const AvgOptions& opt, int64_t o,
+                                       float* y, const float* x) {
+  const Out3 at = decode(p, o);
+  const float* xp = x + at.plane * (p.in[0] * p.in[1] * p.in[2]);
+  float sum = 0.f;
+  for_each_tap(p, at, [&](int64_t i) { sum += xp[i]; });
+  y[o] = sum * avg_scale(p, opt, at);
+}
+
+CNNFAST_HD inline void avg_backward_one(const PoolParams& p, const AvgOptions& opt, int64_t o,
+                                        float* dx, const float* dy) {
+  const Out3 at = decode(p, o);
+  float* dxp = dx + at.plane * (p.in[0] * p.in[1] * p.in[2]);
+  const float g = dy[o] * avg_scale(p, opt, at);
+  for_each_tap(p, at, [&](int64_t i) { atomic_add(&dxp[i], g); });
+}
+
+__global__ void max_pool_forward_kernel(PoolParams p, int64_t total, float* y, int64_t* idx,
+                                        const float* x) {
+  CNNFAST_GRID_STRIDE(o, total) { max_forward_one(p, o, y, idx, x); }
+}
+
+__global__ void max_pool_backward_kernel(PoolParams p, int64_t total, float* dx, const float* dy,
+                                         const int64_t* idx, long long* flag) {
+  CNNFAST_GRID_STRIDE(o, total) { max_backward_one(p, o, dx, dy, idx, flag); }
+}
+
+__global__ void avg_pool_forward_kernel(PoolParams p, AvgOptions opt, int64_t total, float* y,
+                                        const float* x) {
+  CNNFAST_GRID_STRIDE(o, total) { avg_forward_one(p, opt, o, y, x); }
+}
+
+__global__ void avg_pool_backward_kernel(PoolParams p, AvgOptions opt, int64_t total, float* dx,
+                                         const float* dy) {
+  CNNFAST_GRID_STRIDE(o, total) { avg_backward_one(p, opt, o, dx, dy); }
+}
+
+void throw_bad_index(int64_t v, int64_t in_plane) {
+  throw std::invalid_argument("indices: value " + std::to_string(v) + " is out of range [0, " +
+                              std::to_string(in_plane) + ") of the input plane");
+}
+
+int64_t outputs(const PoolParams& p) { return p.planes() * p.out_plane(); }
+
+}  // namespace
+
+bool pool_windows_agree(const PoolParams& p) {
+  for (int d = 0; d < 3; ++d) {
+    const std::vector<PoolWindow> want = pool_windows(p, d);
+    for (int64_t o = 0; o < p.out[d]; ++o) {
+      const PoolWindow got = window_of(p, d, o), w = want[size_t(o)];
+      if (got.first != w.first || got.count != w.count || got.step != w.step ||
+          got.padded != w.padded)
+        return false;
+    }
+  }
+  return true;
+}
+
+void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x) {
+  const int64_t n = outputs(p);
+  if (n == 0) return;
+  max_pool_forward_kernel<<<blocks_for(n), kThreads>>>(p, n, y, idx, x);
+  CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_kernel");
+}
+
+void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx) {
+  fill_bytes(dx, 0, p.planes() * p.in_plane() * int64_t(sizeof(float)));
+  const int64_t n = outputs(p);
+  if (n == 0) return;
+  ErrorFlag bad;
+  max_pool_backward_kernel<<<blocks_for(n), kThreads>>>(p, n, dx, dy, idx, bad.ptr());
+  CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_kernel");
+  int64_t v = 0;
+  if (bad.raised(&v)) throw_bad_index(v, p.in_plane());
+}
+
+void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x) {
+  const int64_t n = outputs(p);
+  if (n == 0) return;
+  avg_pool_forward_kernel<<<blocks_for(n), kThreads>>>(p, o, n, y, x);
+  CNNFAST_CUDA_CHECK_LAUNCH("avg_pool_forward_kernel");
+}
+
+void avg_pool_backward(const PoolParams& p, const AvgOptions& o, float* dx, const float* dy) {
+  fill_bytes(dx, 0, p.planes() * p.in_plane() * int64_t(sizeof(float)));
+  const int64_t n = outputs(p);
+  if (n == 0) return;
+  avg_pool_backward_kernel<<<blocks_for(n), kThreads>>>(p, o, n, dx, dy);
+  CNNFAST_CUDA_CHECK_LAUNCH("avg_pool_backward_kernel");
+}
+
+namespace emulate {
+void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x) {
+  for (int64_t o = 0; o < outputs(p); ++o) max_forward_one(p, o, y, idx, x);
+}
+void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx) {
+  std::fill(dx, dx + p.planes() * p.in_plane(), 0.f);
+  long long flag[2] = {0, 0};
+  for (int64_t o = 0; o < outputs(p); ++o) max_backward_one(p, o, dx, dy, idx, flag);
+  if (flag[0]) throw_bad_index(flag[1], p.in_plane());
+}
+void avg_pool_forward(const PoolParams& p, const AvgOptions& opt, float* y, const float* x) {
+  for (int64_t o = 0; o < outputs(p); ++o) avg_forward_one(p, opt, o, y, x);
+}
+void avg_pool_backward(const PoolParams& p, const AvgOptions& opt, float* dx, const float* dy) {
+  std::fill(dx, dx + p.planes() * p.in_plane(), 0.f);
+  for (int64_t o = 0; o < outputs(p); ++o) avg_backward_one(p, opt, o, dx, dy);
+}
+}  // namespace emulate
+
+}  // namespace cnnfast::cuda

@@ -1,0 +1,177 @@
+// runtime.cu — the CUDA backend's runtime: device query (lazy, cached, never throws), memory
+// (stream-ordered pool when the device supports it), copies, stream handshakes for DLPack and
+// the CUDA array interface, and the error formatting behind CNNFAST_CUDA_CHECK.
+#include <cstring>
+#include <string>
+
+#include "cuda/runtime.cuh"
+
+namespace cnnfast::cuda {
+namespace {
+
+std::string describe(cudaError_t e) {
+  return std::string(cudaGetErrorName(e)) + " (" + cudaGetErrorString(e) + ")";
+}
+
+// Lowest compute capability the build has code for (SASS or PTX), e.g. 80 for "80;90".
+int min_built_arch() {
+#ifdef __CUDA_ARCH_LIST__
+  constexpr int archs[] = {__CUDA_ARCH_LIST__};
+  int lo = archs[0];
+  for (int a : archs) lo = std::min(lo, a);
+  return lo / 10;
+#else
+  return 80;
+#endif
+}
+
+DeviceInfo query_device() {
+  DeviceInfo d;
+  cudaRuntimeGetVersion(&d.runtime_version);
+  if (cudaDriverGetVersion(&d.driver_version) != cudaSuccess) d.driver_version = 0;
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    d.reason = "cudaGetDeviceCount failed: " + describe(e);
+    if (d.driver_version == 0)
+      d.reason += "; no NVIDIA driver is loaded (libcuda.so not found)";
+    else if (d.driver_version < d.runtime_version)
+      d.reason += "; the driver supports CUDA " + std::to_string(d.driver_version / 1000) + "." +
+                  std::to_string(d.driver_version % 1000 / 10) + ", this build needs " +
+                  std::to_string(d.runtime_version / 1000) + "." +
+                  std::to_string(d.runtime_version % 1000 / 10);
+    cudaGetLastError();
+    return d;
+  }
+  if (n < 1) {
+    d.reason = "no CUDA device visible (cudaGetDeviceCount returned 0; check CUDA_VISIBLE_DEVICES)";
+    return d;
+  }
+  d.count = n;
+  cudaDeviceProp prop{};
+  cudaError_t e2 = cudaGetDevice(&d.device);
+  if (e2 == cudaSuccess) e2 = cudaGetDeviceProperties(&prop, d.device);
+  if (e2 != cudaSuccess) {
+    d.reason = "cudaGetDeviceProperties failed: " + describe(e2);
+    cudaGetLastError();
+    return d;
+  }
+  d.name = prop.name;
+  d.cc_major = prop.major;
+  d.cc_minor = prop.minor;
+  d.total_memory = static_cast<int64_t>(prop.totalGlobalMem);
+  const int cc = prop.major * 10 + prop.minor;
+  if (cc < min_built_arch()) {
+    d.reason = std::string(prop.name) + " has compute capability " + std::to_string(prop.major) +
+               "." + std::to_string(prop.minor) + "; this build has code for >= " +
+               std::to_string(min_built_arch() / 10) + "." + std::to_string(min_built_arch() % 10);
+    return d;
+  }
+  d.found = true;
+  return d;
+}
+
+const DeviceInfo& cached_info() {
+  static const DeviceInfo info = query_device();  // thread-safe one-time initialization
+  return info;
+}
+
+void require_device() {
+  const DeviceInfo& d = cached_info();
+  if (!d.found) throw Error("no CUDA device: " + d.reason);
+}
+
+bool pools_supported() {
+  static const bool yes = [] {
+    int v = 0;
+    const DeviceInfo& d = cached_info();
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMemoryPoolsSupported, d.device) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return v != 0;
+  }();
+  return yes;
+}
+
+struct Event {  // RAII for the stream handshakes
+  cudaEvent_t ev{};
+  Event() { CNNFAST_CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming)); }
+  ~Event() { cudaEventDestroy(ev); }
+};
+
+cudaStream_t stream_of(intptr_t s) {
+  return s == 2 ? cudaStreamPerThread : reinterpret_cast<cudaStream_t>(s);
+}
+
+}  // namespace
+
+void throw_error(cudaError_t e, const char* call, const char* file, int line) {
+  const char* base = std::strrchr(file, '/');
+  std::string msg = std::string(call) + " failed: " + describe(e) + " [" +
+                    (base ? base + 1 : file) + ":" + std::to_string(line) + "]";
+  if (e == cudaErrorIllegalAddress || e == cudaErrorLaunchFailure || e == cudaErrorAssert)
+    msg += " (asynchronous: may come from an earlier kernel; the CUDA context is now unusable)";
+  cudaGetLastError();  // clear non-sticky errors so the next call starts clean
+  throw Error(msg);
+}
+
+DeviceInfo device_info() { return cached_info(); }
+
+void* device_alloc(int64_t bytes) {
+  if (bytes < 0) throw std::invalid_argument("device_alloc: negative size");
+  require_device();
+  if (bytes == 0) return nullptr;
+  void* p = nullptr;
+  if (pools_supported())
+    CNNFAST_CUDA_CHECK(cudaMallocAsync(&p, static_cast<size_t>(bytes), 0));
+  else
+    CNNFAST_CUDA_CHECK(cudaMalloc(&p, static_cast<size_t>(bytes)));
+  return p;
+}
+
+void device_free(void* p) noexcept {
+  if (!p) return;
+  const cudaError_t e = pools_supported() ? cudaFreeAsync(p, 0) : cudaFree(p);
+  if (e != cudaSuccess) cudaGetLastError();  // e.g. cudaErrorCudartUnloading at exit
+}
+
+void copy_to_device(void* dst, const void* src, int64_t bytes) {
+  if (bytes > 0) CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyHostToDevice));
+}
+
+void copy_to_host(void* dst, const void* src, int64_t bytes) {
+  if (bytes > 0) CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
+}
+
+void copy_on_device(void* dst, const void* src, int64_t bytes) {
+  if (bytes > 0)
+    CNNFAST_CUDA_CHECK(cudaMemcpyAsync(dst, src, size_t(bytes), cudaMemcpyDeviceToDevice, 0));
+}
+
+void fill_bytes(void* dst, int byte, int64_t bytes) {
+  if (bytes > 0) CNNFAST_CUDA_CHECK(cudaMemsetAsync(dst, byte, size_t(bytes), 0));
+}
+
+void synchronize() {
+  require_device();
+  CNNFAST_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+void wait_for_stream(intptr_t stream) {
+  if (stream == 1) return;  // the legacy default stream is ours
+  require_device();
+  Event e;
+  CNNFAST_CUDA_CHECK(cudaEventRecord(e.ev, stream_of(stream)));
+  CNNFAST_CUDA_CHECK(cudaStreamWaitEvent(0, e.ev, 0));
+}
+
+void publish_to_stream(intptr_t stream) {
+  if (stream == 1) return;
+  require_device();
+  Event e;
+  CNNFAST_CUDA_CHECK(cudaEventRecord(e.ev, 0));
+  CNNFAST_CUDA_CHECK(cudaStreamWaitEvent(stream_of(stream), e.ev, 0));
+}
+
+}  // namespace cnnfast::cuda

@@ -1,0 +1,211 @@
+"""CUDA twins of cnnfast.functional's ops, with the same names and signatures, reached through
+functional's dispatch (functional/_dispatch.py) when the array arguments are device arrays:
+conv2d (+ fused bias/ReLU) and backward, relu, max/avg/adaptive pooling (1-D/2-D/3-D) with
+switches, max-unpooling; conv1d / conv_transpose1d/2d in _ops_conv_family.py, batch norm and
+cross-entropy in _ops_nn.py. Arguments go through the CPU
+ops' own shape checks; results are new DeviceArrays, parameter gradients zeros + accumulation."""
+from __future__ import annotations
+
+from .. import _core
+from .._checks import check_ndim, check_needs
+from ..functional import conv as _conv, pool as _pool, unpool as _unpool
+from ..functional.switches import Switches
+from ._array import empty
+from ._common import I64, auto_only, f32, i64, same_shape
+from ._ops_conv_family import (_transposed_backward, _transposed_forward,  # noqa: F401
+                               conv1d, conv1d_backward, conv2d_grads)
+from ._ops_nn import (batch_norm, batch_norm_backward, cross_entropy,  # noqa: F401
+                      cross_entropy_backward)
+
+
+# ---- conv2d -------------------------------------------------------------------------------------
+
+def _conv_args(x, weight, bias, stride, padding, dilation, groups, algo):
+    auto_only(algo)
+    return _conv._prepare(x, weight, bias, stride, padding, dilation, groups, algo, as_array=f32)
+
+
+def _conv_out_shape(x, weight, stride, pad, dilation):
+    p = (x.shape[2] + pad[0] + pad[1] - dilation[0] * (weight.shape[2] - 1) - 1) // stride[0] + 1
+    q = (x.shape[3] + pad[2] + pad[3] - dilation[1] * (weight.shape[3] - 1) - 1) // stride[1] + 1
+    return (x.shape[0], weight.shape[0], p, q)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo="auto",
+           activation=None):
+    act = _conv._activation(activation)
+    x, weight, bias, stride, pad, dilation, groups = _conv_args(
+        x, weight, bias, stride, padding, dilation, groups, algo)
+    y = empty(_conv_out_shape(x, weight, stride, pad, dilation))
+    _core.cuda_conv2d_forward(y, x, weight, bias, stride, pad, dilation, groups, act == "relu")
+    return y
+
+
+def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                    needs_input_grad=(True, True, True), algo="auto", activation=None,
+                    output=None):
+    act = _conv._activation(activation)
+    x, weight, bias, stride, pad, dilation, groups = _conv_args(
+        x, weight, bias, stride, padding, dilation, groups, algo)
+    need = check_needs(needs_input_grad, 3)
+    grad_out, output = _conv._grad_args(grad_out, output, x, weight, stride, pad, dilation, act,
+                                        as_array=f32)
+    if act == "relu":  # back through the fused ReLU first: grad_out where output > 0
+        masked = empty(grad_out.shape)
+        _core.cuda_relu_backward(masked, grad_out, output, True)
+        grad_out = masked
+    return conv2d_grads(grad_out, x, weight, bias, stride, pad, dilation, groups, need, x.shape,
+                        weight.shape)
+
+
+# ---- relu ---------------------------------------------------------------------------------------
+
+def relu(x):
+    x = f32("input", x)
+    y = empty(x.shape)
+    _core.cuda_relu_forward(y, x)
+    return y
+
+
+def relu_backward(grad_out, x):
+    x, grad_out = f32("input", x), f32("grad_out", grad_out)
+    same_shape("grad_out", grad_out, "input", x.shape)
+    dx = empty(x.shape)
+    _core.cuda_relu_backward(dx, grad_out, x, False)
+    return dx
+
+
+# ---- pooling (the 3-D core; 1-D and 2-D have leading singleton dims) -----------------------------
+
+def _input(x, nd, algo):
+    auto_only(algo)
+    x = f32("input", x)
+    check_ndim("input", x, nd + 2, _pool._LAYOUT[nd])
+    return x
+
+
+def _grad(grad_out, x, want, what):
+    g = f32("grad_out", grad_out)
+    if g.shape != tuple(want):
+        raise ValueError(f"grad_out: expected shape {tuple(want)} (the {what} output for input "
+                         f"{x.shape}), got {g.shape}")
+    return g
+
+
+def _indices(indices, shape):
+    return i64("indices", indices.indices if isinstance(indices, Switches) else indices, shape)
+
+
+def _max_forward(x, win, ceil_mode, size, shape, with_indices):
+    y = empty(shape)
+    idx = empty(shape, I64) if with_indices else None
+    _core.cuda_max_pool_forward(y, idx, x, *win, bool(ceil_mode), size)
+    return y, idx
+
+
+def _max_backward(grad_out, x, win, ceil_mode, size, shape, indices, what):
+    g = _grad(grad_out, x, shape, what)
+    idx = (_max_forward(x, win, ceil_mode, size, shape, True)[1] if indices is None
+           else _indices(indices, shape))
+    dx = empty(x.shape)
+    _core.cuda_max_pool_backward(dx, g, idx, *win, bool(ceil_mode), size)
+    return dx
+
+
+def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+              return_indices=False, algo="auto"):
+    x = _input(x, nd, algo)
+    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    y, idx = _max_forward(x, win, ceil_mode, None, shape, bool(return_indices))
+    if not return_indices:
+        return y
+    return y, Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
+                       padding=win[2][3 - nd:], dilation=win[3][3 - nd:], ceil_mode=bool(ceil_mode))
+
+
+def _max_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, dilation=1,
+                       ceil_mode=False, indices=None, algo="auto"):
+    x = _input(x, nd, algo)
+    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    return _max_backward(grad_out, x, win, ceil_mode, None, shape, indices, "max pooling")
+
+
+def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+              count_include_pad=True, divisor_override=None, algo="auto"):
+    x = _input(x, nd, algo)
+    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    y = empty(shape)
+    _core.cuda_avg_pool_forward(y, x, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
+                                _pool._divisor(divisor_override))
+    return y
+
+
+def _avg_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False,
+                       count_include_pad=True, divisor_override=None, algo="auto"):
+    x = _input(x, nd, algo)
+    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    g = _grad(grad_out, x, shape, "average pooling")
+    dx = empty(x.shape)
+    _core.cuda_avg_pool_backward(dx, g, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
+                                 _pool._divisor(divisor_override))
+    return dx
+
+
+def _adaptive_avg_pool(nd, x, output_size, algo="auto"):
+    x = _input(x, nd, algo)
+    size, shape = _pool._adaptive_size(x, nd, output_size)
+    y = empty(shape)
+    _core.cuda_avg_pool_forward(y, x, *_pool._NO_WIN[:3], False, size, True, 0)
+    return y
+
+
+def _adaptive_avg_pool_backward(nd, grad_out, x, output_size, algo="auto"):
+    x = _input(x, nd, algo)
+    size, shape = _pool._adaptive_size(x, nd, output_size)
+    g = _grad(grad_out, x, shape, "adaptive average pooling")
+    dx = empty(x.shape)
+    _core.cuda_avg_pool_backward(dx, g, *_pool._NO_WIN[:3], False, size, True, 0)
+    return dx
+
+
+def _adaptive_max_pool(nd, x, output_size, return_indices=False, algo="auto"):
+    x = _input(x, nd, algo)
+    size, shape = _pool._adaptive_size(x, nd, output_size)
+    y, idx = _max_forward(x, _pool._NO_WIN, False, size, shape, bool(return_indices))
+    return (y, Switches(idx, x.shape)) if return_indices else y
+
+
+def _adaptive_max_pool_backward(nd, grad_out, x, output_size, indices=None, algo="auto"):
+    x = _input(x, nd, algo)
+    size, shape = _pool._adaptive_size(x, nd, output_size)
+    return _max_backward(grad_out, x, _pool._NO_WIN, False, size, shape, indices,
+                         "adaptive max pooling")
+
+
+# ---- max-unpooling -------------------------------------------------------------------------------
+
+def _unpool_args(nd, x, indices, kernel_size, stride, padding, output_size, algo):
+    x = _input(x, nd, algo)
+    out = _unpool._output_size(x, nd, indices, kernel_size, stride, padding, output_size)
+    return x, _indices(indices, x.shape), x.shape[:2] + tuple(out)
+
+
+def _max_unpool(nd, x, indices, kernel_size=None, stride=None, padding=0, output_size=None,
+                algo="auto"):
+    x, idx, shape = _unpool_args(nd, x, indices, kernel_size, stride, padding, output_size, algo)
+    y = empty(shape)
+    _core.cuda_max_unpool_forward(y, x, idx)
+    return y
+
+
+def _max_unpool_backward(nd, grad_out, x, indices, kernel_size=None, stride=None, padding=0,
+                         output_size=None, algo="auto"):
+    x, idx, shape = _unpool_args(nd, x, indices, kernel_size, stride, padding, output_size, algo)
+    g = f32("grad_out", grad_out)
+    if g.shape != shape:
+        raise ValueError(f"grad_out: expected shape {shape} (the unpooled output for input "
+                         f"{x.shape}), got {g.shape}")
+    dx = empty(x.shape)
+    _core.cuda_max_unpool_backward(dx, g, idx)
+    return dx
+

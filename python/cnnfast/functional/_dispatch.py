@@ -1,0 +1,58 @@
+"""Where an op runs, decided by where its array arguments live: NumPy arrays -> the CPU kernels;
+CUDA device arrays (cnnfast.cuda.DeviceArray, or any object exposing __cuda_array_interface__ or
+a CUDA __dlpack_device__: CuPy arrays, PyTorch CUDA tensors, ...) -> the CUDA twin of the same
+name in cnnfast.cuda._ops. Host and device arrays mixed in one call: TypeError naming both sides.
+Ops without a CUDA twin are not decorated; a device array reaching them fails their array check.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Optional
+
+import numpy as np
+
+from .switches import Switches
+
+_SCALARS = (bool, int, float, complex, str, bytes, tuple, list, dict, np.generic)
+
+
+def location(v) -> Optional[str]:
+    """'host' for a NumPy array, 'device' for a CUDA device array, None for anything else."""
+    if isinstance(v, np.ndarray):
+        return "host"
+    if v is None or isinstance(v, _SCALARS):
+        return None
+    if isinstance(v, Switches):
+        return location(v.indices)
+    from ..cuda._array import is_device_array  # light: no device call
+    return "device" if is_device_array(v) else None
+
+
+_PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # never device
+
+
+def _any_device(values) -> bool:
+    return any(type(v) not in _PLAIN and location(v) == "device" for v in values)
+
+
+def on_device(fn):
+    """Decorates a CPU op so that device inputs run its CUDA twin (cnnfast.cuda._ops.<name>)."""
+    sig = inspect.signature(fn)
+    public = fn.__name__.lstrip("_")
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if not (_any_device(args) or (kwargs and _any_device(kwargs.values()))):
+            return fn(*args, **kwargs)
+        named = sig.bind(*args, **kwargs).arguments
+        host = [k for k, v in named.items() if location(v) == "host"]
+        if host:
+            dev = [k for k, v in named.items() if location(v) == "device"]
+            raise TypeError(f"{public}: mixes CUDA device arrays ({', '.join(dev)}) with NumPy "
+                            f"host arrays ({', '.join(host)}); put all arrays on one side "
+                            f"(cnnfast.cuda.from_numpy / DeviceArray.to_numpy)")
+        from ..cuda import _ops
+        return getattr(_ops, fn.__name__)(*args, **kwargs)
+
+    return op

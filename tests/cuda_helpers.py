@@ -1,0 +1,57 @@
+"""Shared by the CUDA tests (test_cuda_conv/pool/nn.py on a GPU, test_cuda_emulated.py anywhere):
+the skip marker with the reason, the conv2d configurations, host -> device uploads, and the
+comparison of a device result with the CPU op's (NaN-poisoned device buffers make unwritten
+elements fail: rel_err rejects non-finite results)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnnfast import cuda
+
+from helpers import rel_err
+
+requires_gpu = pytest.mark.skipif(not cuda.is_available(),
+                                  reason=f"no CUDA device: {cuda.reason()}")
+
+TOL = 3e-5  # float32 sums in another order than the CPU's
+
+
+# N, C, H, W, K, R, S, stride, padding, dilation, groups
+CONV_CASES = [
+    (2, 3, 9, 11, 5, 3, 3, 1, 1, 1, 1),
+    (3, 4, 13, 7, 6, 3, 2, (2, 1), (1, 0, 2, 1), (1, 2), 2),   # asymmetric padding
+    (1, 8, 10, 10, 8, 3, 3, 1, 1, 1, 8),                       # depthwise
+    (2, 6, 15, 15, 9, 5, 5, 2, 2, 1, 3),
+    (1, 3, 8, 8, 70, 1, 1, 1, 0, 1, 1),                        # 1x1, K over one 64-tile
+    (2, 5, 12, 9, 4, 3, 3, 1, "same", 3, 1),
+    (2, 67, 6, 5, 3, 2, 2, 1, 0, 1, 1),                        # depth C·R·S = 268
+    (1, 1, 28, 28, 6, 5, 5, 1, 0, 1, 1),                       # LeNet conv1
+    (4, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1),                      # N·P·Q = 1024: split sum
+    (2, 4, 7, 7, 4, 7, 7, 3, "full", 1, 2),
+]
+
+
+def dev(*arrays):
+    """Device copies (None stays None); one array -> one DeviceArray, several -> a list."""
+    out = [None if a is None else cuda.from_numpy(np.asarray(a)) for a in arrays]
+    return out[0] if len(out) == 1 else out
+
+
+def host(a):
+    return a.to_numpy() if isinstance(a, cuda.DeviceArray) else a
+
+
+def close(got, want, tol=TOL, what=""):
+    if want is None:
+        assert got is None, f"{what}: expected None"
+        return
+    assert isinstance(got, cuda.DeviceArray), f"{what}: expected a DeviceArray, got {type(got)}"
+    got, want = host(got), np.asarray(want)
+    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
+    err = rel_err(got, want)
+    assert err <= tol, f"{what}: relative error {err:.2e} > {tol:.0e}"
+
+
+def f32(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)

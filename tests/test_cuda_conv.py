@@ -1,0 +1,98 @@
+"""CUDA conv2d (implicit GEMM) and ReLU against the CPU ops: every stride / padding form /
+dilation / groups (incl. depthwise), odd sizes, tiles that do not divide the problem, a split
+weight-gradient sum, fused bias + ReLU and its backward. Runs only where a CUDA device exists."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnfast.functional as F
+
+from cuda_helpers import CONV_CASES as CASES, close, dev, f32, requires_gpu
+
+pytestmark = requires_gpu
+
+IDS = [f"case{i}" for i in range(len(CASES))]
+
+
+def make(rng, case, bias=True):
+    n, c, h, w, k, r, s, st, pad, dil, g = case
+    x, wt = f32(rng, n, c, h, w), f32(rng, k, c // g, r, s)
+    b = f32(rng, k) if bias else None
+    return x, wt, b, dict(stride=st, padding=pad, dilation=dil, groups=g)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("bias, act", [(True, None), (False, None), (True, "relu")])
+def test_conv2d_forward_matches_cpu(rng, case, bias, act):
+    x, wt, b, kw = make(rng, case, bias)
+    close(F.conv2d(*dev(x, wt, b), activation=act, **kw), F.conv2d(x, wt, b, activation=act, **kw))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+@pytest.mark.parametrize("act", [None, "relu"])
+def test_conv2d_backward_matches_cpu(rng, case, act):
+    x, wt, b, kw = make(rng, case)
+    y = F.conv2d(x, wt, b, activation=act, **kw)
+    gy = f32(rng, *y.shape)
+    out = y if act else None  # the same ReLU mask on both sides
+    want = F.conv2d_backward(gy, x, wt, b, activation=act, output=out, **kw)
+    got = F.conv2d_backward(*dev(gy, x, wt, b), activation=act, output=dev(out), **kw)
+    for name, g, w in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(g, w, what=name)
+
+
+def test_conv2d_backward_needs_input_grad_and_no_bias(rng):
+    x, wt, _, kw = make(rng, CASES[3], bias=False)
+    gy = f32(rng, *F.conv2d(x, wt, **kw).shape)
+    want = F.conv2d_backward(gy, x, wt, needs_input_grad=(False, True, True), **kw)
+    got = F.conv2d_backward(*dev(gy, x, wt), needs_input_grad=(False, True, True), **kw)
+    assert got[0] is None and got[2] is None and want[2] is None
+    close(got[1], want[1])
+
+
+def test_relu_forward_backward(rng):
+    x, gy = f32(rng, 3, 5, 7), f32(rng, 3, 5, 7)
+    xd, gd = dev(x, gy)
+    close(F.relu(xd), F.relu(x), tol=0)
+    close(F.relu_backward(gd, xd), F.relu_backward(gy, x), tol=0)
+
+
+def test_results_are_new_device_arrays_and_inputs_untouched(rng):
+    x, wt, b, kw = make(rng, CASES[0])
+    xd, wd, bd = dev(x, wt, b)
+    F.conv2d_backward(dev(f32(rng, *F.conv2d(x, wt, b, **kw).shape)), xd, wd, bd, **kw)
+    assert np.array_equal(xd.to_numpy(), x) and np.array_equal(wd.to_numpy(), wt)
+
+
+# ---- conv1d and transposed convolution on the same engine --------------------------------------
+
+@pytest.mark.parametrize("stride, padding, dilation, groups", [
+    (1, 0, 1, 1), (2, "same", 1, 2), (3, (2, 1), 2, 1), (1, "full", 3, 4)])
+def test_conv1d_matches_cpu(rng, stride, padding, dilation, groups):
+    x, w, b = f32(rng, 3, 8, 23), f32(rng, 12, 8 // groups, 3), f32(rng, 12)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    y = F.conv1d(x, w, b, **kw)
+    close(F.conv1d(*dev(x, w, b), **kw), y)
+    gy = f32(rng, *y.shape)
+    for got, want in zip(F.conv1d_backward(*dev(gy, x, w, b), **kw),
+                         F.conv1d_backward(gy, x, w, b, **kw)):
+        close(got, want)
+
+
+@pytest.mark.parametrize("nd", [1, 2])
+@pytest.mark.parametrize("stride, padding, output_padding, groups, dilation", [
+    (1, 0, 0, 1, 1), (2, 1, 1, 2, 1), (3, 2, 2, 1, 2), (2, 0, 1, 3, 1)])
+def test_conv_transpose_matches_cpu(rng, nd, stride, padding, output_padding, groups, dilation):
+    spatial = (7,) if nd == 1 else (6, 5)
+    x = f32(rng, 2, 6, *spatial)
+    w, b = f32(rng, 6, 2, *(3,) * nd), f32(rng, 2 * groups)  # (C_in, C_out/groups, k...)
+    kw = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups,
+              dilation=dilation)
+    fwd, bwd = getattr(F, f"conv_transpose{nd}d"), getattr(F, f"conv_transpose{nd}d_backward")
+    y = fwd(x, w, b, **kw)
+    close(fwd(*dev(x, w, b), **kw), y)
+    gy = f32(rng, *y.shape)
+    for name, got, want in zip(("grad_input", "grad_weight", "grad_bias"),
+                               bwd(*dev(gy, x, w, b), **kw), bwd(gy, x, w, b, **kw)):
+        close(got, want, what=name)

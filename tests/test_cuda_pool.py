@@ -1,0 +1,110 @@
+"""CUDA pooling (max with switches, average, adaptive, global; 1-D/2-D/3-D) and max-unpooling
+against the CPU ops: odd sizes, padding, dilation, ceil_mode, count_include_pad,
+divisor_override, overlapping windows sharing a switch (last writer wins), bad indices.
+Runs only where a CUDA device exists."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnnfast.functional as F
+
+from cuda_helpers import close, dev, f32, host, requires_gpu
+
+pytestmark = requires_gpu
+
+SHAPES = {1: (2, 3, 17), 2: (2, 3, 9, 11), 3: (1, 2, 5, 6, 7)}
+# kernel, stride, padding, dilation, ceil_mode
+MAX_WINDOWS = [(2, None, 0, 1, False), (3, 2, 1, 1, True), (3, 1, 1, 2, False), (2, 3, 1, 1, True)]
+
+
+def op(name, nd):
+    return getattr(F, name.format(nd))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("k, s, p, d, ceil", MAX_WINDOWS)
+def test_max_pool_values_switches_and_backward(rng, nd, k, s, p, d, ceil):
+    x = f32(rng, *SHAPES[nd])
+    xd = dev(x)
+    kw = dict(stride=s, padding=p, dilation=d, ceil_mode=ceil)
+    y, sw = op("max_pool{}d", nd)(x, k, return_indices=True, **kw)
+    yd, swd = op("max_pool{}d", nd)(xd, k, return_indices=True, **kw)
+    close(yd, y, tol=0)
+    assert np.array_equal(host(swd.indices), sw.indices)
+    assert swd.input_shape == sw.input_shape and swd.kernel_size == sw.kernel_size
+    gy = f32(rng, *y.shape)
+    bwd = op("max_pool{}d_backward", nd)
+    want = bwd(gy, x, k, indices=sw, **kw)
+    close(bwd(dev(gy), xd, k, indices=swd, **kw), want)
+    close(bwd(dev(gy), xd, k, **kw), want)  # switches recomputed on the device
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("k, s, p, ceil, include_pad, divisor", [
+    (2, None, 0, False, True, None), (3, 2, 1, True, True, None), (3, 2, 1, True, False, None),
+    (3, 1, 1, False, True, 5)])
+def test_avg_pool_forward_backward(rng, nd, k, s, p, ceil, include_pad, divisor):
+    x = f32(rng, *SHAPES[nd])
+    kw = dict(stride=s, padding=p, ceil_mode=ceil, count_include_pad=include_pad,
+              divisor_override=divisor)
+    y = op("avg_pool{}d", nd)(x, k, **kw)
+    close(op("avg_pool{}d", nd)(dev(x), k, **kw), y)
+    gy = f32(rng, *y.shape)
+    close(op("avg_pool{}d_backward", nd)(dev(gy), dev(x), k, **kw),
+          op("avg_pool{}d_backward", nd)(gy, x, k, **kw))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["avg", "max"])
+def test_adaptive_and_global_pooling(rng, nd, kind):
+    x = f32(rng, *SHAPES[nd])
+    size = tuple(int(v) for v in rng.integers(1, 6, nd))
+    fwd, bwd = op(f"adaptive_{kind}_pool{{}}d", nd), op(f"adaptive_{kind}_pool{{}}d_backward", nd)
+    y = fwd(x, size)
+    close(fwd(dev(x), size), y, tol=0 if kind == "max" else 3e-5)
+    gy = f32(rng, *y.shape)
+    close(bwd(dev(gy), dev(x), size), bwd(gy, x, size))
+    g = getattr(F, f"global_{kind}_pool")
+    close(g(dev(x)), g(x), tol=0 if kind == "max" else 3e-5)
+    gg = f32(rng, *g(x).shape)
+    close(getattr(F, f"global_{kind}_pool_backward")(dev(gg), dev(x)),
+          getattr(F, f"global_{kind}_pool_backward")(gg, x))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("k, s, p", [(2, None, 0), (3, 2, 1)])  # the second overlaps
+def test_unpool_round_trip_and_backward(rng, nd, k, s, p):
+    x = f32(rng, *SHAPES[nd])
+    y, sw = op("max_pool{}d", nd)(x, k, s, p, return_indices=True)
+    yd, swd = op("max_pool{}d", nd)(dev(x), k, s, p, return_indices=True)
+    u = op("max_unpool{}d", nd)(y, sw)
+    close(op("max_unpool{}d", nd)(yd, swd), u, tol=0)
+    gu = f32(rng, *u.shape)
+    close(op("max_unpool{}d_backward", nd)(dev(gu), yd, swd),
+          op("max_unpool{}d_backward", nd)(gu, y, sw), tol=0)
+
+
+def test_unpool_random_shared_indices_last_writer_wins(rng):
+    x = f32(rng, 2, 3, 6, 5)
+    idx = rng.integers(0, 7 * 8, size=x.shape).astype(np.int64)  # many duplicates
+    kw = dict(output_size=(7, 8))
+    want = F.max_unpool2d(x, idx, **kw)
+    close(F.max_unpool2d(dev(x), dev(idx), **kw), want, tol=0)
+    g = f32(rng, *want.shape)
+    close(F.max_unpool2d_backward(dev(g), dev(x), dev(idx), **kw),
+          F.max_unpool2d_backward(g, x, idx, **kw), tol=0)
+
+
+def test_bad_indices_raise_value_error(rng):
+    x = f32(rng, 1, 2, 3, 3)
+    idx = np.zeros(x.shape, np.int64)
+    idx[0, 1, 2, 2] = 36  # output plane is 6 x 6
+    with pytest.raises(ValueError, match="out of range"):
+        F.max_unpool2d(dev(x), dev(idx), output_size=(6, 6))
+    y, sw = F.max_pool2d(dev(f32(rng, 1, 2, 6, 6)), 2, return_indices=True)
+    bad = host(sw.indices).copy()
+    bad[0, 0, 0, 0] = -1
+    with pytest.raises(ValueError, match="out of range"):
+        F.max_pool2d_backward(dev(f32(rng, *y.shape)), dev(f32(rng, 1, 2, 6, 6)), 2,
+                              indices=dev(bad))
