@@ -5,11 +5,16 @@ directions (exact for ops linear in the argument, a central difference of the re
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import os
 
 import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+
+import cnnfast
 
 SOAK = bool(os.environ.get("CNNFAST_SOAK"))
 BASE = int(os.environ.get("CNNFAST_FUZZ_EXAMPLES", 50000 if SOAK else 3000))
@@ -26,6 +31,38 @@ def fuzz(default: int):
                     derandomize=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                            HealthCheck.data_too_large])
+
+
+# Kernel thread count per case: mostly 1 (fast on a loaded machine; each case is tiny), a quarter
+# at 2 so the threaded splits (ranges, per-thread partials, scratch) are fuzzed too.
+THREADS = st.sampled_from([1, 1, 1, 2])
+
+
+@contextlib.contextmanager
+def num_threads(n: int):
+    before = cnnfast.get_num_threads()
+    cnnfast.set_num_threads(n)
+    try:
+        yield
+    finally:
+        cnnfast.set_num_threads(before)
+
+
+def threaded(test):
+    """Appends a `threads` argument (give it THREADS in @given) and runs the test under that
+    kernel thread count."""
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        if "threads" in kwargs:
+            threads = kwargs.pop("threads")
+        else:
+            *args, threads = args
+        with num_threads(threads):
+            return test(*args, **kwargs)
+    params = list(inspect.signature(test).parameters.values())
+    run.__signature__ = inspect.Signature(
+        params + [inspect.Parameter("threads", inspect.Parameter.POSITIONAL_OR_KEYWORD)])
+    return run
 
 
 def corrupt(draw, share: int = 4) -> bool:

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import cnnfast.functional as F
 
 import reference_pool as ref
-from fuzz_common import (BAD_DTYPES, DTYPES, assert_bounded, assert_near, check_directional,
-                         corrupt, fuzz)
+from fuzz_common import (BAD_DTYPES, DTYPES, THREADS, assert_bounded, assert_near,
+                         check_directional, corrupt, fuzz, threaded)
 
 WINDOWED = ("max", "avg", "lp")
 KINDS = WINDOWED + ("adaptive_avg", "adaptive_max", "global_avg", "global_max")
@@ -28,21 +28,31 @@ CORRUPTIONS = ("spatial0", "kernel", "stride", "padding", "dilation", "big_kerne
 
 @st.composite
 def pool_args(draw):
+    """Only what the drawn kind takes is drawn (hypothesis pays per draw)."""
     nd = draw(st.integers(1, 3))
     hi = {1: 12, 2: 7, 3: 5}[nd]
     kind = draw(st.sampled_from(KINDS))
-    per_dim = lambda s: [draw(s) for _ in range(nd)]  # noqa: E731
+    dims = lambda lo, up: draw(st.lists(st.integers(lo, up), min_size=nd, max_size=nd))  # noqa
     a = dict(nd=nd, kind=kind, x=[draw(st.integers(0, 2)), draw(st.integers(0, 3))]
-             + per_dim(st.integers(1, hi)), k=per_dim(st.integers(1, 4)),
-             s=draw(st.one_of(st.none(), st.lists(st.integers(1, 3), min_size=nd, max_size=nd))),
-             p=per_dim(st.integers(0, 2)), d=per_dim(st.integers(1, 3)) if kind == "max" else
-             [1] * nd, ceil=draw(st.booleans()), include=draw(st.booleans()),
-             div=draw(st.one_of(st.none(), st.integers(1, 9))),
-             norm=draw(st.sampled_from([1, 2, 3, 1.5])),
-             out=per_dim(st.one_of(st.none(), st.integers(1, hi + 2))),
-             dtype=draw(DTYPES), switches=draw(st.booleans()), bad=None)
-    if kind == "lp":
-        a["p"] = [0] * nd
+             + dims(1, hi), k=[1] * nd, s=None, p=[0] * nd, d=[1] * nd, ceil=False,
+             include=True, div=None, norm=2, out=[None] * nd, dtype=draw(DTYPES),
+             switches=False, bad=None)
+    if kind in WINDOWED:
+        a.update(k=dims(1, 4), s=dims(1, 3) if draw(st.booleans()) else None,
+                 ceil=draw(st.booleans()))
+        if kind != "lp":
+            a["p"] = dims(0, 2)
+    if kind == "max":
+        a["d"] = dims(1, 3)
+    elif kind == "avg":
+        a.update(include=draw(st.booleans()), div=draw(st.one_of(st.none(), st.integers(1, 9))))
+    elif kind == "lp":
+        a["norm"] = draw(st.sampled_from([1, 2, 3, 1.5]))
+    elif kind.startswith("adaptive"):
+        a["out"] = draw(st.lists(st.one_of(st.none(), st.integers(1, hi + 2)), min_size=nd,
+                                 max_size=nd))
+    if kind.endswith("max"):
+        a["switches"] = draw(st.booleans())
     if corrupt(draw):
         what = a["bad"] = draw(st.sampled_from(CORRUPTIONS))
         axis = draw(st.integers(0, nd - 1))
@@ -157,7 +167,8 @@ def _bad_indices(a, sw, rng):
 
 
 @fuzz(1000)
-@given(pool_args(), st.integers(0, 2**32 - 1))
+@given(pool_args(), st.integers(0, 2**32 - 1), THREADS)
+@threaded
 def test_fuzz_pool(a, seed):
     rng = np.random.default_rng(seed)
     shape = tuple(a["x"])
@@ -216,7 +227,8 @@ def test_fuzz_pool(a, seed):
 
 
 @fuzz(100)
-@given(st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1))
+@given(st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1), THREADS)
+@threaded
 def test_fuzz_pool_nan_inf_propagate(dtype, seed):
     """NaN wins max pooling (and its switch points at it); Inf propagates through averages."""
     rng = np.random.default_rng(seed)

@@ -17,7 +17,7 @@ import cnnfast.functional as F
 from cnnfast.functional import Switches
 
 import reference_pool as ref
-from fuzz_common import BAD_DTYPES, DTYPES, corrupt, fuzz
+from fuzz_common import BAD_DTYPES, DTYPES, THREADS, corrupt, fuzz, threaded
 
 CORRUPTIONS = ("idx_range", "idx_dtype", "idx_shape", "idx_list", "no_size", "size0",
                "size_vs_switches", "switches_nc", "grad_shape", "grad_dtype", "dtype", "ndim",
@@ -136,7 +136,8 @@ def _corrupt(a, x, idx, size, rng):
 
 
 @fuzz(500)
-@given(unpool_args(), st.integers(0, 2**32 - 1))
+@given(unpool_args(), st.integers(0, 2**32 - 1), THREADS)
+@threaded
 def test_fuzz_max_unpool(a, seed):
     rng = np.random.default_rng(seed)
     x, idx, size, kernel = _inputs(a, rng)
@@ -174,7 +175,8 @@ def test_fuzz_max_unpool(a, seed):
 
 
 @fuzz(100)
-@given(st.integers(1, 3), st.integers(0, 2**32 - 1))
+@given(st.integers(1, 3), st.integers(0, 2**32 - 1), THREADS)
+@threaded
 def test_fuzz_unpool_roundtrip_and_nan(nd, seed):
     """max_pool → max_unpool puts each maximum (NaN included) back in place, zeros elsewhere."""
     rng = np.random.default_rng(seed)
