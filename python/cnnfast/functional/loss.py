@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _core
-from .._checks import (as_float_array, check_float, check_min_ndim, check_reduction,
+from .._checks import (as_float_array, check_batch_layout, check_float, check_reduction,
                        check_same_shape)
 from ._dispatch import on_device
 
@@ -58,7 +58,10 @@ def _item_grad(grad_out, target, pixel_weight, reduction, denom, dtype):
         g = as_float_array("grad_out", np.asarray(grad_out, dtype), dtype)
         check_same_shape("grad_out", g, "target", target)
     else:
-        scale = float(grad_out) / (denom if reduction == "mean" else 1.0)
+        if reduction == "sum":
+            scale = float(grad_out)
+        else:  # a mean over no weight (all ignored, zero weights, empty batch) is NaN
+            scale = float(grad_out) / denom if denom != 0 else float("nan")
         g = np.full(target.shape, scale, dtype)
     if pixel_weight is not None:
         g = g * pixel_weight
@@ -67,7 +70,7 @@ def _item_grad(grad_out, target, pixel_weight, reduction, denom, dtype):
 
 def _ce_args(x, target, weight, ignore_index, reduction, label_smoothing, pixel_weight):
     x = as_float_array("input", x)
-    check_min_ndim("input", x, 2, "(N, C, *spatial)")
+    check_batch_layout("input", x, 2, "(N, C, *spatial)")
     target, weight, pixel_weight = _class_target(x, target, weight, pixel_weight)
     ls = check_float("label_smoothing", label_smoothing, 0.0, 1.0)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
