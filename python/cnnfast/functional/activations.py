@@ -130,15 +130,21 @@ def _dropout(x, p, training, rng, channelwise):
     return _core.dropout_apply(x, mask, x.size // max(outer, 1), scale), mask
 
 
-def _dropout_bwd(grad_out, mask, p):
+def _dropout_bwd(grad_out, mask, p, channelwise):
     grad_out = as_float_array("grad_out", grad_out)
     p = check_float("p", p, 0.0, 1.0)
     if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.ndim != 1:
         raise TypeError("mask: expected the 1-D uint8 mask returned by the forward")
+    if channelwise and grad_out.ndim < 3:
+        raise ValueError(f"grad_out: expected at least 3-D (N, C, *spatial), got shape "
+                         f"{grad_out.shape}")
+    outer = grad_out.shape[0] * grad_out.shape[1] if channelwise else grad_out.size
+    if mask.size != outer:
+        raise ValueError(f"mask: expected {outer} entries (one per "
+                         f"{'(N, C) plane' if channelwise else 'element'} of grad_out "
+                         f"{grad_out.shape}), got {mask.size}")
     if grad_out.size == 0:
         return grad_out.copy()
-    if mask.size == 0 or grad_out.size % mask.size:
-        raise ValueError(f"mask: {mask.size} entries do not tile grad_out of shape {grad_out.shape}")
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     return _core.dropout_apply(grad_out, mask, grad_out.size // mask.size, scale)
 
@@ -154,7 +160,9 @@ def dropout(x: np.ndarray, p: float = 0.5, training: bool = True,
 
 
 def dropout_backward(grad_out: np.ndarray, mask: np.ndarray, p: float = 0.5) -> np.ndarray:
-    return _dropout_bwd(grad_out, mask, p)
+    """grad_out · mask / (1 − p), with the forward's mask and p (an eval-mode forward is the
+    identity: its backward is too — skip this, or pass p=0)."""
+    return _dropout_bwd(grad_out, mask, p, channelwise=False)
 
 
 def dropout2d(x: np.ndarray, p: float = 0.5, training: bool = True,
@@ -164,4 +172,5 @@ def dropout2d(x: np.ndarray, p: float = 0.5, training: bool = True,
 
 
 def dropout2d_backward(grad_out: np.ndarray, mask: np.ndarray, p: float = 0.5) -> np.ndarray:
-    return _dropout_bwd(grad_out, mask, p)
+    """As dropout_backward, with the (N·C,) mask of dropout2d."""
+    return _dropout_bwd(grad_out, mask, p, channelwise=True)
