@@ -61,8 +61,8 @@ def local_args(draw):
 def _expected(a):
     """(valid, explicit padding, output size) from the documented contract."""
     nd = a["nd"]
-    if a["bad"] in ("dtype", "mixed_dtype", "nonarray", "channels", "locations") or (
-            a["bad"] == "bias" and a["bias"]):
+    if a["bad"] in ("dtype", "mixed_dtype", "nonarray", "channels") or (
+            a["bad"] == "bias" and a["bias"]) or (a["bad"] == "locations" and a["per_loc"]):
         return False, None, None
     if min(a["stride"] + a["dilation"] + a["tiles"] + a["ker"] + [a["k"], a["x"][1]]) < 1:
         return False, None, None
@@ -79,8 +79,8 @@ def _expected(a):
 
 def _arrays(a, out, rng):
     dt, nd = a["dtype"], a["nd"]
-    lead = list(out) if a["per_loc"] and out is not None else list(a["tiles"])
-    if a["bad"] == "locations":
+    lead = list(out) if a["per_loc"] else list(a["tiles"])
+    if a["bad"] == "locations" and a["per_loc"]:  # (tiled: any tile grid is valid)
         lead[0] += 1
     c = a["x"][1] + (1 if a["bad"] == "channels" else 0)
     x = rng.standard_normal(a["x"]).astype(dt)
@@ -109,9 +109,8 @@ def test_fuzz_tiled_and_locally_connected(a, seed):
     name = f"locally_connected{nd}d" if a["per_loc"] else f"tiled_conv{nd}d"
     fwd, bwd = getattr(F, name), getattr(F, name + "_backward")
     ok, pad, out = _expected(a)
-    if a["per_loc"] and out is None and a["bad"] != "locations":
-        out = tuple(a["tiles"])  # some (invalid) location grid
-    x, w, b = _arrays(a, out, rng)
+    grid = _expected(dict(a, bad=None))[2] or tuple(a["tiles"])  # locations: the true output
+    x, w, b = _arrays(a, grid, rng)                               # grid (when there is one)
     late = ok and a["bad"] in ("grad_shape", "grad_dtype")
     event(f"{name} " + ("valid" if ok and not late else f"invalid {a['bad']}"))
     kw = dict(stride=a["stride"], padding=a["padding"], dilation=a["dilation"])
