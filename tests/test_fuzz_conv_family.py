@@ -146,7 +146,7 @@ def _arrays(a, rng):
     return x, w, b
 
 
-@fuzz(900)
+@fuzz(700)
 @given(st.booleans(), st.data(), THREADS)
 @threaded
 def test_fuzz_conv_family(transposed, data):

@@ -100,7 +100,7 @@ def _arrays(a, out, rng):
     return x, w, b
 
 
-@fuzz(600)
+@fuzz(400)
 @given(local_args(), st.integers(0, 2**32 - 1), THREADS)
 @threaded
 def test_fuzz_tiled_and_locally_connected(a, seed):

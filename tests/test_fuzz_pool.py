@@ -166,7 +166,7 @@ def _bad_indices(a, sw, rng):
     return idx
 
 
-@fuzz(1000)
+@fuzz(800)
 @given(pool_args(), st.integers(0, 2**32 - 1), THREADS)
 @threaded
 def test_fuzz_pool(a, seed):

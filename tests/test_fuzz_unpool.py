@@ -135,7 +135,7 @@ def _corrupt(a, x, idx, size, rng):
     return x, idx, size
 
 
-@fuzz(500)
+@fuzz(400)
 @given(unpool_args(), st.integers(0, 2**32 - 1), THREADS)
 @threaded
 def test_fuzz_max_unpool(a, seed):
