@@ -118,8 +118,10 @@ def tiled(x, w, b=None, stride=None, pad=None, dilation=None, per_location=False
         patch = xp[(slice(None), slice(None)) + tuple(
             slice(oi * s, oi * s + (k - 1) * d + 1, d) for oi, s, k, d in
             zip(o, stride, ker, dilation))]
-        y[(slice(None), slice(None)) + o] = np.einsum("ncp,kcp->nk", patch.reshape(patch.shape[:2] + (int(np.prod(ker)),)),
-                                                               w[bank].reshape(K, patch.shape[1], -1))
+        taps = int(np.prod(ker))  # (an empty batch reshapes too)
+        y[(slice(None), slice(None)) + o] = np.einsum("ncp,kcp->nk",
+                                                      patch.reshape(patch.shape[:2] + (taps,)),
+                                                      w[bank].reshape(K, patch.shape[1], taps))
         if b is not None:
             y[(slice(None), slice(None)) + o] += (np.asarray(b)[(slice(None),) + o]
                                                   if per_location else np.asarray(b)[bank])

@@ -33,6 +33,7 @@ def _ops(rng):
     xl, wl, bl, gl = r(64, 300), r(100, 300), r(100), r(64, 100)
     y, sw = F.max_pool2d(x, 3, 2, 1, return_indices=True)
     gp, gu, gi = r(*y.shape), r(*x.shape), r(6, 8, 32, 32)
+    r5, r7, mask = r(6, 8, 5, 5), r(6, 8, 7, 7), (np.arange(128) % 3 > 0).astype(np.uint8)
     xe = r(8, 16, 24, 24)  # 73728 elements: several 16384-element chunks
     ge = r(*xe.shape)
     ones, zeros = np.ones(16, F32), np.zeros(16, F32)
@@ -57,14 +58,17 @@ def _ops(rng):
         "pooling": (lambda: (y, sw.indices, F.max_pool2d_backward(gp, x, 3, 2, 1, indices=sw),
                              F.avg_pool2d(x, 3, 2, 1), F.avg_pool2d_backward(gp, x, 3, 2, 1),
                              F.adaptive_avg_pool3d(x3, 4), F.lp_pool2d(x, 2, 3, 2),
-                             F.adaptive_max_pool2d(x, 5)), ()),
+                             F.adaptive_max_pool2d(x, 5), F.adaptive_max_pool2d_backward(
+                                 r5, x, 5), F.lp_pool2d_backward(r7, x, 2, 3, 2)), ()),
         "max_unpool2d": (lambda: (F.max_unpool2d(y, sw), F.max_unpool2d_backward(gu, y, sw)),
                          ()),
         "interpolate": (lambda: (F.interpolate(x, scale_factor=2, mode="bilinear"),
                                  F.interpolate_backward(gi, x, scale_factor=2,
                                                         mode="bilinear")), ()),
         "activations": (lambda: (F.relu(xe), F.sigmoid(xe), F.tanh(xe), F.leaky_relu(xe),
-                                 F.relu_backward(ge, xe), F.tanh_backward(ge, xe)), ()),
+                                 F.relu_backward(ge, xe), F.tanh_backward(ge, xe))
+                        + F.dropout(xe, 0.3, rng=np.random.default_rng(1))
+                        + (F.dropout2d_backward(ge, mask, 0.3),), ()),
         "softmax": (lambda: (F.softmax(xe), F.log_softmax(xe, dim=3),
                              F.softmax_backward(ge, xe)), ()),
         "batch_norm": (lambda: F.batch_norm(xe, None, None, ones, zeros, training=True,

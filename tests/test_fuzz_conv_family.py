@@ -24,7 +24,7 @@ from fuzz_common import (BAD_DTYPES, DTYPES, THREADS, assert_bounded, check_dire
 LATE = ("grad_shape", "grad_dtype")
 
 
-def _per_dim(draw, nd, s):
+def _per_dim(nd, s):
     return st.one_of(s, st.tuples(*[s] * nd)) if nd > 1 else st.one_of(s, st.tuples(s))
 
 
@@ -36,7 +36,7 @@ def conv_args(draw, transposed):
     cg, kg = draw(st.integers(1, 3)), draw(st.integers(1, 4))
     sp = [draw(st.integers(1, hi)) for _ in range(nd)]
     ker = [draw(st.integers(1, khi)) for _ in range(nd)]
-    stride = draw(_per_dim(draw, nd, st.integers(1, 3)))
+    stride = draw(_per_dim(nd, st.integers(1, 3)))
     pad_int = st.integers(0, 2)
     if transposed:
         padding = draw(st.one_of(pad_int, st.tuples(*[pad_int] * nd), st.tuples(*[pad_int] * (2 * nd))))
@@ -50,7 +50,7 @@ def conv_args(draw, transposed):
         out_pad = 0
         w = [kg * groups, cg] + ker
     a = dict(nd=nd, transposed=transposed, x=[draw(st.integers(0, 3)), cg * groups] + sp, w=w,
-             stride=stride, dilation=draw(_per_dim(draw, nd, st.integers(1, 2))),
+             stride=stride, dilation=draw(_per_dim(nd, st.integers(1, 2))),
              padding=padding, out_pad=out_pad, groups=groups, dtype=draw(DTYPES),
              bias=draw(st.booleans()), bad=None)
     if corrupt(draw):
