@@ -41,7 +41,7 @@ def _ops(rng):
     conv = {algo: (lambda algo=algo: (F.conv2d(x, w, b, padding=1, algo=algo),)
                    + F.conv2d_backward(gy, x, w, b, padding=1, algo=algo),
                    () if algo == "direct" else (2,))
-            for algo in ("gemm", "direct", "winograd")}
+            for algo in ("gemm", "implicit", "direct", "winograd")}
     ops = {f"conv2d[{k}]": v for k, v in conv.items()}
     ops.update({
         "conv1d": (lambda: (F.conv1d(x1, w1),) + F.conv1d_backward(g1, x1, w1), (2,)),
