@@ -69,8 +69,10 @@ def conv_backward(gy, x, w, stride=None, pad=None, dilation=None, groups=1):
     for t in itertools.product(*(range(k) for k in w.shape[2:])):
         idx = (slice(None),) * 3 + _window(t, out, stride, dilation)
         gxp[idx] += np.einsum("ngk...,gkc->ngc...", gyg, wg[(slice(None),) * 3 + t])
-        gw[(slice(None),) * 3 + t] = np.einsum("ngkp,ngcp->gkc", gyg.reshape(gyg.shape[:3] + (-1,)),
-                                                xg[idx].reshape(xg.shape[:3] + (-1,)))
+        win = xg[idx]
+        gw[(slice(None),) * 3 + t] = np.einsum("ngkp,ngcp->gkc",
+                                                gyg.reshape(gyg.shape[:3] + (int(np.prod(out)),)),
+                                                win.reshape(win.shape[:3] + (int(np.prod(out)),)))
     crop = tuple(slice(pad[2 * a], pad[2 * a] + x.shape[2 + a]) for a in range(nd))
     gx = gxp.reshape(xp.shape)[(slice(None), slice(None)) + crop]
     return gx, gw.reshape(w.shape), gy.sum(axis=(0,) + tuple(range(2, nd + 2)))
@@ -116,8 +118,10 @@ def tiled(x, w, b=None, stride=None, pad=None, dilation=None, per_location=False
         patch = xp[(slice(None), slice(None)) + tuple(
             slice(oi * s, oi * s + (k - 1) * d + 1, d) for oi, s, k, d in
             zip(o, stride, ker, dilation))]
-        y[(slice(None), slice(None)) + o] = np.einsum("ncp,kcp->nk", patch.reshape(patch.shape[:2] + (-1,)),
-                                                               w[bank].reshape(K, patch.shape[1], -1))
+        taps = int(np.prod(ker))  # (an empty batch reshapes too)
+        y[(slice(None), slice(None)) + o] = np.einsum("ncp,kcp->nk",
+                                                      patch.reshape(patch.shape[:2] + (taps,)),
+                                                      w[bank].reshape(K, patch.shape[1], taps))
         if b is not None:
             y[(slice(None), slice(None)) + o] += (np.asarray(b)[(slice(None),) + o]
                                                   if per_location else np.asarray(b)[bank])

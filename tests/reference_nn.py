@@ -98,3 +98,37 @@ def cross_entropy(x, target, weight=None, ignore_index=-100, reduction="mean", s
     if reduction == "sum":
         return item.sum()
     return item.sum() / w[t][valid].sum()
+
+
+def _reduce(item, reduction, denom):
+    if reduction == "none":
+        return item
+    return item.sum() if reduction == "sum" else (item.sum() / denom if denom else np.nan)
+
+
+def nll_loss(x, target, weight=None, ignore_index=-100, reduction="mean", pixel_weight=None):
+    """−w[t]·x[t] per item of log-probabilities x; 'mean' divides by Σ w[t] (non-ignored)."""
+    x = f64(x)
+    w = np.ones(x.shape[1]) if weight is None else f64(weight)
+    valid = target != ignore_index
+    t = np.where(valid, target, 0)
+    item = np.where(valid, -np.take_along_axis(x, t[:, None], 1)[:, 0] * w[t], 0.0)
+    if pixel_weight is not None:
+        item = item * f64(pixel_weight)
+    return _reduce(item, reduction, w[t][valid].sum())
+
+
+def mse_loss(x, target, reduction="mean"):
+    return _reduce((f64(x) - f64(target)) ** 2, reduction, f64(x).size)
+
+
+def bce_with_logits(x, target, weight=None, reduction="mean", pos_weight=None):
+    """−w·[p·t·log σ(x) + (1 − t)·log(1 − σ(x))] per element."""
+    x, t = f64(x), f64(target)
+    p = 1.0 if pos_weight is None else f64(pos_weight)
+    log_sig = -np.logaddexp(0, -x)     # log σ(x)
+    log_1m_sig = -np.logaddexp(0, x)   # log(1 − σ(x))
+    item = -(p * t * log_sig + (1 - t) * log_1m_sig)
+    if weight is not None:
+        item = item * f64(weight)
+    return _reduce(item, reduction, x.size)

@@ -48,7 +48,7 @@ def _outputs(x, wins):
 def max_pool(x, wins):
     x = np.asarray(x, np.float64)
     n, c = x.shape[:2]
-    planes = x.reshape(n, c, -1)
+    planes = x.reshape(n, c, int(np.prod(x.shape[2:])))  # (empty N or C too)
     y = np.empty((n, c) + tuple(len(w) for w in wins))
     idx = np.empty(y.shape, np.int64)
     for o, flat, _ in _outputs(x, wins):
@@ -81,7 +81,7 @@ def _avg_divisors(wins, count_include_pad, divisor_override):
 def avg_pool(x, wins, count_include_pad=True, divisor_override=None):
     x = np.asarray(x, np.float64)
     n, c = x.shape[:2]
-    planes = x.reshape(n, c, -1)
+    planes = x.reshape(n, c, int(np.prod(x.shape[2:])))  # (empty N or C too)
     y = np.empty((n, c) + tuple(len(w) for w in wins))
     div = dict(_avg_divisors(wins, count_include_pad, divisor_override))
     for o, flat, _ in _outputs(x, wins):
@@ -106,12 +106,28 @@ def lp_pool(x, p, wins):
 def max_unpool(x, idx, out_spatial):
     n, c = x.shape[:2]
     y = np.zeros((n, c, int(np.prod(out_spatial))))
-    xf, idf = np.asarray(x, np.float64).reshape(n, c, -1), idx.reshape(n, c, -1)
+    xf = np.asarray(x, np.float64).reshape(n, c, int(np.prod(x.shape[2:])))
+    idf = idx.reshape(xf.shape)
     for i in range(n):
         for j in range(c):
             for k in range(xf.shape[2]):  # raster order: the last writer wins
                 y[i, j, idf[i, j, k]] = xf[i, j, k]
     return y.reshape((n, c) + tuple(out_spatial))
+
+
+def max_unpool_backward(g, idx, x_shape):
+    """The adjoint of max_unpool: dx[j] = g[idx[j]] for the last writer j of each index, else 0."""
+    n, c = x_shape[:2]
+    m = int(np.prod(x_shape[2:]))
+    gf = np.asarray(g, np.float64).reshape(n, c, int(np.prod(g.shape[2:])))
+    idf = idx.reshape(n, c, m)
+    dx = np.zeros((n, c, m))
+    for i in range(n):
+        for j in range(c):
+            last = {int(v): k for k, v in enumerate(idf[i, j])}  # raster order: last one kept
+            for v, k in last.items():
+                dx[i, j, k] = gf[i, j, v]
+    return dx.reshape(x_shape)
 
 
 def interp_matrix(n_in, n_out, mode, align_corners, scale=None):

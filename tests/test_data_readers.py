@@ -1,11 +1,13 @@
-"""Dataset readers: IDX (gzip/raw, magic and size checks), MNIST on small files and on the shared
-copy, CIFAR-10 binary batches, the digits CSV, checksum-verified downloads (file:// only)."""
+"""Dataset readers: IDX (gzip/raw, magic and size checks, huge declared dims refused before any
+allocation), MNIST on small files and on the shared copy, CIFAR-10 binary batches (wrong sizes),
+the digits CSV, checksum-verified downloads (file:// only)."""
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
 import struct
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -75,6 +77,50 @@ def test_idx_errors_name_the_file(tmp_path, rng):
         read_idx(p, shape=(None, 4, 3))
     with pytest.raises(FileNotFoundError, match="missing.idx"):
         read_idx(tmp_path / "missing.idx")
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_idx_huge_declared_dims_never_allocate(tmp_path, gz):
+    """A header declaring ~2^96 bytes (or just more than the file can hold) is refused from the
+    header and the file size alone: no payload is read, nothing of that size allocated."""
+    for dims, code in (((2**32 - 1,) * 3, 0x0E), ((60000, 28, 28), 0x08)):
+        data = struct.pack(">BBBB", 0, 0, code, len(dims)) + struct.pack(">3I", *dims) + b"\1" * 64
+        p = tmp_path / ("huge.idx.gz" if gz else "huge.idx")
+        p.write_bytes(gzip.compress(data) if gz else data)
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match="size mismatch") as e:
+                read_idx(p)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert str(p) in str(e.value) and peak < 2**20, peak
+
+
+def test_idx_gzip_bomb_reads_only_what_the_header_declares(tmp_path):
+    """A small header (3 labels) over a gzip stream that inflates to 64 MiB: the reader stops
+    after the declared bytes + 1 instead of inflating the whole stream into memory."""
+    p = tmp_path / "bomb.idx.gz"
+    with gzip.open(p, "wb") as f:
+        f.write(struct.pack(">BBBBI", 0, 0, 0x08, 1, 3))
+        for _ in range(64):
+            f.write(b"\0" * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="size mismatch"):
+            read_idx(p)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_cifar_batch_sizes(tmp_path):
+    for size in (0, 3073 * 2 + 1, 3073 - 1):
+        p = tmp_path / "b.bin"
+        p.write_bytes(b"\0" * size)
+        with pytest.raises(ValueError, match="3073-byte"):
+            read_cifar10_batch(p)
 
 
 @pytest.mark.parametrize("gz", [True, False])

@@ -1,4 +1,7 @@
-"""Repeated calls must not grow the resident set (no leaks in bindings or workspaces)."""
+"""Repeated calls must not grow the resident set (no leaks in bindings or workspaces), for every op
+family: 1000 rounds of 3-5 forward/backward calls each, on inputs of ~8-40 KiB (a leaked output
+or workspace per call would add 8+ MiB). Single-threaded, so it stays fast on a loaded machine
+(per-thread workspaces have fixed sizes; the threaded paths are fuzzed and sanitized)."""
 from __future__ import annotations
 
 import gc
@@ -7,7 +10,12 @@ import os
 import numpy as np
 import pytest
 
-from cnnfast.functional import conv2d, conv2d_backward
+import cnnfast
+import cnnfast.functional as F
+
+F32 = np.float32
+CALLS = 1000
+LIMIT = 4 * 2**20
 
 
 def _rss_bytes() -> int:
@@ -15,26 +23,84 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * 4096
 
 
+def _families(rng):
+    def r(*s):
+        return rng.standard_normal(s).astype(F32)
+    x, w, b = r(2, 4, 16, 16), r(8, 4, 3, 3), r(8)
+    gy = r(2, 8, 16, 16)
+    x1, w1, g1 = r(2, 4, 256), r(8, 4, 5), r(2, 8, 252)
+    x3, w3, g3 = r(1, 2, 8, 12, 12), r(4, 2, 3, 3, 3), r(1, 4, 8, 12, 12)
+    wt, gt = r(4, 4, 2, 2), r(2, 4, 32, 32)
+    wtl, gtl = r(2, 2, 4, 4, 3, 3), r(2, 4, 14, 14)
+    wlc, glc = r(7, 7, 2, 4, 3, 3), r(2, 2, 7, 7)
+    y, sw = F.max_pool2d(x, 2, return_indices=True)
+    gp = r(*y.shape)
+    a, bm, gm = r(48, 64), r(64, 40), r(48, 40)
+    wl, bl, gl = r(40, 256), r(40), r(16, 40)
+    xl = r(16, 256)
+    gi = r(2, 4, 32, 32)
+    ones, zeros = np.ones(4, F32), np.zeros(4, F32)
+    xc, tc = r(128, 10, 2), rng.integers(0, 10, (128, 2))
+    return {
+        "conv2d": lambda: (F.conv2d(x, w, b, padding=1), F.conv2d_backward(gy, x, w, b, padding=1)),
+        "conv1d/3d": lambda: (F.conv1d_backward(g1, x1, w1), F.conv3d(x3, w3, padding=1),
+                              F.conv3d_backward(g3, x3, w3, padding=1)),
+        "conv_transpose": lambda: (F.conv_transpose2d(x, wt, stride=2),
+                                   F.conv_transpose2d_backward(gt, x, wt, stride=2)),
+        "tiled/locally_connected": lambda: (F.tiled_conv2d_backward(gtl, x, wtl),
+                                            F.locally_connected2d(x, wlc, stride=2),
+                                            F.locally_connected2d_backward(glc, x, wlc,
+                                                                           stride=2)),
+        "pooling": lambda: (F.max_pool2d(x, 2, return_indices=True),
+                            F.max_pool2d_backward(gp, x, 2, indices=sw), F.avg_pool2d(x, 3, 1, 1),
+                            F.adaptive_max_pool2d(x, 5, return_indices=True),
+                            F.lp_pool2d_backward(gp, x, 2, 2)),
+        "unpooling": lambda: (F.max_unpool2d(y, sw), F.max_unpool2d_backward(x, y, sw)),
+        "interpolate": lambda: (F.interpolate(x, scale_factor=2, mode="bilinear"),
+                                F.interpolate_backward(gi, x, scale_factor=2, mode="bilinear")),
+        "matmul/linear": lambda: (F.matmul(a, bm), F.matmul_backward(gm, a, bm),
+                                  F.linear(xl, wl, bl), F.linear_backward(gl, xl, wl, bl)),
+        "activations": lambda: (F.relu(x), F.sigmoid_backward(x, x), F.softmax(x),
+                                F.log_softmax_backward(x, x), F.dropout(x, 0.5, rng=rng)),
+        "normalization": lambda: (F.batch_norm(x, None, None, ones, zeros, training=True),
+                                  F.batch_norm_backward(x, x, None, None, ones, zeros,
+                                                        training=True),
+                                  F.local_response_norm(x, 3), F.local_contrast_norm_backward(
+                                      x, x, 5), F.global_contrast_norm(x)),
+        "losses": lambda: (F.cross_entropy(xc, tc), F.cross_entropy_backward(1.0, xc, tc),
+                           F.nll_loss(xc, tc), F.mse_loss_backward(1.0, xc, xc)),
+    }
+
+
+FAMILIES = list(_families(np.random.default_rng(0)))
+
+
 @pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
                     reason="AddressSanitizer's quarantine holds freed memory; RSS is checked in "
                            "the normal (unsanitized) test run")
-def test_no_rss_growth_over_thousands_of_calls(rng):
-    x = rng.standard_normal((4, 8, 24, 24)).astype(np.float32)
-    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
-    b = rng.standard_normal(16).astype(np.float32)
-    gy = rng.standard_normal((4, 16, 24, 24)).astype(np.float32)
+@pytest.mark.parametrize("family", FAMILIES)
+def test_no_rss_growth_over_thousands_of_calls(rng, family):
+    call = _families(rng)[family]
+    before_threads = cnnfast.get_num_threads()
+    cnnfast.set_num_threads(1)
+    try:
+        _check_no_growth(family, call)
+    finally:
+        cnnfast.set_num_threads(before_threads)
+
+
+def _check_no_growth(family, call):
 
     def burst(n):
         for _ in range(n):
-            conv2d(x, w, b, padding=1)
-            conv2d_backward(gy, x, w, b, padding=1)
+            call()
         gc.collect()
 
-    burst(200)  # warm: workspaces reach their steady size
+    burst(100)  # warm: workspaces and allocator pools reach their steady size
     before = _rss_bytes()
-    burst(2000)
+    burst(CALLS)
     grown = _rss_bytes() - before
-    assert grown < 8 * 2**20, f"RSS grew by {grown / 2**20:.1f} MiB over 2000 calls"
+    assert grown < LIMIT, f"{family}: RSS grew by {grown / 2**20:.1f} MiB over {CALLS} calls"
 
 
 def test_large_outputs_recycle_memory_without_aliasing(rng):

@@ -56,5 +56,16 @@ PYBIND11_MODULE(_core, m) {
   m.def("kernels", &active_kernel_names);
   m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });
   m.def("_output_cache_bytes", &py_bind::output_cache_bytes);
+  // The thread budget's observations (tests): peak OpenMP workers running at once besides the
+  // calling threads, top-level parallel regions run, and those granted fewer threads than asked.
+  m.def("_thread_stats", [] {
+    const ThreadStats t = thread_stats();
+    py::dict d;
+    d["peak_workers"] = t.peak_workers;
+    d["regions"] = t.regions;
+    d["shrunk"] = t.shrunk;
+    return d;
+  });
+  m.def("_reset_thread_stats", &reset_thread_stats);
   py_bind::bind_all(m);
 }

@@ -129,6 +129,16 @@ def check_min_ndim(name: str, a: np.ndarray, ndim: int, layout: str) -> None:
         raise ValueError(f"{name}: must not be empty, got shape {a.shape}")
 
 
+def check_batch_layout(name: str, a: np.ndarray, ndim: int, layout: str) -> None:
+    """At least `ndim` dims; an empty batch (dim 0 of size 0) is allowed, every other dim must be
+    >= 1 (no channels or no features is an error)."""
+    if a.ndim < ndim:
+        raise ValueError(f"{name}: expected at least {ndim}-D {layout}, got shape {a.shape}")
+    if 0 in a.shape[1:]:
+        raise ValueError(f"{name}: every dimension but the batch must be >= 1, got shape "
+                         f"{a.shape}")
+
+
 def check_reduction(reduction) -> str:
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction: expected 'mean', 'sum' or 'none', got {reduction!r}")

@@ -2,6 +2,7 @@
 // The ISA is detected once (best of avx512 > avx2 > scalar the CPU and OS support); CNNFAST_ISA
 // in the environment or set_isa() forces a path (tests use this to cover every one).
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,17 @@ void set_isa(Isa isa);                       // throws invalid_argument if not s
 
 int get_num_threads();
 void set_num_threads(int n);                 // n >= 1; throws otherwise
+
+// The process-wide thread budget (cpu/parallel.h): concurrent calls share get_num_threads()
+// threads. Observations since reset_thread_stats(): the peak number of OpenMP workers running at
+// once besides the calling threads (stays <= get_num_threads() - 1), top-level parallel regions
+// run, and regions granted fewer threads than they asked for because others held them.
+struct ThreadStats {
+  int peak_workers;
+  int64_t regions, shrunk;
+};
+ThreadStats thread_stats();
+void reset_thread_stats();
 bool openmp_enabled();
 // Names of the float32 microkernels the active ISA runs (gemm, conv tiles, eltwise, ...).
 std::vector<std::string> active_kernel_names();

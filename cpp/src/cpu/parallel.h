@@ -1,15 +1,61 @@
 // parallel.h — the OpenMP helpers every loop uses: a static split of work items over threads,
-// with exceptions carried out of the parallel region (an exception must never cross OpenMP).
+// with exceptions carried out of the parallel region (an exception must never cross OpenMP), and
+// a process-wide thread budget so that concurrent calls (Python threads, the GIL released) do not
+// oversubscribe the machine: every top-level region takes min(asked, free) threads of the
+// configured count (at least 1, its own calling thread). Alone, a call gets all it asks for; all
+// calls together never run more than get_num_threads() − 1 OpenMP workers besides their callers.
 #pragma once
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <exception>
 #include <mutex>
+
+#include "cnnfast/runtime.h"
 
 #ifdef CNNFAST_OPENMP
 #include <omp.h>
 #endif
 
 namespace cnnfast {
+
+namespace thread_budget {
+inline std::atomic<int> in_use{0};  // threads held by the running top-level regions (callers too)
+// Observed by thread 0 of each region (omp_get_num_threads): OpenMP workers running now and their
+// peak since reset_stats(); regions run, and those granted fewer threads than they asked for.
+inline std::atomic<int> workers{0}, workers_peak{0};
+inline std::atomic<int64_t> regions{0}, shrunk{0};
+
+// Holds min(want, limit − in use) threads, at least 1, for its lifetime.
+struct Grant {
+  int n;
+  explicit Grant(int want) {
+    const int limit = get_num_threads();
+    int cur = in_use.load(std::memory_order_relaxed);
+    do {
+      n = std::max(1, std::min(want, limit - cur));
+    } while (!in_use.compare_exchange_weak(cur, cur + n, std::memory_order_acq_rel));
+    regions.fetch_add(1, std::memory_order_relaxed);
+    if (n < want) shrunk.fetch_add(1, std::memory_order_relaxed);
+  }
+  ~Grant() { in_use.fetch_sub(n, std::memory_order_acq_rel); }
+  Grant(const Grant&) = delete;
+  Grant& operator=(const Grant&) = delete;
+};
+
+inline void note_team(int team) {  // a region of `team` threads started
+  const int now = workers.fetch_add(team - 1, std::memory_order_acq_rel) + team - 1;
+  int peak = workers_peak.load(std::memory_order_relaxed);
+  while (now > peak && !workers_peak.compare_exchange_weak(peak, now)) {
+  }
+}
+
+inline void reset_stats() {
+  workers_peak.store(workers.load());
+  regions.store(0);
+  shrunk.store(0);
+}
+}  // namespace thread_budget
 
 inline bool in_parallel_region() {
 #ifdef CNNFAST_OPENMP
@@ -24,19 +70,28 @@ template <class F>
 void parallel_region(int nt, F&& f) {
 #ifdef CNNFAST_OPENMP
   if (nt > 1 && !in_parallel_region()) {
-    std::exception_ptr err;
-    std::mutex mu;
-#pragma omp parallel num_threads(nt)
-    {
-      try {
-        f(omp_get_thread_num(), omp_get_num_threads());
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!err) err = std::current_exception();
+    const thread_budget::Grant grant(nt);
+    if (grant.n > 1) {
+      std::exception_ptr err;
+      std::mutex mu;
+      int team = 1;
+#pragma omp parallel num_threads(grant.n)
+      {
+        if (omp_get_thread_num() == 0) {
+          team = omp_get_num_threads();
+          thread_budget::note_team(team);
+        }
+        try {
+          f(omp_get_thread_num(), omp_get_num_threads());
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!err) err = std::current_exception();
+        }
       }
+      thread_budget::workers.fetch_sub(team - 1, std::memory_order_acq_rel);
+      if (err) std::rethrow_exception(err);
+      return;
     }
-    if (err) std::rethrow_exception(err);
-    return;
   }
 #endif
   f(0, 1);

@@ -20,22 +20,13 @@ IDX_DTYPES = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+_MAX_DEFLATE_RATIO = 1032  # no deflate stream expands more than ~1032:1
 
 
-def _read_bytes(path: str) -> bytes:
-    with open(path, "rb") as f:
-        head = f.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
-    try:
-        with opener(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError) as e:  # truncated or corrupt gzip stream
-        raise ValueError(f"{path}: cannot read IDX data ({e})") from None
-
-
-def parse_idx(data: bytes, path: str = "<bytes>", ndim: Optional[int] = None,
-              shape: Optional[Sequence[Optional[int]]] = None) -> np.ndarray:
-    """Decodes IDX bytes. `ndim` / `shape` (None entries = any size) are checked if given."""
+def _header(data: bytes, path: str, ndim: Optional[int],
+            shape: Optional[Sequence[Optional[int]]]):
+    """(dtype, dims, header length, total bytes the header declares) of IDX bytes that hold at
+    least the header (whole or not: a short one raises)."""
     if len(data) < 4:
         raise ValueError(f"{path}: too short for an IDX header ({len(data)} bytes)")
     zero0, zero1, code, nd = data[0], data[1], data[2], data[3]
@@ -55,21 +46,47 @@ def parse_idx(data: bytes, path: str = "<bytes>", ndim: Optional[int] = None,
     count = 1
     for d in dims:
         count *= d  # Python ints: no overflow
-    want = header + count * dtype.itemsize
+    return dtype, dims, header, header + count * dtype.itemsize
+
+
+def parse_idx(data: bytes, path: str = "<bytes>", ndim: Optional[int] = None,
+              shape: Optional[Sequence[Optional[int]]] = None) -> np.ndarray:
+    """Decodes IDX bytes. `ndim` / `shape` (None entries = any size) are checked if given."""
+    dtype, dims, header, want = _header(data, path, ndim, shape)
     if len(data) != want:
         raise ValueError(f"{path}: IDX size mismatch: header {dims} of {dtype} needs {want} bytes, "
                          f"the file has {len(data)}")
-    arr = np.frombuffer(data, dtype, count, header).reshape(dims)
-    return arr.astype(dtype.newbyteorder("="), copy=True)
+    arr = np.frombuffer(data, dtype, (want - header) // dtype.itemsize, header)
+    return arr.reshape(dims).astype(dtype.newbyteorder("="), copy=True)
 
 
 def read_idx(path, ndim: Optional[int] = None,
              shape: Optional[Sequence[Optional[int]]] = None) -> np.ndarray:
-    """Reads an IDX file (gzip-compressed or raw). ValueError naming the file on any mismatch."""
+    """Reads an IDX file (gzip-compressed or raw). ValueError naming the file on any mismatch.
+
+    The header is read first and the size it declares checked against the file (exactly for a
+    raw file; at most what a gzip file of that size can hold) before the payload is read, so a
+    header declaring huge dimensions never makes it allocate more than the file can back."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such IDX file")
-    return parse_idx(_read_bytes(path), path, ndim, shape)
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open(path, "rb") if gz else open(path, "rb")) as f:
+            head = f.read(4)
+            if len(head) == 4:
+                head += f.read(4 * head[3])  # the dims (at most 255 of them)
+            _, dims, header, want = _header(head, path, ndim, shape)
+            limit = _MAX_DEFLATE_RATIO * size + 1024 if gz else size
+            if want > limit:
+                raise ValueError(f"{path}: IDX size mismatch: header {dims} needs {want} bytes, "
+                                 f"the file has {size}{' (gzip)' if gz else ''}")
+            data = head + f.read(want - header + 1)  # one byte more: trailing data is an error
+    except (OSError, EOFError) as e:  # truncated or corrupt gzip stream
+        raise ValueError(f"{path}: cannot read IDX data ({e})") from None
+    return parse_idx(data, path, ndim, shape)
 
 
 def write_idx(path, arr: np.ndarray, compress: Optional[bool] = None) -> None:

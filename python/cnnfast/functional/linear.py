@@ -9,13 +9,14 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .. import _core
-from .._checks import as_float_array, check_min_ndim, check_needs
+from .._checks import as_float_array, check_needs
 
 
 def _prepare(x, weight, bias):
     x = as_float_array("input", x)
     weight = as_float_array("weight", weight, x.dtype)
-    check_min_ndim("input", x, 1, "(*, in_features)")
+    if x.ndim < 1:  # leading dims may be empty (an empty batch gives an empty output)
+        raise ValueError(f"input: expected at least 1-D (*, in_features), got shape {x.shape}")
     if weight.ndim != 2 or weight.size == 0:
         raise ValueError(f"weight: expected a non-empty 2-D array (out_features, in_features), "
                          f"got shape {weight.shape}")

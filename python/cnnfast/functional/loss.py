@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _core
-from .._checks import (as_float_array, check_float, check_min_ndim, check_reduction,
+from .._checks import (as_float_array, check_batch_layout, check_float, check_reduction,
                        check_same_shape)
 from ._dispatch import on_device
 
@@ -53,12 +53,37 @@ def _reduce(item_loss, reduction, denom):
     return item_loss.dtype.type(value)
 
 
+def _scalar_grad(grad_out) -> float:
+    """grad_out of a reduced ('mean'/'sum') loss: one real number."""
+    g = np.asarray(grad_out)
+    if g.dtype.kind not in "iuf":
+        raise TypeError(f"grad_out: expected a real number, got {grad_out!r}")
+    if g.size != 1:
+        raise ValueError(f"grad_out: a 'mean'/'sum' loss is a scalar, so grad_out must be one "
+                         f"number, got shape {g.shape}")
+    return float(g.reshape(()))
+
+
+def _elementwise_grad(grad_out, x, reduction):
+    """grad_out per element of x: target-shaped for 'none', else the scalar spread by the mean."""
+    if reduction == "none":
+        g = as_float_array("grad_out", np.asarray(grad_out, x.dtype), x.dtype)
+        check_same_shape("grad_out", g, "input", x)
+        return g
+    g = _scalar_grad(grad_out)
+    if reduction == "mean":
+        g = g / x.size if x.size else float("nan")
+    return x.dtype.type(g)
+
+
 def _item_grad(grad_out, target, pixel_weight, reduction, denom, dtype):
     if reduction == "none":
         g = as_float_array("grad_out", np.asarray(grad_out, dtype), dtype)
         check_same_shape("grad_out", g, "target", target)
     else:
-        scale = float(grad_out) / (denom if reduction == "mean" else 1.0)
+        scale = _scalar_grad(grad_out)
+        if reduction == "mean":  # a mean over no weight (all ignored, zero weights) is NaN
+            scale = scale / denom if denom != 0 else float("nan")
         g = np.full(target.shape, scale, dtype)
     if pixel_weight is not None:
         g = g * pixel_weight
@@ -67,7 +92,7 @@ def _item_grad(grad_out, target, pixel_weight, reduction, denom, dtype):
 
 def _ce_args(x, target, weight, ignore_index, reduction, label_smoothing, pixel_weight):
     x = as_float_array("input", x)
-    check_min_ndim("input", x, 2, "(N, C, *spatial)")
+    check_batch_layout("input", x, 2, "(N, C, *spatial)")
     target, weight, pixel_weight = _class_target(x, target, weight, pixel_weight)
     ls = check_float("label_smoothing", label_smoothing, 0.0, 1.0)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
@@ -161,8 +186,7 @@ def mse_loss(x: np.ndarray, target: np.ndarray, reduction: str = "mean"):
 def mse_loss_backward(grad_out, x: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     """(grad_input, grad_target)."""
     x, target = _pair(x, target)
-    red = check_reduction(reduction)
-    g = np.asarray(grad_out, x.dtype) / (x.size if red == "mean" else 1)
+    g = _elementwise_grad(grad_out, x, check_reduction(reduction))
     gx = (2 * (x - target) * g).astype(x.dtype)
     return gx, -gx
 
@@ -170,9 +194,16 @@ def mse_loss_backward(grad_out, x: np.ndarray, target: np.ndarray, reduction: st
 def _bce_args(x, target, weight, pos_weight):
     x, target = _pair(x, target)
     if weight is not None:
-        weight = np.broadcast_to(as_float_array("weight", weight, x.dtype), x.shape)
+        weight = as_float_array("weight", weight, x.dtype)
+        try:
+            weight = np.broadcast_to(weight, x.shape)
+        except ValueError:
+            raise ValueError(f"weight: shape {weight.shape} does not broadcast to input "
+                             f"{x.shape}") from None
     if pos_weight is not None:
         pos_weight = as_float_array("pos_weight", pos_weight, x.dtype)
+        if x.ndim == 0:
+            raise ValueError("pos_weight: needs an input with a class dim (at least 1-D)")
         if pos_weight.shape != (x.shape[-1],) and pos_weight.shape != (1,):
             raise ValueError(f"pos_weight: expected shape ({x.shape[-1]},) (the last dim of "
                              f"input {x.shape}), got {pos_weight.shape}")
@@ -195,8 +226,7 @@ def binary_cross_entropy_with_logits_backward(grad_out, x, target, weight=None,
                                               reduction: str = "mean", pos_weight=None):
     """(grad_input, grad_target)."""
     x, target, weight, pw = _bce_args(x, target, weight, pos_weight)
-    red = check_reduction(reduction)
-    g = np.asarray(grad_out, x.dtype) / (x.size if red == "mean" else 1)
+    g = _elementwise_grad(grad_out, x, check_reduction(reduction))
     if weight is not None:
         g = g * weight
     lw = 1 + (pw - 1) * target if pw is not None else 1

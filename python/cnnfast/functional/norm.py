@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from .. import _core
-from .._checks import (as_float_array, check_float, check_min_ndim, check_ndim, check_needs,
+from .._checks import (as_float_array, check_batch_layout, check_float, check_ndim, check_needs,
                        check_same_shape, int_tuple)
 from ._dispatch import on_device
 
@@ -34,7 +34,7 @@ def batch_norm(x: np.ndarray, running_mean: Optional[np.ndarray], running_var: O
     are updated in place with the unbiased batch variance. With return_stats, returns
     (y, mean, invstd): the statistics used, which batch_norm_backward accepts as `stats`."""
     x = as_float_array("input", x)
-    check_min_ndim("input", x, 2, "(N, C, *)")
+    check_batch_layout("input", x, 2, "(N, C, *)")
     rm, rv = running_mean, running_var
     for name, v in (("running_mean", rm), ("running_var", rv)):
         if v is not None and (not isinstance(v, np.ndarray) or not v.flags.c_contiguous):
@@ -61,7 +61,7 @@ def batch_norm_backward(grad_out: np.ndarray, x: np.ndarray, running_mean: Optio
     """(grad_input, grad_weight, grad_bias). `stats` = (mean, invstd) from the forward (else
     recomputed: batch statistics in training, running ones in eval)."""
     x = as_float_array("input", x)
-    check_min_ndim("input", x, 2, "(N, C, *)")
+    check_batch_layout("input", x, 2, "(N, C, *)")
     grad_out = as_float_array("grad_out", grad_out, x.dtype)
     check_same_shape("grad_out", grad_out, "input", x)
     weight, bias = _channel_vec("weight", weight, x), _channel_vec("bias", bias, x)
@@ -83,7 +83,7 @@ def batch_norm_backward(grad_out: np.ndarray, x: np.ndarray, running_mean: Optio
 
 def _lrn_args(x, size, alpha, beta, k):
     x = as_float_array("input", x)
-    check_min_ndim("input", x, 2, "(N, C, *)")
+    check_batch_layout("input", x, 2, "(N, C, *)")
     size = int_tuple("size", size, 1, 1)[0]
     return (x, size, check_float("alpha", alpha), check_float("beta", beta),
             check_float("k", k, 0.0, open_min=True))
@@ -113,7 +113,7 @@ def local_response_norm_backward(grad_out: np.ndarray, x: np.ndarray, size: int,
 
 def _gcn_args(x, scale, lam, eps):
     x = as_float_array("input", x)
-    check_min_ndim("input", x, 2, "(N, *)")
+    check_batch_layout("input", x, 2, "(N, *)")
     return (x, check_float("scale", scale), check_float("lam", lam, 0.0),
             check_float("eps", eps, 0.0))
 
@@ -124,6 +124,8 @@ def global_contrast_norm(x: np.ndarray, scale: float = 1.0, lam: float = 0.0,
     x, scale, lam, eps = _gcn_args(x, scale, lam, eps)
     if lam == 0.0 and eps == 0.0:
         raise ValueError("lam/eps: at least one must be > 0 (else constant images divide by 0)")
+    if x.shape[0] == 0:
+        return x.copy()
     return _core.global_contrast_norm_forward(x, scale, lam, eps)
 
 
@@ -134,6 +136,8 @@ def global_contrast_norm_backward(grad_out: np.ndarray, x: np.ndarray, scale: fl
     check_same_shape("grad_out", grad_out, "input", x)
     if lam == 0.0 and eps == 0.0:
         raise ValueError("lam/eps: at least one must be > 0 (else constant images divide by 0)")
+    if x.shape[0] == 0:
+        return grad_out.copy()
     return _core.global_contrast_norm_backward(grad_out, x, scale, lam, eps)
 
 
@@ -147,8 +151,7 @@ def gaussian_taps(kernel_size: int, sigma: float) -> np.ndarray:
 def _lcn_args(x, kernel_size, sigma, across_channels, eps):
     x = as_float_array("input", x)
     check_ndim("input", x, 4, "(N, C, H, W)")
-    if x.size == 0:
-        raise ValueError(f"input: must not be empty, got shape {x.shape}")
+    check_batch_layout("input", x, 4, "(N, C, H, W)")
     kernel_size = int_tuple("kernel_size", kernel_size, 1, 1)[0]
     if kernel_size % 2 == 0:
         raise ValueError(f"kernel_size: must be odd, got {kernel_size}")

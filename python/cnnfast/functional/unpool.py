@@ -20,6 +20,15 @@ from .pool import _LAYOUT, _variants
 from .switches import Switches, indices_array
 
 
+def _pooled_extent(n, k, s, p, ceil_mode):
+    """What max pooling with (k, s, p) makes of extent n (pool.py's rule: no window may start
+    past the left padding + input); 0 where the kernel does not fit."""
+    if k > n + 2 * p:
+        return 0
+    o = (n + 2 * p - k + (s - 1 if ceil_mode else 0)) // s + 1
+    return o - 1 if ceil_mode and (o - 1) * s >= n + p else o
+
+
 def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
     in_sp = x.shape[2:]
     default = None
@@ -34,7 +43,7 @@ def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
         out = int_tuple("output_size", output_size, nd, 1)
         if default is not None:
             for i, (n, o, kk, ss, pp) in enumerate(zip(in_sp, out, k, s, p)):
-                fits = [(o + 2 * pp - kk + c) // ss + 1 for c in (0, ss - 1)]  # floor, ceil mode
+                fits = [_pooled_extent(o, kk, ss, pp, ceil) for ceil in (False, True)]
                 if n not in fits:
                     raise ValueError(
                         f"output_size {out} is inconsistent with kernel_size {k}, stride {s}, "

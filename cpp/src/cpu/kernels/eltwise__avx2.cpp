@@ -11,6 +11,11 @@ namespace {
 void leaky_relu_fwd_f32(int64_t n, float* y, const float* x, float slope) {
   const __m256 zero = _mm256_setzero_ps(), s = _mm256_set1_ps(slope);
   int64_t i = 0;
+  if (slope == 0.0f) {  // relu: max(0, x) returns x when x is NaN, 0 for −inf (no 0·inf)
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_max_ps(zero, _mm256_loadu_ps(x + i)));
+    for (; i < n; ++i) y[i] = 0.0f > x[i] ? 0.0f : x[i];
+    return;
+  }
   for (; i + 8 <= n; i += 8) {
     const __m256 v = _mm256_loadu_ps(x + i);
     const __m256 pos = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
@@ -22,6 +27,14 @@ void leaky_relu_fwd_f32(int64_t n, float* y, const float* x, float slope) {
 void leaky_relu_bwd_f32(int64_t n, float* dx, const float* dy, const float* x, float slope) {
   const __m256 zero = _mm256_setzero_ps(), s = _mm256_set1_ps(slope);
   int64_t i = 0;
+  if (slope == 0.0f) {  // relu: exactly 0 where x <= 0 (no 0·inf)
+    for (; i + 8 <= n; i += 8) {
+      const __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
+      _mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), pos));
+    }
+    for (; i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    return;
+  }
   for (; i + 8 <= n; i += 8) {
     const __m256 g = _mm256_loadu_ps(dy + i);
     const __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
@@ -33,6 +46,11 @@ void leaky_relu_bwd_f32(int64_t n, float* dx, const float* dy, const float* x, f
 void leaky_relu_fwd_f64(int64_t n, double* y, const double* x, double slope) {
   const __m256d zero = _mm256_setzero_pd(), s = _mm256_set1_pd(slope);
   int64_t i = 0;
+  if (slope == 0.0) {  // relu: max(0, x) returns x when x is NaN, 0 for −inf (no 0·inf)
+    for (; i + 4 <= n; i += 4) _mm256_storeu_pd(y + i, _mm256_max_pd(zero, _mm256_loadu_pd(x + i)));
+    for (; i < n; ++i) y[i] = 0.0 > x[i] ? 0.0 : x[i];
+    return;
+  }
   for (; i + 4 <= n; i += 4) {
     const __m256d v = _mm256_loadu_pd(x + i);
     const __m256d pos = _mm256_cmp_pd(v, zero, _CMP_GT_OQ);
@@ -44,6 +62,14 @@ void leaky_relu_fwd_f64(int64_t n, double* y, const double* x, double slope) {
 void leaky_relu_bwd_f64(int64_t n, double* dx, const double* dy, const double* x, double slope) {
   const __m256d zero = _mm256_setzero_pd(), s = _mm256_set1_pd(slope);
   int64_t i = 0;
+  if (slope == 0.0) {  // relu: exactly 0 where x <= 0 (no 0·inf)
+    for (; i + 4 <= n; i += 4) {
+      const __m256d pos = _mm256_cmp_pd(_mm256_loadu_pd(x + i), zero, _CMP_GT_OQ);
+      _mm256_storeu_pd(dx + i, _mm256_and_pd(_mm256_loadu_pd(dy + i), pos));
+    }
+    for (; i < n; ++i) dx[i] = x[i] > 0.0 ? dy[i] : 0.0;
+    return;
+  }
   for (; i + 4 <= n; i += 4) {
     const __m256d g = _mm256_loadu_pd(dy + i);
     const __m256d pos = _mm256_cmp_pd(_mm256_loadu_pd(x + i), zero, _CMP_GT_OQ);
@@ -64,7 +90,7 @@ inline __m256 tanh_vec(__m256 x) {
 }
 
 inline float tanh_one(float x) {
-  x = std::min(kTanhClamp, std::max(-kTanhClamp, x));
+  x = std::min(std::max(x, -kTanhClamp), kTanhClamp);  // this order keeps NaN
   const float x2 = x * x;
   float p = kTanhP[6];
   for (int i = 5; i >= 0; --i) p = p * x2 + kTanhP[i];

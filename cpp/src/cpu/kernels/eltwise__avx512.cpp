@@ -12,6 +12,14 @@ namespace {
 void leaky_relu_fwd_f32(int64_t n, float* y, const float* x, float slope) {
   const __m512 zero = _mm512_setzero_ps(), s = _mm512_set1_ps(slope);
   int64_t i = 0;
+  if (slope == 0.0f) {  // relu: 0 where 0 > x (−inf included, no 0·inf), else x (NaN stays NaN)
+    for (; i + 16 <= n; i += 16) {
+      const __m512 v = _mm512_loadu_ps(x + i);
+      _mm512_storeu_ps(y + i, _mm512_mask_blend_ps(_mm512_cmp_ps_mask(zero, v, _CMP_GT_OQ), v, zero));
+    }
+    for (; i < n; ++i) y[i] = 0.0f > x[i] ? 0.0f : x[i];
+    return;
+  }
   for (; i + 16 <= n; i += 16) {
     const __m512 v = _mm512_loadu_ps(x + i);
     const __mmask16 pos = _mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ);
@@ -23,6 +31,14 @@ void leaky_relu_fwd_f32(int64_t n, float* y, const float* x, float slope) {
 void leaky_relu_bwd_f32(int64_t n, float* dx, const float* dy, const float* x, float slope) {
   const __m512 zero = _mm512_setzero_ps(), s = _mm512_set1_ps(slope);
   int64_t i = 0;
+  if (slope == 0.0f) {  // relu: exactly 0 where x <= 0 (no 0·inf)
+    for (; i + 16 <= n; i += 16) {
+      const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), zero, _CMP_GT_OQ);
+      _mm512_storeu_ps(dx + i, _mm512_maskz_mov_ps(pos, _mm512_loadu_ps(dy + i)));
+    }
+    for (; i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    return;
+  }
   for (; i + 16 <= n; i += 16) {
     const __m512 g = _mm512_loadu_ps(dy + i);
     const __mmask16 pos = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), zero, _CMP_GT_OQ);
@@ -34,6 +50,14 @@ void leaky_relu_bwd_f32(int64_t n, float* dx, const float* dy, const float* x, f
 void leaky_relu_fwd_f64(int64_t n, double* y, const double* x, double slope) {
   const __m512d zero = _mm512_setzero_pd(), s = _mm512_set1_pd(slope);
   int64_t i = 0;
+  if (slope == 0.0) {  // relu: 0 where 0 > x (−inf included, no 0·inf), else x (NaN stays NaN)
+    for (; i + 8 <= n; i += 8) {
+      const __m512d v = _mm512_loadu_pd(x + i);
+      _mm512_storeu_pd(y + i, _mm512_mask_blend_pd(_mm512_cmp_pd_mask(zero, v, _CMP_GT_OQ), v, zero));
+    }
+    for (; i < n; ++i) y[i] = 0.0 > x[i] ? 0.0 : x[i];
+    return;
+  }
   for (; i + 8 <= n; i += 8) {
     const __m512d v = _mm512_loadu_pd(x + i);
     const __mmask8 pos = _mm512_cmp_pd_mask(v, zero, _CMP_GT_OQ);
@@ -45,6 +69,14 @@ void leaky_relu_fwd_f64(int64_t n, double* y, const double* x, double slope) {
 void leaky_relu_bwd_f64(int64_t n, double* dx, const double* dy, const double* x, double slope) {
   const __m512d zero = _mm512_setzero_pd(), s = _mm512_set1_pd(slope);
   int64_t i = 0;
+  if (slope == 0.0) {  // relu: exactly 0 where x <= 0 (no 0·inf)
+    for (; i + 8 <= n; i += 8) {
+      const __mmask8 pos = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), zero, _CMP_GT_OQ);
+      _mm512_storeu_pd(dx + i, _mm512_maskz_mov_pd(pos, _mm512_loadu_pd(dy + i)));
+    }
+    for (; i < n; ++i) dx[i] = x[i] > 0.0 ? dy[i] : 0.0;
+    return;
+  }
   for (; i + 8 <= n; i += 8) {
     const __m512d g = _mm512_loadu_pd(dy + i);
     const __mmask8 pos = _mm512_cmp_pd_mask(_mm512_loadu_pd(x + i), zero, _CMP_GT_OQ);
@@ -68,7 +100,7 @@ inline __m512 tanh_vec(__m512 x) {
 }
 
 inline float tanh_one(float x) {
-  x = std::min(kTanhClamp, std::max(-kTanhClamp, x));
+  x = std::min(std::max(x, -kTanhClamp), kTanhClamp);  // this order keeps NaN
   const float x2 = x * x;
   float p = kTanhP[6];
   for (int i = 5; i >= 0; --i) p = p * x2 + kTanhP[i];

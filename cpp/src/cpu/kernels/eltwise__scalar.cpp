@@ -9,16 +9,24 @@ namespace {
 
 template <class T>
 void leaky_relu_fwd(int64_t n, T* y, const T* x, T slope) {
+  if (slope == T(0)) {  // relu: no 0·(−inf) = NaN; NaN stays NaN
+    for (int64_t i = 0; i < n; ++i) y[i] = T(0) > x[i] ? T(0) : x[i];
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
 }
 
 template <class T>
 void leaky_relu_bwd(int64_t n, T* dx, const T* dy, const T* x, T slope) {
+  if (slope == T(0)) {  // relu: exactly 0 where x <= 0 (no 0·Inf)
+    for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+    return;
+  }
   for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i];
 }
 
 inline float tanh_rational(float x) {
-  x = std::min(kTanhClamp, std::max(-kTanhClamp, x));
+  x = std::min(std::max(x, -kTanhClamp), kTanhClamp);  // this order keeps NaN
   const float x2 = x * x;
   float p = kTanhP[6];
   for (int i = 5; i >= 0; --i) p = p * x2 + kTanhP[i];

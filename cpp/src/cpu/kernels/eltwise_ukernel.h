@@ -1,7 +1,8 @@
 // eltwise_ukernel.h — the elementwise microkernel contract shared by every ISA file in this folder.
 // One contiguous run of n elements: no threads, no allocation; the loops in cpu/ split the work.
-//   leaky_relu_fwd: y[i] = x[i] > 0 ? x[i] : slope·x[i]            (relu is slope = 0)
-//   leaky_relu_bwd: dx[i] = x[i] > 0 ? dy[i] : slope·dy[i]
+//   leaky_relu_fwd: y[i] = x[i] > 0 ? x[i] : slope·x[i]   (slope = 0: relu, 0 > x ? 0 : x — no
+//                   0·(−inf) = NaN; NaN propagates through every kernel, tanh/sigmoid too)
+//   leaky_relu_bwd: dx[i] = x[i] > 0 ? dy[i] : slope·dy[i]   (slope = 0: exactly 0)
 //   tanh_fwd:       y[i] = tanh(x[i]);  sigmoid_fwd: y[i] = 1 / (1 + e^−x[i]) = (1 + tanh(x/2)) / 2
 // float uses one rational approximation of tanh in every ISA file (Eigen's 13/6 minimax form,
 // |x| clamped to 7.905: max relative error 4e-7); double calls std::tanh / std::exp.
