@@ -143,3 +143,78 @@ def test_python_dash_m_info():
     out = subprocess.run([sys.executable, "-m", "cnnfast", "info"], capture_output=True, text=True,
                          cwd="/", timeout=60)
     assert out.returncode == 0 and '"isa"' in out.stdout
+
+
+def test_segmentation_defaults_and_bad_combinations(monkeypatch):
+    monkeypatch.setenv("CNNFAST_DATA", "/data")
+    a = parse_train("--model", "unet", "--dataset", "mnist-seg")
+    assert (a.optimizer, a.class_weights, a.schedule, a.width, a.depth) == \
+        ("adam", "none", "cosine", 16, 3)
+    assert a.data_dir == os.path.join("/data", "mnist")  # made from the MNIST files
+    a = parse_train("--model", "segnet", "--dataset", "mnist-seg", "--width", "4", "--depth", "2",
+                    "--train-size", "10", "--optimizer", "sgd", "--class-weights", "median-freq")
+    assert (a.width, a.depth, a.train_size, a.optimizer, a.class_weights) == \
+        (4, 2, 10, "sgd", "median-freq")
+    assert (parse_train().optimizer, parse_train().width) == ("sgd", None)
+    for argv, msg in [(["--dataset", "mnist-seg"], "lenet5 does not fit --dataset mnist-seg"),
+                      (["--model", "unet", "--dataset", "mnist"], "unet does not fit"),
+                      (["--width", "8"], "--width/--depth apply to unet/segnet"),
+                      (["--class-weights", "median-freq"], "segmentation datasets only"),
+                      (["--model", "unet", "--dataset", "mnist-seg", "--augment", "translate"],
+                       "label maps"),
+                      (["--model", "unet", "--dataset", "mnist-seg", "--depth", "0"],
+                       "--depth out of range"),
+                      (["--model", "unet", "--dataset", "mnist-seg", "--test-size", "0"],
+                       "--test-size out of range")]:
+        with pytest.raises(SystemExit, match=msg):
+            parse_train(*argv)
+
+
+@pytest.mark.skipif(not HAVE_NN, reason="needs cnnfast.nn")
+def test_train_eval_resume_unet_on_mnist_seg(tmp_path, rng, capsys):
+    """A tiny U-Net on mosaics of random 8x8 'digits': per-epoch and final pixel accuracy and mean
+    IoU, the same figures from `eval`, exact resume (batch-norm buffers included)."""
+    data = write_mnist_like(str(tmp_path / "mnist"), rng, n_train=32, n_test=16, size=8)
+    common = ["train", "--model", "unet", "--dataset", "mnist-seg", "--data-dir", data, "--width",
+              "2", "--depth", "2", "--train-size", "12", "--test-size", "6", "--batch-size", "4",
+              "--schedule", "none", "--class-weights", "median-freq", "--seed", "1",
+              "--threads", "1", "--quiet"]  # no cosine schedule: resumable to more epochs
+    ckpt, part = str(tmp_path / "unet.npz"), str(tmp_path / "part.npz")
+    assert cli.main(common + ["--epochs", "2", "--out", ckpt]) == 0
+    out = capsys.readouterr().out
+    assert "test pixel accuracy" in out and "(6 images)" in out and "background" in out
+    miou = float(out.split("mean IoU")[1].split()[0])
+    state = load_checkpoint(ckpt)
+    hist, meta = state["history"], state["meta"]
+    assert len(hist["val_mean_iou"]) == 2 and len(hist["val_iou"][-1]) == 11
+    assert f"{hist['val_mean_iou'][-1]:.4f}" == f"{miou:.4f}" and 0 <= miou <= 1
+    pixel_acc = float(out.split("test pixel accuracy")[1].split("%")[0])
+    assert f"{100 * hist['val_accuracy'][-1]:.2f}" == f"{pixel_acc:.2f}"
+    assert meta["input_size"] == 16
+    weights = np.asarray(meta["loss_weights"])  # median-frequency: rare classes weigh more
+    assert weights.shape == (11,) and weights[10] < np.max(weights)
+
+    assert cli.main(["eval", "--checkpoint", ckpt]) == 0
+    line = capsys.readouterr().out
+    assert "epoch 2" in line and f"mean IoU {miou:.4f}" in line and "per-class IoU: 0 " in line
+
+    assert cli.main(common + ["--epochs", "1", "--out", part]) == 0
+    assert cli.main(common + ["--epochs", "2", "--out", part, "--resume"]) == 0
+    full, resumed = state["model"], load_checkpoint(part)["model"]
+    assert any("running_var" in k for k in full)
+    assert all(np.array_equal(full[k], resumed[k]) for k in full)
+    capsys.readouterr()
+    assert cli.main(common + ["--epochs", "2", "--out", part, "--resume", "--width", "4"]) == 2
+    assert "different width (2, now 4)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not HAVE_NN, reason="needs cnnfast.nn")
+def test_train_segnet_on_mnist_seg_and_unet_size_check(tmp_path, rng, capsys):
+    data = write_mnist_like(str(tmp_path), rng, n_train=16, n_test=8, size=6)  # 12x12 mosaics
+    common = ["train", "--dataset", "mnist-seg", "--data-dir", data, "--width", "2",
+              "--train-size", "8", "--test-size", "4", "--epochs", "2"]
+    assert cli.main(common + ["--model", "segnet", "--depth", "2", "--class-weights", "none"]) == 0
+    out = capsys.readouterr().out  # with progress: per-epoch per-class IoU, then the final scores
+    assert out.count("test per-class IoU: 0 ") == 2 and "mean IoU" in out
+    assert cli.main(common + ["--model", "unet", "--depth", "3", "--quiet"]) == 2
+    assert "input size 12 must be divisible by 2^depth = 8" in capsys.readouterr().err

@@ -76,6 +76,34 @@ def test_evaluate_by_hand(rng):
     assert np.isnan(evaluate(model, data)["loss"])
 
 
+class PredictionInChannel0:
+    """A 'segmentation model' whose prediction is the label map stored in the image's channel 0
+    (one-hot logits), so evaluate's counts can be checked by hand."""
+    training = False
+
+    def eval(self):
+        self.training = False
+
+    def train(self):
+        self.training = True
+
+    def __call__(self, x):
+        return np.eye(3, dtype=np.float32)[x[:, 0].astype(int)].transpose(0, 3, 1, 2)
+
+
+def test_evaluate_label_maps_by_hand():
+    pred = np.array([[[0, 1], [1, 1]], [[2, 2], [0, 1]]])
+    target = np.array([[[0, 0], [1, 1]], [[2, 2], [2, 1]]])
+    res = evaluate(PredictionInChannel0(), (pred[:, None].astype(np.float32), target),
+                   batch_size=1, num_classes=3)
+    # 6 of 8 pixels right. IoU = TP / (TP + FP + FN): class 0: 1 / (1 + 1 + 1) (pixel (1,1,0)
+    # predicted 0, pixel (0,0,1) is a 0 predicted 1); class 1: 3 / (3 + 1 + 0); class 2: 2 / 3.
+    assert res["accuracy"] == 6 / 8 and res["n"] == 2
+    np.testing.assert_allclose(res["iou"], [1 / 3, 3 / 4, 2 / 3])
+    assert res["mean_iou"] == pytest.approx((1 / 3 + 3 / 4 + 2 / 3) / 3)
+    assert "mean_iou" not in evaluate(PredictionInChannel0(), (pred[:, None], target))
+
+
 def _params(model):
     return [p.data.copy() for p in model.parameters()]
 

@@ -1,6 +1,7 @@
 """`cnnfast` / `python -m cnnfast`: the command line.
 
   cnnfast train [--model lenet5] [--dataset digits|mnist|fashion-mnist|cifar10] ...  (main job)
+  cnnfast train --model unet|segnet --dataset mnist-seg ...   (segmentation: pixel accuracy, IoU)
   cnnfast eval --checkpoint ckpt.npz      cnnfast info      cnnfast selfcheck (also: no command)
   cnnfast summary --model NAME --input-shape C,H,W   (per-layer table of a zoo model)
 """
@@ -17,16 +18,29 @@ import numpy as np
 # Per-dataset defaults for options left unset on the command line. The digits values were chosen
 # with a PyTorch LeNet-5 on the same data pipeline (98.6 % test accuracy, 3 seeds; see
 # bench/RESULTS.md); lr 0.05 there stalled at 63-83 %.
+# The mnist-seg values are those of the U-Net run recorded in bench/RESULTS.md ("Models (issue
+# 8)"): the cosine decay (batch-norm statistics that match the final weights) and more training
+# took its mean IoU from 0.26 to > 0.9; median-frequency class weights learn faster at first but
+# end lower (more stroke-edge false positives), so they are off by default.
+_CLASSIFY = dict(optimizer="sgd", class_weights="none", train_size=None, test_size=None)
 TRAIN_DEFAULTS = {
     "digits": dict(epochs=15, batch_size=32, lr=0.01, momentum=0.9, weight_decay=5e-4,
-                   augment="none", schedule="none"),
+                   augment="none", schedule="none", **_CLASSIFY),
     "mnist": dict(epochs=10, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                  augment="none", schedule="cosine"),
+                  augment="none", schedule="cosine", **_CLASSIFY),
     "fashion-mnist": dict(epochs=10, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                          augment="none", schedule="cosine"),
+                          augment="none", schedule="cosine", **_CLASSIFY),
     "cifar10": dict(epochs=20, batch_size=64, lr=0.05, momentum=0.9, weight_decay=5e-4,
-                    augment="crop-flip", schedule="cosine"),
+                    augment="crop-flip", schedule="cosine", **_CLASSIFY),
+    "mnist-seg": dict(epochs=3, batch_size=16, lr=2e-3, momentum=0.9, weight_decay=0.0,
+                      augment="none", schedule="cosine", optimizer="adam",
+                      class_weights="none", train_size=None, test_size=None),
 }
+SEGMENTATION_DATASETS = ("mnist-seg",)
+MODEL_DEFAULTS = {"lenet5": dict(width=None, depth=None), "unet": dict(width=16, depth=3),
+                  "segnet": dict(width=16, depth=3)}
+SEGMENTATION_MODELS = ("unet", "segnet")
+DATA_FOLDER = {"mnist-seg": "mnist"}  # mnist-seg is made from the MNIST files
 
 
 def selfcheck(seed: int = 0) -> bool:
@@ -65,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("selfcheck", help="run conv2d on random data against the naive twin (default)")
     sub.add_parser("info", help="print build and CPU facts as JSON")
     tr = sub.add_parser("train", help="train a model (default: LeNet-5 on the embedded digits)")
-    tr.add_argument("--model", default="lenet5", choices=["lenet5"])
+    tr.add_argument("--model", default="lenet5", choices=sorted(MODEL_DEFAULTS),
+                    help="lenet5 for classification; unet or segnet for mnist-seg")
     tr.add_argument("--dataset", default="digits", choices=sorted(TRAIN_DEFAULTS))
     tr.add_argument("--data-dir", default=None,
                     help="folder with the dataset files (default: $CNNFAST_DATA/<dataset> or "
@@ -80,8 +95,18 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--augment", default=None, choices=["none", "translate", "crop-flip"])
     tr.add_argument("--schedule", default=None, choices=["none", "cosine"],
                     help="learning-rate schedule over the epochs (cosine annealing to 0)")
+    tr.add_argument("--optimizer", default=None, choices=["sgd", "adam"])
+    tr.add_argument("--width", type=int, default=None,
+                    help="unet/segnet: channels of the first level (doubling per level)")
+    tr.add_argument("--depth", type=int, default=None, help="unet/segnet: pooling levels")
+    tr.add_argument("--class-weights", default=None, choices=["none", "median-freq"],
+                    help="loss weights per class (median-frequency balancing, as SegNet)")
+    tr.add_argument("--train-size", type=int, default=None,
+                    help="training images to use (mnist-seg: mosaics to make; default: all)")
+    tr.add_argument("--test-size", type=int, default=None, help="test images (as --train-size)")
     tr.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--seed", type=int, default=0,
+                    help="initialization and shuffling (mnist-seg mosaics are always seed 0)")
     tr.add_argument("--out", default=None, help="checkpoint .npz written after every epoch")
     tr.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     tr.add_argument("--plot", default=None, metavar="DIR", help="write PNG figures into DIR")
@@ -101,16 +126,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:
     """Fills unset options with the dataset's defaults and checks ranges (SystemExit on error)."""
-    for key, value in TRAIN_DEFAULTS[args.dataset].items():
+    segment = args.dataset in SEGMENTATION_DATASETS
+    if segment != (args.model in SEGMENTATION_MODELS):
+        raise SystemExit(f"cnnfast train: error: --model {args.model} does not fit --dataset "
+                         f"{args.dataset} (segmentation: {', '.join(SEGMENTATION_MODELS)} on "
+                         f"{', '.join(SEGMENTATION_DATASETS)}; classification: lenet5)")
+    if not segment and (args.width is not None or args.depth is not None):
+        raise SystemExit(f"cnnfast train: error: --width/--depth apply to "
+                         f"{'/'.join(SEGMENTATION_MODELS)}, not {args.model}")
+    if segment and args.augment not in (None, "none"):
+        raise SystemExit("cnnfast train: error: --augment would move the images but not their "
+                         "label maps; mnist-seg takes --augment none")
+    if not segment and args.class_weights == "median-freq":
+        raise SystemExit("cnnfast train: error: --class-weights median-freq balances the pixels "
+                         "of label maps (segmentation datasets only)")
+    for key, value in {**TRAIN_DEFAULTS[args.dataset], **MODEL_DEFAULTS[args.model]}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     if args.data_dir is None and args.dataset != "digits":
         base = os.environ.get("CNNFAST_DATA", os.path.join("~", ".cache", "cnnfast"))
-        args.data_dir = os.path.expanduser(os.path.join(base, args.dataset))
+        folder = DATA_FOLDER.get(args.dataset, args.dataset)
+        args.data_dir = os.path.expanduser(os.path.join(base, folder))
     checks = [("--epochs", args.epochs >= 1), ("--batch-size", args.batch_size >= 1),
               ("--lr", args.lr > 0), ("--momentum", 0 <= args.momentum < 1),
               ("--weight-decay", args.weight_decay >= 0),
-              ("--threads", args.threads is None or args.threads >= 1)]
+              ("--threads", args.threads is None or args.threads >= 1)] + [
+        (f"--{k.replace('_', '-')}", getattr(args, k) is None or getattr(args, k) >= 1)
+        for k in ("width", "depth", "train_size", "test_size")]
     for name, ok in checks:
         if not ok:
             raise SystemExit(f"cnnfast train: error: {name} out of range: "
@@ -120,17 +162,39 @@ def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
-def build_training(config: dict):
-    """(model, loss, optimizer) for a configuration; needs cnnfast.nn and cnnfast.optim."""
+def build_model(config: dict):
+    """The configuration's model: lenet5 (any zoo builder taking num_classes, in_channels and
+    input_size), or unet (batch norm, 'same' padding) / segnet at config's width and depth."""
     from .models import MODELS, require_nn
+    require_nn()
+    c, k = config["in_channels"], config["num_classes"]
+    if config["model"] == "unet":
+        from .models import unet
+        if config["input_size"] % 2 ** config["depth"]:
+            raise ValueError(f"unet: the input size {config['input_size']} must be divisible by "
+                             f"2^depth = {2 ** config['depth']} to come out the same size")
+        return unet(c, k, depth=config["depth"], width=config["width"], batch_norm=True)
+    if config["model"] == "segnet":
+        from .models import segnet
+        return segnet(c, k, depth=config["depth"], width=config["width"])
+    return MODELS[config["model"]](num_classes=k, in_channels=c, input_size=config["input_size"])
+
+
+def build_training(config: dict):
+    """(model, loss, optimizer) for a configuration; needs cnnfast.nn and cnnfast.optim. The loss
+    is cross-entropy, weighted by config['loss_weights'] (one per class) when present."""
+    from .models import require_nn
     nn = require_nn()
     from . import optim
-    model = MODELS[config["model"]](num_classes=config["num_classes"],
-                                    in_channels=config["in_channels"],
-                                    input_size=config["input_size"])
-    opt = optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
-                    weight_decay=config["weight_decay"])
-    return model, nn.CrossEntropyLoss(), opt
+    model = build_model(config)
+    if config.get("optimizer", "sgd") == "adam":
+        opt = optim.Adam(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    else:
+        opt = optim.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
+                        weight_decay=config["weight_decay"])
+    weights = config.get("loss_weights")
+    loss = nn.CrossEntropyLoss(weight=None if weights is None else np.asarray(weights, np.float32))
+    return model, loss, opt
 
 
 def _augmentation(name: str, size: int):
@@ -140,8 +204,40 @@ def _augmentation(name: str, size: int):
 
 
 def _load_split(config: dict, train: bool, download: bool = False):
-    from .data import load_dataset
-    return load_dataset(config["dataset"], config.get("data_dir"), train=train, download=download)
+    """A Dataset (classification) or SegDataset (mnist-seg) of config's train_size/test_size."""
+    from .data import load_dataset, load_mnist_seg
+    size = config.get("train_size" if train else "test_size")
+    if config["dataset"] == "mnist-seg":
+        if config.get("data_dir") is None:
+            raise ValueError("dataset 'mnist-seg' needs a data directory (--data-dir)")
+        return load_mnist_seg(config["data_dir"], train=train, n=size, download=download)
+    data = load_dataset(config["dataset"], config.get("data_dir"), train=train, download=download)
+    return data if size is None else data.subset(slice(0, size))
+
+
+def _standardized(data, config: dict):
+    """The same data set with standardized images (labels or label maps unchanged)."""
+    from .data import Dataset, SegDataset
+    images = _standardize(data.images, config)
+    if isinstance(data, SegDataset):
+        return SegDataset(images, data.masks, data.num_classes, data.name)
+    return Dataset(images, data.labels, data.classes)
+
+
+def _scores_line(result: dict, config: dict, suffix: str = "") -> str:
+    """'test accuracy …' or, for segmentation, pixel accuracy and mean IoU, then a line of
+    per-class IoU (the last class of mnist-seg is the background)."""
+    if "mean_iou" not in result:
+        return (f"test accuracy {100 * result['accuracy']:.2f} % ({result['n']} images), test loss "
+                f"{result['loss']:.4f}{suffix}")
+    return (f"test pixel accuracy {100 * result['accuracy']:.2f} %, mean IoU "
+            f"{result['mean_iou']:.4f} ({result['n']} images), test loss {result['loss']:.4f}"
+            f"{suffix}\nper-class IoU: {_per_class(result['iou'], config)}")
+
+
+def _per_class(iou, config: dict) -> str:
+    names = [str(c) for c in range(config["num_classes"] - 1)] + ["background"]
+    return ", ".join(f"{n} {v:.3f}" for n, v in zip(names, iou))
 
 
 def _standardize(images, config: dict):
@@ -157,7 +253,6 @@ def _set_threads(n):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .data import Dataset
     from .models import ModelUnavailable
     from .train import evaluate, fit, seed_everything
     args = resolve_train_args(args)
@@ -165,7 +260,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     config = {k: getattr(args, k) for k in ("model", "dataset", "data_dir", "epochs", "batch_size",
                                             "lr", "momentum", "weight_decay", "augment",
-                                            "schedule", "seed")}
+                                            "schedule", "seed", "optimizer", "width", "depth",
+                                            "class_weights", "train_size", "test_size")}
     try:
         train = _load_split(config, True, args.download)
         test = _load_split(config, False, args.download)
@@ -173,17 +269,22 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"cnnfast train: cannot load dataset {args.dataset!r}: {e}", file=sys.stderr)
         return 2
     n, c, h, w = train.images.shape
-    config.update(num_classes=len(train.classes), in_channels=c, input_size=h,
-                  mean=train.images.mean(axis=(0, 2, 3)).tolist(),
-                  std=train.images.std(axis=(0, 2, 3)).tolist())
+    segment = args.dataset in SEGMENTATION_DATASETS
+    config.update(num_classes=train.num_classes if segment else len(train.classes),
+                  in_channels=c, input_size=h, mean=train.images.mean(axis=(0, 2, 3)).tolist(),
+                  std=train.images.std(axis=(0, 2, 3)).tolist(), loss_weights=None)
+    if args.class_weights == "median-freq":
+        from .models.segnet import class_balance_weights
+        config["loss_weights"] = class_balance_weights(train.masks, config["num_classes"]).tolist()
     if args.resume and os.path.exists(args.out):
         from .checkpoint import load_checkpoint
         before = load_checkpoint(args.out).get("meta", {})
         # A cosine schedule depends on the total epoch count: extending such a run cannot
         # reproduce an uninterrupted one, so its epochs must match too.
         keys = ("model", "dataset", "batch_size", "augment", "schedule", "in_channels",
-                "input_size", "num_classes") + (("epochs",) if config["schedule"] != "none" else ())
-        changed = [k for k in keys if before.get(k) != config[k]]
+                "input_size", "num_classes", "optimizer", "width", "depth", "class_weights",
+                "train_size", "test_size") + (("epochs",) if config["schedule"] != "none" else ())
+        changed = [k for k in keys if before.get(k, config[k]) != config[k]]
         if changed:
             print(f"cnnfast train: --resume: {args.out} was trained with a different "
                   + ", ".join(f"{k} ({before.get(k)!r}, now {config[k]!r})" for k in changed),
@@ -192,29 +293,35 @@ def cmd_train(args: argparse.Namespace) -> int:
     seed_everything(args.seed)
     try:
         model, loss, optimizer = build_training(config)
-    except ModelUnavailable as e:
+    except (ModelUnavailable, ValueError) as e:
         print(f"cnnfast train: {e}", file=sys.stderr)
         return 2
-    train_std = Dataset(_standardize(train.images, config), train.labels, train.classes)
-    test_std = Dataset(_standardize(test.images, config), test.labels, test.classes)
+    train_std, test_std = _standardized(train, config), _standardized(test, config)
     if not args.quiet:
-        print(f"cnnfast train: {args.model} on {args.dataset} ({n} train / {len(test)} test images "
-              f"{c}x{h}x{w}), {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, "
-              f"momentum {args.momentum}, weight decay {args.weight_decay}, schedule "
-              f"{args.schedule}, seed {args.seed}")
+        arch = "" if args.width is None else f" (width {args.width}, depth {args.depth})"
+        params = sum(int(np.asarray(p.data).size) for p in model.parameters())
+        print(f"cnnfast train: {args.model}{arch}, {params:,} parameters, on {args.dataset} ({n} "
+              f"train / {len(test)} test images {c}x{h}x{w}), {args.epochs} epochs, batch "
+              f"{args.batch_size}, {args.optimizer} lr {args.lr}, momentum {args.momentum}, "
+              f"weight decay {args.weight_decay}, schedule {args.schedule}, class weights "
+              f"{args.class_weights}, seed {args.seed}")
+    callbacks = []
+    if segment and not args.quiet:  # the progress line has the mean IoU; add the classes
+        callbacks.append(lambda epoch, record: print(
+            f"  test per-class IoU: {_per_class(record['val_iou'], config)}", flush=True))
     scheduler = None
     if args.schedule == "cosine":
         from . import optim
         scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
     history = fit(model, loss, optimizer, train_std, val_data=test_std, epochs=args.epochs,
                   batch_size=args.batch_size, augment=_augmentation(args.augment, h),
-                  scheduler=scheduler,
+                  scheduler=scheduler, callbacks=callbacks,
                   progress=not args.quiet, seed=args.seed, checkpoint=args.out,
-                  resume=args.resume, checkpoint_meta=config)
-    result = evaluate(model, test_std, loss)
+                  resume=args.resume, checkpoint_meta=config,
+                  num_classes=config["num_classes"] if segment else None)
+    result = evaluate(model, test_std, loss, num_classes=config["num_classes"] if segment else None)
     elapsed = time.perf_counter() - t_start
-    print(f"test accuracy {100 * result['accuracy']:.2f} % ({result['n']} images), test loss "
-          f"{result['loss']:.4f}, {len(history['epoch'])} epochs, {elapsed:.1f} s")
+    print(_scores_line(result, config, f", {len(history['epoch'])} epochs, {elapsed:.1f} s"))
     if args.out:
         print(f"checkpoint: {args.out}")
     if args.plot:
@@ -230,7 +337,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
-    from .data import Dataset
     from .models import ModelUnavailable
     from .train import evaluate
     _set_threads(args.threads)
@@ -247,7 +353,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         config["data_dir"] = args.data_dir
     try:
         model, loss, _ = build_training(config)
-    except ModelUnavailable as e:
+    except (ModelUnavailable, ValueError) as e:
         print(f"cnnfast eval: {e}", file=sys.stderr)
         return 2
     model.load_state_dict(state["model"])
@@ -256,11 +362,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ImportError) as e:
         print(f"cnnfast eval: cannot load dataset {config['dataset']!r}: {e}", file=sys.stderr)
         return 2
-    result = evaluate(model, Dataset(_standardize(test.images, config), test.labels), loss,
-                      batch_size=args.batch_size)
-    print(f"{config['model']} on {config['dataset']} (epoch {state['epoch']}): test accuracy "
-          f"{100 * result['accuracy']:.2f} % ({result['n']} images), test loss "
-          f"{result['loss']:.4f}")
+    segment = config["dataset"] in SEGMENTATION_DATASETS
+    result = evaluate(model, _standardized(test, config), loss, batch_size=args.batch_size,
+                      num_classes=config["num_classes"] if segment else None)
+    print(f"{config['model']} on {config['dataset']} (epoch {state['epoch']}): "
+          f"{_scores_line(result, config)}")
     return 0
 
 

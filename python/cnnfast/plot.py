@@ -17,12 +17,17 @@ def _figure(width: float, height: float):
 
 
 def plot_history(history: Dict[str, list], path: str) -> str:
-    """Loss and accuracy per epoch (training and, when recorded, validation/test)."""
-    fig = _figure(10, 4)
+    """Loss and accuracy per epoch (training and, when recorded, validation/test), and the test
+    mean IoU when recorded (segmentation)."""
+    panels = [("loss", "loss"), ("accuracy", "accuracy")]
+    if any(v is not None for v in history.get("val_mean_iou") or []):
+        panels.append(("mean_iou", "mean IoU"))
+    fig = _figure(5 * len(panels), 4)
     epochs = history["epoch"]
-    for i, (key, title) in enumerate((("loss", "loss"), ("accuracy", "accuracy"))):
-        ax = fig.add_subplot(1, 2, i + 1)
-        ax.plot(epochs, history[key], "o-", label="train")
+    for i, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        if key in history:
+            ax.plot(epochs, history[key], "o-", label="train")
         val = history.get("val_" + key) or []
         if any(v is not None for v in val):
             ax.plot(epochs, [np.nan if v is None else v for v in val], "s-", label="test")

@@ -1,6 +1,10 @@
 """Training loop: `fit` (epochs of shuffled, augmented mini-batches with progress, validation,
 scheduler, callbacks and atomic .npz checkpoints with exact resume) and `evaluate`.
 
+Targets are class labels (N,) or per-pixel label maps (N, H, W) (segmentation, e.g. a
+`cnnfast.data.SegDataset`); 'accuracy' is the fraction of correct targets (pixel accuracy for
+label maps). With `num_classes`, validation also reports the mean and per-class IoU.
+
 Works with any model/loss/optimizer following the cnnfast.nn contract: `logits = model(x)`,
 `model.backward(grad_logits)`, `model.train()/eval()/state_dict()/load_state_dict()`;
 `value = loss(logits, labels)`, `loss.backward() -> grad_logits`; `optimizer.zero_grad()/step()/
@@ -23,11 +27,13 @@ import numpy as np
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.datasets import Dataset
 from .data.loader import BatchLoader
+from .data.mnist_seg import SegDataset
+from .metrics import confusion_matrix, segmentation_scores
 
 DROPOUT_STREAM = 3
-HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "images_per_s", "time_s",
-                "lr")
-DataArg = Union[Dataset, Tuple[np.ndarray, np.ndarray]]
+HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_mean_iou", "val_iou",
+                "images_per_s", "time_s", "lr")
+DataArg = Union[Dataset, SegDataset, Tuple[np.ndarray, np.ndarray]]
 
 
 # Seeding hooks of the layer library, used when present: (module, function).
@@ -60,16 +66,18 @@ def _seed_epoch(model, seed: int, epoch: int) -> None:
 def _as_arrays(name: str, data: DataArg) -> Tuple[np.ndarray, np.ndarray]:
     if isinstance(data, Dataset):
         return data.images, data.labels
+    if isinstance(data, SegDataset):
+        return data.images, data.masks
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = np.asarray(data[0]), np.asarray(data[1])
-        if x.ndim < 2 or y.ndim != 1 or len(x) != len(y):
-            raise ValueError(f"{name}: expected (images (N, ...), labels (N,)), got shapes "
-                             f"{x.shape} and {y.shape}")
+        if x.ndim < 2 or y.ndim < 1 or len(x) != len(y):
+            raise ValueError(f"{name}: expected (images (N, ...), labels (N,) or label maps "
+                             f"(N, H, W)), got shapes {x.shape} and {y.shape}")
         if not np.issubdtype(y.dtype, np.integer):
             raise TypeError(f"{name}: labels must be integers, got {y.dtype}")
         return x, y
-    raise TypeError(f"{name}: expected a cnnfast.data.Dataset or an (images, labels) pair, "
-                    f"got {type(data).__name__}")
+    raise TypeError(f"{name}: expected a cnnfast.data.Dataset, SegDataset or an (images, labels) "
+                    f"pair, got {type(data).__name__}")
 
 
 def _current_lr(optimizer) -> Optional[float]:
@@ -88,25 +96,36 @@ def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     return np.concatenate(outs)
 
 
-def evaluate(model, data: DataArg, loss=None, batch_size: int = 256) -> Dict[str, float]:
-    """{'accuracy', 'loss' (mean over images, NaN without a loss), 'n'} in eval mode; the model's
-    train/eval mode is restored afterwards when it exposes `.training`."""
+def evaluate(model, data: DataArg, loss=None, batch_size: int = 256,
+             num_classes: Optional[int] = None) -> Dict[str, Any]:
+    """{'accuracy' (of labels, or of pixels for label maps), 'loss' (mean over images, NaN
+    without a loss), 'n' (images)} in eval mode; with num_classes also 'mean_iou' and 'iou' (per
+    class, NaN where a class is neither in the targets nor predicted; see cnnfast.metrics). The
+    model's train/eval mode is restored afterwards when it exposes `.training`."""
     x, y = _as_arrays("evaluate: data", data)
     was_training = getattr(model, "training", None)
     model.eval()
     correct, total_loss = 0, 0.0
+    conf = None if num_classes is None else np.zeros((num_classes, num_classes), np.int64)
     for i in range(0, len(y), batch_size):
         xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
         yb = np.asarray(y[i:i + batch_size], dtype=np.int64)
         logits = np.asarray(model(xb))
-        correct += int(np.sum(np.argmax(logits, axis=1) == yb))
+        pred = np.argmax(logits, axis=1)
+        correct += int(np.sum(pred == yb))
+        if conf is not None:
+            conf += confusion_matrix(pred, yb, num_classes)
         if loss is not None:
             total_loss += float(loss(logits, yb)) * len(yb)
     if was_training:
         model.train()
     n = len(y)
-    return {"accuracy": correct / n, "loss": total_loss / n if loss is not None else float("nan"),
-            "n": n}
+    result = {"accuracy": correct / y.size,
+              "loss": total_loss / n if loss is not None else float("nan"), "n": n}
+    if conf is not None:
+        scores = segmentation_scores(conf)
+        result.update(mean_iou=scores["mean_iou"], iou=scores["iou"].tolist())
+    return result
 
 
 class _Progress:
@@ -129,15 +148,18 @@ class _Progress:
                                  img_s=f"{stats['images_per_s']:.0f}", refresh=False)
 
     def close(self, record: Dict[str, Any]) -> None:
+        miou = record.get("val_mean_iou")
         if self.bar is not None:
             if record.get("val_accuracy") is not None:
+                extra = {} if miou is None else {"val_miou": f"{miou:.4f}"}
                 self.bar.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.4f}",
-                                     val_acc=f"{record['val_accuracy']:.4f}",
+                                     val_acc=f"{record['val_accuracy']:.4f}", **extra,
                                      img_s=f"{record['images_per_s']:.0f}")
             self.bar.close()
         elif self.enabled:
             val = ("" if record.get("val_accuracy") is None else
                    f"  val_loss {record['val_loss']:.4f}  val_acc {record['val_accuracy']:.4f}")
+            val += "" if miou is None else f"  val_mean_iou {miou:.4f}"
             print(f"{self.desc}: loss {record['loss']:.4f}  acc {record['accuracy']:.4f}{val}  "
                   f"{record['images_per_s']:.0f} img/s  {record['time_s']:.1f} s", flush=True)
 
@@ -145,7 +167,7 @@ class _Progress:
 def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
                      progress: _Progress) -> Dict[str, float]:
     model.train()
-    seen, correct, loss_sum = 0, 0, 0.0
+    seen, targets, correct, loss_sum = 0, 0, 0, 0.0
     # The input is data: the first layer need not compute dL/d(input) (restored afterwards).
     needs_input_grad = getattr(model, "needs_input_grad", None)
     if needs_input_grad is not None:
@@ -162,16 +184,17 @@ def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
                 raise FloatingPointError(f"epoch {epoch + 1}: the loss became {value} after "
                                          f"{seen} images (learning rate too high?)")
             seen += len(yb)
+            targets += yb.size  # labels, or pixels of label maps
             loss_sum += value * len(yb)
             correct += int(np.sum(np.argmax(np.asarray(logits), axis=1) == yb))
             elapsed = time.perf_counter() - t0
-            progress.update({"loss": loss_sum / seen, "accuracy": correct / seen,
+            progress.update({"loss": loss_sum / seen, "accuracy": correct / targets,
                              "images_per_s": seen / max(elapsed, 1e-9)})
     finally:
         if needs_input_grad is not None:
             model.set_needs_input_grad(needs_input_grad)
     elapsed = time.perf_counter() - t0
-    return {"loss": loss_sum / seen, "accuracy": correct / seen,
+    return {"loss": loss_sum / seen, "accuracy": correct / targets,
             "images_per_s": seen / max(elapsed, 1e-9), "time_s": elapsed}
 
 
@@ -179,7 +202,8 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
         epochs: int = 1, batch_size: int = 64, augment: Optional[Callable] = None,
         scheduler=None, callbacks: Sequence[Callable] = (), progress: bool = True,
         seed: Optional[int] = None, checkpoint: Optional[str] = None, resume: bool = False,
-        checkpoint_meta: Optional[Dict[str, Any]] = None, prefetch: int = 2) -> Dict[str, list]:
+        checkpoint_meta: Optional[Dict[str, Any]] = None, prefetch: int = 2,
+        num_classes: Optional[int] = None) -> Dict[str, list]:
     """Trains for `epochs` epochs (in total, counting those a resumed checkpoint already did).
 
     Returns the history: a dict of per-epoch lists (HISTORY_KEYS; val_* are None without
@@ -187,6 +211,7 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
     every epoch. Each callback is called as `cb(epoch, record)`; returning True stops training.
     `checkpoint`: path of an .npz written atomically after every epoch (with `checkpoint_meta`,
     e.g. the CLI's configuration); `resume=True` continues from it if it exists (same seed).
+    `num_classes`: also record the validation mean IoU and per-class IoU (segmentation).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
@@ -214,8 +239,8 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
             if state.get("scheduler") is None:
                 raise ValueError(f"resume: {checkpoint} has no scheduler state")
             scheduler.load_state_dict(state["scheduler"])
-        history = {k: list(state["history"].get(k, [])) for k in HISTORY_KEYS}
         start = int(state["epoch"])
+        history = {k: list(state["history"].get(k, [None] * start)) for k in HISTORY_KEYS}
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     seed = int(seed)
@@ -227,9 +252,12 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
         record: Dict[str, Any] = {"epoch": epoch + 1, "lr": _current_lr(optimizer)}
         record.update(_train_one_epoch(model, loss, optimizer, loader, epoch, bar))
         record["val_loss"] = record["val_accuracy"] = None
+        record["val_mean_iou"] = record["val_iou"] = None
         if val_data is not None:
-            val = evaluate(model, val_data, loss, batch_size=max(batch_size, 256))
+            val = evaluate(model, val_data, loss, batch_size=max(batch_size, 256),
+                           num_classes=num_classes)
             record["val_loss"], record["val_accuracy"] = val["loss"], val["accuracy"]
+            record["val_mean_iou"], record["val_iou"] = val.get("mean_iou"), val.get("iou")
         bar.close(record)
         if scheduler is not None:
             scheduler.step()

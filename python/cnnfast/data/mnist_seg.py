@@ -57,10 +57,11 @@ def make_mosaics(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.
 
 
 def load_mnist_seg(root, train: bool = True, n: Optional[int] = None, seed: int = 0,
-                   threshold: float = 0.5) -> SegDataset:
+                   threshold: float = 0.5, download: bool = False) -> SegDataset:
     """mnist-seg from the MNIST IDX files in root: n mosaics (default: a quarter of the split's
-    digit count, so each digit appears about once), drawn reproducibly from seed."""
-    digits = load_mnist(root, train=train)
+    digit count, so each digit appears about once: 15,000 train, 2,500 test), drawn reproducibly
+    from seed; the test mosaics use test digits only."""
+    digits = load_mnist(root, train=train, download=download)
     n = len(digits) // 4 if n is None else n
     rng = np.random.default_rng(seed + (0 if train else 1))
     return make_mosaics(digits.images, digits.labels, n, rng, threshold)
