@@ -6,6 +6,7 @@
 #include "cnnfast/conv_family.h"
 #include "cnnfast/runtime.h"
 #include "cpu/conv3d_gemm.h"
+#include "cpu/channel_sums.h"
 #include "cpu/conv_implicit.h"
 #include "cpu/parallel.h"
 #include "cpu/tiled_conv_gemm.h"
@@ -30,23 +31,6 @@ void add_channel_bias(int64_t N, int64_t C, int64_t L, T* y, const T* b) {
     const T bc = b[it % C];
     T* yc = y + it * L;
     for (int64_t i = 0; i < L; ++i) yc[i] += bc;
-  });
-}
-
-// db[c] += Σ_{n, i} dy[n, c, i] for dy (N, C, L).
-template <class T>
-void accumulate_channel_sums(int64_t N, int64_t C, int64_t L, T* db, const T* dy) {
-  parallel_region(static_cast<int>(std::min<int64_t>(get_num_threads(), C)), [&](int t, int nt) {
-    int64_t c0, c1;
-    static_range(C, t, nt, c0, c1);
-    for (int64_t c = c0; c < c1; ++c) {
-      T s = T(0);
-      for (int64_t n = 0; n < N; ++n) {
-        const T* row = dy + (n * C + c) * L;
-        for (int64_t i = 0; i < L; ++i) s += row[i];
-      }
-      db[c] += s;
-    }
   });
 }
 
@@ -89,7 +73,7 @@ void conv_transpose2d_backward(const Conv2dParams& p, T* dx, T* dw, T* db, const
                                const T* x, const T* w, ConvAlgo algo) {
   if (dx) conv2d_forward(p, dx, dy, w, static_cast<const T*>(nullptr), algo);
   if (dw) conv2d_backward_weight(p, dw, static_cast<T*>(nullptr), x, dy, algo);
-  if (db) accumulate_channel_sums(p.N, p.C, p.H * p.W, db, dy);
+  if (db) cpu::accumulate_channel_sums(p.N, p.C, p.H * p.W, db, dy);
 }
 
 template <class T>
@@ -104,7 +88,7 @@ void conv_transpose3d_backward(const Conv3dParams& p, T* dx, T* dw, T* db, const
                                const T* x, const T* w, ConvAlgo algo) {
   if (dx) conv3d_forward(p, dx, dy, w, static_cast<const T*>(nullptr), algo);
   if (dw) conv3d_backward_weight(p, dw, static_cast<T*>(nullptr), x, dy, algo);
-  if (db) accumulate_channel_sums(p.N, p.C, p.in_volume(), db, dy);
+  if (db) cpu::accumulate_channel_sums(p.N, p.C, p.in_volume(), db, dy);
 }
 
 template <class T>

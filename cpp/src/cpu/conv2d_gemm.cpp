@@ -12,6 +12,7 @@
 #include "cnnfast/runtime.h"
 #include "cpu/conv2d_gemm.h"
 #include "cpu/conv2d_gemm_small.h"
+#include "cpu/channel_sums.h"
 #include "cpu/dispatch.h"
 #include "cpu/epilogue.h"
 #include "cpu/gemm.h"
@@ -146,20 +147,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
   } else if (dw) {
     for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, pw, len, it, nt, dw, dy, x);
   }
-  if (db) {
-    parallel_region(std::min<int64_t>(nt, p.K), [&](int t, int n) {
-      int64_t k0, k1;
-      static_range(p.K, t, n, k0, k1);
-      for (int64_t k = k0; k < k1; ++k) {
-        T s = T(0);
-        for (int64_t i = 0; i < p.N; ++i) {
-          const T* dyk = dy + (i * p.K + k) * d.PQ;
-          for (int64_t j = 0; j < d.PQ; ++j) s += dyk[j];
-        }
-        db[k] += s;
-      }
-    });
-  }
+  if (db) accumulate_channel_sums(p.N, p.K, d.PQ, db, dy);
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \

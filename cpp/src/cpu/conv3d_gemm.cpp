@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cnnfast/runtime.h"
+#include "cpu/channel_sums.h"
 #include "cpu/dispatch.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
@@ -134,20 +135,7 @@ void conv3d_backward_weight_gemm(const Conv3dParams& p, T* dw, T* db, const T* d
   } else if (dw) {
     for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, len, it, nt, dw, dy, x);
   }
-  if (db) {
-    parallel_region(static_cast<int>(std::min<int64_t>(nt, p.K)), [&](int t, int n) {
-      int64_t k0, k1;
-      static_range(p.K, t, n, k0, k1);
-      for (int64_t k = k0; k < k1; ++k) {
-        T s = T(0);
-        for (int64_t i = 0; i < p.N; ++i) {
-          const T* dyk = dy + (i * p.K + k) * d.out;
-          for (int64_t j = 0; j < d.out; ++j) s += dyk[j];
-        }
-        db[k] += s;
-      }
-    });
-  }
+  if (db) accumulate_channel_sums(p.N, p.K, d.out, db, dy);
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cnnfast/runtime.h"
+#include "cpu/channel_sums.h"
 #include "cpu/conv_implicit.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
@@ -45,8 +46,8 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
   const int64_t items = p.N * G;
   const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)));
   // acc[thread] is (G, KB, TB, MR, NR): tile (g, kb, tb) holds dW for taps tb*MR.. x channels kb*NR..
-  std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
   if (dw) {
+    std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
     parallel_region(nthr, [&](int th, int nth) {
       int64_t i0, i1;
       static_range(items, th, nth, i0, i1);
@@ -92,20 +93,7 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
       }
     });
   }
-  if (db) {
-    parallel_region(std::min<int64_t>(nthr, p.K), [&](int th, int nth) {
-      int64_t k0, k1;
-      static_range(p.K, th, nth, k0, k1);
-      for (int64_t k = k0; k < k1; ++k) {
-        T s = T(0);
-        for (int64_t n = 0; n < p.N; ++n) {
-          const T* dyk = dy + (n * p.K + k) * PQ;
-          for (int64_t u = 0; u < PQ; ++u) s += dyk[u];
-        }
-        db[k] += s;
-      }
-    });
-  }
+  if (db) accumulate_channel_sums(p.N, p.K, PQ, db, dy);
 }
 
 template void conv_backward_weight_implicit<float>(const Conv3dParams&, float*, float*,
