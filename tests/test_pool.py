@@ -138,6 +138,54 @@ def test_simd_tails_2d(isa, rng, w, k, s, p):
     assert_close(F.avg_pool2d(x, k, s, p), ref.avg_pool(x, wins), 2e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_2x2_stride2_fast_path(isa, rng, dtype):
+    """The dedicated 2x2/2 loops (LeNet/VGG/U-Net pooling): odd H/W (the unread last row/column
+    must get a zero gradient, not poison), rows around the 8-lane blocks, ties, NaN, the divisor
+    override, 3-D with a 1x2x2 window, and a backward whose indices leave their windows (the
+    general scatter takes over)."""
+    for shape in ((3, 5, 10, 10), (2, 3, 7, 33), (1, 2, 16, 17), (2, 2, 2, 2), (4, 3, 9, 2)):
+        x = rng.standard_normal(shape).astype(dtype)
+        x.flat[rng.integers(0, x.size, 3)] = x.flat[0]  # a few ties
+        wins = [ref.windows(shape[2], 2, 2, 0), ref.windows(shape[3], 2, 2, 0)]
+        y, sw = F.max_pool2d(x, 2, return_indices=True)
+        want, widx = ref.max_pool(x, wins)
+        np.testing.assert_array_equal(y, want.astype(dtype), err_msg=str(shape))
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=str(shape))
+        g = rng.standard_normal(y.shape).astype(dtype)
+        np.testing.assert_array_equal(F.max_pool2d_backward(g, x, 2, indices=sw),
+                                      ref.max_pool_backward(g, x.shape, widx))
+        for div in (None, 3):
+            assert_close(F.avg_pool2d(x, 2, divisor_override=div),
+                         ref.avg_pool(x, wins, True, div), 2e-6, str(shape))
+            assert_close(F.avg_pool2d_backward(g, x, 2, divisor_override=div),
+                         ref.avg_pool_backward(g, x.shape, wins, True, div), 2e-6, str(shape))
+    x = rng.standard_normal((2, 3, 6, 20)).astype(dtype)
+    x[0, 1, 2, 5] = x[1, 2, 5, 18] = np.nan
+    y, sw = F.max_pool2d(x, 2, return_indices=True)
+    assert np.isnan(y[0, 1, 1, 2]) and sw.indices[0, 1, 1, 2] == 2 * 20 + 5
+    assert np.isnan(y[1, 2, 2, 9]) and sw.indices[1, 2, 2, 9] == 5 * 20 + 18
+    assert np.isnan(y).sum() == 2
+    # indices outside their windows (here: every output points at plane element 0)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    idx = np.zeros(y.shape, np.int64)
+    gx = F.max_pool2d_backward(g, x, 2, indices=idx)
+    want = np.zeros(x.shape, dtype)
+    want[:, :, 0, 0] = g.sum(axis=(2, 3))
+    assert_close(gx, want, 1e-5)
+    x3 = rng.standard_normal((2, 2, 3, 9, 11)).astype(dtype)
+    wins3 = [ref.windows(3, 1, 1, 0), ref.windows(9, 2, 2, 0), ref.windows(11, 2, 2, 0)]
+    y3, sw3 = F.max_pool3d(x3, (1, 2, 2), return_indices=True)
+    want3, widx3 = ref.max_pool(x3, wins3)
+    np.testing.assert_array_equal(y3, want3.astype(dtype))
+    np.testing.assert_array_equal(sw3.indices, widx3)
+    g3 = rng.standard_normal(y3.shape).astype(dtype)
+    np.testing.assert_array_equal(F.max_pool3d_backward(g3, x3, (1, 2, 2), indices=sw3),
+                                  ref.max_pool_backward(g3, x3.shape, widx3))
+    assert_close(F.avg_pool3d_backward(g3, x3, (1, 2, 2)),
+                 ref.avg_pool_backward(g3, x3.shape, wins3), 2e-6)
+
+
 def test_ties_pick_first_maximum(isa, rng):
     """Few distinct values: the index must be the FIRST maximum in raster order on every path
     (SIMD blocks, stride-2 de-interleave, gathers, long-window lanes, borders)."""

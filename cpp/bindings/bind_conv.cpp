@@ -56,14 +56,16 @@ py::tuple backward(const py::array& dy, const py::array& x, const py::array& w, 
       dy.shape(3) != p.Q)
     throw py::value_error("grad_out: shape does not match the forward output");
   const T* dyp = in_ptr<T>(dy, "grad_out");
-  std::vector<T> masked;  // grad_out through the fused activation: (N, K, P, Q)
+  py::array_t<T> masked;  // grad_out through the fused activation: (N, K, P, Q), recycled
+  T* mp = nullptr;
   const T* yp = nullptr;
   if (act == Activation::relu) {
     if (!output) throw py::value_error("output: activation='relu' needs the forward output");
     if (output->ndim() != 4 || output->size() != dy.size())
       throw py::value_error("output: shape does not match grad_out");
     yp = in_ptr<T>(*output, "output");
-    masked.resize(static_cast<size_t>(dy.size()));
+    masked = new_output<T>({p.N, p.K, p.P, p.Q});
+    mp = masked.mutable_data();
   }
   const T* xp = in_ptr<T>(x, "input");
   const T* wp = in_ptr<T>(w, "weight");
@@ -87,8 +89,8 @@ py::tuple backward(const py::array& dy, const py::array& x, const py::array& w, 
   {
     py::gil_scoped_release nogil;
     if (yp) {
-      relu_backward_mask<T>(static_cast<int64_t>(masked.size()), masked.data(), dyp, yp);
-      dyp = masked.data();
+      relu_backward_mask<T>(p.N * p.K * p.P * p.Q, mp, dyp, yp);
+      dyp = mp;
     }
     if (dxp) conv2d_backward_data<T>(p, dxp, dyp, wp, a);
     if (dwp || dbp) conv2d_backward_weight<T>(p, dwp, dbp, dyp, xp, a);

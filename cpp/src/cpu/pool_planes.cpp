@@ -71,10 +71,17 @@ T avg_scale(const AvgOptions& o, const PoolWindow& a, const PoolWindow& b, const
   return T(1) / T(a.count * b.count * c.count);
 }
 
+// A 2x2 window without padding: 1/4, or the override.
+template <class T>
+T avg_2x2_scale(const AvgOptions& o) {
+  return o.divisor_override > 0 ? T(1) / T(o.divisor_override) : T(1) / T(4);
+}
+
 }  // namespace
 
 template <class T>
 void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x) {
+  if (pool2x2_applies(p)) return max_pool2x2_forward(p, y, idx, x);
   const Plan plan = make_plan(p);
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
   if (p.adaptive && p.out_plane() == 1) {  // global: each plane is one contiguous window
@@ -106,6 +113,7 @@ void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x
 
 template <class T>
 void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, const T* x) {
+  if (pool2x2_applies(p)) return avg_pool2x2_forward(p, avg_2x2_scale<T>(opt), y, x);
   const Plan plan = make_plan(p);
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
   if (p.adaptive && p.out_plane() == 1) {  // global: each plane is one contiguous window
@@ -137,6 +145,7 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
 
 template <class T>
 void max_pool_backward_planes(const PoolParams& p, T* dx, const T* dy, const int64_t* idx) {
+  if (pool2x2_applies(p) && max_pool2x2_backward(p, dx, dy, idx)) return;
   const int64_t in = p.in_plane(), out = p.out_plane();
   for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
     T* dxp = dx + pl * in;  // (in,) one plane
@@ -185,6 +194,7 @@ std::vector<T> factors(const std::vector<PoolWindow>& wins, const AvgOptions& o)
 // written by one thread only (OpenMP over input rows): no races, a fixed summation order.
 template <class T>
 void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx, const T* dy) {
+  if (pool2x2_applies(p)) return avg_pool2x2_backward(p, avg_2x2_scale<T>(opt), dx, dy);
   const Plan plan = make_plan(p);
   const Inverse id = invert(plan.wd, p.in[0]), ih = invert(plan.wh, p.in[1]);
   const std::vector<T> fd = factors<T>(plan.wd, opt), fh = factors<T>(plan.wh, opt);

@@ -171,8 +171,11 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
   }
 }
 
+#include "cpu/kernels/pool_2x2_avx2_impl.h"
+
 }  // namespace
 
-const PoolKernels<float> pool_f32__avx512 = {"avx512", &max_rows, &sum_rows};
+const PoolKernels<float> pool_f32__avx512 = {"avx512", &max_rows, &sum_rows, &max2x2,
+                                             &sum2x2, &max2x2_bwd};
 
 }  // namespace cnnfast

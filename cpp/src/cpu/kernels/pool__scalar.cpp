@@ -18,9 +18,30 @@ void sum_rows(int64_t n, int64_t nrows, const T* const* rows, int64_t off, int64
   for (int64_t j = 0; j < n; ++j) y[j] = scale * sum_rows_one(nrows, rows, kw, dw, off + j * sw);
 }
 
+template <class T>
+void max2x2(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx) {
+  for (int64_t j = 0; j < n; ++j)
+    max2x2_one(a + 2 * j, b + 2 * j, ia + 2 * j, ib + 2 * j, y + j, idx ? idx + j : nullptr);
+}
+
+template <class T>
+void sum2x2(int64_t n, const T* a, const T* b, T scale, T* y) {
+  for (int64_t j = 0; j < n; ++j) y[j] = scale * sum2x2_one(a + 2 * j, b + 2 * j);
+}
+
+template <class T>
+bool max2x2_bwd(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a) {
+  bool ok = true;
+  for (int64_t j = 0; j < n; ++j) ok &= max2x2_bwd_one(dy[j], idx[j], ia + 2 * j, W, a + 2 * j);
+  return ok;
+}
+
 }  // namespace
 
-const PoolKernels<float> pool_f32__scalar = {"scalar", &max_rows<float>, &sum_rows<float>};
-const PoolKernels<double> pool_f64__scalar = {"scalar", &max_rows<double>, &sum_rows<double>};
+const PoolKernels<float> pool_f32__scalar = {"scalar", &max_rows<float>, &sum_rows<float>,
+                                             &max2x2<float>, &sum2x2<float>, &max2x2_bwd<float>};
+const PoolKernels<double> pool_f64__scalar = {"scalar",          &max_rows<double>,
+                                              &sum_rows<double>, &max2x2<double>,
+                                              &sum2x2<double>,   &max2x2_bwd<double>};
 
 }  // namespace cnnfast

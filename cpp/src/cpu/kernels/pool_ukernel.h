@@ -5,6 +5,12 @@
 //   max_rows: y[j] = max, idx[j] (if idx != null) = row_index[r] + off + t*dw + j*sw of the first
 //             maximum in raster order; a NaN wins (the first one) and propagates.
 //   sum_rows: y[j] = scale * Σ
+//   max2x2 / sum2x2: the same for 2x2 windows at stride 2 (no padding, no dilation) over the two
+//             input rows a, b (flat plane indices ia, ib): output j reads a[2j], a[2j+1], b[2j],
+//             b[2j+1] in that (raster) order — LeNet/VGG/U-Net pooling without per-row setup.
+//   max2x2_bwd: their backward for one output row: a = b - W are dx rows (flat index ia of a[0]);
+//             columns 2j, 2j+1 of both get dy[j] at the cell idx[j] names, 0 at the other three.
+//             Returns false if some idx[j] is not one of its window's four cells.
 // Callers guarantee every index fits in int32 (planes < 2^31 elements) so SIMD lanes can hold
 // it; larger planes use the scalar kernels.
 #pragma once
@@ -19,6 +25,9 @@ struct PoolKernels {
                    int64_t off, int64_t kw, int64_t dw, int64_t sw, T* y, int64_t* idx);
   void (*sum_rows)(int64_t n, int64_t nrows, const T* const* rows, int64_t off, int64_t kw,
                    int64_t dw, int64_t sw, T scale, T* y);
+  void (*max2x2)(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx);
+  void (*sum2x2)(int64_t n, const T* a, const T* b, T scale, T* y);
+  bool (*max2x2_bwd)(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a);
 };
 
 extern const PoolKernels<float> pool_f32__scalar;
@@ -53,6 +62,44 @@ inline T sum_rows_one(int64_t nrows, const T* const* rows, int64_t kw, int64_t d
     const T* src = rows[r] + off;
     for (int64_t t = 0; t < kw; ++t) sum += src[t * dw];
   }
+  return sum;
+}
+
+// One 2x2 stride-2 output (the SIMD kernels' tail): max_rows_one / sum_rows_one for two rows.
+template <class T>
+inline void max2x2_one(const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx) {
+  const T v[4] = {a[0], a[1], b[0], b[1]};
+  const int64_t at[4] = {ia, ia + 1, ib, ib + 1};
+  T best = v[0];
+  int64_t arg = at[0];
+  for (int t = 1; t < 4; ++t)
+    if (v[t] > best || (v[t] != v[t] && best == best)) {
+      best = v[t];
+      arg = at[t];
+    }
+  *y = best;
+  if (idx) *idx = arg;
+}
+
+// Branch-free (the cell is data-dependent and unpredictable): true when idx was in the window.
+template <class T>
+inline bool max2x2_bwd_one(T g, int64_t idx, int64_t ia, int64_t W, T* a) {
+  const int64_t r = idx - ia;  // 0, 1: row a; W, W + 1: row b = a + W
+  const T v[2] = {T(0), g};
+  a[0] = v[r == 0];
+  a[1] = v[r == 1];
+  a[W] = v[r == W];
+  a[W + 1] = v[r == W + 1];
+  return (r == 0) | (r == 1) | (r == W) | (r == W + 1);
+}
+
+template <class T>
+inline T sum2x2_one(const T* a, const T* b) {
+  T sum = 0;
+  sum += a[0];
+  sum += a[1];
+  sum += b[0];
+  sum += b[1];
   return sum;
 }
 

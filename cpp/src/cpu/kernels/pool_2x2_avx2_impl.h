@@ -1,0 +1,123 @@
+// pool_2x2_avx2_impl.h — the 2x2 stride-2 pooling microkernels (contract in pool_ukernel.h) in
+// 256-bit AVX2: 8 outputs per block from two 16-float loads per row, de-interleaved into the
+// even and odd columns. pool__avx2.cpp and pool__avx512.cpp include it inside their anonymous
+// namespace (internal linkage: each copy is built with its own file's flags, no ODR sharing).
+#pragma once
+// (included after <immintrin.h>, <algorithm> and pool_ukernel.h; no includes here)
+
+// The even and odd columns of src[0..15]: 0 2 4 .. 14 and 1 3 5 .. 15.
+inline void deinterleave16(const float* src, __m256& even, __m256& odd) {
+  const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
+  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // 0 2 8 10 | 4 6 12 14
+  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));  // 1 3 9 11 | 5 7 13 15
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// Candidates in raster order: a lane moves to v (and its index) on a strictly greater value
+// before any NaN, or on the first NaN; the result is NaN where a NaN was met (as max_rows_one).
+template <bool kIdx>
+inline void max2x2_block(const float* a, const float* b, int32_t ia, int32_t ib, float* y,
+                         int64_t* idx) {
+  __m256 v[4];
+  deinterleave16(a, v[0], v[1]);
+  deinterleave16(b, v[2], v[3]);
+  const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+  __m256i at[4];
+  at[0] = _mm256_add_epi32(_mm256_set1_epi32(ia), even);
+  at[1] = _mm256_add_epi32(at[0], _mm256_set1_epi32(1));
+  at[2] = _mm256_add_epi32(_mm256_set1_epi32(ib), even);
+  at[3] = _mm256_add_epi32(at[2], _mm256_set1_epi32(1));
+  __m256 best = v[0], nan = _mm256_cmp_ps(v[0], v[0], _CMP_UNORD_Q);
+  __m256i arg = at[0];
+  for (int t = 1; t < 4; ++t) {
+    const __m256 is_nan = _mm256_cmp_ps(v[t], v[t], _CMP_UNORD_Q);
+    const __m256 take =
+        _mm256_andnot_ps(nan, _mm256_or_ps(_mm256_cmp_ps(v[t], best, _CMP_GT_OQ), is_nan));
+    best = _mm256_blendv_ps(best, v[t], take);
+    nan = _mm256_or_ps(nan, is_nan);
+    if (kIdx)
+      arg = _mm256_castps_si256(
+          _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at[t]), take));
+  }
+  _mm256_storeu_ps(y, best);
+  if (kIdx) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx),
+                        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(arg)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4),
+                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(arg, 1)));
+  }
+}
+
+// Indices fit in int32 (pool_kernels hands planes of 2^31 elements or more to the scalar table).
+void max2x2(int64_t n, const float* a, const float* b, int64_t ia, int64_t ib, float* y,
+            int64_t* idx) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const int32_t ja = static_cast<int32_t>(ia + 2 * j), jb = static_cast<int32_t>(ib + 2 * j);
+    idx ? max2x2_block<true>(a + 2 * j, b + 2 * j, ja, jb, y + j, idx + j)
+        : max2x2_block<false>(a + 2 * j, b + 2 * j, ja, jb, y + j, nullptr);
+  }
+  for (; j < n; ++j)
+    max2x2_one(a + 2 * j, b + 2 * j, ia + 2 * j, ib + 2 * j, y + j, idx ? idx + j : nullptr);
+}
+
+// The sum in max2x2's raster order (0 + a0 + a1 + b0 + b1, as sum2x2_one), times scale.
+void sum2x2(int64_t n, const float* a, const float* b, float scale, float* y) {
+  const __m256 s = _mm256_set1_ps(scale);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    __m256 a0, a1, b0, b1;
+    deinterleave16(a + 2 * j, a0, a1);
+    deinterleave16(b + 2 * j, b0, b1);
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), b0), b1);
+    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_add_ps(_mm256_setzero_ps(), sum), s));
+  }
+  for (; j < n; ++j) y[j] = scale * sum2x2_one(a + 2 * j, b + 2 * j);
+}
+
+// The low dwords of two 4 x int64 masks (outputs 0-3, 4-7) as one 8 x 32-bit mask.
+inline __m256 pack_mask64(__m256i m0, __m256i m1) {
+  const __m256 e = _mm256_shuffle_ps(_mm256_castsi256_ps(m0), _mm256_castsi256_ps(m1),
+                                     _MM_SHUFFLE(2, 0, 2, 0));  // 0 1 4 5 | 2 3 6 7
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// dst[0..15] = even[0], odd[0], even[1], odd[1], ...
+inline void interleave16(float* dst, __m256 even, __m256 odd) {
+  const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
+// 8 outputs a block: each index compared (in 64 bits) with its window's four cells, dy masked
+// into the four cell vectors, those interleaved into the two dx rows.
+bool max2x2_bwd(int64_t n, const float* dy, const int64_t* idx, int64_t ia, int64_t W, float* a) {
+  const __m256i step0 = _mm256_setr_epi64x(0, 2, 4, 6), step1 = _mm256_setr_epi64x(8, 10, 12, 14);
+  const __m256i cell[4] = {_mm256_set1_epi64x(0), _mm256_set1_epi64x(1), _mm256_set1_epi64x(W),
+                           _mm256_set1_epi64x(W + 1)};
+  __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256i base = _mm256_set1_epi64x(ia + 2 * j);
+    const __m256i r0 = _mm256_sub_epi64(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j)), _mm256_add_epi64(base, step0));
+    const __m256i r1 = _mm256_sub_epi64(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j + 4)),
+        _mm256_add_epi64(base, step1));
+    const __m256 g = _mm256_loadu_ps(dy + j);
+    __m256 v[4], any = _mm256_setzero_ps();
+    for (int c = 0; c < 4; ++c) {
+      const __m256 m =
+          pack_mask64(_mm256_cmpeq_epi64(r0, cell[c]), _mm256_cmpeq_epi64(r1, cell[c]));
+      v[c] = _mm256_and_ps(m, g);
+      any = _mm256_or_ps(any, m);
+    }
+    all = _mm256_and_ps(all, any);
+    interleave16(a + 2 * j, v[0], v[1]);
+    interleave16(a + W + 2 * j, v[2], v[3]);
+  }
+  bool ok = _mm256_movemask_ps(all) == 0xff;
+  for (; j < n; ++j) ok &= max2x2_bwd_one(dy[j], idx[j], ia + 2 * j, W, a + 2 * j);
+  return ok;
+}

@@ -1,0 +1,118 @@
+// pool_2x2.cpp — the 2x2 stride-2 pooling loops (no padding, dilation, ceil overhang or
+// adaptive windows: LeNet, VGG, U-Net, SegNet). Forward: each thread takes a contiguous range of
+// output rows and hands whole rows to the 2x2 microkernel (no per-row window setup, which cost
+// more than the pooling itself on LeNet's 10x10 maps). Backward: the same rows, each writing its
+// two dx rows (and the odd last column/row) exactly once: race-free, no zero pass, deterministic.
+#include <algorithm>
+
+#include "cnnfast/runtime.h"
+#include "cpu/parallel.h"
+#include "cpu/pool_dispatch.h"
+#include "cpu/pool_planes.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+// f(pl, od, oh) for every output row, threads taking contiguous ranges (divisions once a range).
+template <class F>
+void for_each_row(const PoolParams& p, F&& f) {
+  const int64_t OD = p.out[0], OH = p.out[1], rows = p.planes() * OD * OH;
+  const int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
+  const int nt = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), rows / kRowsPerThread)));
+  parallel_region(nt, [&](int t, int n) {
+    int64_t r0, r1;
+    static_range(rows, t, n, r0, r1);
+    if (r0 >= r1) return;
+    int64_t oh = r0 % OH, od = r0 / OH % OD, pl = r0 / (OH * OD);
+    for (int64_t r = r0; r < r1; ++r) {
+      f(pl, od, oh);
+      if (++oh == OH) {
+        oh = 0;
+        if (++od == OD) od = 0, ++pl;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool pool2x2_applies(const PoolParams& p) {
+  return !p.adaptive && p.kernel[0] == 1 && p.stride[0] == 1 && p.pad[0] == 0 &&
+         p.kernel[1] == 2 && p.kernel[2] == 2 && p.stride[1] == 2 && p.stride[2] == 2 &&
+         p.pad[1] == 0 && p.pad[2] == 0 && p.dil[1] == 1 && p.dil[2] == 1 &&
+         2 * p.out[1] <= p.in[1] && 2 * p.out[2] <= p.in[2] && p.out[0] == p.in[0];
+}
+
+template <class T>
+void max_pool2x2_forward(const PoolParams& p, T* y, int64_t* idx, const T* x) {
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  for_each_row(p, [&](int64_t pl, int64_t od, int64_t oh) {
+    const int64_t ia = (od * H + 2 * oh) * W, o = pl * p.out_plane() + (od * OH + oh) * OW;
+    const T* a = x + pl * p.in_plane() + ia;
+    k.max2x2(OW, a, a + W, ia, ia + W, y + o, idx ? idx + o : nullptr);
+  });
+}
+
+template <class T>
+void avg_pool2x2_forward(const PoolParams& p, T scale, T* y, const T* x) {
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  for_each_row(p, [&](int64_t pl, int64_t od, int64_t oh) {
+    const T* a = x + pl * p.in_plane() + (od * H + 2 * oh) * W;
+    k.sum2x2(OW, a, a + W, scale, y + pl * p.out_plane() + (od * OH + oh) * OW);
+  });
+}
+
+// The dx rows 2oh, 2oh+1 of output row oh (and, for the last output row, the rows below it that
+// no window reads): cell(j, da, db) writes columns 2j, 2j+1 of both; the rest of the row is 0.
+template <class T, class Cells>
+void backward_rows(const PoolParams& p, T* dx, Cells&& cells) {
+  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  for_each_row(p, [&](int64_t pl, int64_t od, int64_t oh) {
+    T* slab = dx + pl * p.in_plane() + od * H * W;  // (H, W) of this (plane, d)
+    T* da = slab + 2 * oh * W;
+    T* db = da + W;
+    cells(pl, od, oh, da, db);
+    std::fill(da + 2 * OW, da + W, T(0));
+    std::fill(db + 2 * OW, db + W, T(0));
+    if (oh == OH - 1) std::fill(slab + 2 * OH * W, slab + H * W, T(0));
+  });
+}
+
+template <class T>
+void avg_pool2x2_backward(const PoolParams& p, T scale, T* dx, const T* dy) {
+  const int64_t OH = p.out[1], OW = p.out[2];
+  backward_rows<T>(p, dx, [&](int64_t pl, int64_t od, int64_t oh, T* da, T* db) {
+    const T* g = dy + pl * p.out_plane() + (od * OH + oh) * OW;
+    for (int64_t j = 0; j < OW; ++j) {
+      const T v = scale * g[j];
+      da[2 * j] = da[2 * j + 1] = db[2 * j] = db[2 * j + 1] = v;
+    }
+  });
+}
+
+template <class T>
+bool max_pool2x2_backward(const PoolParams& p, T* dx, const T* dy, const int64_t* idx) {
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  bool in_window = true;  // only ever set to false, by any thread
+  backward_rows<T>(p, dx, [&](int64_t pl, int64_t od, int64_t oh, T* da, T*) {
+    const int64_t o = pl * p.out_plane() + (od * OH + oh) * OW;
+    if (!k.max2x2_bwd(OW, dy + o, idx + o, (od * H + 2 * oh) * W, W, da))
+      __atomic_store_n(&in_window, false, __ATOMIC_RELAXED);
+  });
+  return in_window;
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                \
+  template void max_pool2x2_forward<T>(const PoolParams&, T*, int64_t*, const T*);            \
+  template void avg_pool2x2_forward<T>(const PoolParams&, T, T*, const T*);                   \
+  template void avg_pool2x2_backward<T>(const PoolParams&, T, T*, const T*);                  \
+  template bool max_pool2x2_backward<T>(const PoolParams&, T*, const T*, const int64_t*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu
