@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import cnnfast
 import cnnfast.functional as F
 
 import reference_nn as ref
@@ -84,6 +85,28 @@ def test_mse_and_bce_with_logits(rng, reduction):
         grads = bwd(g, x, y, *args)
         directional_fd(lambda a: float(np.sum(fwd(a[0], a[1], *args) * g)), [x, y], grads, rng,
                        eps=1e-5)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-6), (np.float64, 1e-13)])
+def test_mse_many_chunks_threads_and_input_grad_only(rng, dtype, tol):
+    """The threaded C++ pass over many 16K chunks and a ragged tail: the float64 sum of the
+    squares, the same bits at 1 and 2 threads; needs_target_grad=False skips grad_target."""
+    x = rng.standard_normal((3, 7, 113, 29)).astype(dtype)
+    y = rng.standard_normal(x.shape).astype(dtype)
+    d = x.astype(np.float64) - y
+    for reduction, want in (("sum", np.sum(d * d)), ("mean", np.mean(d * d))):
+        got = []
+        for threads in (1, 2):
+            cnnfast.set_num_threads(threads)
+            got.append(F.mse_loss(x, y, reduction))
+        assert got[0] == got[1] and got[0].dtype == dtype
+        assert_close(got[0], want, tol, reduction)
+    gx, gt = F.mse_loss_backward(0.7, x, y, "sum")
+    assert_close(gx, 1.4 * d, tol, "grad_input")
+    np.testing.assert_array_equal(gt, -gx)
+    gx2, none = F.mse_loss_backward(0.7, x, y, "sum", needs_target_grad=False)
+    assert none is None
+    np.testing.assert_array_equal(gx2, gx)
 
 
 def test_loss_bad_input(rng):

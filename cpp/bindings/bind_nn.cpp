@@ -37,6 +37,33 @@ py::array act_backward(const py::array& dy, const py::array& saved, int act, dou
   });
 }
 
+double sq_err_sum(const py::array& x, const py::array& t) {
+  check_same_shape(t, "target", x, "input");
+  return by_dtype(x, "input", [&](auto tag) -> double {
+    using T = decltype(tag);
+    const T* xp = in_ptr<T>(x, "input");
+    const T* tp = in_ptr<T>(t, "target");
+    py::gil_scoped_release nogil;
+    return squared_error_sum<T>(x.size(), xp, tp);
+  });
+}
+
+py::array sq_err_grad(const py::array& x, const py::array& t, double scale) {
+  check_same_shape(t, "target", x, "input");
+  return by_dtype(x, "input", [&](auto tag) -> py::array {
+    using T = decltype(tag);
+    const T* xp = in_ptr<T>(x, "input");
+    const T* tp = in_ptr<T>(t, "target");
+    auto dx = new_output<T>(shape_of(x));
+    T* dp = dx.mutable_data();
+    {
+      py::gil_scoped_release nogil;
+      squared_error_grad<T>(x.size(), dp, xp, tp, T(scale));
+    }
+    return dx;
+  });
+}
+
 py::array dropout(const py::array& x, const py::array& mask, int64_t inner, double scale) {
   if (inner < 1 || checked_mul(mask.size(), inner, "mask size") != x.size())
     throw py::value_error("mask: size times inner must equal the input size");
@@ -239,6 +266,8 @@ CNNFAST_BINDINGS(nn) {
   m.def("activation_forward", &act_forward);
   m.def("activation_backward", &act_backward);
   m.def("dropout_apply", &dropout);
+  m.def("squared_error_sum", &sq_err_sum);
+  m.def("squared_error_grad", &sq_err_grad);
   m.def("linear_forward", &lin_forward);
   m.def("linear_backward", &lin_backward);
   m.def("batch_norm_forward", &bn_forward);

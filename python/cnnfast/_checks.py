@@ -17,6 +17,10 @@ def as_float_array(name: str, a, dtype: Optional[np.dtype] = None) -> np.ndarray
 
     TypeError for non-arrays, other dtypes, or a dtype different from `dtype`.
     """
+    if type(a) is np.ndarray and (a.dtype is dtype or (dtype is None and a.dtype in FLOAT_DTYPES)):
+        flags = a.flags  # the common case, without np.require's ~5 us (57 calls a LeNet step)
+        if flags.c_contiguous and flags.aligned:
+            return a
     if not isinstance(a, np.ndarray):
         from .cuda._array import is_device_array
         if is_device_array(a):

@@ -21,6 +21,14 @@ template <class T>
 void activation_backward(Elementwise act, int64_t n, T* dx, const T* dy, const T* saved,
                          double slope);
 
+// ---- squared error (MSELoss's 'sum'/'mean' reductions) -----------------------------------------
+// Σ (x − t)² over n elements (each square rounded in T, summed in double per fixed chunk, the
+// chunks in order: the same result at any thread count); dx = (x − t) · scale.
+template <class T>
+double squared_error_sum(int64_t n, const T* x, const T* t);
+template <class T>
+void squared_error_grad(int64_t n, T* dx, const T* x, const T* t, T scale);
+
 // ---- dropout mask application -----------------------------------------------------------------
 // y[o, i] = x[o, i] · mask[o] · scale; x, y are (outer, inner), mask is (outer,) of 0/1 bytes.
 // Elementwise dropout uses inner = 1; Dropout2d uses outer = N·C, inner = H·W. The backward is

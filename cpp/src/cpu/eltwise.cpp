@@ -2,6 +2,7 @@
 // is cut into fixed-size chunks split over threads; the forward activations run the dispatched
 // microkernels, the backward ones are plain loops (one multiply-add per element).
 #include <algorithm>
+#include <vector>
 
 #include "cnnfast/nn.h"
 #include "cpu/dispatch.h"
@@ -70,7 +71,42 @@ void dropout_apply(int64_t outer, int64_t inner, T* y, const T* x, const uint8_t
   });
 }
 
+template <class T>
+double squared_error_sum(int64_t n, const T* x, const T* t) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<size_t>(std::max<int64_t>(chunks, 1)), 0.0);
+  for_each_chunk(n, [&](int64_t b, int64_t e) {
+    constexpr int kSums = 8;  // independent chains (vectorizable); fixed order within the chunk
+    double s[kSums] = {};
+    int64_t i = b;
+    for (; i + kSums <= e; i += kSums)
+      for (int k = 0; k < kSums; ++k) {
+        const T d = x[i + k] - t[i + k];
+        s[k] += double(d * d);
+      }
+    for (int k = 0; i < e; ++i, ++k) {
+      const T d = x[i] - t[i];
+      s[k] += double(d * d);
+    }
+    double sum = 0;
+    for (int k = 0; k < kSums; ++k) sum += s[k];
+    part[static_cast<size_t>(b / kChunk)] = sum;
+  });
+  double total = 0;
+  for (double v : part) total += v;  // chunk order: the same at any thread count
+  return total;
+}
+
+template <class T>
+void squared_error_grad(int64_t n, T* dx, const T* x, const T* t, T scale) {
+  for_each_chunk(n, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = (x[i] - t[i]) * scale;
+  });
+}
+
 #define CNNFAST_INSTANTIATE(T)                                                               \
+  template double squared_error_sum<T>(int64_t, const T*, const T*);                          \
+  template void squared_error_grad<T>(int64_t, T*, const T*, const T*, T);                    \
   template void activation_forward<T>(Elementwise, int64_t, T*, const T*, double);            \
   template void activation_backward<T>(Elementwise, int64_t, T*, const T*, const T*, double); \
   template void dropout_apply<T>(int64_t, int64_t, T*, const T*, const uint8_t*, T);

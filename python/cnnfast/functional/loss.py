@@ -179,16 +179,26 @@ def _pair(x, target):
 
 def mse_loss(x: np.ndarray, target: np.ndarray, reduction: str = "mean"):
     x, target = _pair(x, target)
-    item = (x - target) ** 2
-    return _reduce(item, check_reduction(reduction), float(x.size))
+    reduction = check_reduction(reduction)
+    if reduction == "none":
+        return (x - target) ** 2
+    # one threaded C++ pass (squares rounded in x's dtype, summed in float64), no temporaries
+    total = _core.squared_error_sum(x, target)
+    value = total if reduction == "sum" else (total / x.size if x.size else np.nan)
+    return x.dtype.type(value)
 
 
-def mse_loss_backward(grad_out, x: np.ndarray, target: np.ndarray, reduction: str = "mean"):
-    """(grad_input, grad_target)."""
+def mse_loss_backward(grad_out, x: np.ndarray, target: np.ndarray, reduction: str = "mean",
+                      needs_target_grad: bool = True):
+    """(grad_input, grad_target); grad_target is None when needs_target_grad is False."""
     x, target = _pair(x, target)
-    g = _elementwise_grad(grad_out, x, check_reduction(reduction))
-    gx = (2 * (x - target) * g).astype(x.dtype)
-    return gx, -gx
+    reduction = check_reduction(reduction)
+    g = _elementwise_grad(grad_out, x, reduction)
+    if reduction == "none":
+        gx = (2 * (x - target) * g).astype(x.dtype)
+    else:  # 2·(x − t)·g in one threaded pass (2·g is exact: the same rounding as NumPy's)
+        gx = _core.squared_error_grad(x, target, float(2 * g))
+    return gx, (-gx if needs_target_grad else None)
 
 
 def _bce_args(x, target, weight, pos_weight):

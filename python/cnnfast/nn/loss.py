@@ -76,7 +76,8 @@ class MSELoss(_Loss):
 
     def backward(self, grad_out=None):
         x, target = saved(self._ctx, self)
-        return F.mse_loss_backward(self._grad_out(grad_out), x, target, self.reduction)[0]
+        return F.mse_loss_backward(self._grad_out(grad_out), x, target, self.reduction,
+                                   needs_target_grad=False)[0]
 
 
 class BCEWithLogitsLoss(_Loss):
