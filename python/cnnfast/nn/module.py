@@ -48,7 +48,13 @@ class Module:
         object.__setattr__(self, "training", True)
 
     def __setattr__(self, name, value):
-        if "_parameters" not in self.__dict__:
+        d = self.__dict__
+        # Hot path (forwards saving their inputs): a name already held as a plain attribute is
+        # in none of the three registries (each move between them pops the others).
+        if name in d and value is not None and not isinstance(value, (Parameter, Module)):
+            d[name] = value
+            return
+        if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}: call Module.__init__() before "
                                  f"assigning attributes")
         for d in (self._parameters, self._buffers, self._modules):
