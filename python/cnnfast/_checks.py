@@ -43,11 +43,15 @@ def check_ndim(name: str, a: np.ndarray, ndim: int, layout: str) -> None:
 
 
 def _is_int(v) -> bool:
+    if type(v) is int:  # the common case, before the (slow) ABC check
+        return True
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
 
 
 def int_tuple(name: str, v, n: int, minimum: int) -> Tuple[int, ...]:
     """An int or a length-n sequence of ints, each >= minimum."""
+    if type(v) is int and v >= minimum:  # the common case, checked in one step
+        return (v,) * n
     if _is_int(v):
         vals = (int(v),) * n
     elif isinstance(v, Sequence) and not isinstance(v, str) and len(v) == n and all(

@@ -33,7 +33,10 @@ _PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # ne
 
 
 def _any_device(values) -> bool:
-    return any(type(v) not in _PLAIN and location(v) == "device" for v in values)
+    for v in values:  # a plain loop: no generator frame on every op call
+        if type(v) not in _PLAIN and location(v) == "device":
+            return True
+    return False
 
 
 def on_device(fn):
