@@ -47,6 +47,7 @@ void pad_planes(const Conv2dParams& p, const Geo& g, const T* x, T* xp) {
 template <class T>
 void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                            Activation act) {
+  if (direct_block_applies(p, false)) return conv2d_forward_direct_block(p, y, x, w, b, act);
   const Geo g(p);
   const DirectRowKernels<T>& kr = direct_row_kernels<T>();
   for_each_item(p.N * p.groups, get_num_threads(), [&](int64_t it, int) {
@@ -96,6 +97,7 @@ void conv2d_backward_data_direct(const Conv2dParams& p, T* dx, const T* dy, cons
 
 template <class T>
 void conv2d_backward_weight_direct(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x) {
+  if (direct_block_applies(p, true)) return conv2d_backward_weight_direct_block(p, dw, db, dy, x);
   if (db) conv2d_backward_weight_gemm<T>(p, nullptr, db, dy, x);  // Σ dy per channel only
   if (!dw) return;
   const Geo g(p);

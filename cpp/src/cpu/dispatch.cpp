@@ -177,6 +177,22 @@ const DirectRowKernels<double>& direct_row_kernels<double>() {
 }
 
 template <>
+const DirectBlockKernels<float>& direct_block_kernels<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_direct_block_f32__avx512;
+    case Isa::avx2: return conv2d_direct_block_f32__avx2;
+#endif
+    default: return conv2d_direct_block_f32__scalar;
+  }
+}
+
+template <>
+const DirectBlockKernels<double>& direct_block_kernels<double>() {
+  return conv2d_direct_block_f64__scalar;  // f64 is the accuracy path: the portable loops
+}
+
+template <>
 const WinogradRowKernels<float>& winograd_row_kernels<float>() {
   switch (isa_active()) {
 #ifdef CNNFAST_X86
@@ -244,7 +260,8 @@ const EltwiseKernel<double>& eltwise_kernel<double>() {
 
 std::vector<std::string> active_kernel_names() {
   return {gemm_kernel<float>().name,         implicit_tile_kernel<float>().name,
-          direct_row_kernels<float>().name,  winograd_row_kernels<float>().name,
+          direct_row_kernels<float>().name,  direct_block_kernels<float>().name,
+          winograd_row_kernels<float>().name,
           eltwise_kernel<float>().name,      peak_probe().name};
 }
 

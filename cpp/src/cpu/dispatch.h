@@ -1,5 +1,6 @@
 // dispatch.h — the one place that maps the active ISA to kernels. Loops ask here, never cpuid.
 #pragma once
+#include "cpu/kernels/conv2d_direct_block.h"
 #include "cpu/kernels/conv2d_direct_rows.h"
 #include "cpu/kernels/conv2d_implicit_tile.h"
 #include "cpu/kernels/eltwise_ukernel.h"
@@ -14,6 +15,8 @@ const GemmKernel<T>& gemm_kernel();  // the active ISA's GEMM microkernel + bloc
 const PeakProbe& peak_probe();       // the active ISA's FP32 peak probe
 template <class T>
 const DirectRowKernels<T>& direct_row_kernels();  // the active ISA's direct-conv rows
+template <class T>
+const DirectBlockKernels<T>& direct_block_kernels();  // the active ISA's blocked direct conv
 template <class T>
 const WinogradRowKernels<T>& winograd_row_kernels();  // the active ISA's F(2x2,3x3) rows
 template <class T>

@@ -1,0 +1,113 @@
+// conv2d_direct_block.cpp — the direct algorithm for groups = 1 at unit stride and dilation:
+// register-blocked microkernels (kernels/conv2d_direct_block.h) over zero-padded planes whose
+// rows are widened to a multiple of the SIMD width (extra forward outputs are computed and
+// dropped; the weight gradient reads dy's row tail masked). Small-K layers like LeNet's C1
+// (1 -> 6 channels) fill the kernels' 3-channel x 32-output tiles where the implicit GEMM's
+// 16-channel tiles run 6/16 full.
+//   forward: one item per image; rows of 3 channels x up to 32 outputs, then bias + activation
+//   weight gradient: one item per (input channel, filter row), owning those dW entries and
+//   summing the images in order (bitwise the same at any thread count); bias: channel_sums.h.
+#include <algorithm>
+#include <cstring>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/runtime.h"
+#include "cpu/channel_sums.h"
+#include "cpu/conv2d_direct.h"
+#include "cpu/dispatch.h"
+#include "cpu/epilogue.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+struct BlockGeo {
+  int64_t Qv, Wv, Hp, plane, taps;
+  BlockGeo(const Conv2dParams& p, int64_t lanes)
+      : Qv((p.Q + lanes - 1) / lanes * lanes), Wv(Qv + p.S - 1),
+        Hp(p.H + p.pad_top + p.pad_bottom), plane(Hp * Wv), taps(p.C * p.R * p.S) {}
+};
+
+// xp (C, Hp, Wv) = x (C, H, W) placed at (pad_top, pad_left), zeros elsewhere.
+template <class T>
+void pad_wide(const Conv2dParams& p, const BlockGeo& g, const T* x, T* xp) {
+  for (int64_t c = 0; c < p.C; ++c) {
+    T* dst = xp + c * g.plane;
+    std::fill(dst, dst + p.pad_top * g.Wv, T(0));
+    for (int64_t h = 0; h < p.H; ++h) {
+      T* row = dst + (p.pad_top + h) * g.Wv;
+      std::fill(row, row + p.pad_left, T(0));
+      std::memcpy(row + p.pad_left, x + (c * p.H + h) * p.W, sizeof(T) * p.W);
+      std::fill(row + p.pad_left + p.W, row + g.Wv, T(0));
+    }
+    std::fill(dst + (p.pad_top + p.H) * g.Wv, dst + g.plane, T(0));
+  }
+}
+
+}  // namespace
+
+bool direct_block_applies(const Conv2dParams& p, bool weight_grad) {
+  return p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 &&
+         (!weight_grad || p.S <= kDirectBlockMaxS);
+}
+
+template <class T>
+void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                                 Activation act) {
+  const DirectBlockKernels<T>& kr = direct_block_kernels<T>();
+  const BlockGeo g(p, kr.lanes);
+  for_each_item(p.N, get_num_threads(), [&](int64_t n, int) {
+    T* xp = thread_scratch<T>(Scratch::col, checked_mul(p.C, g.plane));  // (C, Hp, Wv)
+    T* rows = thread_scratch<T>(Scratch::aux, kDirectBlockNK * g.Qv);   // (nk, Qv)
+    pad_wide(p, g, x + n * p.C * p.H * p.W, xp);
+    for (int64_t i = 0; i < p.P; ++i)
+      for (int64_t k0 = 0; k0 < p.K; k0 += kDirectBlockNK) {
+        const int64_t nk = std::min(kDirectBlockNK, p.K - k0);
+        for (int64_t q0 = 0; q0 < g.Qv; q0 += kDirectBlockNJ)
+          kr.fwd(nk, std::min(kDirectBlockNJ, g.Qv - q0), xp + i * g.Wv + q0, g.plane, g.Wv,
+                 p.C, p.R, p.S, w + k0 * g.taps, g.taps, rows + q0, g.Qv);
+        for (int64_t k = 0; k < nk; ++k) {
+          T* yr = y + ((n * p.K + k0 + k) * p.P + i) * p.Q;  // (Q,)
+          std::memcpy(yr, rows + k * g.Qv, sizeof(T) * p.Q);
+          bias_act(yr, p.Q, b ? b[k0 + k] : T(0), act);
+        }
+      }
+  });
+}
+
+template <class T>
+void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, const T* dy,
+                                         const T* x) {
+  if (db) accumulate_channel_sums(p.N, p.K, p.P * p.Q, db, dy);
+  if (!dw) return;
+  const DirectBlockKernels<T>& kr = direct_block_kernels<T>();
+  const BlockGeo g(p, kr.lanes);
+  const int64_t PQ = p.P * p.Q;
+  // One item per (input channel c, filter row r): it owns dW[:, c, r, :] and sums the images in
+  // order, so the result is the same at any thread count. Its padded plane is channel c alone.
+  for_each_item(p.C * p.R, get_num_threads(), [&](int64_t it, int) {
+    const int64_t c = it / p.R, r = it % p.R;
+    T* xp = thread_scratch<T>(Scratch::col, g.plane);  // (Hp, Wv) of channel c
+    Conv2dParams one = p;
+    one.C = 1;
+    for (int64_t n = 0; n < p.N; ++n) {
+      pad_wide(one, g, x + (n * p.C + c) * p.H * p.W, xp);
+      for (int64_t k0 = 0; k0 < p.K; k0 += kDirectBlockNKW)
+        kr.bwd_weight(std::min(kDirectBlockNKW, p.K - k0), p.P, p.Q, dy + (n * p.K + k0) * PQ,
+                      PQ, p.Q, xp + r * g.Wv, g.Wv, p.S,
+                      dw + k0 * g.taps + (c * p.R + r) * p.S, g.taps);
+    }
+  });
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                \
+  template void conv2d_forward_direct_block<T>(const Conv2dParams&, T*, const T*, const T*,   \
+                                               const T*, Activation);                         \
+  template void conv2d_backward_weight_direct_block<T>(const Conv2dParams&, T*, T*, const T*, \
+                                                       const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu
