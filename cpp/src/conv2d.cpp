@@ -1,7 +1,8 @@
 // conv2d.cpp — the public conv2d entry points: pick an algorithm, run it. One place per op.
 // 'auto' rules (measured on AVX2, see bench/RESULTS.md): depthwise (one input channel per group)
 // runs direct — GEMM with a 1-row A panel per group is packing overhead only; so do layers with
-// at most 8 output channels at unit stride (register-blocked direct kernels, direct_block_pays);
+// at most 8 output (backward-data: input) channels at unit stride (register-blocked direct
+// kernels, direct_block_pays);
 // 3x3 stride-1 layers with >= 16 channels per group run Winograd F(2x2,3x3) forward and
 // backward-data (weight gradients: see resolve_weight); other forwards run the implicit GEMM
 // (straight from the padded image, no im2col: LeNet conv2 2.6x faster) when one group's packed
@@ -31,20 +32,26 @@ bool implicit_pays(const Conv2dParams& p) {
   return !cpu::is_pointwise(p) && cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
 }
 
-// Few output channels at unit stride: the register-blocked direct kernels fill their 3-channel
-// tiles where the implicit GEMM's 16-channel tiles run K/16 full (2 threads, LeNet C1 1->6 5x5:
-// forward 0.31 vs 0.43 ms, weight gradient 0.39 vs 0.54 ms; 3->8 3x3 on 32x32: 0.36 vs 0.60 ms).
-// Deep filters (C·R·S > 100) go back to the implicit GEMM (4->8 7x7: 1.63 vs 1.43 ms).
+// Few output channels at unit stride: the register-blocked direct kernels fill their 3- or
+// 6-channel tiles where the implicit GEMM's 16-channel tiles run K/16 full (2 threads: LeNet C1
+// 1->6 5x5 forward 0.27 vs 0.67 ms, weight gradient 0.39 vs 0.63; 4->8 7x7 forward 1.03 vs
+// 1.41). Backward-data is the same kernel on dy with C outputs (LeNet C3 16->6: 0.67 vs GEMM
+// 0.87 ms; 64->4 3x3, K·R·S = 576: GEMM 0.63 vs 0.70). Filters up to 512 taps deep measured.
 bool direct_block_pays(const Conv2dParams& p, bool weight_grad) {
   return cpu::direct_block_applies(p, weight_grad) && p.K <= 8 &&
-         (weight_grad || (p.C * p.R * p.S <= 100 && p.N >= get_num_threads()));
+         (weight_grad || (p.C * p.R * p.S <= 512 && p.N >= get_num_threads()));
+}
+bool direct_block_data_pays(const Conv2dParams& p) {
+  return cpu::direct_block_data_applies(p) && p.C <= 8 && p.K * p.R * p.S <= 512 &&
+         p.N >= get_num_threads();
 }
 
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
   if (algo == ConvAlgo::implicit && backward_data) return ConvAlgo::gemm;  // no dx path
   if (algo != ConvAlgo::automatic) return algo;
   if (depthwise(p)) return ConvAlgo::direct;
-  if (!backward_data && direct_block_pays(p, false)) return ConvAlgo::direct;
+  if (backward_data ? direct_block_data_pays(p) : direct_block_pays(p, false))
+    return ConvAlgo::direct;
   if (winograd_pays(p, backward_data)) return ConvAlgo::winograd;
   return !backward_data && implicit_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
 }

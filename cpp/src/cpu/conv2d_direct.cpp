@@ -72,6 +72,7 @@ void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, 
 
 template <class T>
 void conv2d_backward_data_direct(const Conv2dParams& p, T* dx, const T* dy, const T* w) {
+  if (direct_block_data_applies(p)) return conv2d_backward_data_direct_block(p, dx, dy, w);
   const Geo g(p);
   const DirectRowKernels<T>& kr = direct_row_kernels<T>();
   for_each_item(p.N * p.groups, get_num_threads(), [&](int64_t it, int) {

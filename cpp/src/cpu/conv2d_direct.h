@@ -19,6 +19,9 @@ bool direct_block_applies(const Conv2dParams& p, bool weight_grad);
 template <class T>
 void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                                  Activation act);
+bool direct_block_data_applies(const Conv2dParams& p);  // also padding < the filter size
+template <class T>
+void conv2d_backward_data_direct_block(const Conv2dParams& p, T* dx, const T* dy, const T* w);
 template <class T>
 void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, const T* dy,
                                          const T* x);

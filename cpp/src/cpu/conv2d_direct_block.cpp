@@ -4,11 +4,14 @@
 // dropped; the weight gradient reads dy's row tail masked). Small-K layers like LeNet's C1
 // (1 -> 6 channels) fill the kernels' 3-channel x 32-output tiles where the implicit GEMM's
 // 16-channel tiles run 6/16 full.
-//   forward: one item per image; rows of 3 channels x up to 32 outputs, then bias + activation
+//   forward: one item per image; rows of 3 channels x up to 32 outputs (6 x 16 for narrow rows),
+//   then bias + activation
+//   backward-data: the forward kernels on dy padded by R-1-pad with flipped, transposed filters
 //   weight gradient: one item per (input channel, filter row), owning those dW entries and
 //   summing the images in order (bitwise the same at any thread count); bias: channel_sums.h.
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "cnnfast/checked.h"
 #include "cnnfast/runtime.h"
@@ -52,18 +55,43 @@ bool direct_block_applies(const Conv2dParams& p, bool weight_grad) {
          (!weight_grad || p.S <= kDirectBlockMaxS);
 }
 
+bool direct_block_data_applies(const Conv2dParams& p) {
+  return direct_block_applies(p, false) && p.pad_top < p.R && p.pad_bottom < p.R &&
+         p.pad_left < p.S && p.pad_right < p.S;
+}
+
+// dx = the forward convolution of dy, padded by R-1-pad (S-1-pad), with the flipped filters
+// transposed to (C, K, R, S): dx[c][h][w] = Σ_{k,r,s} w[k][c][R-1-r][S-1-s] · dyp[k][h+r][w+s].
+template <class T>
+void conv2d_backward_data_direct_block(const Conv2dParams& p, T* dx, const T* dy, const T* w) {
+  if (p.N * p.C * p.H * p.W == 0) return;  // nothing to write (and no valid transposed shape)
+  std::vector<T> wt(static_cast<size_t>(checked_mul(p.K, p.C * p.R * p.S)));  // (C, K, R, S)
+  for (int64_t k = 0; k < p.K; ++k)
+    for (int64_t c = 0; c < p.C; ++c)
+      for (int64_t r = 0; r < p.R; ++r)
+        for (int64_t s = 0; s < p.S; ++s)
+          wt[((c * p.K + k) * p.R + (p.R - 1 - r)) * p.S + (p.S - 1 - s)] =
+              w[((k * p.C + c) * p.R + r) * p.S + s];
+  const Conv2dParams t = conv2d_params(p.N, p.K, p.P, p.Q, p.C, p.K, p.R, p.S, 1, 1,
+                                       p.R - 1 - p.pad_top, p.R - 1 - p.pad_bottom,
+                                       p.S - 1 - p.pad_left, p.S - 1 - p.pad_right, 1, 1, 1);
+  conv2d_forward_direct_block<T>(t, dx, dy, wt.data(), nullptr, Activation::none);
+}
+
 template <class T>
 void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                                  Activation act) {
   const DirectBlockKernels<T>& kr = direct_block_kernels<T>();
   const BlockGeo g(p, kr.lanes);
+  // Narrow rows (one call covers the row) take 6-channel tiles, wide rows 3-channel ones.
+  const int64_t KB = g.Qv <= kDirectBlockNJNarrow ? kDirectBlockNKNarrow : kDirectBlockNK;
   for_each_item(p.N, get_num_threads(), [&](int64_t n, int) {
     T* xp = thread_scratch<T>(Scratch::col, checked_mul(p.C, g.plane));  // (C, Hp, Wv)
-    T* rows = thread_scratch<T>(Scratch::aux, kDirectBlockNK * g.Qv);   // (nk, Qv)
+    T* rows = thread_scratch<T>(Scratch::aux, KB * g.Qv);               // (nk, Qv)
     pad_wide(p, g, x + n * p.C * p.H * p.W, xp);
     for (int64_t i = 0; i < p.P; ++i)
-      for (int64_t k0 = 0; k0 < p.K; k0 += kDirectBlockNK) {
-        const int64_t nk = std::min(kDirectBlockNK, p.K - k0);
+      for (int64_t k0 = 0; k0 < p.K; k0 += KB) {
+        const int64_t nk = std::min(KB, p.K - k0);
         for (int64_t q0 = 0; q0 < g.Qv; q0 += kDirectBlockNJ)
           kr.fwd(nk, std::min(kDirectBlockNJ, g.Qv - q0), xp + i * g.Wv + q0, g.plane, g.Wv,
                  p.C, p.R, p.S, w + k0 * g.taps, g.taps, rows + q0, g.Qv);
@@ -105,7 +133,8 @@ void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, co
   template void conv2d_forward_direct_block<T>(const Conv2dParams&, T*, const T*, const T*,   \
                                                const T*, Activation);                         \
   template void conv2d_backward_weight_direct_block<T>(const Conv2dParams&, T*, T*, const T*, \
-                                                       const T*);
+                                                       const T*);                             \
+  template void conv2d_backward_data_direct_block<T>(const Conv2dParams&, T*, const T*, const T*);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
 #undef CNNFAST_INSTANTIATE

@@ -3,7 +3,8 @@
 // implicit GEMM's 16-channel tiles run 6/16 full and the row kernels re-load every output row
 // per tap. No threads, no allocation.
 //   fwd: out[k*ldo + j] = Σ_{c<C, r<R, s<S} w[k*ldk + (c*R + r)*S + s] · x[c*ldc + r*ldr + j + s]
-//        for k < nk <= kNK, j < nj <= kNJ; nj is a multiple of `lanes` (the loop pads rows).
+//        for k < nk <= kNK (kNKNarrow when nj <= kNJNarrow), j < nj <= kNJ; nj is a multiple of
+//        `lanes` (the loop pads rows).
 //   bwd_weight: dw[k*ldw + s] += Σ_{i<rows, j<nj} dy[k*ldk + i*ldy + j] · x[i*ldr + j + s]
 //        for k < nk <= kNKW, s < S <= kMaxS; any nj (dy's tail is read masked).
 // x is a zero-padded input plane; forward reads x rows up to column nj + S - 2, the weight
@@ -25,6 +26,8 @@ struct DirectBlockKernels {
 
 constexpr int64_t kDirectBlockNK = 3;   // output channels per forward call
 constexpr int64_t kDirectBlockNJ = 32;  // outputs per forward call
+constexpr int64_t kDirectBlockNKNarrow = 6;   // ... when the call has at most
+constexpr int64_t kDirectBlockNJNarrow = 16;  // this many outputs (2 vectors x 6 channels)
 constexpr int64_t kDirectBlockNKW = 2;  // output channels per weight-gradient call
 constexpr int64_t kDirectBlockMaxS = 6;  // filter width the weight-gradient kernel holds
 
