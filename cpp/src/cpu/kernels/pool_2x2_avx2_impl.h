@@ -1,13 +1,23 @@
 // pool_2x2_avx2_impl.h — the 2x2 stride-2 pooling microkernels (contract in pool_ukernel.h) in
 // 256-bit AVX2: 8 outputs per block from two 16-float loads per row, de-interleaved into the
-// even and odd columns. pool__avx2.cpp and pool__avx512.cpp include it inside their anonymous
+// even and odd columns; row tails as an overlapping block or, under 8 outputs, a masked one. pool__avx2.cpp and pool__avx512.cpp include it inside their anonymous
 // namespace (internal linkage: each copy is built with its own file's flags, no ODR sharing).
 #pragma once
 // (included after <immintrin.h>, <algorithm> and pool_ukernel.h; no includes here)
 
-// The even and odd columns of src[0..15]: 0 2 4 .. 14 and 1 3 5 .. 15.
-inline void deinterleave16(const float* src, __m256& even, __m256& odd) {
-  const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
+// Lanes l < count set (count may be <= 0 or >= 8).
+inline __m256i lanes_below(int64_t count) {
+  const int32_t c = static_cast<int32_t>(count < 0 ? 0 : count > 8 ? 8 : count);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// The even and odd columns of src[0..15]: 0 2 4 .. 14 and 1 3 5 .. 15. Masked: only the first
+// `count` floats are read (the rest are 0), for rows with fewer than 8 outputs.
+template <bool kMasked>
+inline void deinterleave16(const float* src, int64_t count, __m256& even, __m256& odd) {
+  const __m256 lo = kMasked ? _mm256_maskload_ps(src, lanes_below(count)) : _mm256_loadu_ps(src);
+  const __m256 hi =
+      kMasked ? _mm256_maskload_ps(src + 8, lanes_below(count - 8)) : _mm256_loadu_ps(src + 8);
   const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // 0 2 8 10 | 4 6 12 14
   const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));  // 1 3 9 11 | 5 7 13 15
   even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
@@ -16,12 +26,13 @@ inline void deinterleave16(const float* src, __m256& even, __m256& odd) {
 
 // Candidates in raster order: a lane moves to v (and its index) on a strictly greater value
 // before any NaN, or on the first NaN; the result is NaN where a NaN was met (as max_rows_one).
-template <bool kIdx>
+// Masked (kMasked): outputs j < m only, for rows with m < 8 outputs.
+template <bool kIdx, bool kMasked>
 inline void max2x2_block(const float* a, const float* b, int32_t ia, int32_t ib, float* y,
-                         int64_t* idx) {
+                         int64_t* idx, int64_t m = 8) {
   __m256 v[4];
-  deinterleave16(a, v[0], v[1]);
-  deinterleave16(b, v[2], v[3]);
+  deinterleave16<kMasked>(a, 2 * m, v[0], v[1]);
+  deinterleave16<kMasked>(b, 2 * m, v[2], v[3]);
   const __m256i even = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
   __m256i at[4];
   at[0] = _mm256_add_epi32(_mm256_set1_epi32(ia), even);
@@ -40,40 +51,67 @@ inline void max2x2_block(const float* a, const float* b, int32_t ia, int32_t ib,
       arg = _mm256_castps_si256(
           _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at[t]), take));
   }
+  const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(arg));
+  const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(arg, 1));
+  if (kMasked) {
+    _mm256_maskstore_ps(y, lanes_below(m), best);
+    if (kIdx) {
+      const __m256i q = _mm256_setr_epi64x(0, 1, 2, 3);
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(idx),
+                             _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), q), lo);
+      _mm256_maskstore_epi64(reinterpret_cast<long long*>(idx + 4),
+                             _mm256_cmpgt_epi64(_mm256_set1_epi64x(m - 4), q), hi);
+    }
+    return;
+  }
   _mm256_storeu_ps(y, best);
   if (kIdx) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx),
-                        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(arg)));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4),
-                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(arg, 1)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + 4), hi);
   }
 }
 
 // Indices fit in int32 (pool_kernels hands planes of 2^31 elements or more to the scalar table).
+// Rows of 8+ outputs end with one block overlapping the previous one (same values rewritten);
+// shorter rows (LeNet's 5-wide S4) run one masked block.
 void max2x2(int64_t n, const float* a, const float* b, int64_t ia, int64_t ib, float* y,
             int64_t* idx) {
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
+  auto block = [&](int64_t j) {
     const int32_t ja = static_cast<int32_t>(ia + 2 * j), jb = static_cast<int32_t>(ib + 2 * j);
-    idx ? max2x2_block<true>(a + 2 * j, b + 2 * j, ja, jb, y + j, idx + j)
-        : max2x2_block<false>(a + 2 * j, b + 2 * j, ja, jb, y + j, nullptr);
+    idx ? max2x2_block<true, false>(a + 2 * j, b + 2 * j, ja, jb, y + j, idx + j)
+        : max2x2_block<false, false>(a + 2 * j, b + 2 * j, ja, jb, y + j, nullptr);
+  };
+  if (n < 8) {
+    if (n > 0)
+      idx ? max2x2_block<true, true>(a, b, static_cast<int32_t>(ia), static_cast<int32_t>(ib), y,
+                                     idx, n)
+          : max2x2_block<false, true>(a, b, static_cast<int32_t>(ia), static_cast<int32_t>(ib),
+                                      y, nullptr, n);
+    return;
   }
-  for (; j < n; ++j)
-    max2x2_one(a + 2 * j, b + 2 * j, ia + 2 * j, ib + 2 * j, y + j, idx ? idx + j : nullptr);
+  for (int64_t j = 0; j + 8 <= n; j += 8) block(j);
+  if (n % 8) block(n - 8);
 }
 
 // The sum in max2x2's raster order (0 + a0 + a1 + b0 + b1, as sum2x2_one), times scale.
+template <bool kMasked>
+inline void sum2x2_block(const float* a, const float* b, __m256 scale, float* y, int64_t m = 8) {
+  __m256 a0, a1, b0, b1;
+  deinterleave16<kMasked>(a, 2 * m, a0, a1);
+  deinterleave16<kMasked>(b, 2 * m, b0, b1);
+  const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), b0), b1);
+  const __m256 v = _mm256_mul_ps(_mm256_add_ps(_mm256_setzero_ps(), sum), scale);
+  kMasked ? _mm256_maskstore_ps(y, lanes_below(m), v) : _mm256_storeu_ps(y, v);
+}
+
 void sum2x2(int64_t n, const float* a, const float* b, float scale, float* y) {
   const __m256 s = _mm256_set1_ps(scale);
-  int64_t j = 0;
-  for (; j + 8 <= n; j += 8) {
-    __m256 a0, a1, b0, b1;
-    deinterleave16(a + 2 * j, a0, a1);
-    deinterleave16(b + 2 * j, b0, b1);
-    const __m256 sum = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), b0), b1);
-    _mm256_storeu_ps(y + j, _mm256_mul_ps(_mm256_add_ps(_mm256_setzero_ps(), sum), s));
+  if (n < 8) {
+    if (n > 0) sum2x2_block<true>(a, b, s, y, n);
+    return;
   }
-  for (; j < n; ++j) y[j] = scale * sum2x2_one(a + 2 * j, b + 2 * j);
+  for (int64_t j = 0; j + 8 <= n; j += 8) sum2x2_block<false>(a + 2 * j, b + 2 * j, s, y + j);
+  if (n % 8) sum2x2_block<false>(a + 2 * (n - 8), b + 2 * (n - 8), s, y + n - 8);
 }
 
 // The low dwords of two 4 x int64 masks (outputs 0-3, 4-7) as one 8 x 32-bit mask.
