@@ -25,23 +25,6 @@ struct Geo {
         ldr(p.dil_h * Wp) {}
 };
 
-// xp (Cg, Hp, Wp) = x (Cg, H, W) with zero borders.
-template <class T>
-void pad_planes(const Conv2dParams& p, const Geo& g, const T* x, T* xp) {
-  for (int64_t c = 0; c < g.Cg; ++c) {
-    T* dst = xp + c * g.plane;
-    const T* src = x + c * g.HW;
-    std::fill(dst, dst + p.pad_top * g.Wp, T(0));
-    for (int64_t h = 0; h < p.H; ++h) {
-      T* row = dst + (p.pad_top + h) * g.Wp;
-      std::fill(row, row + p.pad_left, T(0));
-      std::memcpy(row + p.pad_left, src + h * p.W, sizeof(T) * p.W);
-      std::fill(row + p.pad_left + p.W, row + g.Wp, T(0));
-    }
-    std::fill(dst + (p.pad_top + p.H) * g.Wp, dst + g.plane, T(0));
-  }
-}
-
 }  // namespace
 
 template <class T>
@@ -53,7 +36,7 @@ void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, 
   for_each_item(p.N * p.groups, get_num_threads(), [&](int64_t it, int) {
     const int64_t n = it / p.groups, gr = it % p.groups;
     T* xp = thread_scratch<T>(Scratch::col, g.Cg * g.plane);  // (Cg, Hp, Wp)
-    pad_planes(p, g, x + (n * p.C + gr * g.Cg) * g.HW, xp);
+    pad_planes(p, g.Cg, g.Wp, x + (n * p.C + gr * g.Cg) * g.HW, xp);
     for (int64_t kk = 0; kk < g.Kg; ++kk) {
       const int64_t k = gr * g.Kg + kk;
       T* yk = y + (n * p.K + k) * g.PQ;  // (P, Q)
@@ -115,7 +98,7 @@ void conv2d_backward_weight_direct(const Conv2dParams& p, T* dw, T* db, const T*
     T* xp = thread_scratch<T>(Scratch::col, g.Cg * g.plane);
     std::fill(acc, acc + (k1 - k0) * taps * p.Q, T(0));
     for (int64_t n = 0; n < p.N; ++n) {
-      pad_planes(p, g, x + (n * p.C + gr * g.Cg) * g.HW, xp);
+      pad_planes(p, g.Cg, g.Wp, x + (n * p.C + gr * g.Cg) * g.HW, xp);
       for (int64_t k = k0; k < k1; ++k) {
         const T* dyk = dy + (n * p.K + k) * g.PQ;
         for (int64_t i = 0; i < p.P; ++i)

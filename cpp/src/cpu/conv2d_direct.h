@@ -1,9 +1,30 @@
 // conv2d_direct.h — direct convolution on zero-padded planes (see conv2d_direct.cpp). Any
 // groups/stride/padding/dilation; fast where GEMM packing dominates: depthwise and tiny C.
 #pragma once
+#include <algorithm>
+#include <cstring>
+
 #include "cnnfast/conv.h"
 
 namespace cnnfast::cpu {
+
+// xp (planes, H + pad_top + pad_bottom, ld) = x (planes, H, W) placed at (pad_top, pad_left),
+// zeros elsewhere; ld >= W + pad_left + pad_right (wider rows: zero columns on the right).
+template <class T>
+void pad_planes(const Conv2dParams& p, int64_t planes, int64_t ld, const T* x, T* xp) {
+  const int64_t plane = (p.H + p.pad_top + p.pad_bottom) * ld;
+  for (int64_t c = 0; c < planes; ++c) {
+    T* dst = xp + c * plane;
+    std::fill(dst, dst + p.pad_top * ld, T(0));
+    for (int64_t h = 0; h < p.H; ++h) {
+      T* row = dst + (p.pad_top + h) * ld;
+      std::fill(row, row + p.pad_left, T(0));
+      std::memcpy(row + p.pad_left, x + (c * p.H + h) * p.W, sizeof(T) * p.W);
+      std::fill(row + p.pad_left + p.W, row + ld, T(0));
+    }
+    std::fill(dst + (p.pad_top + p.H) * ld, dst + plane, T(0));
+  }
+}
 
 template <class T>
 void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,

@@ -32,22 +32,6 @@ struct BlockGeo {
         Hp(p.H + p.pad_top + p.pad_bottom), plane(Hp * Wv), taps(p.C * p.R * p.S) {}
 };
 
-// xp (C, Hp, Wv) = x (C, H, W) placed at (pad_top, pad_left), zeros elsewhere.
-template <class T>
-void pad_wide(const Conv2dParams& p, const BlockGeo& g, const T* x, T* xp) {
-  for (int64_t c = 0; c < p.C; ++c) {
-    T* dst = xp + c * g.plane;
-    std::fill(dst, dst + p.pad_top * g.Wv, T(0));
-    for (int64_t h = 0; h < p.H; ++h) {
-      T* row = dst + (p.pad_top + h) * g.Wv;
-      std::fill(row, row + p.pad_left, T(0));
-      std::memcpy(row + p.pad_left, x + (c * p.H + h) * p.W, sizeof(T) * p.W);
-      std::fill(row + p.pad_left + p.W, row + g.Wv, T(0));
-    }
-    std::fill(dst + (p.pad_top + p.H) * g.Wv, dst + g.plane, T(0));
-  }
-}
-
 }  // namespace
 
 bool direct_block_applies(const Conv2dParams& p, bool weight_grad) {
@@ -88,7 +72,7 @@ void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const 
   for_each_item(p.N, get_num_threads(), [&](int64_t n, int) {
     T* xp = thread_scratch<T>(Scratch::col, checked_mul(p.C, g.plane));  // (C, Hp, Wv)
     T* rows = thread_scratch<T>(Scratch::aux, KB * g.Qv);               // (nk, Qv)
-    pad_wide(p, g, x + n * p.C * p.H * p.W, xp);
+    pad_planes(p, p.C, g.Wv, x + n * p.C * p.H * p.W, xp);
     for (int64_t i = 0; i < p.P; ++i)
       for (int64_t k0 = 0; k0 < p.K; k0 += KB) {
         const int64_t nk = std::min(KB, p.K - k0);
@@ -117,10 +101,8 @@ void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, co
   for_each_item(p.C * p.R, get_num_threads(), [&](int64_t it, int) {
     const int64_t c = it / p.R, r = it % p.R;
     T* xp = thread_scratch<T>(Scratch::col, g.plane);  // (Hp, Wv) of channel c
-    Conv2dParams one = p;
-    one.C = 1;
     for (int64_t n = 0; n < p.N; ++n) {
-      pad_wide(one, g, x + (n * p.C + c) * p.H * p.W, xp);
+      pad_planes(p, 1, g.Wv, x + (n * p.C + c) * p.H * p.W, xp);
       for (int64_t k0 = 0; k0 < p.K; k0 += kDirectBlockNKW)
         kr.bwd_weight(std::min(kDirectBlockNKW, p.K - k0), p.P, p.Q, dy + (n * p.K + k0) * PQ,
                       PQ, p.Q, xp + r * g.Wv, g.Wv, p.S,
