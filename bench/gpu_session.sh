@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # bench/gpu_session.sh: build cnnfast with its CUDA backend on a GPU machine, run the GPU tests
 # and the CUDA benchmarks; logs go to $OUT (or ./gpu-out). Used on the lent H200 (issue 9):
-#   bench/gpu_session.sh [build] [tests] [bench] [train]     (default: all four)
+#   bench/gpu_session.sh [build] [tests] [bench] [profile] [train]     (default: all)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
-steps=${*:-build tests bench train}
+steps=${*:-build tests bench profile train}
 PY=${PY:-python3}
 export PYTHONUNBUFFERED=1
 has() { [[ " $steps " == *" $1 "* ]]; }
@@ -22,6 +22,32 @@ if has tests; then
 fi
 if has bench; then
   $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log" | tail -40
+fi
+if has profile; then  # where a small op's time goes on the host (Python, bindings, launches)
+  $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -30
+import cProfile, pstats, time
+import numpy as np
+import cnnfast.functional as F
+from cnnfast import cuda
+rng = np.random.default_rng(0)
+x = cuda.from_numpy(rng.standard_normal((64, 6, 14, 14), dtype=np.float32))
+w = cuda.from_numpy(rng.standard_normal((16, 6, 5, 5), dtype=np.float32))
+b = cuda.from_numpy(rng.standard_normal(16, dtype=np.float32))
+for _ in range(100): F.conv2d(x, w, b)
+cuda.synchronize(); t0 = time.perf_counter()
+for _ in range(2000): F.conv2d(x, w, b)
+cuda.synchronize(); print(f"conv2d lenet_conv2 async: {(time.perf_counter() - t0) / 2000 * 1e6:.1f} us/call")
+t0 = time.perf_counter()
+for _ in range(2000): F.conv2d(x, w, b); cuda.synchronize()
+print(f"conv2d lenet_conv2 synced: {(time.perf_counter() - t0) / 2000 * 1e6:.1f} us/call")
+t0 = time.perf_counter()
+for _ in range(2000): cuda.synchronize()
+print(f"synchronize alone: {(time.perf_counter() - t0) / 2000 * 1e6:.1f} us/call")
+pr = cProfile.Profile(); pr.enable()
+for _ in range(2000): F.conv2d(x, w, b)
+pr.disable(); cuda.synchronize()
+pstats.Stats(pr).sort_stats("tottime").print_stats(14)
+PYEOF
 fi
 if has train && [ -f "$OLDPWD/bench/bench_train_cuda.py" ]; then
   $PY "$OLDPWD/bench/bench_train_cuda.py" --data "$OLDPWD/.gpu" 2>&1 | tee "$OUT/train_cuda.log" | tail -20

@@ -29,6 +29,13 @@ CONV_CASES = [
     (1, 1, 28, 28, 6, 5, 5, 1, 0, 1, 1),                       # LeNet conv1
     (4, 8, 16, 16, 16, 3, 3, 1, 1, 1, 1),                      # N·P·Q = 1024: split sum
     (2, 4, 7, 7, 4, 7, 7, 3, "full", 1, 2),
+    # backward-data per stride phase (C/G >= 32), incl. phases that no tap reaches
+    (2, 40, 9, 8, 36, 3, 3, 2, 1, 1, 1),
+    (1, 64, 11, 10, 33, 3, 2, (3, 2), (2, 1, 0, 3), (2, 3), 1),
+    (2, 64, 7, 9, 32, 1, 1, 2, 0, 1, 2),
+    (1, 3, 40, 40, 130, 3, 3, 1, 1, 1, 1),                      # 128-wide column tile + tail
+    (2, 4, 10, 10, 12, 3, 3, 2, 1, 2, 4),                       # depthwise, multiplier 3
+    (1, 2, 9, 9, 2, 4, 4, 3, (2, 1, 3, 0), 1, 2),               # depthwise, stride 3 > taps/phase
 ]
 
 

@@ -1,142 +1,388 @@
 // conv2d_implicit_gemm.cu — conv2d forward, backward-data and backward-weight on CUDA as implicit
-// GEMMs (no im2col buffer): one tiled kernel computes C[row, col] = Σ_k A(row, k)·B(k, col) per
-// group g (blockIdx.z), its operands gathered straight from the tensors by small functors. Each
-// block stages BK-deep slices of a BM-row A tile and a BN-column B tile in shared memory; each
-// of its 256 threads owns 4×4 outputs (rows tx + 16i, columns ty + 16j).
-//   forward:         rows = N·P·Q (output pixels), cols = K/G,      depth = C/G·R·S
-//   backward-data:   rows = N·H·W (input pixels),  cols = C/G,      depth = K/G·R·S
-//   backward-weight: rows = K/G,                   cols = C/G·R·S,  depth = N·P·Q (split over
-//                    blocks, accumulated with atomicAdd — parameter gradients accumulate anyway)
-// Layouts: x (N, C, H, W), w (K, C/G, R, S), y (N, K, P, Q). Index math in int64.
+// GEMMs (no im2col buffer) on the tiled block program of conv2d_gemm_tile.cuh, one GEMM per group
+// (blockIdx.z); depthwise convolutions go to conv2d_depthwise.cu instead.
+//   forward:         rows = N·P·Q (output pixels), cols = K/G,     depth = C/G·R·S
+//   backward-data:   per stride phase (h mod sh, w mod sw) a stride-1 convolution of dy with the
+//                    taps that reach that phase: rows = the phase's input pixels, cols = C/G,
+//                    depth = K/G·(its taps) — no multiply by the zeros a strided scatter holds.
+//                    Narrow inputs (C/G < 32) instead form dcol = Wᵀ·dy (rows = N·P·Q, cols =
+//                    C/G·R·S, depth = K/G) and gather it back (col2im).
+//   backward-weight: rows = K/G, cols = C/G·R·S, depth = N·P·Q, split over blocks and added with
+//                    atomics (parameter gradients accumulate anyway).
+// Layouts: x (N, C, H, W), w (K, C/G, R, S), y (N, K, P, Q). Batches are split so that every
+// tensor of one launch has fewer than 2^30 elements (the tiles' int32 offsets).
 #include <algorithm>
-#include <climits>
-#include <string>
+#include <numeric>
 #include <vector>
 
-#include "cuda/runtime.cuh"
+#include "cuda/conv2d_common.cuh"
+#include "cuda/conv2d_gemm_tile.cuh"
 
 namespace cnnfast::cuda {
 namespace {
 
-constexpr int BM = 64, BN = 64, BK = 16, NT = 256;
+using gemm::FastDiv;
+using gemm::Point;
 
-struct Geom {  // Conv2dParams as plain fields usable on the device
-  int64_t N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, Cg, Kg;
+constexpr int kEmulatedSms = 16;  // the tile choice of the host emulation: a GPU of 16 SMs
+
+// ---- forward ------------------------------------------------------------------------------------
+// A(m = (n, p, q), k = (c, r, s)) = x[n, g·Cg + c, p·sh − pt + r·dh, q·sw − pl + s·dw]
+struct FwdImage {
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H, W;
+  FastDiv PQ, Q, RS, S;
+  int CHW, CgHW, HW, sh, sw, pt, pl, dh, dw;
+  CNNFAST_HD Point fixed(int g, int m) const {
+    const int n = PQ.div(m), pq = m - n * PQ.d, p = Q.div(pq), q = pq - p * Q.d;
+    const int h = p * sh - pt, w = q * sw - pl;
+    return {n * CHW + g * CgHW + h * W + w, h, w};
+  }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int c = RS.div(k), rs = k - c * RS.d, r = S.div(rs), s = rs - r * S.d;
+    const int h = r * dh, w = s * dw;
+    return {c * HW + h * W + w, h, w};
+  }
+};
+// B(k, j) = w[g·Kg + j, k]
+struct FwdWeight {
+  static constexpr bool kFixedFast = false;
+  const float* src;
+  int H = 1, W = 1;
+  int Kg, CgRS;
+  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * CgRS, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const { return {k, 0, 0}; }
+};
+// y[n, g·Kg + j, p, q] = act(v + b[g·Kg + j])
+struct FwdStore {
+  float* y;
+  const float* b;
+  FastDiv PQ;
+  int K, Kg;
+  bool relu;
+  CNNFAST_HD void operator()(int g, int m, int j, float v) const {
+    const int n = PQ.div(m), pq = m - n * PQ.d, k = g * Kg + j;
+    if (b) v += b[k];
+    if (relu) v = v < 0.f ? 0.f : v;  // keeps NaN, as the CPU epilogue
+    y[(n * K + k) * PQ.d + pq] = v;
+  }
 };
 
-Geom geom_of(const Conv2dParams& p) {
-  return {p.N,        p.C,        p.H,       p.W,        p.K,     p.R,     p.S,      p.P,    p.Q,
-          p.stride_h, p.stride_w, p.pad_top, p.pad_left, p.dil_h, p.dil_w, p.Cg(), p.Kg()};
-}
-
-struct GemmDims {
-  int64_t rows, cols, depth;
-  int64_t depth_chunk;  // depth per block (a multiple of BK); == depth without a split
-  int64_t splits;       // blocks along depth per group
-  int64_t group0;       // first group of this launch
+// ---- backward-weight ----------------------------------------------------------------------------
+// A(j, k = (n, p, q)) = dy[n, g·Kg + j, p, q]
+struct WgtGradOut {
+  static constexpr bool kFixedFast = false;
+  const float* src;
+  int H = 1, W = 1;
+  FastDiv PQ;
+  int Kg, KPQ;
+  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * PQ.d, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int n = PQ.div(k);
+    return {n * KPQ + (k - n * PQ.d), 0, 0};
+  }
+};
+// B(k = (n, p, q), col = (c, r, s)) = x[n, g·Cg + c, p·sh − pt + r·dh, q·sw − pl + s·dw]
+struct WgtImage {
+  static constexpr bool kFixedFast = false;
+  const float* src;
+  int H, W;
+  FastDiv PQ, Q, RS, S;
+  int CHW, CgHW, HW, sh, sw, pt, pl, dh, dw;
+  CNNFAST_HD Point fixed(int g, int col) const {
+    const int c = RS.div(col), rs = col - c * RS.d, r = S.div(rs), s = rs - r * S.d;
+    const int h = r * dh, w = s * dw;
+    return {g * CgHW + c * HW + h * W + w, h, w};
+  }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int n = PQ.div(k), pq = k - n * PQ.d, p = Q.div(pq), q = pq - p * Q.d;
+    const int h = p * sh - pt, w = q * sw - pl;
+    return {n * CHW + h * W + w, h, w};
+  }
+};
+// dw[g·Kg + j, col] += v
+struct WgtStore {
+  float* dw;
+  int Kg, CgRS;
+  CNNFAST_HD void operator()(int g, int j, int col, float v) const {
+    atomic_add(&dw[(g * Kg + j) * CgRS + col], v);
+  }
 };
 
-// What block (bx, by, bz) computes: group g, the tile at (row0, col0), depth [k_begin, k_end).
-struct BlockWork {
-  int64_t g, row0, col0, k_begin, k_end;
+// ---- backward-data, one stride phase (ph, pw) ---------------------------------------------------
+// The phase's input pixels are h = ph + sh·a, w = pw + sw·b; the taps r = r0 + ir·step_r
+// (ir < nR) are those with sh | ph + pt − r·dh, reading dy row p = a + oh0 − ir·doh.
+struct PhaseTaps {
+  int r0, step_r, nR, oh0, doh;
 };
-CNNFAST_HD inline BlockWork block_work(const GemmDims& d, int64_t bx, int64_t by, int64_t bz) {
-  BlockWork w;
-  w.g = d.group0 + bz / d.splits;
-  w.row0 = bx * BM;
-  w.col0 = by * BN;
-  w.k_begin = (bz % d.splits) * d.depth_chunk;
-  w.k_end = d.depth < w.k_begin + d.depth_chunk ? d.depth : w.k_begin + d.depth_chunk;
-  return w;
-}
-
-// Phase 1, thread tid's share of the A (BM × BK) and B (BK × BN) tiles at depth k0; consecutive
-// threads walk the operand's contiguous dimension (coalesced gathers). Zeros outside.
-template <bool A_DEPTH_FAST, bool B_DEPTH_FAST, class GA, class GB>
-CNNFAST_HD inline void load_tiles(int tid, const GemmDims& d, const BlockWork& w, int64_t k0,
-                                  const GA& ga, const GB& gb, float (*As)[BM + 1],
-                                  float (*Bs)[BN + 1]) {
-  for (int e = tid; e < BM * BK; e += NT) {
-    const int mi = A_DEPTH_FAST ? e / BK : e % BM;
-    const int ki = A_DEPTH_FAST ? e % BK : e / BM;
-    const int64_t m = w.row0 + mi, k = k0 + ki;
-    As[ki][mi] = (m < d.rows && k < w.k_end) ? ga(w.g, m, k) : 0.f;
+PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
+  const int64_t step = stride / std::gcd(stride, dil);
+  int64_t r0 = 0;
+  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
+  PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
+  if (r0 < step && r0 < R) {
+    t.nR = int((R - r0 + step - 1) / step);
+    t.oh0 = int((phase + pad - r0 * dil) / stride);  // exact
   }
-  for (int e = tid; e < BN * BK; e += NT) {
-    const int ni = B_DEPTH_FAST ? e / BK : e % BN;
-    const int ki = B_DEPTH_FAST ? e % BK : e / BN;
-    const int64_t n = w.col0 + ni, k = k0 + ki;
-    Bs[ki][ni] = (n < d.cols && k < w.k_end) ? gb(w.g, k, n) : 0.f;
+  return t;
+}
+
+// A(m = (n, a, b), k = (j, ir, is)) = dy[n, g·Kg + j, a + oh(ir), b + ow(is)] (0 outside)
+struct DataImage {
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H, W;  // P, Q
+  FastDiv AB, B, T, TS;  // T = nR·nS, TS = nS
+  int KPQ, KgPQ, PQ, oh0, doh, ow0, dow;
+  CNNFAST_HD Point fixed(int g, int m) const {
+    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
+    return {n * KPQ + g * KgPQ + a * W + b, a, b};
   }
-}
-
-// Phase 2: thread tid's 4×4 outputs (rows tx + 16i, columns ty + 16j) += the BK-slice product.
-CNNFAST_HD inline void multiply_tiles(int tid, const float (*As)[BM + 1],
-                                      const float (*Bs)[BN + 1], float (*acc)[4]) {
-  const int tx = tid % 16, ty = tid / 16;
-CNNFAST_UNROLL
-  for (int kk = 0; kk < BK; ++kk) {
-    float a[4], b[4];
-CNNFAST_UNROLL
-    for (int i = 0; i < 4; ++i) a[i] = As[kk][tx + 16 * i];
-CNNFAST_UNROLL
-    for (int j = 0; j < 4; ++j) b[j] = Bs[kk][ty + 16 * j];
-CNNFAST_UNROLL
-    for (int i = 0; i < 4; ++i)
-CNNFAST_UNROLL
-      for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+  CNNFAST_HD Point vary(int, int k) const {
+    const int j = T.div(k), t = k - j * T.d, ir = TS.div(t), is = t - ir * TS.d;
+    const int oh = oh0 - ir * doh, ow = ow0 - is * dow;
+    return {j * PQ + oh * W + ow, oh, ow};
   }
-}
-
-// Phase 3: thread tid's outputs to the tensor.
-template <class Store>
-CNNFAST_HD inline void store_tile(int tid, const GemmDims& d, const BlockWork& w, const Store& st,
-                                  const float (*acc)[4]) {
-  const int tx = tid % 16, ty = tid / 16;
-  for (int i = 0; i < 4; ++i)
-    for (int j = 0; j < 4; ++j) {
-      const int64_t m = w.row0 + tx + 16 * i, n = w.col0 + ty + 16 * j;
-      if (m < d.rows && n < d.cols) st(w.g, m, n, acc[i][j]);
-    }
-}
-
-template <class GatherA, class GatherB, class Store, bool A_DEPTH_FAST, bool B_DEPTH_FAST>
-__global__ void __launch_bounds__(NT)
-    implicit_gemm_kernel(GemmDims d, GatherA ga, GatherB gb, Store st) {
-  __shared__ float As[BK][BM + 1];  // +1: the depth-fast stores hit distinct banks
-  __shared__ float Bs[BK][BN + 1];
-  const BlockWork w = block_work(d, blockIdx.x, blockIdx.y, blockIdx.z);
-  float acc[4][4] = {};
-  for (int64_t k0 = w.k_begin; k0 < w.k_end; k0 += BK) {
-    load_tiles<A_DEPTH_FAST, B_DEPTH_FAST>(threadIdx.x, d, w, k0, ga, gb, As, Bs);
-    __syncthreads();
-    multiply_tiles(threadIdx.x, As, Bs, acc);
-    __syncthreads();
+};
+// B(k = (j, ir, is), ci) = w[g·Kg + j, ci, r0 + ir·step_r, s0 + is·step_s]
+struct DataWeight {
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H = 1, W = 1;
+  FastDiv T, TS;
+  int KgCgRS, CgRS, RS, S, r0, step_r, s0, step_s;
+  CNNFAST_HD Point fixed(int g, int ci) const { return {g * KgCgRS + ci * RS, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int j = T.div(k), t = k - j * T.d, ir = TS.div(t), is = t - ir * TS.d;
+    return {j * CgRS + (r0 + ir * step_r) * S + s0 + is * step_s, 0, 0};
   }
-  store_tile(threadIdx.x, d, w, st, acc);
-}
+};
+// dx[n, g·Cg + ci, ph + sh·a, pw + sw·b] = v
+struct DataStore {
+  float* dx;
+  FastDiv AB, B;
+  int CHW, CgHW, HW, W, ph, pw, sh, sw;
+  CNNFAST_HD void operator()(int g, int m, int ci, float v) const {
+    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
+    dx[n * CHW + (g * CgHW + ci * HW) + (ph + sh * a) * W + pw + sw * b] = v;
+  }
+};
 
-// The same block program run on the host, thread after thread within each phase (test hook).
-template <bool A_DEPTH_FAST, bool B_DEPTH_FAST, class GA, class GB, class ST>
-void emulate_blocks(const GemmDims& d, int64_t gx, int64_t gy, int64_t gz, const GA& ga,
-                    const GB& gb, const ST& st) {
-  std::vector<float> acc(size_t(NT) * 16), a_tile(BK * (BM + 1)), b_tile(BK * (BN + 1));
-  auto* As = reinterpret_cast<float(*)[BM + 1]>(a_tile.data());
-  auto* Bs = reinterpret_cast<float(*)[BN + 1]>(b_tile.data());
-  for (int64_t bz = 0; bz < gz; ++bz)
-    for (int64_t by = 0; by < gy; ++by)
-      for (int64_t bx = 0; bx < gx; ++bx) {
-        const BlockWork w = block_work(d, bx, by, bz);
-        std::fill(acc.begin(), acc.end(), 0.f);
-        auto acc_of = [&](int t) { return reinterpret_cast<float(*)[4]>(&acc[size_t(t) * 16]); };
-        for (int64_t k0 = w.k_begin; k0 < w.k_end; k0 += BK) {
-          for (int t = 0; t < NT; ++t)
-            load_tiles<A_DEPTH_FAST, B_DEPTH_FAST>(t, d, w, k0, ga, gb, As, Bs);
-          for (int t = 0; t < NT; ++t) multiply_tiles(t, As, Bs, acc_of(t));
-        }
-        for (int t = 0; t < NT; ++t) store_tile(t, d, w, st, acc_of(t));
+// ---- backward-data through dcol = Wᵀ·dy -----------------------------------------------------------
+// A(m = (n, pq), j) = dy[n, g·Kg + j, pq]
+struct DcolGradOut {
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H = 1, W = 1;
+  FastDiv PQ;
+  int KPQ, KgPQ;
+  CNNFAST_HD Point fixed(int g, int m) const {
+    const int n = PQ.div(m);
+    return {n * KPQ + g * KgPQ + (m - n * PQ.d), 0, 0};
+  }
+  CNNFAST_HD Point vary(int, int j) const { return {j * PQ.d, 0, 0}; }
+};
+// B(j, col) = w[g·Kg + j, col]
+struct DcolWeight {
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H = 1, W = 1;
+  int KgCgRS, CgRS;
+  CNNFAST_HD Point fixed(int g, int col) const { return {g * KgCgRS + col, 0, 0}; }
+  CNNFAST_HD Point vary(int, int j) const { return {j * CgRS, 0, 0}; }
+};
+// dcol[g·CgRS + col, m]
+struct DcolStore {
+  float* dcol;
+  int CgRS, NPQ;
+  CNNFAST_HD void operator()(int g, int m, int col, float v) const {
+    dcol[(g * CgRS + col) * NPQ + m] = v;
+  }
+};
+
+// dx[n, c, h, w] = Σ_{r, s} dcol[c·R·S + r·S + s, (n, p, q)] over the (p, q) that read (h, w):
+// only the taps of (h, w)'s stride phase are visited (first_tap, then every step-th).
+struct Col2im {
+  float* dx;
+  const float* dcol;
+  FastDiv W, HW, CHW;
+  int C, H, P, Q, R, S, sh, sw, pt, pl, dh, dw, step_r, step_s, doh, dow, NPQ;
+  // first r of the phase of coordinate v (r ≡ solves sh | v + pt − r·dh); R when none
+  CNNFAST_HD static int first_tap(int v, int pad, int dil, int stride, int step, int R) {
+    for (int r = 0; r < step && r < R; ++r)
+      if ((v + pad - r * dil) % stride == 0) return r;  // v + pad − r·dil may be < 0: % is then ≤ 0
+    return R;
+  }
+  CNNFAST_HD void operator()(int i) const {
+    const int n = CHW.div(i), chw = i - n * CHW.d, c = HW.div(chw), hw = chw - c * HW.d;
+    const int h = W.div(hw), w = hw - h * W.d;
+    const int r0 = first_tap(h, pt, dh, sh, step_r, R), s0 = first_tap(w, pl, dw, sw, step_s, S);
+    float sum = 0.f;
+    int p = (h + pt - r0 * dh) / sh;  // exact where r0 < R
+    for (int r = r0; r < R; r += step_r, p -= doh) {
+      if (p < 0) break;  // p only decreases
+      if (p >= P) continue;
+      int q = (w + pl - s0 * dw) / sw;
+      for (int s = s0; s < S; s += step_s, q -= dow) {
+        if (q < 0) break;
+        if (q < Q) sum += dcol[((c * R + r) * S + s) * int64_t(NPQ) + (n * P + p) * Q + q];
       }
+    }
+    dx[i] = sum;
+  }
+};
+
+__global__ void col2im_kernel(int total, Col2im body) {
+  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
 }
+
+// ---- drivers --------------------------------------------------------------------------------------
+struct Exec {
+  bool on_host;
+  int sms;
+};
+
+template <class OA, class OB, class ST>
+void gemm_run(const Exec& e, const char* what, int tm, int tn, int64_t groups, int64_t rows,
+              int64_t cols, int64_t depth, int64_t splits, const OA& a, const OB& b,
+              const ST& st) {
+  gemm::with_tile(tm, tn, [&](auto TM, auto TN) {
+    gemm::run<decltype(TM)::value, decltype(TN)::value>(e.on_host, what, groups, rows, cols,
+                                                        depth, splits, a, b, st);
+  });
+}
+
+void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, const float* w,
+             const float* b, bool relu) {
+  if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
+  for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
+    const FwdImage A{x + n0 * p.C * HW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.Q),
+                     FastDiv(RS), FastDiv(p.S), int(p.C * HW), int(Cg * HW), int(HW),
+                     int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
+                     int(p.dil_h), int(p.dil_w)};
+    const FwdWeight B{w, 1, 1, int(Kg), int(Cg * RS)};
+    const FwdStore St{y + n0 * p.K * PQ, b, FastDiv(PQ), int(p.K), int(Kg), relu};
+    const int64_t rows = s.N * PQ;
+    const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);
+    gemm_run(e, "launch of conv2d forward (implicit GEMM)", tm, tn, p.groups, rows, Kg, Cg * RS,
+             1, A, B, St);
+  });
+}
+
+// dw += dy ⋆ x. Few output tiles and a long sum: the sum is split so that ~4 blocks run per
+// multiprocessor, each over at least 16 slices.
+void backward_weight(const Exec& e, const Conv2dParams& p, float* dw, const float* dy,
+                     const float* x) {
+  if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
+  const int64_t cols = Cg * RS;
+  const int tm = gemm::lanes_for(Kg), tn = gemm::lanes_for(cols);
+  const int64_t tiles = ((Kg + 16 * tm - 1) / (16 * tm)) * ((cols + 16 * tn - 1) / (16 * tn)) *
+                        p.groups;
+  for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
+    const int64_t depth = s.N * PQ;
+    const int64_t splits = std::max<int64_t>(
+        1, std::min<int64_t>({(4 * int64_t(e.sms) + tiles - 1) / tiles, depth / (16 * gemm::BK),
+                              4096}));
+    const WgtGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(Kg), int(p.K * PQ)};
+    const WgtImage B{x + n0 * p.C * HW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.Q),
+                     FastDiv(RS), FastDiv(p.S), int(p.C * HW), int(Cg * HW), int(HW),
+                     int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
+                     int(p.dil_h), int(p.dil_w)};
+    gemm_run(e, "launch of conv2d backward-weight (implicit GEMM)", tm, tn, p.groups, Kg, cols,
+             depth, splits, A, B, WgtStore{dw, int(Kg), int(cols)});
+  });
+}
+
+void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
+                          const float* w) {
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
+  for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
+    for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
+      for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
+        const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.R);
+        const PhaseTaps tw = phase_taps(pw, p.stride_w, p.pad_left, p.dil_w, p.S);
+        const int64_t Ha = (p.H - ph + p.stride_h - 1) / p.stride_h;
+        const int64_t Wa = (p.W - pw + p.stride_w - 1) / p.stride_w;
+        const int64_t T = int64_t(th.nR) * tw.nR;
+        const FastDiv fT(std::max<int64_t>(T, 1)), fTS(std::max(tw.nR, 1));
+        const DataImage A{dy + n0 * p.K * PQ, int(p.P), int(p.Q), FastDiv(Ha * Wa), FastDiv(Wa),
+                          fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), th.oh0, th.doh,
+                          tw.oh0, tw.doh};
+        const DataWeight B{w, 1, 1, fT, fTS, int(Kg * Cg * RS), int(Cg * RS), int(RS),
+                           int(p.S), th.r0, th.step_r, tw.r0, tw.step_r};
+        const DataStore St{dx + n0 * p.C * HW, FastDiv(Ha * Wa), FastDiv(Wa), int(p.C * HW),
+                           int(Cg * HW), int(HW), int(p.W), int(ph), int(pw),
+                           int(p.stride_h), int(p.stride_w)};
+        const int64_t rows = s.N * Ha * Wa;
+        const int tn = gemm::lanes_for(Cg), tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
+        gemm_run(e, "launch of conv2d backward-data (implicit GEMM)", tm, tn, p.groups, rows, Cg,
+                 Kg * T, 1, A, B, St);  // T == 0: the phase is written with zeros
+      }
+  });
+}
+
+void backward_data_dcol(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
+                        const float* w, int64_t per) {
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
+  const int64_t dcol_elems = std::min(per, p.N) * PQ * p.C * RS;
+  std::vector<float> host_buf;
+  std::unique_ptr<Scratch<float>> dev_buf;
+  float* dcol;
+  if (e.on_host) {
+    host_buf.resize(size_t(dcol_elems));
+    dcol = host_buf.data();
+  } else {
+    dev_buf = std::make_unique<Scratch<float>>(dcol_elems);
+    dcol = dev_buf->get();
+  }
+  for_chunks(p, per, [&](const Conv2dParams& s, int64_t n0) {
+    const int64_t rows = s.N * PQ, cols = Cg * RS;
+    const DcolGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(p.K * PQ), int(Kg * PQ)};
+    const DcolWeight B{w, 1, 1, int(Kg * Cg * RS), int(Cg * RS)};
+    const int tn = gemm::lanes_for(cols), tm = gemm::rows_lanes_for(rows, cols, tn, p.groups, e.sms);
+    gemm_run(e, "launch of conv2d backward-data (dcol GEMM)", tm, tn, p.groups, rows, cols, Kg, 1,
+             A, B, DcolStore{dcol, int(cols), int(rows)});
+    const int64_t step_r = p.stride_h / std::gcd(p.stride_h, p.dil_h);
+    const int64_t step_s = p.stride_w / std::gcd(p.stride_w, p.dil_w);
+    const Col2im body{dx + n0 * p.C * HW, dcol, FastDiv(p.W), FastDiv(HW), FastDiv(p.C * HW),
+                      int(p.C), int(p.H), int(p.P), int(p.Q), int(p.R), int(p.S),
+                      int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
+                      int(p.dil_h), int(p.dil_w), int(step_r), int(step_s),
+                      int(step_r * p.dil_h / p.stride_h), int(step_s * p.dil_w / p.stride_w),
+                      int(rows)};
+    const int64_t total = s.N * p.C * HW;
+    if (e.on_host) {
+      for (int i = 0; i < int(total); ++i) body(i);
+      return;
+    }
+    col2im_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
+    CNNFAST_CUDA_CHECK_LAUNCH("col2im_kernel");
+  });
+}
+
+void backward_data(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
+                   const float* w) {
+  if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
+  if (p.K == 0 || p.P == 0 || p.Q == 0) {  // nothing reaches dx
+    if (e.on_host) std::fill(dx, dx + p.N * p.C * p.H * p.W, 0.f);
+    else fill_bytes(dx, 0, p.N * p.C * p.H * p.W * int64_t(sizeof(float)));
+    return;
+  }
+  // Narrow inputs waste most of a 32-wide column tile: dcol (≤ 256 MiB of scratch) instead.
+  const int64_t dcol_per_image = p.P * p.Q * p.C * p.R * p.S;
+  if (p.Cg() < 32 && dcol_per_image < (int64_t(1) << 26)) {
+    const int64_t per = std::min(images_per_launch(p, dcol_per_image),
+                                 std::max<int64_t>(1, (int64_t(1) << 26) / dcol_per_image));
+    backward_data_dcol(e, p, dx, dy, w, per);
+    return;
+  }
+  backward_data_phases(e, p, dx, dy, w);
+}
+
+}  // namespace
 
 int multiprocessors() {
   static const int n = [] {
@@ -151,192 +397,38 @@ int multiprocessors() {
   return n;
 }
 
-// Runs the GEMM for every group, on the device or (on_host, a test hook) emulated; `splits` > 1
-// divides the depth over blocks (Store must add).
-template <bool A_DEPTH_FAST, bool B_DEPTH_FAST, class GA, class GB, class ST>
-void run_gemm(bool on_host, const char* what, int64_t groups, int64_t rows, int64_t cols,
-              int64_t depth, int64_t splits, GA ga, GB gb, ST st) {
-  if (groups == 0 || rows == 0 || cols == 0 || depth == 0) return;
-  const int64_t gx = (rows + BM - 1) / BM, gy = (cols + BN - 1) / BN;
-  if (gx > INT_MAX || gy > 65535)
-    throw std::invalid_argument(std::string(what) + ": tensor too large for the CUDA grid");
-  GemmDims d{rows, cols, depth, 0, 0, 0};
-  d.depth_chunk = ((depth + splits - 1) / splits + BK - 1) / BK * BK;
-  d.splits = (depth + d.depth_chunk - 1) / d.depth_chunk;  // no empty split
-  const int64_t per_launch = 65535 / d.splits;             // gridDim.z limit
-  for (int64_t g0 = 0; g0 < groups; g0 += per_launch) {
-    d.group0 = g0;
-    const int64_t gz = std::min(per_launch, groups - g0) * d.splits;
-    if (on_host) {
-      emulate_blocks<A_DEPTH_FAST, B_DEPTH_FAST>(d, gx, gy, gz, ga, gb, st);
-      continue;
-    }
-    implicit_gemm_kernel<GA, GB, ST, A_DEPTH_FAST, B_DEPTH_FAST>
-        <<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), NT>>>(d, ga, gb, st);
-    check(cudaGetLastError(), what, __FILE__, __LINE__);
-  }
-}
-
-// ---- forward ---------------------------------------------------------------------------------
-// A(m = (n, p, q), k = (c, r, s)) = x[n, g·Cg + c, p·sh − pt + r·dh, q·sw − pl + s·dw] (0 outside)
-struct FwdInput {
-  const float* x;
-  Geom c;
-  CNNFAST_HD float operator()(int64_t g, int64_t m, int64_t k) const {
-    const int64_t q = m % c.Q, p = (m / c.Q) % c.P, n = m / (c.P * c.Q);
-    const int64_t s = k % c.S, r = (k / c.S) % c.R, ci = k / (c.R * c.S);
-    const int64_t h = p * c.sh - c.pt + r * c.dh, w = q * c.sw - c.pl + s * c.dw;
-    if (h < 0 || h >= c.H || w < 0 || w >= c.W) return 0.f;
-    return x[((n * c.C + g * c.Cg + ci) * c.H + h) * c.W + w];
-  }
-};
-// B(k = (c, r, s), j) = w[g·Kg + j, c, r, s]
-struct FwdWeight {
-  const float* w;
-  int64_t Kg, CgRS;
-  CNNFAST_HD float operator()(int64_t g, int64_t k, int64_t j) const {
-    return w[(g * Kg + j) * CgRS + k];
-  }
-};
-// y[n, g·Kg + j, p, q] = act(v + b[g·Kg + j])
-struct FwdStore {
-  float* y;
-  const float* b;
-  int64_t K, Kg, PQ;
-  bool relu;
-  CNNFAST_HD void operator()(int64_t g, int64_t m, int64_t j, float v) const {
-    const int64_t n = m / PQ, pq = m % PQ, k = g * Kg + j;
-    if (b) v += b[k];
-    if (relu) v = v < 0.f ? 0.f : v;  // keeps NaN, as the CPU epilogue
-    y[(n * K + k) * PQ + pq] = v;
-  }
-};
-
-// ---- backward-data ------------------------------------------------------------------------------
-// A(m = (n, h, w), k = (j, r, s)) = dy[n, g·Kg + j, p, q] for the (p, q) with
-// p·sh − pt + r·dh = h and q·sw − pl + s·dw = w (0 when there is none).
-struct DataGradOut {
-  const float* dy;
-  Geom c;
-  CNNFAST_HD float operator()(int64_t g, int64_t m, int64_t k) const {
-    const int64_t w = m % c.W, h = (m / c.W) % c.H, n = m / (c.H * c.W);
-    const int64_t s = k % c.S, r = (k / c.S) % c.R, j = k / (c.R * c.S);
-    const int64_t hp = h + c.pt - r * c.dh, wq = w + c.pl - s * c.dw;
-    if (hp < 0 || wq < 0 || hp % c.sh != 0 || wq % c.sw != 0) return 0.f;
-    const int64_t p = hp / c.sh, q = wq / c.sw;
-    if (p >= c.P || q >= c.Q) return 0.f;
-    return dy[((n * c.K + g * c.Kg + j) * c.P + p) * c.Q + q];
-  }
-};
-// B(k = (j, r, s), ci) = w[g·Kg + j, ci, r, s]
-struct DataWeight {
-  const float* w;
-  int64_t Kg, Cg, RS;
-  CNNFAST_HD float operator()(int64_t g, int64_t k, int64_t ci) const {
-    const int64_t rs = k % RS, j = k / RS;
-    return w[((g * Kg + j) * Cg + ci) * RS + rs];
-  }
-};
-// dx[n, g·Cg + ci, h, w] = v (overwrites)
-struct DataStore {
-  float* dx;
-  int64_t C, Cg, HW;
-  CNNFAST_HD void operator()(int64_t g, int64_t m, int64_t ci, float v) const {
-    const int64_t n = m / HW, hw = m % HW;
-    dx[(n * C + g * Cg + ci) * HW + hw] = v;
-  }
-};
-
-// ---- backward-weight ----------------------------------------------------------------------------
-// A(j, k = (n, p, q)) = dy[n, g·Kg + j, p, q]
-struct WeightGradOut {
-  const float* dy;
-  int64_t K, Kg, PQ;
-  CNNFAST_HD float operator()(int64_t g, int64_t j, int64_t k) const {
-    const int64_t n = k / PQ, pq = k % PQ;
-    return dy[(n * K + g * Kg + j) * PQ + pq];
-  }
-};
-// B(k = (n, p, q), col = (ci, r, s)) = x[n, g·Cg + ci, p·sh − pt + r·dh, q·sw − pl + s·dw]
-struct WeightInput {
-  const float* x;
-  Geom c;
-  CNNFAST_HD float operator()(int64_t g, int64_t k, int64_t col) const {
-    const int64_t q = k % c.Q, p = (k / c.Q) % c.P, n = k / (c.P * c.Q);
-    const int64_t s = col % c.S, r = (col / c.S) % c.R, ci = col / (c.R * c.S);
-    const int64_t h = p * c.sh - c.pt + r * c.dh, w = q * c.sw - c.pl + s * c.dw;
-    if (h < 0 || h >= c.H || w < 0 || w >= c.W) return 0.f;
-    return x[((n * c.C + g * c.Cg + ci) * c.H + h) * c.W + w];
-  }
-};
-// dw[g·Kg + j, col] += v (several blocks add into one element when the depth is split)
-struct WeightStore {
-  float* dw;
-  int64_t Kg, CgRS;
-  CNNFAST_HD void operator()(int64_t g, int64_t j, int64_t col, float v) const {
-    atomic_add(&dw[(g * Kg + j) * CgRS + col], v);
-  }
-};
-
-void forward(bool on_host, const Conv2dParams& p, float* y, const float* x, const float* w,
-             const float* b, bool relu) {
-  const Geom c = geom_of(p);
-  run_gemm<false, true>(on_host, "launch of conv2d forward (implicit GEMM)", p.groups,
-                        p.N * p.P * p.Q, c.Kg, c.Cg * p.R * p.S, 1, FwdInput{x, c},
-                        FwdWeight{w, c.Kg, c.Cg * p.R * p.S},
-                        FwdStore{y, b, p.K, c.Kg, p.P * p.Q, relu});
-}
-
-void backward_data(bool on_host, const Conv2dParams& p, float* dx, const float* dy,
-                   const float* w) {
-  const Geom c = geom_of(p);
-  run_gemm<false, true>(on_host, "launch of conv2d backward-data (implicit GEMM)", p.groups,
-                        p.N * p.H * p.W, c.Cg, c.Kg * p.R * p.S, 1, DataGradOut{dy, c},
-                        DataWeight{w, c.Kg, c.Cg, p.R * p.S}, DataStore{dx, p.C, c.Cg, p.H * p.W});
-}
-
-// dw += dy ⋆ x. Few output tiles and a long sum: the sum is split so that ~4 blocks run per
-// multiprocessor, each over at least 8 BK-slices.
-void backward_weight(bool on_host, int sms, const Conv2dParams& p, float* dw, const float* dy,
-                     const float* x) {
-  const Geom c = geom_of(p);
-  const int64_t PQ = p.P * p.Q, depth = p.N * PQ, cols = c.Cg * p.R * p.S;
-  const int64_t tiles = ((c.Kg + BM - 1) / BM) * ((cols + BN - 1) / BN) * p.groups;
-  int64_t splits = (4 * int64_t(sms) + tiles - 1) / tiles;
-  splits = std::max<int64_t>(1, std::min<int64_t>({splits, depth / (8 * BK), 4096}));
-  run_gemm<true, true>(on_host, "launch of conv2d backward-weight (implicit GEMM)", p.groups,
-                       c.Kg, cols, depth, splits, WeightGradOut{dy, p.K, c.Kg, PQ},
-                       WeightInput{x, c}, WeightStore{dw, c.Kg, cols});
-}
-
-}  // namespace
-
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
                     const float* b, bool relu) {
-  forward(false, p, y, x, w, b, relu);
+  if (depthwise_applies(p)) return depthwise_forward(false, p, y, x, w, b, relu);
+  forward({false, multiprocessors()}, p, y, x, w, b, relu);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w) {
-  backward_data(false, p, dx, dy, w);
+  if (depthwise_applies(p)) return depthwise_backward_data(false, p, dx, dy, w);
+  backward_data({false, multiprocessors()}, p, dx, dy, w);
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
                             const float* x) {
-  if (dw) backward_weight(false, multiprocessors(), p, dw, dy, x);
+  if (dw && depthwise_applies(p)) depthwise_backward_weight(false, p, dw, dy, x);
+  else if (dw) backward_weight({false, multiprocessors()}, p, dw, dy, x);
   if (db) bias_grad(p.N, p.K, p.P * p.Q, db, dy);
 }
 
 namespace emulate {
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
                     const float* b, bool relu) {
-  forward(true, p, y, x, w, b, relu);
+  if (depthwise_applies(p)) return depthwise_forward(true, p, y, x, w, b, relu);
+  forward({true, kEmulatedSms}, p, y, x, w, b, relu);
 }
 void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w) {
-  backward_data(true, p, dx, dy, w);
+  if (depthwise_applies(p)) return depthwise_backward_data(true, p, dx, dy, w);
+  backward_data({true, kEmulatedSms}, p, dx, dy, w);
 }
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, const float* dy, const float* x,
                             int multiprocessors) {
-  backward_weight(true, multiprocessors, p, dw, dy, x);
+  if (depthwise_applies(p)) return depthwise_backward_weight(true, p, dw, dy, x);
+  backward_weight({true, multiprocessors}, p, dw, dy, x);
 }
 }  // namespace emulate
 

@@ -1,0 +1,48 @@
+// conv2d_common.cuh — what the CUDA conv2d files share: the batch split that keeps every tensor
+// of one launch under 2^30 elements (the kernels' offsets are 32-bit), the SM count, and the
+// depthwise kernels (conv2d_depthwise.cu: groups == C, one input channel per group, any channel
+// multiplier) that conv2d_implicit_gemm.cu hands those shapes to. on_host runs the same element
+// bodies on host arrays (the test hooks of cuda::emulate).
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <stdexcept>
+
+#include "cnnfast/conv.h"
+
+namespace cnnfast::cuda {
+
+int multiprocessors();  // of the current device (100 when it can't be read)
+
+// Images per launch so that every tensor of a launch (and `extra` elements per image) stays
+// under 2^30 elements; throws when one image is already too large.
+inline int64_t images_per_launch(const Conv2dParams& p, int64_t extra = 0) {
+  const int64_t limit = int64_t(1) << 30;
+  const int64_t per = std::max({p.C * p.H * p.W, p.K * p.P * p.Q, extra, int64_t(1)});
+  if (per >= limit || p.K * p.Cg() * p.R * p.S >= limit)
+    throw std::invalid_argument("conv2d (CUDA): one image's input, output or the weight has 2^30 "
+                                "elements or more (the kernels' offsets are 32-bit)");
+  return std::max<int64_t>(1, std::min(p.N, limit / per));
+}
+
+// Calls fn(sub, n0) for batch chunks [n0, n0 + sub.N) of at most `per` images.
+template <class Fn>
+void for_chunks(const Conv2dParams& p, int64_t per, Fn&& fn) {
+  for (int64_t n0 = 0; n0 < p.N; n0 += per) {
+    Conv2dParams sub = p;
+    sub.N = std::min(per, p.N - n0);
+    fn(sub, n0);
+  }
+}
+
+inline bool depthwise_applies(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
+
+void depthwise_forward(bool on_host, const Conv2dParams& p, float* y, const float* x,
+                       const float* w, const float* b, bool relu);
+void depthwise_backward_data(bool on_host, const Conv2dParams& p, float* dx, const float* dy,
+                             const float* w);
+// dw += dy ⋆ x
+void depthwise_backward_weight(bool on_host, const Conv2dParams& p, float* dw, const float* dy,
+                               const float* x);
+
+}  // namespace cnnfast::cuda
