@@ -30,8 +30,35 @@ struct Dev {
 };
 
 // dtype is "float32" or "int64"; writable: the kernel updates it in place.
+// The fast path for cnnfast's own DeviceArray: its slots (_dtype is one of NumPy's dtype
+// singletons, _strides None when C-contiguous) instead of the Python properties.
+inline bool dev_fast(const py::handle& a, const char* dtype, bool writable, Dev& d) {
+  static const py::handle f32 = py::dtype::of<float>().release();
+  static const py::handle i64 = py::dtype::of<int64_t>().release();
+  static const py::handle cls = [] {
+    py::object c = py::module_::import("cnnfast.cuda._array").attr("DeviceArray");
+    return c.release();
+  }();
+  if (!a || Py_TYPE(a.ptr()) != reinterpret_cast<PyTypeObject*>(cls.ptr())) return false;
+  const py::handle want = dtype[0] == 'f' ? f32 : i64;
+  if (a.attr("_dtype").ptr() != want.ptr() || !a.attr("_strides").is_none()) return false;
+  if (writable && a.attr("_readonly").cast<bool>()) return false;
+  const py::tuple shape = a.attr("_shape");
+  d.shape.resize(shape.size());
+  for (size_t i = 0; i < shape.size(); ++i) d.shape[i] = shape[i].cast<int64_t>();
+  d.ptr = a.attr("_ptr").cast<uintptr_t>();
+  return true;  // _make already checked the extents; alignment and null below as for any array
+}
+
 inline Dev dev(const py::handle& a, const char* name, const char* dtype = "float32",
                bool writable = false) {
+  Dev fast;
+  if (dev_fast(a, dtype, writable, fast)) {
+    int64_t count = 1;
+    for (int64_t e : fast.shape) count = checked_mul(count, e, name);
+    const uintptr_t align = dtype[0] == 'f' ? 4 : 8;
+    if (fast.ptr % align == 0 && (fast.ptr != 0 || count == 0)) return fast;
+  }
   const std::string n(name);
   if (a.is_none() || !py::hasattr(a, "_cnnfast_device_array"))
     throw py::type_error(n + ": expected a cnnfast.cuda.DeviceArray");

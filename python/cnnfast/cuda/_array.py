@@ -192,15 +192,36 @@ class DeviceArray:
 
 # ---- constructors -----------------------------------------------------------------------------
 
+_F32 = np.dtype(np.float32)
+_device_id = None  # current_device(), read at the first allocation
+
+
+def _owned(shape: Tuple[int, ...], dt: np.dtype) -> DeviceArray:
+    """A new owned C-contiguous array; shape: a tuple of non-negative ints (trusted)."""
+    global _device_id
+    if _device_id is None:
+        require()
+        _device_id = current_device()
+    buf = _core.CudaBuffer(math.prod(shape) * dt.itemsize)
+    self = object.__new__(DeviceArray)
+    self._owner, self._ptr, self._shape, self._dtype = buf, buf.ptr, shape, dt
+    self._strides, self._readonly, self._device_id = None, False, _device_id
+    return self
+
+
 def empty(shape, dtype=np.float32) -> DeviceArray:
     """An uninitialized owned device array (NaN-poisoned while the test suite runs)."""
+    if type(shape) is tuple and (dtype is np.float32 or dtype is _F32):  # the ops' own calls
+        for n in shape:
+            if type(n) is not int or n < 0:
+                break
+        else:
+            return _owned(shape, _F32)
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
     dt = _check_dtype(dtype, "empty")
     if any(n < 0 for n in shape):
         raise ValueError(f"empty: negative dimension in shape {shape}")
-    require()
-    buf = _core.CudaBuffer(math.prod(shape) * dt.itemsize)
-    return DeviceArray._make(buf, buf.ptr, shape, dt, device_id=current_device())
+    return _owned(shape, dt)
 
 
 def zeros(shape, dtype=np.float32) -> DeviceArray:

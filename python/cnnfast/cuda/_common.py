@@ -12,12 +12,13 @@ F32, I64 = np.dtype(np.float32), np.dtype(np.int64)
 def f32(name: str, a, dtype=None) -> DeviceArray:
     """a float32, C-contiguous DeviceArray (dtype: the signature of the CPU ops' as_float_array;
     every CUDA array is float32, so it only has to agree)."""
-    d = as_device_array(a, name)
-    if d.dtype != F32:
+    d = a if type(a) is DeviceArray else as_device_array(a, name)
+    if d._dtype is not F32 and d._dtype != F32:
         raise TypeError(f"{name}: the CUDA kernels take float32, got {d.dtype}")
     if dtype is not None and np.dtype(dtype) != F32:
         raise TypeError(f"{name}: dtype {d.dtype} does not match the input's dtype {dtype}")
-    contiguous(name, d)
+    if d._strides is not None:
+        contiguous(name, d)
     return d
 
 
@@ -33,7 +34,7 @@ def i64(name: str, a, shape) -> DeviceArray:
 
 
 def contiguous(name: str, d: DeviceArray) -> None:
-    if not d.is_c_contiguous:
+    if d._strides is not None:
         raise ValueError(f"{name}: device array must be C-contiguous, got shape {d.shape} with "
                          f"strides {d.strides}")
 

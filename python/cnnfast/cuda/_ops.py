@@ -20,9 +20,34 @@ from ._ops_nn import (batch_norm, batch_norm_backward, cross_entropy,  # noqa: F
 
 # ---- conv2d -------------------------------------------------------------------------------------
 
+def _plain(v) -> bool:
+    """An int, a str, or a tuple of ints (exact types: True and 1.0 must not hit a cache entry
+    that 1 made)."""
+    t = type(v)
+    return t is int or t is str or (t is tuple and all(type(e) is int for e in v))
+
+
+_conv_geometry = {}  # (shapes, stride, padding, dilation, groups) -> the checked geometry
+
+
 def _conv_args(x, weight, bias, stride, padding, dilation, groups, algo):
+    """_conv._prepare's checks and geometry; the geometry of shapes and plain arguments seen
+    before comes from a cache (the per-call host cost of a small GPU op is mostly Python)."""
     auto_only(algo)
-    return _conv._prepare(x, weight, bias, stride, padding, dilation, groups, algo, as_array=f32)
+    x = f32("input", x)
+    weight = f32("weight", weight, x.dtype)
+    bias = None if bias is None else f32("bias", bias, x.dtype)
+    key = None
+    if _plain(stride) and _plain(padding) and _plain(dilation) and type(groups) is int:
+        key = (x.shape, weight.shape, None if bias is None else bias.shape, stride, padding,
+               dilation, groups)
+        hit = _conv_geometry.get(key)
+        if hit is not None:
+            return (x, weight, bias) + hit
+    out = _conv._prepare(x, weight, bias, stride, padding, dilation, groups, algo, as_array=f32)
+    if key is not None and len(_conv_geometry) < 1024:
+        _conv_geometry[key] = out[3:]
+    return out
 
 
 def _conv_out_shape(x, weight, stride, pad, dilation):

@@ -15,18 +15,24 @@ import numpy as np
 from .switches import Switches
 
 _SCALARS = (bool, int, float, complex, str, bytes, tuple, list, dict, np.generic)
+_device_array_type = None  # cnnfast.cuda.DeviceArray once location() has imported it
 
 
 def location(v) -> Optional[str]:
     """'host' for a NumPy array, 'device' for a CUDA device array, None for anything else."""
+    global _device_array_type
+    if type(v) is _device_array_type:
+        return "device"
     if isinstance(v, np.ndarray):
         return "host"
     if v is None or isinstance(v, _SCALARS):
         return None
     if isinstance(v, Switches):
         return location(v.indices)
-    from ..cuda._array import is_device_array  # light: no device call
+    from ..cuda._array import DeviceArray, is_device_array  # light: no device call
+    _device_array_type = DeviceArray
     return "device" if is_device_array(v) else None
+
 
 
 _PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # never device
@@ -34,7 +40,17 @@ _PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # ne
 
 def _any_device(values) -> bool:
     for v in values:  # a plain loop: no generator frame on every op call
-        if type(v) not in _PLAIN and location(v) == "device":
+        t = type(v)
+        if t is _device_array_type or (t not in _PLAIN and location(v) == "device"):
+            return True
+    return False
+
+
+def _any_host(values) -> bool:
+    for v in values:
+        t = type(v)
+        if t is np.ndarray or (t not in _PLAIN and t is not _device_array_type
+                               and location(v) == "host"):
             return True
     return False
 
@@ -48,9 +64,9 @@ def on_device(fn):
     def op(*args, **kwargs):
         if not (_any_device(args) or (kwargs and _any_device(kwargs.values()))):
             return fn(*args, **kwargs)
-        named = sig.bind(*args, **kwargs).arguments
-        host = [k for k, v in named.items() if location(v) == "host"]
-        if host:
+        if _any_host(args) or (kwargs and _any_host(kwargs.values())):
+            named = sig.bind(*args, **kwargs).arguments
+            host = [k for k, v in named.items() if location(v) == "host"]
             dev = [k for k, v in named.items() if location(v) == "device"]
             raise TypeError(f"{public}: mixes CUDA device arrays ({', '.join(dev)}) with NumPy "
                             f"host arrays ({', '.join(host)}); put all arrays on one side "
