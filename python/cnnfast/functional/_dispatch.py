@@ -39,6 +39,24 @@ def _any_device(values) -> bool:
     return False
 
 
+def _any_host(values) -> bool:
+    for v in values:
+        if type(v) is np.ndarray or (type(v) not in _PLAIN and location(v) == "host"):
+            return True
+    return False
+
+
+_OPS = []
+
+
+def _twins():
+    """cnnfast.cuda._ops, imported once (a `from ..cuda import _ops` costs ~1 us a call)."""
+    if not _OPS:
+        from ..cuda import _ops
+        _OPS.append(_ops)
+    return _OPS[0]
+
+
 def on_device(fn):
     """Decorates a CPU op so that device inputs run its CUDA twin (cnnfast.cuda._ops.<name>)."""
     sig = inspect.signature(fn)
@@ -48,6 +66,8 @@ def on_device(fn):
     def op(*args, **kwargs):
         if not (_any_device(args) or (kwargs and _any_device(kwargs.values()))):
             return fn(*args, **kwargs)
+        if not (_any_host(args) or (kwargs and _any_host(kwargs.values()))):
+            return getattr(_twins(), fn.__name__)(*args, **kwargs)  # no signature binding
         named = sig.bind(*args, **kwargs).arguments
         host = [k for k, v in named.items() if location(v) == "host"]
         if host:
@@ -55,7 +75,6 @@ def on_device(fn):
             raise TypeError(f"{public}: mixes CUDA device arrays ({', '.join(dev)}) with NumPy "
                             f"host arrays ({', '.join(host)}); put all arrays on one side "
                             f"(cnnfast.cuda.from_numpy / DeviceArray.to_numpy)")
-        from ..cuda import _ops
-        return getattr(_ops, fn.__name__)(*args, **kwargs)
+        return getattr(_twins(), fn.__name__)(*args, **kwargs)
 
     return op
