@@ -200,7 +200,8 @@ CNNFAST_HD inline void avg_backward_fast(const fast::Geo& g, const AvgOptions& o
   fast::cover(g, 1, p.h, &lo[1], &hi[1]);
   fast::cover(g, 2, p.w, &lo[2], &hi[2]);
   const float* dyp = dy + int64_t(p.plane) * g.out_plane;
-  float s = 0.f;
+  float s = 0.f, scale = 0.f;
+  int64_t scale_of = -1;  // the divisor `scale` is for: one division per distinct window size
   for (int od = lo[0]; od <= hi[0]; ++od) {
     const fast::Win a = fast::window(g, 0, od);
     for (int oh = lo[1]; oh <= hi[1]; ++oh) {
@@ -208,8 +209,13 @@ CNNFAST_HD inline void avg_backward_fast(const fast::Geo& g, const AvgOptions& o
       const int row = (od * g.out[1] + oh) * g.out[2];
       for (int ow = lo[2]; ow <= hi[2]; ++ow) {
         const fast::Win c = fast::window(g, 2, ow);
-        const float scale = avg_scale_fast(opt, int64_t(a.padded) * b.padded * c.padded,
-                                           int64_t(a.count) * b.count * c.count);
+        const int64_t n = opt.divisor_override > 0 ? opt.divisor_override
+                          : opt.count_include_pad  ? int64_t(a.padded) * b.padded * c.padded
+                                                   : int64_t(a.count) * b.count * c.count;
+        if (n != scale_of) {
+          scale_of = n;
+          scale = fast::recip(n);
+        }
         s += mul_rn(dyp[row + ow], scale);
       }
     }
