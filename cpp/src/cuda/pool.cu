@@ -233,9 +233,6 @@ CNNFAST_HD inline void max_backward_fast(const fast::Geo& g, int e, float* dx, c
   dx[e] = s;
 }
 
-#define CNNFAST_GRID_STRIDE_INT(i, n) \
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
-
 __global__ void max_pool_forward_fast_kernel(fast::Geo g, int total, float* y, int64_t* idx,
                                              const float* x) {
   CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_fast(g, o, y, idx, x); }

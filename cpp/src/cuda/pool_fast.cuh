@@ -10,6 +10,10 @@
 #pragma once
 #include "cuda/runtime.cuh"
 
+// CNNFAST_GRID_STRIDE in int (n < 2^30: geo_of's limit, so i + the grid never overflows).
+#define CNNFAST_GRID_STRIDE_INT(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
+
 namespace cnnfast::cuda::fast {
 
 CNNFAST_HD inline int imin(int a, int b) { return a < b ? a : b; }

@@ -103,9 +103,6 @@ CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const
   dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
 }
 
-#define CNNFAST_GRID_STRIDE_INT(i, n) \
-  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
-
 __global__ void unpool_forward_fast_kernel(fast::Geo g, int total, float* y, const float* x,
                                            const int64_t* idx, long long* outside) {
   CNNFAST_GRID_STRIDE_INT(e, total) { forward_fast(g, e, y, x, idx, outside); }
