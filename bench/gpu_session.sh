@@ -4,7 +4,7 @@
 #   bench/gpu_session.sh [build] [tests] [bench] [profile] [train]     (default: all)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
-steps=${*:-build tests bench profile train}
+steps=${*:-build tests bench profile train}  # also: ncu (NCU_CASES)
 PY=${PY:-python3}
 export PYTHONUNBUFFERED=1
 has() { [[ " $steps " == *" $1 "* ]]; }
@@ -48,6 +48,13 @@ for _ in range(2000): F.conv2d(x, w, b)
 pr.disable(); cuda.synchronize()
 pstats.Stats(pr).sort_stats("tottime").print_stats(14)
 PYEOF
+fi
+if has ncu; then  # hardware counters of the conv kernels named in $NCU_CASES
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  $NCU --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats \
+      --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --launch-skip 0 \
+      $PY "$OLDPWD/bench/cuda_kernel_probe.py" ${NCU_CASES:-resnet_1x1:bwd_data} > "$OUT/ncu.txt" 2>&1
+  grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Issue Slots Busy|L1/TEX Hit|L2 Hit|Executed Ipc A" "$OUT/ncu.txt" | cut -c1-150 | head -150
 fi
 if has train && [ -f "$OLDPWD/bench/bench_train_cuda.py" ]; then
   $PY "$OLDPWD/bench/bench_train_cuda.py" --data "$OLDPWD/.gpu" 2>&1 | tee "$OUT/train_cuda.log" | tail -20

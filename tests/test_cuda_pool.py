@@ -4,6 +4,8 @@ divisor_override, overlapping windows sharing a switch (last writer wins), bad i
 Runs only where a CUDA device exists."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,27 @@ def test_bad_indices_raise_value_error(rng):
     with pytest.raises(ValueError, match="out of range"):
         F.max_pool2d_backward(dev(f32(rng, *y.shape)), dev(f32(rng, 1, 2, 6, 6)), 2,
                               indices=dev(bad))
+
+
+@pytest.mark.parametrize("k, s, p", [(2, None, 0), (3, 2, 1)])
+def test_switches_off_their_window_take_the_general_path(rng, k, s, p):
+    """The one-pass unpooling and the gather backward trust Switches' windows only after checking
+    every switch against its window: tampered switches must give the CPU's scatter results."""
+    x = f32(rng, 2, 3, 9, 11)
+    y, sw = F.max_pool2d(x, k, s, p, return_indices=True)
+    idx = sw.indices.copy()
+    idx[1, 2, -1, -1] = 0  # far outside its window, and shared with the first window's slot
+    idx[0, 0, 0, 0] = 0
+    bad = dataclasses.replace(sw, indices=idx)
+    bad_d = dataclasses.replace(sw, indices=dev(idx))
+    gu, gy = f32(rng, *x.shape), f32(rng, *y.shape)
+    close(F.max_unpool2d(dev(y), bad_d), F.max_unpool2d(y, bad), tol=0)
+    close(F.max_unpool2d_backward(dev(gu), dev(y), bad_d),
+          F.max_unpool2d_backward(gu, y, bad), tol=0)
+    close(F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=bad_d),
+          F.max_pool2d_backward(gy, x, k, s, p, indices=bad), tol=1e-6)
+    idx[0, 1, 1, 1] = x[0, 0].size
+    with pytest.raises(ValueError, match="out of range"):
+        F.max_unpool2d(dev(y), dataclasses.replace(sw, indices=dev(idx)))
+    with pytest.raises(ValueError, match="out of range"):
+        F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=dev(idx))

@@ -129,22 +129,34 @@ py::array avg_bwd(const py::array& dy, std::vector<int64_t> x_shape, Triple k, T
 }
 
 // Unpooling on (planes, count) views: x, idx (planes, in_count); y (planes, out_count).
-py::array unpool_fwd(const py::array& x, const py::array& idx, int64_t out_count) {
+// `windows`: None or (unpooled extents, kernel, stride, padding, dilation, ceil_mode) as 3-D
+// triples, the pooling hint that enables the one-pass paths (last_pool_path() tells which ran).
+std::optional<PoolParams> unpool_windows(int64_t planes, const py::object& windows) {
+  if (windows.is_none()) return std::nullopt;
+  const auto [in, k, s, pad, dil, ceil] =
+      windows.cast<std::tuple<Triple, Triple, Triple, Triple, Triple, bool>>();
+  return pool_params(1, planes, in.data(), k.data(), s.data(), pad.data(), dil.data(), ceil);
+}
+
+py::array unpool_fwd(const py::array& x, const py::array& idx, int64_t out_count,
+                     const py::object& windows) {
   if (x.ndim() != 2 || shape_of(idx) != shape_of(x)) throw py::value_error("expected 2-D x, idx");
   const UnpoolParams p = unpool_params(x.shape(0), x.shape(1), out_count);
+  const std::optional<PoolParams> w = unpool_windows(p.planes, windows);
   auto y = new_output<float>({p.planes, p.out_count});
   cuda::emulate::max_unpool_forward(p, out_ptr(y), in_ptr<float>(x, "input"),
-                                    in_ptr<int64_t>(idx, "indices"));
+                                    in_ptr<int64_t>(idx, "indices"), w ? &*w : nullptr);
   return y;
 }
 
-py::array unpool_bwd(const py::array& dy, const py::array& idx) {
+py::array unpool_bwd(const py::array& dy, const py::array& idx, const py::object& windows) {
   if (dy.ndim() != 2 || idx.ndim() != 2 || idx.shape(0) != dy.shape(0))
     throw py::value_error("expected 2-D grad_out, idx with equal plane counts");
   const UnpoolParams p = unpool_params(idx.shape(0), idx.shape(1), dy.shape(1));
+  const std::optional<PoolParams> w = unpool_windows(p.planes, windows);
   auto dx = new_output<float>({p.planes, p.in_count});
   cuda::emulate::max_unpool_backward(p, out_ptr(dx), in_ptr<float>(dy, "grad_out"),
-                                     in_ptr<int64_t>(idx, "indices"));
+                                     in_ptr<int64_t>(idx, "indices"), w ? &*w : nullptr);
   return dx;
 }
 
@@ -202,8 +214,11 @@ CNNFAST_BINDINGS(cuda_emulate) {
   m.def("_cuda_emulate_max_pool_backward", &max_bwd);
   m.def("_cuda_emulate_avg_pool_forward", &avg_fwd);
   m.def("_cuda_emulate_avg_pool_backward", &avg_bwd);
-  m.def("_cuda_emulate_max_unpool_forward", &unpool_fwd);
-  m.def("_cuda_emulate_max_unpool_backward", &unpool_bwd);
+  m.def("_cuda_emulate_max_unpool_forward", &unpool_fwd, py::arg("x"), py::arg("idx"),
+        py::arg("out_count"), py::arg("windows") = py::none());
+  m.def("_cuda_emulate_max_unpool_backward", &unpool_bwd, py::arg("dy"), py::arg("idx"),
+        py::arg("windows") = py::none());
+  m.def("_cuda_emulate_last_pool_path", [] { return std::string(cuda::emulate::last_pool_path()); });
   m.def("_cuda_emulate_cross_entropy_forward", &ce_fwd);
   m.def("_cuda_emulate_cross_entropy_backward", &ce_bwd);
   m.def("_cuda_emulate_sgd_step", &sgd);

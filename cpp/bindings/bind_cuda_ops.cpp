@@ -113,19 +113,42 @@ UnpoolParams unpool_of(const Dev& small, const char* small_name, const Dev& big,
   return unpool_params(s.N * s.C, s.in[0] * s.in[1] * s.in[2], b.in[0] * b.in[1] * b.in[2]);
 }
 
-void unpool_fwd(py::handle y, py::handle x, py::handle idx) {
-  const Dev yd = dev(y, "output"), xd = dev(x, "input"), id = dev(idx, "indices", "int64");
-  const UnpoolParams p = unpool_of(xd, "input", yd, "output", id);
-  py::gil_scoped_release nogil;
-  cuda::max_unpool_forward(p, yd.as<float>(), xd.as<const float>(), id.as<const int64_t>());
+// The pooling that made the switches — `windows` None or (kernel, stride, padding, dilation,
+// ceil_mode) as 3-D triples — when it is valid for these shapes (the unpooled extents in, the
+// pooled out); only a hint enabling the one-pass paths, so anything else is simply dropped.
+std::optional<PoolParams> windows_of(const Dev& small, const Dev& big, const py::object& windows) {
+  if (windows.is_none()) return std::nullopt;
+  const auto [k, s, pad, dil, ceil_mode] =
+      windows.cast<std::tuple<Triple, Triple, Triple, Triple, bool>>();
+  const Planes sp = planes_of(small, "input"), bp = planes_of(big, "output");
+  try {
+    const PoolParams w =
+        pool_params(bp.N, bp.C, bp.in, k.data(), s.data(), pad.data(), dil.data(), ceil_mode);
+    for (int d = 0; d < 3; ++d)
+      if (w.out[d] != sp.in[d]) return std::nullopt;
+    return w;
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
 }
 
-void unpool_bwd(py::handle dx, py::handle dy, py::handle idx) {
+void unpool_fwd(py::handle y, py::handle x, py::handle idx, const py::object& windows) {
+  const Dev yd = dev(y, "output"), xd = dev(x, "input"), id = dev(idx, "indices", "int64");
+  const UnpoolParams p = unpool_of(xd, "input", yd, "output", id);
+  const std::optional<PoolParams> w = windows_of(xd, yd, windows);
+  py::gil_scoped_release nogil;
+  cuda::max_unpool_forward(p, yd.as<float>(), xd.as<const float>(), id.as<const int64_t>(),
+                           w ? &*w : nullptr);
+}
+
+void unpool_bwd(py::handle dx, py::handle dy, py::handle idx, const py::object& windows) {
   const Dev dxd = dev(dx, "grad_input"), dyd = dev(dy, "grad_out");
   const Dev id = dev(idx, "indices", "int64");
   const UnpoolParams p = unpool_of(dxd, "grad_input", dyd, "grad_out", id);
+  const std::optional<PoolParams> w = windows_of(dxd, dyd, windows);
   py::gil_scoped_release nogil;
-  cuda::max_unpool_backward(p, dxd.as<float>(), dyd.as<const float>(), id.as<const int64_t>());
+  cuda::max_unpool_backward(p, dxd.as<float>(), dyd.as<const float>(), id.as<const int64_t>(),
+                            w ? &*w : nullptr);
 }
 
 // ---- batch norm: x (N, C, *) seen as (N, C, S); per-channel vectors (C,) ------------------------
@@ -287,8 +310,10 @@ CNNFAST_BINDINGS(cuda_ops) {
   m.def("cuda_avg_pool_forward", &avg_pool_fwd);
   m.def("cuda_avg_pool_backward", &avg_pool_bwd);
   m.def("_cuda_pool_windows_agree", &windows_agree);
-  m.def("cuda_max_unpool_forward", &unpool_fwd);
-  m.def("cuda_max_unpool_backward", &unpool_bwd);
+  m.def("cuda_max_unpool_forward", &unpool_fwd, py::arg("y"), py::arg("x"), py::arg("idx"),
+        py::arg("windows") = py::none());
+  m.def("cuda_max_unpool_backward", &unpool_bwd, py::arg("dx"), py::arg("dy"), py::arg("idx"),
+        py::arg("windows") = py::none());
   m.def("cuda_batch_norm_forward", &bn_fwd);
   m.def("cuda_batch_norm_backward", &bn_bwd);
   m.def("cuda_cross_entropy_forward", &ce_fwd);

@@ -62,8 +62,12 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x);
 void avg_pool_backward(const PoolParams& p, const AvgOptions& o, float* dx, const float* dy);
 // Last writer in raster order wins (deterministic); bad indices throw std::invalid_argument.
-void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx);
-void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx);
+// `windows` (optional): the pooling that made the switches, in = the unpooled extents, out = the
+// pooled ones; a hint enabling the one-pass paths (the switches are still checked against it).
+void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx,
+                        const PoolParams* windows = nullptr);
+void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx,
+                         const PoolParams* windows = nullptr);
 
 // ---- batch norm (batchnorm.cu), x is (N, C, S); same contract as nn.h -----------------------
 void batch_norm_forward(int64_t N, int64_t C, int64_t S, float* y, float* save_mean,
@@ -77,6 +81,10 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t S, float* dx, float* dgam
 // ---- softmax cross-entropy (softmax_xent.cu), logits (N, C, S), items (N, S) -----------------
 // nn.h's cross_entropy_forward, then loss[item] *= pixel_weight[item] (pixel_weight may be null).
 // A target outside [0, C) other than ignore_index throws std::invalid_argument.
+// Which path the last pooling / unpooling hook above took: "fast" (pool_fast.cuh), "fallback"
+// (fast, then rerun generally: a switch off its window) or "general".
+const char* last_pool_path();
+void set_last_pool_path(const char* path);
 void cross_entropy_forward(int64_t N, int64_t C, int64_t S, float* loss, float* lse,
                            const float* logits, const int64_t* target, const float* weight,
                            const float* pixel_weight, int64_t ignore_index,
@@ -121,8 +129,14 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
 void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx);
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x);
 void avg_pool_backward(const PoolParams& p, const AvgOptions& o, float* dx, const float* dy);
-void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx);
-void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx);
+void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx,
+                        const PoolParams* windows = nullptr);
+void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx,
+                         const PoolParams* windows = nullptr);
+// Which path the last pooling / unpooling hook above took: "fast" (pool_fast.cuh), "fallback"
+// (fast, then rerun generally: a switch off its window) or "general".
+const char* last_pool_path();
+void set_last_pool_path(const char* path);
 void cross_entropy_forward(int64_t N, int64_t C, int64_t S, float* loss, float* lse,
                            const float* logits, const int64_t* target, const float* weight,
                            const float* pixel_weight, int64_t ignore_index,

@@ -3,9 +3,14 @@
 // window_of(), a __host__ __device__ copy of pool_windows() (pool_params.cpp) that
 // pool_windows_agree() checks against it on the host. Max keeps the first maximum in raster
 // order (a NaN wins and stays); the backward passes scatter with atomicAdd (shared taps add up).
+// Regular windows with int-sized extents take pool_fast.cuh's 32-bit paths instead: the same
+// forward bodies in int, and gather-form backward passes (each dx element written once, no
+// zero-fill, no atomics; max falls back here when a switch lies outside its window).
 #include <algorithm>
+#include <limits>
 #include <string>
 
+#include "cuda/pool_fast.cuh"
 #include "cuda/runtime.cuh"
 
 namespace cnnfast::cuda {
@@ -128,6 +133,126 @@ __global__ void avg_pool_backward_kernel(PoolParams p, AvgOptions opt, int64_t t
   CNNFAST_GRID_STRIDE(o, total) { avg_backward_one(p, opt, o, dx, dy); }
 }
 
+// ---- the 32-bit fast paths (pool_fast.cuh), one element each --------------------------------------
+CNNFAST_HD inline float mul_rn(float a, float b) {  // never contracted into an FMA (CPU order)
+#ifdef __CUDA_ARCH__
+  return __fmul_rn(a, b);
+#else
+  return a * b;
+#endif
+}
+
+CNNFAST_HD inline void max_forward_fast(const fast::Geo& g, int o, float* y, int64_t* idx,
+                                        const float* x) {
+  const fast::Pos at = fast::decode(o, g.div_out);
+  const float* xp = x + int64_t(at.plane) * g.in_plane;
+  const fast::Win a = fast::window(g, 0, at.d), b = fast::window(g, 1, at.h),
+                  c = fast::window(g, 2, at.w);
+  float best = -INFINITY;
+  int arg = (a.first * g.in[1] + b.first) * g.in[2] + c.first;
+  bool is_nan = false;  // the first NaN wins and stays
+  for (int td = 0; td < a.count; ++td) {
+    const int plane_row = (a.first + td * g.dl[0]) * g.in[1];
+    for (int th = 0; th < b.count; ++th) {
+      const int row = (plane_row + b.first + th * g.dl[1]) * g.in[2] + c.first;
+      for (int tw = 0; tw < c.count; ++tw) {
+        const int i = row + tw * g.dl[2];
+        const float v = xp[i];
+        if (!is_nan && (v > best || v != v)) {
+          best = v;
+          arg = i;
+          is_nan = v != v;
+        }
+      }
+    }
+  }
+  y[o] = best;
+  if (idx) idx[o] = arg;
+}
+
+CNNFAST_HD inline float avg_scale_fast(const AvgOptions& opt, int64_t padded, int64_t count) {
+  if (opt.divisor_override > 0) return fast::recip(opt.divisor_override);
+  return fast::recip(opt.count_include_pad ? padded : count);
+}
+
+CNNFAST_HD inline void avg_forward_fast(const fast::Geo& g, const AvgOptions& opt, int o,
+                                        float* y, const float* x) {
+  const fast::Pos at = fast::decode(o, g.div_out);
+  const float* xp = x + int64_t(at.plane) * g.in_plane;
+  const fast::Win a = fast::window(g, 0, at.d), b = fast::window(g, 1, at.h),
+                  c = fast::window(g, 2, at.w);
+  float sum = 0.f;
+  for (int td = 0; td < a.count; ++td)
+    for (int th = 0; th < b.count; ++th) {
+      const float* row = xp + ((a.first + td) * g.in[1] + b.first + th) * g.in[2] + c.first;
+      for (int tw = 0; tw < c.count; ++tw) sum += row[tw];
+    }
+  y[o] = sum * avg_scale_fast(opt, int64_t(a.padded) * b.padded * c.padded,
+                              int64_t(a.count) * b.count * c.count);
+}
+
+// dx[e] = Σ, in raster order of the outputs whose window holds e, of dy[o] * scale(o).
+CNNFAST_HD inline void avg_backward_fast(const fast::Geo& g, const AvgOptions& opt, int e,
+                                         float* dx, const float* dy) {
+  const fast::Pos p = fast::decode(e, g.div_in);
+  int lo[3], hi[3];
+  fast::cover(g, 0, p.d, &lo[0], &hi[0]);
+  fast::cover(g, 1, p.h, &lo[1], &hi[1]);
+  fast::cover(g, 2, p.w, &lo[2], &hi[2]);
+  const float* dyp = dy + int64_t(p.plane) * g.out_plane;
+  float s = 0.f, scale = 0.f;
+  int64_t scale_of = -1;  // the divisor `scale` is for: one division per distinct window size
+  for (int od = lo[0]; od <= hi[0]; ++od) {
+    const fast::Win a = fast::window(g, 0, od);
+    for (int oh = lo[1]; oh <= hi[1]; ++oh) {
+      const fast::Win b = fast::window(g, 1, oh);
+      const int row = (od * g.out[1] + oh) * g.out[2];
+      for (int ow = lo[2]; ow <= hi[2]; ++ow) {
+        const fast::Win c = fast::window(g, 2, ow);
+        const int64_t n = opt.divisor_override > 0 ? opt.divisor_override
+                          : opt.count_include_pad  ? int64_t(a.padded) * b.padded * c.padded
+                                                   : int64_t(a.count) * b.count * c.count;
+        if (n != scale_of) {
+          scale_of = n;
+          scale = fast::recip(n);
+        }
+        s += mul_rn(dyp[row + ow], scale);
+      }
+    }
+  }
+  dx[e] = s;
+}
+
+// dx[e] = Σ, in raster order, of dy[o] over the covering outputs whose switch is e.
+CNNFAST_HD inline void max_backward_fast(const fast::Geo& g, int e, float* dx, const float* dy,
+                                         const int64_t* idx, long long* outside) {
+  float s = 0.f;
+  fast::gather_switches(g, e, idx, outside, [&](int o, bool hit) {
+    if (hit) s += dy[o];
+  });
+  dx[e] = s;
+}
+
+__global__ void max_pool_forward_fast_kernel(fast::Geo g, int total, float* y, int64_t* idx,
+                                             const float* x) {
+  CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_fast(g, o, y, idx, x); }
+}
+
+__global__ void avg_pool_forward_fast_kernel(fast::Geo g, AvgOptions opt, int total, float* y,
+                                             const float* x) {
+  CNNFAST_GRID_STRIDE_INT(o, total) { avg_forward_fast(g, opt, o, y, x); }
+}
+
+__global__ void avg_pool_backward_fast_kernel(fast::Geo g, AvgOptions opt, int total, float* dx,
+                                              const float* dy) {
+  CNNFAST_GRID_STRIDE_INT(e, total) { avg_backward_fast(g, opt, e, dx, dy); }
+}
+
+__global__ void max_pool_backward_fast_kernel(fast::Geo g, int total, float* dx, const float* dy,
+                                              const int64_t* idx, long long* outside) {
+  CNNFAST_GRID_STRIDE_INT(e, total) { max_backward_fast(g, e, dx, dy, idx, outside); }
+}
+
 void throw_bad_index(int64_t v, int64_t in_plane) {
   throw std::invalid_argument("indices: value " + std::to_string(v) + " is out of range [0, " +
                               std::to_string(in_plane) + ") of the input plane");
@@ -153,13 +278,28 @@ bool pool_windows_agree(const PoolParams& p) {
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x) {
   const int64_t n = outputs(p);
   if (n == 0) return;
+  fast::Geo g;
+  if (fast::geo_of(p, false, &g)) {
+    max_pool_forward_fast_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, idx, x);
+    CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_fast_kernel");
+    return;
+  }
   max_pool_forward_kernel<<<blocks_for(n), kThreads>>>(p, n, y, idx, x);
   CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_kernel");
 }
 
 void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx) {
-  fill_bytes(dx, 0, p.planes() * p.in_plane() * int64_t(sizeof(float)));
-  const int64_t n = outputs(p);
+  const int64_t n = outputs(p), m = p.planes() * p.in_plane();
+  fast::Geo g;
+  if (n > 0 && fast::geo_of(p, true, &g) && fast::windows_nonempty(g)) {
+    ErrorFlag outside;
+    max_pool_backward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), dx, dy, idx,
+                                                               outside.ptr());
+    CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_fast_kernel");
+    int64_t v = 0;
+    if (!outside.raised(&v)) return;  // else: a switch off its window, the scatter below
+  }
+  fill_bytes(dx, 0, m * int64_t(sizeof(float)));
   if (n == 0) return;
   ErrorFlag bad;
   max_pool_backward_kernel<<<blocks_for(n), kThreads>>>(p, n, dx, dy, idx, bad.ptr());
@@ -171,33 +311,85 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x) {
   const int64_t n = outputs(p);
   if (n == 0) return;
+  fast::Geo g;
+  if (fast::geo_of(p, true, &g)) {
+    avg_pool_forward_fast_kernel<<<blocks_for(n), kThreads>>>(g, o, int(n), y, x);
+    CNNFAST_CUDA_CHECK_LAUNCH("avg_pool_forward_fast_kernel");
+    return;
+  }
   avg_pool_forward_kernel<<<blocks_for(n), kThreads>>>(p, o, n, y, x);
   CNNFAST_CUDA_CHECK_LAUNCH("avg_pool_forward_kernel");
 }
 
 void avg_pool_backward(const PoolParams& p, const AvgOptions& o, float* dx, const float* dy) {
-  fill_bytes(dx, 0, p.planes() * p.in_plane() * int64_t(sizeof(float)));
-  const int64_t n = outputs(p);
+  const int64_t n = outputs(p), m = p.planes() * p.in_plane();
+  fast::Geo g;
+  if (n > 0 && fast::geo_of(p, true, &g)) {
+    avg_pool_backward_fast_kernel<<<blocks_for(m), kThreads>>>(g, o, int(m), dx, dy);
+    CNNFAST_CUDA_CHECK_LAUNCH("avg_pool_backward_fast_kernel");
+    return;
+  }
+  fill_bytes(dx, 0, m * int64_t(sizeof(float)));
   if (n == 0) return;
   avg_pool_backward_kernel<<<blocks_for(n), kThreads>>>(p, o, n, dx, dy);
   CNNFAST_CUDA_CHECK_LAUNCH("avg_pool_backward_kernel");
 }
 
 namespace emulate {
+namespace {
+thread_local const char* last_path = "";
+void poison(float* a, int64_t n) { std::fill(a, a + n, std::numeric_limits<float>::quiet_NaN()); }
+}  // namespace
+const char* last_pool_path() { return last_path; }
+void set_last_pool_path(const char* path) { last_path = path; }
+
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x) {
+  fast::Geo g;
+  if (fast::geo_of(p, false, &g)) {
+    last_path = "fast";
+    for (int o = 0; o < int(outputs(p)); ++o) max_forward_fast(g, o, y, idx, x);
+    return;
+  }
+  last_path = "general";
   for (int64_t o = 0; o < outputs(p); ++o) max_forward_one(p, o, y, idx, x);
 }
 void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx) {
-  std::fill(dx, dx + p.planes() * p.in_plane(), 0.f);
+  const int64_t m = p.planes() * p.in_plane();
+  fast::Geo g;
+  last_path = "general";
+  if (outputs(p) > 0 && fast::geo_of(p, true, &g) && fast::windows_nonempty(g)) {
+    poison(dx, m);  // the gather must write every element
+    long long outside[2] = {0, 0};
+    for (int e = 0; e < int(m); ++e) max_backward_fast(g, e, dx, dy, idx, outside);
+    last_path = outside[0] ? "fallback" : "fast";
+    if (!outside[0]) return;
+  }
+  std::fill(dx, dx + m, 0.f);
   long long flag[2] = {0, 0};
   for (int64_t o = 0; o < outputs(p); ++o) max_backward_one(p, o, dx, dy, idx, flag);
   if (flag[0]) throw_bad_index(flag[1], p.in_plane());
 }
 void avg_pool_forward(const PoolParams& p, const AvgOptions& opt, float* y, const float* x) {
+  fast::Geo g;
+  if (fast::geo_of(p, true, &g)) {
+    last_path = "fast";
+    for (int o = 0; o < int(outputs(p)); ++o) avg_forward_fast(g, opt, o, y, x);
+    return;
+  }
+  last_path = "general";
   for (int64_t o = 0; o < outputs(p); ++o) avg_forward_one(p, opt, o, y, x);
 }
 void avg_pool_backward(const PoolParams& p, const AvgOptions& opt, float* dx, const float* dy) {
-  std::fill(dx, dx + p.planes() * p.in_plane(), 0.f);
+  const int64_t m = p.planes() * p.in_plane();
+  fast::Geo g;
+  if (outputs(p) > 0 && fast::geo_of(p, true, &g)) {
+    last_path = "fast";
+    poison(dx, m);
+    for (int e = 0; e < int(m); ++e) avg_backward_fast(g, opt, e, dx, dy);
+    return;
+  }
+  last_path = "general";
+  std::fill(dx, dx + m, 0.f);
   for (int64_t o = 0; o < outputs(p); ++o) avg_backward_one(p, opt, o, dx, dy);
 }
 }  // namespace emulate

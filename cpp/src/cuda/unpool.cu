@@ -2,10 +2,19 @@
 // several inputs share an index the LAST in raster order wins, as on the CPU: a first pass claims
 // each output slot with atomicMax(j + 1) (and checks every index), a second pass lets only the
 // claimant write (forward) or read back (backward, its exact adjoint; others get 0).
+// When the caller passes the pooling windows that made the switches (pool_fast.cuh's 32-bit
+// fast path: regular windows, dilation 1, int-sized), one pass suffices: forward gathers — each
+// output element looks at the few windows whose span covers it and takes the last (raster) x
+// whose switch points at it, else 0 — and backward reads dy at its switch unless a later
+// covering window has the same switch. Valid while every switch lies inside its own window (then
+// only covering windows can share a slot); that is checked in the same pass, and a violation
+// (or an out-of-range index) reruns the claim path above, which reports bad indices.
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
+#include "cuda/pool_fast.cuh"
 #include "cuda/runtime.cuh"
 
 namespace cnnfast::cuda {
@@ -60,6 +69,57 @@ __global__ void unpool_backward_kernel(int64_t total, int64_t in_count, int64_t 
   CNNFAST_GRID_STRIDE(j, total) { backward_one(j, in_count, out_count, dx, dy, idx, winner); }
 }
 
+// ---- the one-pass fast paths (pool_fast.cuh): g.in = the unpooled plane, g.out = the pooled --
+CNNFAST_HD inline void forward_fast(const fast::Geo& g, int e, float* y, const float* x,
+                                    const int64_t* idx, long long* outside) {
+  float v = 0.f;  // the last covering window whose switch is e wins
+  fast::gather_switches(g, e, idx, outside, [&](int o, bool hit) {
+    if (hit) v = x[o];
+  });
+  y[e] = v;
+}
+
+CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const float* dy,
+                                     const int64_t* idx, long long* outside) {
+  const fast::Pos at = fast::decode(j, g.div_out);
+  const int64_t v = idx[j];
+  dx[j] = 0.f;
+  if (!fast::switch_inside(g, at.d, at.h, at.w, v)) {
+    report_error(outside, v);
+    return;
+  }
+  const fast::Pos s = fast::decode(int(v), g.div_in);  // s.plane == 0: v is in-plane
+  int lo[3], hi[3];
+  fast::cover(g, 0, s.d, &lo[0], &hi[0]);
+  fast::cover(g, 1, s.h, &lo[1], &hi[1]);
+  fast::cover(g, 2, s.w, &lo[2], &hi[2]);
+  const int base = at.plane * g.out_plane, self = j - base;
+  for (int od = lo[0]; od <= hi[0]; ++od)
+    for (int oh = lo[1]; oh <= hi[1]; ++oh)
+      for (int ow = lo[2]; ow <= hi[2]; ++ow) {
+        const int o = (od * g.out[1] + oh) * g.out[2] + ow;
+        if (o > self && idx[base + o] == v) return;  // a later writer owns the slot
+      }
+  dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
+}
+
+__global__ void unpool_forward_fast_kernel(fast::Geo g, int total, float* y, const float* x,
+                                           const int64_t* idx, long long* outside) {
+  CNNFAST_GRID_STRIDE_INT(e, total) { forward_fast(g, e, y, x, idx, outside); }
+}
+
+__global__ void unpool_backward_fast_kernel(fast::Geo g, int total, float* dx, const float* dy,
+                                            const int64_t* idx, long long* outside) {
+  CNNFAST_GRID_STRIDE_INT(j, total) { backward_fast(g, j, dx, dy, idx, outside); }
+}
+
+// The windows, as a fast::Geo, when the one-pass paths apply to p.
+bool fast_geo(const UnpoolParams& p, const PoolParams* w, fast::Geo* g) {
+  return w && p.planes * p.in_count > 0 && fast::geo_of(*w, true, g) &&
+         w->planes() == p.planes && w->in_plane() == p.out_count &&
+         w->out_plane() == p.in_count && fast::windows_nonempty(*g);
+}
+
 void throw_bad_index(int64_t v, int64_t out_count) {
   throw std::invalid_argument("indices: value " + std::to_string(v) + " is out of range [0, " +
                               std::to_string(out_count) + ") of the output plane");
@@ -90,7 +150,17 @@ std::vector<unsigned long long> claim_on_host(const UnpoolParams& p, const int64
 
 }  // namespace
 
-void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx) {
+void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx,
+                        const PoolParams* windows) {
+  fast::Geo g;
+  if (fast_geo(p, windows, &g)) {
+    const int64_t m = p.planes * p.out_count;
+    ErrorFlag outside;
+    unpool_forward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), y, x, idx, outside.ptr());
+    CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_fast_kernel");
+    int64_t v = 0;
+    if (!outside.raised(&v)) return;  // else: the claim path (it rewrites all of y)
+  }
   fill_bytes(y, 0, p.planes * p.out_count * int64_t(sizeof(float)));
   const int64_t total = p.planes * p.in_count;
   if (total == 0) return;
@@ -101,9 +171,19 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
   CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_kernel");
 }
 
-void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx) {
+void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx,
+                         const PoolParams* windows) {
   const int64_t total = p.planes * p.in_count;
   if (total == 0) return;
+  fast::Geo g;
+  if (fast_geo(p, windows, &g)) {
+    ErrorFlag outside;
+    unpool_backward_fast_kernel<<<blocks_for(total), kThreads>>>(g, int(total), dx, dy, idx,
+                                                                 outside.ptr());
+    CNNFAST_CUDA_CHECK_LAUNCH("unpool_backward_fast_kernel");
+    int64_t v = 0;
+    if (!outside.raised(&v)) return;
+  }
   Scratch<unsigned long long> winner(p.planes * p.out_count);
   claim_slots(p, idx, winner.get());
   unpool_backward_kernel<<<blocks_for(total), kThreads>>>(total, p.in_count, p.out_count, dx, dy,
@@ -112,13 +192,35 @@ void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, cons
 }
 
 namespace emulate {
-void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx) {
+void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx,
+                        const PoolParams* windows) {
+  fast::Geo g;
+  set_last_pool_path("general");
+  if (fast_geo(p, windows, &g)) {
+    const int m = int(p.planes * p.out_count);
+    std::fill(y, y + m, std::numeric_limits<float>::quiet_NaN());  // every element is written
+    long long outside[2] = {0, 0};
+    for (int e = 0; e < m; ++e) forward_fast(g, e, y, x, idx, outside);
+    set_last_pool_path(outside[0] ? "fallback" : "fast");
+    if (!outside[0]) return;
+  }
   std::fill(y, y + p.planes * p.out_count, 0.f);
   const std::vector<unsigned long long> winner = claim_on_host(p, idx);
   for (int64_t j = 0; j < p.planes * p.in_count; ++j)
     forward_one(j, p.in_count, p.out_count, y, x, idx, winner.data());
 }
-void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx) {
+void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx,
+                         const PoolParams* windows) {
+  fast::Geo g;
+  set_last_pool_path("general");
+  if (fast_geo(p, windows, &g)) {
+    const int m = int(p.planes * p.in_count);
+    std::fill(dx, dx + m, std::numeric_limits<float>::quiet_NaN());
+    long long outside[2] = {0, 0};
+    for (int j = 0; j < m; ++j) backward_fast(g, j, dx, dy, idx, outside);
+    set_last_pool_path(outside[0] ? "fallback" : "fast");
+    if (!outside[0]) return;
+  }
   const std::vector<unsigned long long> winner = claim_on_host(p, idx);
   for (int64_t j = 0; j < p.planes * p.in_count; ++j)
     backward_one(j, p.in_count, p.out_count, dx, dy, idx, winner.data());

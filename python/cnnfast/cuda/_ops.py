@@ -215,11 +215,23 @@ def _unpool_args(nd, x, indices, kernel_size, stride, padding, output_size, algo
     return x, _indices(indices, x.shape), x.shape[:2] + tuple(out)
 
 
+def _windows(nd, indices, shape):
+    """The pooling windows that made Switches `indices` as 3-D triples (kernel, stride, padding,
+    dilation, ceil_mode) when they unpool to `shape`: a hint for the kernels' one-pass paths."""
+    if not isinstance(indices, Switches) or tuple(indices.input_shape[2:]) != tuple(shape[2:]):
+        return None
+    win = (indices.kernel_size, indices.stride, indices.padding, indices.dilation)
+    if any(v is None or len(v) != nd for v in win):
+        return None
+    return tuple((f,) * (3 - nd) + tuple(int(n) for n in v)
+                 for v, f in zip(win, (1, 1, 0, 1))) + (bool(indices.ceil_mode),)
+
+
 def _max_unpool(nd, x, indices, kernel_size=None, stride=None, padding=0, output_size=None,
                 algo="auto"):
     x, idx, shape = _unpool_args(nd, x, indices, kernel_size, stride, padding, output_size, algo)
     y = empty(shape)
-    _core.cuda_max_unpool_forward(y, x, idx)
+    _core.cuda_max_unpool_forward(y, x, idx, _windows(nd, indices, shape))
     return y
 
 
@@ -231,6 +243,6 @@ def _max_unpool_backward(nd, grad_out, x, indices, kernel_size=None, stride=None
         raise ValueError(f"grad_out: expected shape {shape} (the unpooled output for input "
                          f"{x.shape}), got {g.shape}")
     dx = empty(x.shape)
-    _core.cuda_max_unpool_backward(dx, g, idx)
+    _core.cuda_max_unpool_backward(dx, g, idx, _windows(nd, indices, shape))
     return dx
 

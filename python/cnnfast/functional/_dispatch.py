@@ -34,7 +34,6 @@ def location(v) -> Optional[str]:
     return "device" if is_device_array(v) else None
 
 
-
 _PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # never device
 
 
@@ -55,6 +54,17 @@ def _any_host(values) -> bool:
     return False
 
 
+_OPS = []
+
+
+def _twins():
+    """cnnfast.cuda._ops, imported once (a `from ..cuda import _ops` costs ~1 us a call)."""
+    if not _OPS:
+        from ..cuda import _ops
+        _OPS.append(_ops)
+    return _OPS[0]
+
+
 def on_device(fn):
     """Decorates a CPU op so that device inputs run its CUDA twin (cnnfast.cuda._ops.<name>)."""
     sig = inspect.signature(fn)
@@ -64,14 +74,15 @@ def on_device(fn):
     def op(*args, **kwargs):
         if not (_any_device(args) or (kwargs and _any_device(kwargs.values()))):
             return fn(*args, **kwargs)
-        if _any_host(args) or (kwargs and _any_host(kwargs.values())):
-            named = sig.bind(*args, **kwargs).arguments
-            host = [k for k, v in named.items() if location(v) == "host"]
+        if not (_any_host(args) or (kwargs and _any_host(kwargs.values()))):
+            return getattr(_twins(), fn.__name__)(*args, **kwargs)  # no signature binding
+        named = sig.bind(*args, **kwargs).arguments
+        host = [k for k, v in named.items() if location(v) == "host"]
+        if host:
             dev = [k for k, v in named.items() if location(v) == "device"]
             raise TypeError(f"{public}: mixes CUDA device arrays ({', '.join(dev)}) with NumPy "
                             f"host arrays ({', '.join(host)}); put all arrays on one side "
                             f"(cnnfast.cuda.from_numpy / DeviceArray.to_numpy)")
-        from ..cuda import _ops
-        return getattr(_ops, fn.__name__)(*args, **kwargs)
+        return getattr(_twins(), fn.__name__)(*args, **kwargs)
 
     return op

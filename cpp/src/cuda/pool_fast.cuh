@@ -1,0 +1,181 @@
+// pool_fast.cuh — the 32-bit fast paths shared by pool.cu and unpool.cu: regular (non-adaptive)
+// windows with every size below 2^31, one thread per element, no int64 division. Forward: one
+// thread per output computes its window in place. Gather form of the scatters (max-pool backward,
+// avg-pool backward, max-unpooling): one thread per element of the big plane visits, in raster
+// order, the few windows whose span covers it and writes its result once — no zero-fill pass, no
+// atomics, and the same summation order as the CPU's serial scatter. A gather over switches is
+// exact only when every switch lies inside its own window; the thread at each window's first tap
+// checks that and raises the flag otherwise, and the host then reruns the general int64 path
+// (which also reports out-of-range indices). Bodies are CNNFAST_HD for emulate::.
+#pragma once
+#include "cuda/runtime.cuh"
+
+// CNNFAST_GRID_STRIDE in int (n < 2^30: geo_of's limit, so i + the grid never overflows).
+#define CNNFAST_GRID_STRIDE_INT(i, n) \
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += gridDim.x * blockDim.x)
+
+namespace cnnfast::cuda::fast {
+
+CNNFAST_HD inline int imin(int a, int b) { return a < b ? a : b; }
+CNNFAST_HD inline int imax(int a, int b) { return a > b ? a : b; }
+
+// n / d for 0 <= n < 2^31 by a multiply-high and a shift (PyTorch's IntDivider): the fast
+// paths' index math divides by run-time extents and strides, which a plain `/` makes ~20
+// instructions each.
+struct FastDiv {
+  unsigned d, m, shift;
+  CNNFAST_HD int div(int n) const {
+#ifdef __CUDA_ARCH__
+    const unsigned t = __umulhi(unsigned(n), m);
+#else
+    const unsigned t = unsigned((uint64_t(unsigned(n)) * m) >> 32);
+#endif
+    return int((t + unsigned(n)) >> shift);
+  }
+};
+inline FastDiv fast_div(int d) {  // 1 <= d < 2^31
+  unsigned shift = 0;
+  while ((uint64_t(1) << shift) < uint64_t(d)) ++shift;
+  const uint64_t m = ((uint64_t(1) << 32) * ((uint64_t(1) << shift) - uint64_t(d))) / uint64_t(d) + 1;
+  return {unsigned(d), unsigned(m), shift};
+}
+
+// PoolParams in int: in = the big (unpooled / input) plane, out = the pooled plane; dividers for
+// the extents and strides.
+struct Geo {
+  int in[3], out[3], k[3], s[3], pad[3], dl[3];
+  int in_plane, out_plane, planes;
+  FastDiv div_in[3], div_out[3], div_s[3];
+};
+
+// Fills *g and returns true when p's windows are regular, every index fits an int (with margin)
+// and, if dil1, the dilation is 1 everywhere (the gathers' window-cover formula assumes it).
+inline bool geo_of(const PoolParams& p, bool dil1, Geo* g) {
+  constexpr int64_t kMax = int64_t(1) << 30;
+  if (p.adaptive || p.planes() <= 0 || p.in_plane() <= 0 || p.out_plane() <= 0) return false;
+  if (p.planes() * p.in_plane() >= kMax || p.planes() * p.out_plane() >= kMax) return false;
+  for (int d = 0; d < 3; ++d) {
+    if (dil1 && p.dil[d] != 1) return false;
+    if (p.in[d] + p.kernel[d] * p.dil[d] + p.stride[d] + 2 * p.pad[d] >= kMax) return false;
+    g->in[d] = int(p.in[d]);
+    g->out[d] = int(p.out[d]);
+    g->k[d] = int(p.kernel[d]);
+    g->s[d] = int(p.stride[d]);
+    g->pad[d] = int(p.pad[d]);
+    g->dl[d] = int(p.dil[d]);
+    g->div_in[d] = fast_div(g->in[d]);
+    g->div_out[d] = fast_div(g->out[d]);
+    g->div_s[d] = fast_div(g->s[d]);
+  }
+  g->in_plane = int(p.in_plane());
+  g->out_plane = int(p.out_plane());
+  g->planes = int(p.planes());
+  return true;
+}
+
+// window_of() (pool.cu) in int: taps first + t*dl for t < count; padded = length with padding.
+struct Win {
+  int first, count, padded;
+};
+CNNFAST_HD inline Win window(const Geo& g, int d, int o) {
+  const int in = g.in[d], k = g.k[d], dl = g.dl[d];
+  const int start = o * g.s[d] - g.pad[d];
+  const int t_lo = start < 0 ? (dl == 1 ? -start : (-start + dl - 1) / dl) : 0;
+  const int last = in - 1 - start;
+  const int t_hi = last < 0 ? 0 : imin(k, (dl == 1 ? last : last / dl) + 1);
+  const int end = imin(start + k, in + g.pad[d]);
+  return {start + t_lo * dl, imax(t_hi - t_lo, 0), end - start};
+}
+
+// float(1.0 / double(n)) as the general path computes it: for 0 < n < 2^24 the correctly rounded
+// float quotient is the same number (a double rounding could only differ at an exact midpoint).
+CNNFAST_HD inline float recip(int64_t n) {
+  return n < (int64_t(1) << 24) ? 1.0f / float(n) : float(1.0 / double(n));
+}
+
+// Flat element e of a (planes, D, H, W) array as (plane, d, h, w); 2-D / 1-D skip a division.
+struct Pos {
+  int plane, d, h, w;
+};
+CNNFAST_HD inline Pos decode(int e, const FastDiv dims[3]) {
+  Pos r;
+  int q = dims[2].div(e);
+  r.w = e - q * int(dims[2].d);
+  e = q;
+  if (dims[1].d == 1) {
+    r.h = 0;
+  } else {
+    q = dims[1].div(e);
+    r.h = e - q * int(dims[1].d);
+    e = q;
+  }
+  if (dims[0].d == 1) {
+    r.d = 0;
+  } else {
+    q = dims[0].div(e);
+    r.d = e - q * int(dims[0].d);
+    e = q;
+  }
+  r.plane = e;
+  return r;
+}
+
+// The pooled indices o along dim d whose window span [o*s - pad, o*s - pad + k) holds position
+// i (dilation 1): o in [lo, hi]; empty when lo > hi. A 1/1/0 dim (2-D's depth) maps o = i.
+CNNFAST_HD inline void cover(const Geo& g, int d, int i, int* lo, int* hi) {
+  if (g.k[d] == 1 && g.s[d] == 1 && g.pad[d] == 0) {
+    *lo = *hi = i;
+    return;
+  }
+  const int n = i + g.pad[d] - g.k[d] + 1;
+  *lo = n <= 0 ? 0 : g.div_s[d].div(n + g.s[d] - 1);
+  *hi = imin(g.div_s[d].div(i + g.pad[d]), g.out[d] - 1);
+}
+
+// Whether switch v of window (od, oh, ow) lies on one of its taps (dilation 1).
+CNNFAST_HD inline bool switch_inside(const Geo& g, int od, int oh, int ow, int64_t v) {
+  if (v < 0 || v >= g.in_plane) return false;
+  const Pos at = decode(int(v), g.div_in);  // at.plane == 0
+  const Win a = window(g, 0, od), b = window(g, 1, oh), c = window(g, 2, ow);
+  return at.d >= a.first && at.d < a.first + a.count && at.h >= b.first &&
+         at.h < b.first + b.count && at.w >= c.first && at.w < c.first + c.count;
+}
+
+// Every window has at least one tap (then each is checked by the thread at its first tap).
+inline bool windows_nonempty(const Geo& g) {
+  for (int d = 0; d < 3; ++d)
+    for (int o = 0; o < g.out[d]; ++o)
+      if (window(g, d, o).count <= 0) return false;
+  return true;
+}
+
+// The gather over switches at big-plane element e: visits the windows covering e in raster order;
+// at each, on(pooled flat index, hit) where hit = its switch points at e. Checks the switch of
+// every window whose first tap is e (flag raised with the value when it is not inside).
+template <class F>
+CNNFAST_HD inline void gather_switches(const Geo& g, int e, const int64_t* idx, long long* flag,
+                                       F&& on) {
+  const Pos p = decode(e, g.div_in);
+  const int64_t here = int64_t((p.d * g.in[1] + p.h) * g.in[2] + p.w);
+  int d0, d1, h0, h1, w0, w1;
+  cover(g, 0, p.d, &d0, &d1);
+  cover(g, 1, p.h, &h0, &h1);
+  cover(g, 2, p.w, &w0, &w1);
+  const int base = p.plane * g.out_plane;
+  for (int od = d0; od <= d1; ++od) {
+    const bool first_d = p.d == imax(od * g.s[0] - g.pad[0], 0);
+    for (int oh = h0; oh <= h1; ++oh) {
+      const bool first_h = first_d && p.h == imax(oh * g.s[1] - g.pad[1], 0);
+      for (int ow = w0; ow <= w1; ++ow) {
+        const int o = base + (od * g.out[1] + oh) * g.out[2] + ow;
+        const int64_t v = idx[o];
+        if (first_h && p.w == imax(ow * g.s[2] - g.pad[2], 0) &&
+            !switch_inside(g, od, oh, ow, v))
+          report_error(flag, v);
+        on(o, v == here);
+      }
+    }
+  }
+}
+
+}  // namespace cnnfast::cuda::fast
