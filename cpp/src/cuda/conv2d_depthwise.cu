@@ -90,21 +90,25 @@ struct Data {
   }
 };
 
-// The contribution of pixel i = (n, p, q) of channel k to tap t: dy[n, k, p, q]·x[n, c, h, w]
+// Pixel i = (n, p, q) of channel k (c = k / M) and tap t = (r, s): dy[n, k, p, q] and the
+// x[n, c, p·sh − pt + r·dh, q·sw − pl + s·dw] it multiplies (0 outside).
 struct WgtTerm {
   const float* dy;
   const float* x;
   Geo g;
-  CNNFAST_HD float dy_at(int k, int i) const {
-    const int n = g.PQ.div(i);
-    return dy[n * g.KPQ.d + k * g.PQ.d + (i - n * g.PQ.d)];
-  }
-  CNNFAST_HD float x_at(int k, int i, int t) const {
+  struct Pixel {
+    int dy_off, x_off, h, w;  // x_off: of the window origin (h, w), which may lie outside
+  };
+  CNNFAST_HD Pixel pixel(int k, int i) const {
     const int n = g.PQ.div(i), pq = i - n * g.PQ.d, p = g.Q.div(pq), q = pq - p * g.Q.d;
-    const int r = t / g.S, s = t - r * g.S;
-    const int h = p * g.sh - g.pt + r * g.dh, w = q * g.sw - g.pl + s * g.dw;
+    const int h = p * g.sh - g.pt, w = q * g.sw - g.pl;
+    return {n * g.KPQ.d + k * g.PQ.d + pq, n * g.CHW.d + (k / g.M) * g.HW.d + h * g.W.d + w, h,
+            w};
+  }
+  CNNFAST_HD float x_at(const Pixel& px, int th, int tw) const {
+    const int h = px.h + th, w = px.w + tw;
     if (unsigned(h) >= unsigned(g.H) || unsigned(w) >= unsigned(g.W.d)) return 0.f;
-    return x[n * g.CHW.d + (k / g.M) * g.HW.d + h * g.W.d + w];
+    return x[px.x_off + th * g.W.d + tw];
   }
 };
 
@@ -117,19 +121,27 @@ __global__ void data_kernel(int total, Data body) {
 
 constexpr int kTapGroup = 9, kWgtThreads = 256;
 
-// blockIdx.x = channel k, blockIdx.y = pixel slice; taps [t0, t0 + kTapGroup).
+// blockIdx.x = channel k, blockIdx.y = pixel slice; taps [t0, t0 + kTapGroup). Each thread
+// decodes a pixel once and reads its dy once for all the group's taps.
 __global__ void __launch_bounds__(kWgtThreads) wgt_kernel(float* dw, WgtTerm term, int pixels,
                                                           int slice, int t0) {
   __shared__ float partial[kWgtThreads / 32][kTapGroup];
   const int k = blockIdx.x, begin = blockIdx.y * slice;
   const int end = min(pixels, begin + slice);
   const int taps = min(kTapGroup, term.g.RS - t0);
+  int th[kTapGroup], tw[kTapGroup];
+#pragma unroll
+  for (int t = 0; t < kTapGroup; ++t) {
+    const int r = (t0 + t) / term.g.S, s = (t0 + t) - r * term.g.S;
+    th[t] = t < taps ? r * term.g.dh : -(1 << 29);  // past the last tap: never inside
+    tw[t] = s * term.g.dw;
+  }
   float acc[kTapGroup] = {};
   for (int i = begin + threadIdx.x; i < end; i += kWgtThreads) {
-    const float d = term.dy_at(k, i);
+    const WgtTerm::Pixel px = term.pixel(k, i);
+    const float d = term.dy[px.dy_off];
 #pragma unroll
-    for (int t = 0; t < kTapGroup; ++t)
-      if (t < taps) acc[t] = fmaf(d, term.x_at(k, i, t0 + t), acc[t]);
+    for (int t = 0; t < kTapGroup; ++t) acc[t] = fmaf(d, term.x_at(px, th[t], tw[t]), acc[t]);
   }
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 #pragma unroll
@@ -194,7 +206,11 @@ void depthwise_backward_weight(bool on_host, const Conv2dParams& p, float* dw, c
       for (int k = 0; k < int(p.K); ++k)
         for (int t = 0; t < RS; ++t) {
           float sum = 0.f;
-          for (int i = 0; i < int(pixels); ++i) sum += term.dy_at(k, i) * term.x_at(k, i, t);
+          for (int i = 0; i < int(pixels); ++i) {
+            const WgtTerm::Pixel px = term.pixel(k, i);
+            const int r = t / int(p.S), s = t - r * int(p.S);
+            sum += term.dy[px.dy_off] * term.x_at(px, r * int(p.dil_h), s * int(p.dil_w));
+          }
           dw[k * RS + t] += sum;
         }
       return;
