@@ -151,6 +151,21 @@ class DeviceArray:
             _core.cuda_copy_on_device(out.data_ptr, self._ptr, self.nbytes)
         return out
 
+    # ---- arithmetic the layer API needs (float32, equal shapes, no broadcasting) -----------------
+    def __add__(self, other):
+        """self + other for two float32 device arrays of one shape (a residual sum)."""
+        if not is_device_array(other):
+            return NotImplemented
+        from ._ops_layers import add
+        return add(self, other)
+
+    def __iadd__(self, other):
+        """self += other in place (gradient accumulation)."""
+        if not is_device_array(other):
+            return NotImplemented
+        from ._ops_layers import add_
+        return add_(self, other)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError("a cnnfast.cuda.DeviceArray lives in GPU memory: copy it to the host "
                         "explicitly with .to_numpy()")

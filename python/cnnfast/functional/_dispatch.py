@@ -30,32 +30,52 @@ def location(v) -> Optional[str]:
 
 
 _PLAIN = frozenset((np.ndarray, type(None), bool, int, float, str, tuple))  # never device
+_DEVICE_TYPE = []  # [cnnfast.cuda.DeviceArray] once imported: the fast exact-type test
 
 
 def _any_device(values) -> bool:
     for v in values:  # a plain loop: no generator frame on every op call
-        if type(v) not in _PLAIN and location(v) == "device":
+        t = type(v)
+        if t not in _PLAIN and ((_DEVICE_TYPE and t is _DEVICE_TYPE[0])
+                                or location(v) == "device"):
+            return True
+    return False
+
+
+def _any_host(values) -> bool:
+    for v in values:
+        t = type(v)
+        if t is np.ndarray:
+            return True
+        if t not in _PLAIN and (not _DEVICE_TYPE or t is not _DEVICE_TYPE[0]) \
+                and location(v) == "host":
             return True
     return False
 
 
 def on_device(fn):
-    """Decorates a CPU op so that device inputs run its CUDA twin (cnnfast.cuda._ops.<name>)."""
+    """Decorates a CPU op so that device inputs run its CUDA twin (cnnfast.cuda._ops.<name>).
+    The device path costs two scans of the arguments (no signature binding unless arrays are
+    mixed, which raises) and a cached look-up of the twin."""
     sig = inspect.signature(fn)
     public = fn.__name__.lstrip("_")
+    twin = []
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
         if not (_any_device(args) or (kwargs and _any_device(kwargs.values()))):
             return fn(*args, **kwargs)
-        named = sig.bind(*args, **kwargs).arguments
-        host = [k for k, v in named.items() if location(v) == "host"]
-        if host:
+        if _any_host(args) or (kwargs and _any_host(kwargs.values())):
+            named = sig.bind(*args, **kwargs).arguments
+            host = [k for k, v in named.items() if location(v) == "host"]
             dev = [k for k, v in named.items() if location(v) == "device"]
             raise TypeError(f"{public}: mixes CUDA device arrays ({', '.join(dev)}) with NumPy "
                             f"host arrays ({', '.join(host)}); put all arrays on one side "
                             f"(cnnfast.cuda.from_numpy / DeviceArray.to_numpy)")
-        from ..cuda import _ops
-        return getattr(_ops, fn.__name__)(*args, **kwargs)
+        if not twin:
+            from ..cuda import _ops, _array
+            twin.append(getattr(_ops, fn.__name__))
+            _DEVICE_TYPE[:] = [_array.DeviceArray]
+        return twin[0](*args, **kwargs)
 
     return op
