@@ -70,6 +70,16 @@ class DeviceArray:
         self._device_id = device_id
         return self
 
+    @classmethod
+    def _trusted(cls, owner, ptr: int, shape: Tuple[int, ...], dtype: np.dtype, readonly=False,
+                 device_id: Optional[int] = None) -> "DeviceArray":
+        """_make without the checks, for callers holding a C-contiguous layout, a tuple of ints
+        >= 0 and a supported np.dtype (empty, reshape: the per-op hot path)."""
+        self = object.__new__(cls)
+        self._owner, self._ptr, self._shape, self._dtype = owner, ptr, shape, dtype
+        self._strides, self._readonly, self._device_id = None, readonly, device_id
+        return self
+
     def _is_c(self, strides) -> bool:
         want = _c_strides(self._shape, self._dtype.itemsize)
         return self.size == 0 or all(n == 1 or s == w
@@ -132,16 +142,16 @@ class DeviceArray:
         self._require_contiguous("reshape")
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        shape = tuple(int(n) for n in shape)
+        shape = tuple(map(int, shape))
         if shape.count(-1) == 1:
             rest = math.prod(n for n in shape if n != -1)
             if rest == 0 or self.size % rest:
                 raise ValueError(f"reshape: cannot reshape {self._shape} into {shape}")
             shape = tuple(self.size // rest if n == -1 else n for n in shape)
-        if math.prod(shape) != self.size or any(n < 0 for n in shape):
+        if math.prod(shape) != self.size or min(shape, default=0) < 0:
             raise ValueError(f"reshape: cannot reshape {self._shape} into {shape}")
-        return DeviceArray._make(self._owner, self._ptr, shape, self._dtype, None,
-                                 self._readonly, self._device_id)
+        return DeviceArray._trusted(self._owner, self._ptr, shape, self._dtype, self._readonly,
+                                    self._device_id)
 
     def copy(self) -> "DeviceArray":
         """A new owned, C-contiguous copy on the device."""
@@ -209,13 +219,18 @@ class DeviceArray:
 
 def empty(shape, dtype=np.float32) -> DeviceArray:
     """An uninitialized owned device array (NaN-poisoned while the test suite runs)."""
-    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
-    dt = _check_dtype(dtype, "empty")
-    if any(n < 0 for n in shape):
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape))
+    dt = _FAST_DTYPES.get(dtype) if isinstance(dtype, type) else None
+    if dt is None:
+        dt = _check_dtype(dtype, "empty")
+    if min(shape, default=0) < 0:
         raise ValueError(f"empty: negative dimension in shape {shape}")
     require()
     buf = _core.CudaBuffer(math.prod(shape) * dt.itemsize)
-    return DeviceArray._make(buf, buf.ptr, shape, dt, device_id=current_device())
+    return DeviceArray._trusted(buf, buf.ptr, shape, dt, False, current_device())
+
+
+_FAST_DTYPES = {np.float32: np.dtype(np.float32), np.int64: np.dtype(np.int64)}
 
 
 def zeros(shape, dtype=np.float32) -> DeviceArray:
