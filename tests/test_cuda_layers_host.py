@@ -36,7 +36,10 @@ def small_vgg():
 
 
 BUILDERS = {"lenet5": lenet5, "vgg_style": small_vgg,
-            "resnet_style": lambda: resnet18(num_classes=10, in_channels=1, width=2)}
+            "resnet_style": lambda: resnet18(num_classes=10, in_channels=1, width=2),
+            "transposed": lambda: nn.Sequential(
+                nn.ConvTranspose2d(1, 3, 3, stride=2), nn.ReLU(), nn.GlobalAvgPool(),
+                nn.Flatten(), nn.Linear(3, 10))}
 
 
 # ---- without a device ----------------------------------------------------------------------------
@@ -85,10 +88,10 @@ def test_fit_on_the_stand_in_matches_the_cpu(fake, rng, name):
                      progress=False, device=dev) for dev, m in models.items()}
     assert models["cuda"].device == "cuda"
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        assert np.allclose(hist["cuda"][key], hist["cpu"][key], rtol=1e-5), key
+        assert np.allclose(hist["cuda"][key], hist["cpu"][key], rtol=1e-6), key
     sd = models["cpu"].state_dict()
     for k, v in models["cuda"].state_dict().items():
-        assert isinstance(v, np.ndarray) and np.allclose(v, sd[k], rtol=1e-4, atol=1e-6), k
+        assert isinstance(v, np.ndarray) and np.allclose(v, sd[k], rtol=1e-6, atol=1e-7), k
 
 
 @needs_no_device
