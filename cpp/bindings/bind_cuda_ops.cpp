@@ -1,5 +1,6 @@
 // bind_cuda_ops.cpp — bindings of the CUDA pooling, max-unpooling, batch norm, softmax
-// cross-entropy and optimizer kernels (see bind_cuda.cpp for the runtime and conv2d). Parameters
+// cross-entropy and optimizer kernels, and the elementwise helpers of the layer API's device
+// path (scaled add, grouped product, dropout mask, argmax-accuracy count) (see bind_cuda.cpp for the runtime and conv2d). Parameters
 // are validated by the same C++ validators as the CPU ops; shapes are re-checked here.
 #include "common.h"
 
@@ -302,6 +303,48 @@ void adam(py::handle p, py::handle g, py::handle m, py::handle v, py::handle max
                   xd.as<float>(), t, lr, beta1, beta2, eps, weight_decay, decoupled, xd.ptr != 0);
 }
 
+// ---- elementwise helpers of the layer API (eltwise.cu) -------------------------------------------
+void add_scaled(py::handle out, py::handle a, double alpha, py::handle b) {
+  const Dev od = dev(out, "out", "float32", true), ad = dev(a, "a"), bd = dev(b, "b");
+  expect_shape(ad, "a", od.shape);
+  expect_shape(bd, "b", od.shape);
+  py::gil_scoped_release nogil;
+  cuda::add_scaled(od.size(), od.as<float>(), ad.as<const float>(), float(alpha),
+                   bd.as<const float>());
+}
+
+// y = x · m[i / group]: m has x.size / group elements
+void mul_grouped(py::handle y, py::handle x, py::handle m, int64_t group) {
+  const Dev yd = dev(y, "output", "float32", true), xd = dev(x, "input"), md = dev(m, "mask");
+  expect_shape(yd, "output", xd.shape);
+  if (group < 1 || xd.size() % group != 0 || md.size() != xd.size() / group)
+    throw py::value_error("mask: " + std::to_string(md.size()) + " elements do not give one per " +
+                          std::to_string(group) + " elements of input " + shape_str(xd.shape));
+  py::gil_scoped_release nogil;
+  cuda::mul_grouped(xd.size(), group, yd.as<float>(), xd.as<const float>(), md.as<const float>());
+}
+
+void dropout_mask(py::handle mask, double p, uint64_t seed) {
+  if (!(p >= 0.0 && p <= 1.0)) throw py::value_error("p: must be in [0, 1]");
+  const Dev md = dev(mask, "mask", "float32", true);
+  py::gil_scoped_release nogil;
+  cuda::dropout_mask(md.size(), md.as<float>(), p, seed);
+}
+
+// count (0-d int64) += correct argmax predictions of logits (N, C, *) for target (N, *)
+void count_correct(py::handle count, py::handle logits, py::handle target) {
+  const Dev cd = dev(count, "count", "int64", true), zd = dev(logits, "logits");
+  const Dev td = dev(target, "target", "int64");
+  expect_shape(cd, "count", {});
+  const NCSDims d = ncs(zd, "logits");
+  std::vector<int64_t> items{zd.shape[0]};
+  items.insert(items.end(), zd.shape.begin() + 2, zd.shape.end());
+  expect_shape(td, "target", items);
+  py::gil_scoped_release nogil;
+  cuda::count_correct(d.N, d.C, d.S, cd.as<int64_t>(), zd.as<const float>(),
+                      td.as<const int64_t>());
+}
+
 }  // namespace
 
 CNNFAST_BINDINGS(cuda_ops) {
@@ -322,6 +365,10 @@ CNNFAST_BINDINGS(cuda_ops) {
   m.def("cuda_cross_entropy_backward", &ce_bwd);
   m.def("cuda_sgd_step", &sgd);
   m.def("cuda_adam_step", &adam);
+  m.def("cuda_add_scaled", &add_scaled);
+  m.def("cuda_mul_grouped", &mul_grouped);
+  m.def("cuda_dropout_mask", &dropout_mask);
+  m.def("cuda_count_correct", &count_correct);
 }
 
 }  // namespace cnnfast::py_bind

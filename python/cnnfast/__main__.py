@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="training images to use (mnist-seg: mosaics to make; default: all)")
     tr.add_argument("--test-size", type=int, default=None, help="test images (as --train-size)")
     tr.add_argument("--threads", type=int, default=None, help="kernel threads (default: all)")
+    tr.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="cuda: train and evaluate on the GPU (float32; LeNet-5 and the "
+                         "Conv/BN/pool/Linear zoo models; U-Net/SegNet are CPU-only)")
     tr.add_argument("--seed", type=int, default=0,
                     help="initialization and shuffling (mnist-seg mosaics are always seed 0)")
     tr.add_argument("--out", default=None, help="checkpoint .npz written after every epoch")
@@ -256,6 +259,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .models import ModelUnavailable
     from .train import evaluate, fit, seed_everything
     args = resolve_train_args(args)
+    if args.device == "cuda":
+        from . import cuda
+        if not cuda.is_available():
+            print(f"cnnfast train: --device cuda: no CUDA device: {cuda.reason()}",
+                  file=sys.stderr)
+            return 2
     _set_threads(args.threads)
     t_start = time.perf_counter()
     config = {k: getattr(args, k) for k in ("model", "dataset", "data_dir", "epochs", "batch_size",
@@ -318,8 +327,11 @@ def cmd_train(args: argparse.Namespace) -> int:
                   scheduler=scheduler, callbacks=callbacks,
                   progress=not args.quiet, seed=args.seed, checkpoint=args.out,
                   resume=args.resume, checkpoint_meta=config,
-                  num_classes=config["num_classes"] if segment else None)
-    result = evaluate(model, test_std, loss, num_classes=config["num_classes"] if segment else None)
+                  num_classes=config["num_classes"] if segment else None, device=args.device)
+    result = evaluate(model, test_std, loss, num_classes=config["num_classes"] if segment else None,
+                      device=args.device)
+    if args.device == "cuda":
+        model.to("cpu")  # the plots run the model on host images
     elapsed = time.perf_counter() - t_start
     print(_scores_line(result, config, f", {len(history['epoch'])} epochs, {elapsed:.1f} s"))
     if args.out:

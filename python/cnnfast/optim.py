@@ -6,6 +6,10 @@ multi-step, cosine, linear warm-up).
     sched = optim.StepLR(opt, step_size=30, gamma=0.1)
     ... opt.zero_grad(); loss backward ...; optim.clip_grad_norm_(model.parameters(), 5.0);
     opt.step(); sched.step()   # once per epoch
+
+Parameters on the GPU (Module.to('cuda')) are updated in place by cnnfast.cuda.sgd_step /
+adam_step, with their optimizer state on the device too; state_dict() always returns NumPy
+copies, and state loaded from NumPy moves to the parameter's side at its next step.
 """
 from __future__ import annotations
 
@@ -15,7 +19,24 @@ from typing import Dict, Iterable, List, Sequence
 import numpy as np
 
 from . import _core
+from .nn import _device
 from .nn.module import Parameter
+
+
+def _state_array(state: Dict, key: str, p: Parameter, on_gpu: bool, init: str):
+    """state[key] on the parameter's side, created with init ('empty' or 'zeros') if absent;
+    a NumPy state (loaded, or the parameter moved since) is moved once."""
+    a = state.get(key)
+    if a is None:
+        if on_gpu:
+            from . import cuda
+            a = (cuda.empty if init == "empty" else cuda.zeros)(p.data.shape)
+        else:
+            a = (np.empty_like if init == "empty" else np.zeros_like)(p.data)
+        state[key] = a
+    elif (type(a) is not np.ndarray) != on_gpu:
+        a = state[key] = _device.move(a, "cuda" if on_gpu else "cpu", key)
+    return a
 
 
 class Optimizer:
@@ -49,7 +70,7 @@ class Optimizer:
     def zero_grad(self) -> None:
         for g in self.param_groups:
             for p in g["params"]:
-                p.grad[...] = 0
+                p.zero_grad()
 
     def step(self) -> None:
         for g in self.param_groups:
@@ -67,7 +88,8 @@ class Optimizer:
         the groups (as a string, so it survives JSON), and the groups' hyperparameters with
         'params' as those positions. Arrays are copies."""
         index = {id(p): i for i, p in enumerate(self._params())}
-        state = {str(index[pid]): {k: (v.copy() if isinstance(v, np.ndarray) else v)
+        state = {str(index[pid]): {k: (_device.host_copy(v) if isinstance(v, np.ndarray)
+                                       or _device.on_device(v) else v)
                                    for k, v in st.items()}
                  for pid, st in self.state.items() if pid in index}
         groups, start = [], 0
@@ -112,6 +134,12 @@ class Optimizer:
         self.state = new_state
 
 
+def _cuda_op(name: str):
+    """cnnfast.cuda's sgd_step / adam_step with the positional order of _core's CPU twins."""
+    from .cuda import _ops_nn
+    return getattr(_ops_nn, name)
+
+
 class SGD(Optimizer):
     """torch.optim.SGD: momentum (buffer starts at the first gradient), dampening, Nesterov,
     weight decay (L2 added to the gradient)."""
@@ -127,13 +155,13 @@ class SGD(Optimizer):
 
     def _update(self, p, g, state):
         buf, first = None, False
+        on_gpu = type(p.data) is not np.ndarray
         if g["momentum"] != 0:
-            if "momentum_buffer" not in state:
-                state["momentum_buffer"] = np.empty_like(p.data)
-                first = True
-            buf = state["momentum_buffer"]
-        _core.sgd_step(p.data, p.grad, buf, g["lr"], g["momentum"], g["dampening"],
-                       g["weight_decay"], g["nesterov"], first)
+            first = "momentum_buffer" not in state
+            buf = _state_array(state, "momentum_buffer", p, on_gpu, "empty")
+        step = _cuda_op("sgd_step") if on_gpu else _core.sgd_step
+        step(p.data, p.grad, buf, g["lr"], g["momentum"], g["dampening"], g["weight_decay"],
+             g["nesterov"], first)
 
 
 class Adam(Optimizer):
@@ -150,17 +178,16 @@ class Adam(Optimizer):
                                       weight_decay=weight_decay, amsgrad=amsgrad))
 
     def _update(self, p, g, state):
-        if "step" not in state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p.data)
-            state["exp_avg_sq"] = np.zeros_like(p.data)
-            if g["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(p.data)
+        on_gpu = type(p.data) is not np.ndarray
+        state.setdefault("step", 0)
+        m = _state_array(state, "exp_avg", p, on_gpu, "zeros")
+        v = _state_array(state, "exp_avg_sq", p, on_gpu, "zeros")
+        vmax = _state_array(state, "max_exp_avg_sq", p, on_gpu, "zeros") if g["amsgrad"] else None
         state["step"] += 1
         b1, b2 = g["betas"]
-        _core.adam_step(p.data, p.grad, state["exp_avg"], state["exp_avg_sq"],
-                        state.get("max_exp_avg_sq"), state["step"], g["lr"], b1, b2, g["eps"],
-                        g["weight_decay"], self._decoupled)
+        step = _cuda_op("adam_step") if on_gpu else _core.adam_step
+        step(p.data, p.grad, m, v, vmax, state["step"], g["lr"], b1, b2, g["eps"],
+             g["weight_decay"], self._decoupled)
 
 
 class AdamW(Adam):
@@ -178,7 +205,7 @@ def clip_grad_norm_(parameters: Iterable[Parameter], max_norm: float,
                     norm_type: float = 2.0) -> float:
     """Scales all grads by max_norm / (total_norm + 1e-6) when the total norm exceeds max_norm
     (torch.nn.utils.clip_grad_norm_); returns the total norm before clipping."""
-    grads = [p.grad for p in parameters]
+    grads = _host_grads(parameters, "clip_grad_norm_")
     if not grads:
         return 0.0
     if norm_type == math.inf:
@@ -195,8 +222,16 @@ def clip_grad_norm_(parameters: Iterable[Parameter], max_norm: float,
 
 def clip_grad_value_(parameters: Iterable[Parameter], clip_value: float) -> None:
     """Clamps every gradient element to [−clip_value, clip_value] in place."""
-    for p in parameters:
-        np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+    for g in _host_grads(parameters, "clip_grad_value_"):
+        np.clip(g, -clip_value, clip_value, out=g)
+
+
+def _host_grads(parameters, what: str) -> List[np.ndarray]:
+    grads = [p.grad for p in parameters]
+    if any(type(g) is not np.ndarray for g in grads):
+        raise TypeError(f"{what}: the gradients are CUDA device arrays and gradient clipping has "
+                        f"no CUDA kernel yet; clip on the CPU (model.to('cpu'))")
+    return grads
 
 
 # ---- learning-rate schedulers (closed forms; call step() once per epoch) -----------------------

@@ -10,6 +10,11 @@ Works with any model/loss/optimizer following the cnnfast.nn contract: `logits =
 `value = loss(logits, labels)`, `loss.backward() -> grad_logits`; `optimizer.zero_grad()/step()/
 state_dict()/load_state_dict()`; optional `scheduler.step()/state_dict()/load_state_dict()`.
 
+device='cuda' (fit, evaluate, predict) runs the model on the GPU (cnnfast.cuda): the model is
+moved there with .to('cuda') and stays there afterwards; the data stays NumPy on the host and
+each batch is copied once; loss and accuracy are kept on the device and read back rarely (see
+_train_cuda.py). device='cpu' (fit's default) is the NumPy path unchanged.
+
 Reproducibility: every random draw is a function of (seed, epoch, purpose): shuffling and
 augmentation through the BatchLoader; dropout through the `rng` generator of each layer that has
 one, `np.random` and the library's seeding hooks (SEED_HOOKS), all reseeded at each epoch start. Checkpoints are taken
@@ -88,8 +93,31 @@ def _current_lr(optimizer) -> Optional[float]:
         return None
 
 
-def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits for all images, in eval mode, in batches."""
+def _place(model, device, what: str) -> str:
+    """Checks `device` ('cpu' / 'cuda'; None: where the model is) and moves the model there
+    (only when it is elsewhere: a model on the CPU is left untouched by device='cpu')."""
+    from .nn import _device
+    current = getattr(model, "device", "cpu")
+    if device is None:
+        return current if current in _device.DEVICES else "cpu"
+    _device.check_device(device, f"{what}: device")
+    if device == "cuda":
+        _device.require_cuda(what)
+    if device != current:
+        if not callable(getattr(model, "to", None)):
+            raise TypeError(f"{what}: device={device!r} needs a model with .to(device) (a "
+                            f"cnnfast.nn.Module), got {type(model).__name__}")
+        model.to(device)
+    return device
+
+
+def predict(model, images: np.ndarray, batch_size: int = 256, device=None) -> np.ndarray:
+    """Logits for all images, in eval mode, in batches (device: 'cpu', 'cuda' or None = where
+    the model is; the logits come back as NumPy)."""
+    if _place(model, device, "predict") == "cuda":
+        from . import _train_cuda
+        model.eval()
+        return _train_cuda.predict(model, images, batch_size)
     model.eval()
     outs = [np.asarray(model(np.ascontiguousarray(images[i:i + batch_size], dtype=np.float32)))
             for i in range(0, len(images), batch_size)]
@@ -97,17 +125,23 @@ def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 
 def evaluate(model, data: DataArg, loss=None, batch_size: int = 256,
-             num_classes: Optional[int] = None) -> Dict[str, Any]:
+             num_classes: Optional[int] = None, device=None) -> Dict[str, Any]:
     """{'accuracy' (of labels, or of pixels for label maps), 'loss' (mean over images, NaN
     without a loss), 'n' (images)} in eval mode; with num_classes also 'mean_iou' and 'iou' (per
     class, NaN where a class is neither in the targets nor predicted; see cnnfast.metrics). The
-    model's train/eval mode is restored afterwards when it exposes `.training`."""
+    model's train/eval mode is restored afterwards when it exposes `.training`. device: 'cpu',
+    'cuda' or None (where the model is)."""
     x, y = _as_arrays("evaluate: data", data)
+    on_gpu = _place(model, device, "evaluate") == "cuda"
     was_training = getattr(model, "training", None)
     model.eval()
     correct, total_loss = 0, 0.0
     conf = None if num_classes is None else np.zeros((num_classes, num_classes), np.int64)
-    for i in range(0, len(y), batch_size):
+    if on_gpu:
+        from . import _train_cuda
+        correct, total_loss, conf = _train_cuda.evaluate(model, x, y, loss, batch_size,
+                                                         num_classes)
+    for i in range(0, 0 if on_gpu else len(y), batch_size):
         xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
         yb = np.asarray(y[i:i + batch_size], dtype=np.int64)
         logits = np.asarray(model(xb))
@@ -141,11 +175,14 @@ class _Progress:
             except ImportError:
                 pass
 
-    def update(self, stats: Dict[str, float]) -> None:
+    def update(self, stats: Optional[Dict[str, float]]) -> None:
+        """One batch done; stats (None: unchanged, the GPU loop reads them only now and then)."""
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['accuracy']:.4f}",
-                                 img_s=f"{stats['images_per_s']:.0f}", refresh=False)
+            if stats is not None:
+                self.bar.set_postfix(loss=f"{stats['loss']:.4f}",
+                                     acc=f"{stats['accuracy']:.4f}",
+                                     img_s=f"{stats['images_per_s']:.0f}", refresh=False)
 
     def close(self, record: Dict[str, Any]) -> None:
         miou = record.get("val_mean_iou")
@@ -165,7 +202,7 @@ class _Progress:
 
 
 def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
-                     progress: _Progress) -> Dict[str, float]:
+                     progress: _Progress, device: str = "cpu") -> Dict[str, float]:
     model.train()
     seen, targets, correct, loss_sum = 0, 0, 0, 0.0
     # The input is data: the first layer need not compute dL/d(input) (restored afterwards).
@@ -174,6 +211,9 @@ def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
         model.set_needs_input_grad(False)
     t0 = time.perf_counter()
     try:
+        if device == "cuda":
+            from . import _train_cuda
+            return _train_cuda.train_epoch(model, loss, optimizer, loader, epoch, progress)
         for xb, yb in loader.epoch(epoch):
             optimizer.zero_grad()
             logits = model(xb)
@@ -203,7 +243,7 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
         scheduler=None, callbacks: Sequence[Callable] = (), progress: bool = True,
         seed: Optional[int] = None, checkpoint: Optional[str] = None, resume: bool = False,
         checkpoint_meta: Optional[Dict[str, Any]] = None, prefetch: int = 2,
-        num_classes: Optional[int] = None) -> Dict[str, list]:
+        num_classes: Optional[int] = None, device: str = "cpu") -> Dict[str, list]:
     """Trains for `epochs` epochs (in total, counting those a resumed checkpoint already did).
 
     Returns the history: a dict of per-epoch lists (HISTORY_KEYS; val_* are None without
@@ -212,12 +252,16 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
     `checkpoint`: path of an .npz written atomically after every epoch (with `checkpoint_meta`,
     e.g. the CLI's configuration); `resume=True` continues from it if it exists (same seed).
     `num_classes`: also record the validation mean IoU and per-class IoU (segmentation).
+    `device`: 'cpu' (NumPy) or 'cuda' (the model is moved with .to('cuda') first and stays
+    there; every batch is copied to the GPU once; RuntimeError naming cuda.reason() without a
+    usable device).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path>")
     x, y = _as_arrays("fit: train_data", train_data)
+    device = _place(model, device, "fit")
     if checkpoint is not None:  # fail before training, not after the first epoch
         for obj, what in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler")):
             missing = [m for m in ("state_dict", "load_state_dict")
@@ -250,12 +294,12 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
         _seed_epoch(model, seed, epoch)
         bar = _Progress(progress, len(loader), f"epoch {epoch + 1}/{epochs}")
         record: Dict[str, Any] = {"epoch": epoch + 1, "lr": _current_lr(optimizer)}
-        record.update(_train_one_epoch(model, loss, optimizer, loader, epoch, bar))
+        record.update(_train_one_epoch(model, loss, optimizer, loader, epoch, bar, device))
         record["val_loss"] = record["val_accuracy"] = None
         record["val_mean_iou"] = record["val_iou"] = None
         if val_data is not None:
             val = evaluate(model, val_data, loss, batch_size=max(batch_size, 256),
-                           num_classes=num_classes)
+                           num_classes=num_classes, device=device)
             record["val_loss"], record["val_accuracy"] = val["loss"], val["accuracy"]
             record["val_mean_iou"], record["val_iou"] = val.get("mean_iou"), val.get("iou")
         bar.close(record)

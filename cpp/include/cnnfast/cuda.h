@@ -54,6 +54,15 @@ void relu_forward(int64_t n, float* y, const float* x);                     // x
 void relu_backward(int64_t n, float* dx, const float* dy, const float* s);
 void bias_add(int64_t N, int64_t C, int64_t S, float* y, const float* b);  // y (N, C, S) += b[c]
 void bias_grad(int64_t N, int64_t C, int64_t S, float* db, const float* dy);  // db[c] += Σ dy
+void add_scaled(int64_t n, float* out, const float* a, float alpha, const float* b);  // a + α·b
+void mul_grouped(int64_t n, int64_t S, float* y, const float* x, const float* m);  // x[i]·m[i/S]
+// mask[g] = 1/(1-p) with probability 1-p, else 0 (0 everywhere for p >= 1); a function of
+// (seed, g) only (counter-based), so the same seed gives the same mask.
+void dropout_mask(int64_t n, float* mask, double p, uint64_t seed);
+// *count += number of items (n, s) of logits (N, C, S) whose argmax over C (first maximum; NaN
+// counts as the maximum, as numpy.argmax) equals target (N, S). count: one device int64.
+void count_correct(int64_t N, int64_t C, int64_t S, int64_t* count, const float* logits,
+                   const int64_t* target);
 
 // ---- pooling (pool.cu) and max-unpooling (unpool.cu) --------------------------------------------
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x);

@@ -70,6 +70,16 @@ class DeviceArray:
         self._device_id = device_id
         return self
 
+    @classmethod
+    def _trusted(cls, owner, ptr: int, shape: Tuple[int, ...], dtype: np.dtype, readonly=False,
+                 device_id: Optional[int] = None) -> "DeviceArray":
+        """_make without the checks, for callers holding a C-contiguous layout, a tuple of ints
+        >= 0 and a supported np.dtype (empty, reshape: the per-op hot path)."""
+        self = object.__new__(cls)
+        self._owner, self._ptr, self._shape, self._dtype = owner, ptr, shape, dtype
+        self._strides, self._readonly, self._device_id = None, readonly, device_id
+        return self
+
     def _is_c(self, strides) -> bool:
         want = _c_strides(self._shape, self._dtype.itemsize)
         return self.size == 0 or all(n == 1 or s == w
@@ -132,16 +142,16 @@ class DeviceArray:
         self._require_contiguous("reshape")
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        shape = tuple(int(n) for n in shape)
+        shape = tuple(map(int, shape))
         if shape.count(-1) == 1:
             rest = math.prod(n for n in shape if n != -1)
             if rest == 0 or self.size % rest:
                 raise ValueError(f"reshape: cannot reshape {self._shape} into {shape}")
             shape = tuple(self.size // rest if n == -1 else n for n in shape)
-        if math.prod(shape) != self.size or any(n < 0 for n in shape):
+        if math.prod(shape) != self.size or min(shape, default=0) < 0:
             raise ValueError(f"reshape: cannot reshape {self._shape} into {shape}")
-        return DeviceArray._make(self._owner, self._ptr, shape, self._dtype, None,
-                                 self._readonly, self._device_id)
+        return DeviceArray._trusted(self._owner, self._ptr, shape, self._dtype, self._readonly,
+                                    self._device_id)
 
     def copy(self) -> "DeviceArray":
         """A new owned, C-contiguous copy on the device."""
@@ -150,6 +160,21 @@ class DeviceArray:
         if self.nbytes:
             _core.cuda_copy_on_device(out.data_ptr, self._ptr, self.nbytes)
         return out
+
+    # ---- arithmetic the layer API needs (float32, equal shapes, no broadcasting) -----------------
+    def __add__(self, other):
+        """self + other for two float32 device arrays of one shape (a residual sum)."""
+        if not is_device_array(other):
+            return NotImplemented
+        from ._ops_layers import add
+        return add(self, other)
+
+    def __iadd__(self, other):
+        """self += other in place (gradient accumulation)."""
+        if not is_device_array(other):
+            return NotImplemented
+        from ._ops_layers import add_
+        return add_(self, other)
 
     def __array__(self, dtype=None, copy=None):
         raise TypeError("a cnnfast.cuda.DeviceArray lives in GPU memory: copy it to the host "
@@ -193,20 +218,13 @@ class DeviceArray:
 # ---- constructors -----------------------------------------------------------------------------
 
 _F32 = np.dtype(np.float32)
-_device_id = None  # current_device(), read at the first allocation
 
 
 def _owned(shape: Tuple[int, ...], dt: np.dtype) -> DeviceArray:
     """A new owned C-contiguous array; shape: a tuple of non-negative ints (trusted)."""
-    global _device_id
-    if _device_id is None:
-        require()
-        _device_id = current_device()
+    require()
     buf = _core.CudaBuffer(math.prod(shape) * dt.itemsize)
-    self = object.__new__(DeviceArray)
-    self._owner, self._ptr, self._shape, self._dtype = buf, buf.ptr, shape, dt
-    self._strides, self._readonly, self._device_id = None, False, _device_id
-    return self
+    return DeviceArray._trusted(buf, buf.ptr, shape, dt, False, current_device())
 
 
 def empty(shape, dtype=np.float32) -> DeviceArray:
@@ -217,9 +235,9 @@ def empty(shape, dtype=np.float32) -> DeviceArray:
                 break
         else:
             return _owned(shape, _F32)
-    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(n) for n in shape)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape))
     dt = _check_dtype(dtype, "empty")
-    if any(n < 0 for n in shape):
+    if min(shape, default=0) < 0:
         raise ValueError(f"empty: negative dimension in shape {shape}")
     return _owned(shape, dt)
 

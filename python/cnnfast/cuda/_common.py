@@ -12,8 +12,10 @@ F32, I64 = np.dtype(np.float32), np.dtype(np.int64)
 def f32(name: str, a, dtype=None) -> DeviceArray:
     """a float32, C-contiguous DeviceArray (dtype: the signature of the CPU ops' as_float_array;
     every CUDA array is float32, so it only has to agree)."""
-    d = a if type(a) is DeviceArray else as_device_array(a, name)
-    if d._dtype is not F32 and d._dtype != F32:
+    if type(a) is DeviceArray and a._dtype is F32 and a._strides is None and dtype is None:
+        return a  # the hot path: one of our own float32 C-contiguous arrays
+    d = as_device_array(a, name)
+    if d.dtype != F32:
         raise TypeError(f"{name}: the CUDA kernels take float32, got {d.dtype}")
     if dtype is not None and np.dtype(dtype) != F32:
         raise TypeError(f"{name}: dtype {d.dtype} does not match the input's dtype {dtype}")

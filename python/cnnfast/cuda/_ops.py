@@ -2,7 +2,7 @@
 functional's dispatch (functional/_dispatch.py) when the array arguments are device arrays:
 conv2d (+ fused bias/ReLU) and backward, relu, max/avg/adaptive pooling (1-D/2-D/3-D) with
 switches, max-unpooling; conv1d / conv_transpose1d/2d in _ops_conv_family.py, batch norm and
-cross-entropy in _ops_nn.py. Arguments go through the CPU
+cross-entropy in _ops_nn.py, linear / dropout (the layer API's) in _ops_layers.py. Arguments go through the CPU
 ops' own shape checks; results are new DeviceArrays, parameter gradients zeros + accumulation."""
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from ._array import empty
 from ._common import I64, auto_only, f32, i64, same_shape
 from ._ops_conv_family import (_transposed_backward, _transposed_forward,  # noqa: F401
                                conv1d, conv1d_backward, conv2d_grads)
+from ._ops_layers import (dropout, dropout2d, dropout2d_backward,  # noqa: F401
+                          dropout_backward, linear, linear_backward)
 from ._ops_nn import (batch_norm, batch_norm_backward, cross_entropy,  # noqa: F401
                       cross_entropy_backward)
 

@@ -149,6 +149,7 @@ def _dropout_bwd(grad_out, mask, p, channelwise):
     return _core.dropout_apply(grad_out, mask, grad_out.size // mask.size, scale)
 
 
+@on_device
 def dropout(x: np.ndarray, p: float = 0.5, training: bool = True,
             rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Zeroes each element with probability p and scales the rest by 1/(1−p).
@@ -159,18 +160,21 @@ def dropout(x: np.ndarray, p: float = 0.5, training: bool = True,
     return _dropout(x, p, training, rng, channelwise=False)
 
 
+@on_device
 def dropout_backward(grad_out: np.ndarray, mask: np.ndarray, p: float = 0.5) -> np.ndarray:
     """grad_out · mask / (1 − p), with the forward's mask and p (an eval-mode forward is the
     identity: its backward is too — skip this, or pass p=0)."""
     return _dropout_bwd(grad_out, mask, p, channelwise=False)
 
 
+@on_device
 def dropout2d(x: np.ndarray, p: float = 0.5, training: bool = True,
               rng: Optional[np.random.Generator] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Zeroes whole channels (N, C) with probability p; returns (y, mask of N·C uint8)."""
     return _dropout(x, p, training, rng, channelwise=True)
 
 
+@on_device
 def dropout2d_backward(grad_out: np.ndarray, mask: np.ndarray, p: float = 0.5) -> np.ndarray:
     """As dropout_backward, with the (N·C,) mask of dropout2d."""
     return _dropout_bwd(grad_out, mask, p, channelwise=True)

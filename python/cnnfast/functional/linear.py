@@ -1,6 +1,7 @@
 """Fully connected layer y = x · Wᵀ + b (PyTorch's F.linear) on the packed GEMM, and its backward.
 
-x is (*, in) with any leading dims, weight (out, in), bias (out,).
+x is (*, in) with any leading dims, weight (out, in), bias (out,). Device arrays run the CUDA
+twin (cnnfast.cuda._ops_layers: a 1x1 convolution on the conv2d engine).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from .. import _core
 from .._checks import as_float_array, check_needs
+from ._dispatch import on_device
 
 
 def _prepare(x, weight, bias):
@@ -31,12 +33,14 @@ def _prepare(x, weight, bias):
     return x, weight, bias
 
 
+@on_device
 def linear(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None) -> np.ndarray:
     x, weight, bias = _prepare(x, weight, bias)
     y = _core.linear_forward(x.reshape(-1, x.shape[-1]), weight, bias)
     return y.reshape(x.shape[:-1] + (weight.shape[0],))
 
 
+@on_device
 def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
                     bias: Optional[np.ndarray] = None, needs_input_grad=(True, True, True)
                     ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:

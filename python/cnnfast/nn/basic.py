@@ -51,7 +51,8 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim < 1 or x.shape[-1] != self.in_features:
+        shape = getattr(x, "shape", None)  # NumPy or device arrays (F.linear dispatches)
+        if shape is None or len(shape) < 1 or shape[-1] != self.in_features:
             raise ValueError(f"Linear: expected input (*, {self.in_features}), got shape "
                              f"{getattr(x, 'shape', None)}")
         self._x = x

@@ -115,6 +115,9 @@ class Concat(Module):
 
     def forward(self, x):
         outs = [m(x) for m in self._modules.values()]
+        if not all(isinstance(o, np.ndarray) for o in outs):
+            raise TypeError(f"{type(self).__name__}: concatenating CUDA device arrays has no "
+                            f"device kernel yet; run this model on the CPU (.to('cpu'))")
         self._sizes = [o.shape[self.dim] for o in outs]
         try:
             return np.concatenate(outs, axis=self.dim)

@@ -35,7 +35,8 @@ class _ConvBase(Module):
 
     def _check_input(self, x):
         want = self._in_channels
-        if not isinstance(x, np.ndarray) or x.ndim < 2 or x.shape[1] != want:
+        shape = getattr(x, "shape", None)  # NumPy or device arrays (the ops dispatch)
+        if shape is None or len(shape) < 2 or shape[1] != want:
             raise ValueError(f"{type(self).__name__}: expected input with {want} channels in "
                              f"dim 1, got shape {getattr(x, 'shape', None)}")
 

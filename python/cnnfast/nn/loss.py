@@ -9,6 +9,7 @@ from typing import Optional
 import numpy as np
 
 from .. import functional as F
+from . import _device
 from .module import Module, saved
 
 
@@ -17,6 +18,18 @@ def _as_dtype(a: Optional[np.ndarray], x):
     if a is None or not isinstance(x, np.ndarray) or a.dtype == x.dtype:
         return a
     return np.asarray(a).astype(x.dtype)
+
+
+def _on_side(loss: Module, a, x):
+    """A constant weight array where x lives: host weights for device logits are copied to the
+    GPU once and cached on the loss (keyed by the host array, so reassigning it re-copies)."""
+    if a is None or type(x) is np.ndarray or not _device.on_device(x) or _device.on_device(a):
+        return _as_dtype(a, x)
+    cached = loss.__dict__.get("_device_const")
+    if cached is None or cached[0] is not a:
+        cached = (a, _device.move(np.asarray(a, np.float32), "cuda", "weight"))
+        object.__setattr__(loss, "_device_const", cached)
+    return cached[1]
 
 
 class _Loss(Module):
@@ -39,7 +52,7 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
         """x: logits (N, C, *); target: int (N, *); pixel_weight: optional (N, *) weight map."""
-        kw = dict(weight=_as_dtype(self.weight, x), ignore_index=self.ignore_index,
+        kw = dict(weight=_on_side(self, self.weight, x), ignore_index=self.ignore_index,
                   reduction=self.reduction, label_smoothing=self.label_smoothing,
                   pixel_weight=pixel_weight)
         loss, lse = F.cross_entropy(x, target, **kw, return_lse=True)

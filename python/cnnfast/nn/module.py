@@ -5,6 +5,11 @@ takes dL/d(output), accumulates dL/d(parameter) into each Parameter's `.grad` (+
 dL/d(input). No autograd graph: a module instance is used once per forward/backward pair (share
 weights by sharing Parameters, not by calling one instance twice). Parameter and buffer names,
 shapes and layouts match torch.nn, so a torch state_dict converted to NumPy loads unchanged.
+
+`module.to('cuda')` moves parameters, gradients and float buffers to the GPU (DeviceArrays; the
+functional ops then run their CUDA twins), `.to('cpu')` brings them back. On the device a zeroed
+gradient is dropped rather than cleared (no kernel): the next backward's gradient array becomes
+`.grad`, and reading `.grad` before any backward gives zeros.
 """
 from __future__ import annotations
 
@@ -13,18 +18,44 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
+from . import _device
+
 
 class Parameter:
-    """A trainable array: `.data` (updated in place by optimizers) and `.grad` (same shape)."""
+    """A trainable array: `.data` (updated in place by optimizers) and `.grad` (same shape);
+    NumPy arrays, or DeviceArrays after Module.to('cuda')."""
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "_grad")
 
     def __init__(self, data: np.ndarray):
         if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
             raise TypeError(f"Parameter: expected a float32/float64 numpy.ndarray, got "
                             f"{getattr(data, 'dtype', type(data).__name__)}")
         self.data = np.ascontiguousarray(data)
-        self.grad = np.zeros_like(self.data)
+        self._grad = np.zeros_like(self.data)
+
+    @property
+    def grad(self):
+        g = self._grad
+        if g is None:  # a dropped device gradient (zero_grad): zeros when asked for
+            from .. import cuda
+            g = self._grad = cuda.zeros(self.data.shape)
+        return g
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+
+    def zero_grad(self) -> None:
+        """Host: grad[...] = 0 in place. Device: the gradient is dropped (no kernel)."""
+        if type(self._grad) is np.ndarray:
+            self._grad[...] = 0
+        else:
+            self._grad = None
+
+    @property
+    def device(self) -> str:
+        return "cuda" if _device.on_device(self.data) else "cpu"
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -138,7 +169,7 @@ class Module:
     # ---- state -------------------------------------------------------------------------------
     def zero_grad(self) -> None:
         for p in self.parameters():
-            p.grad[...] = 0
+            p.zero_grad()
 
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
@@ -148,11 +179,29 @@ class Module:
     def eval(self) -> "Module":
         return self.train(False)
 
-    def to(self, dtype) -> "Module":
-        """Casts every parameter (and its grad) and float buffer to dtype (float32/float64)."""
-        dtype = np.dtype(dtype)
+    @property
+    def device(self) -> str:
+        """'cuda' when the parameters are on the GPU (Module.to('cuda')), else 'cpu'."""
+        for p in self.parameters():
+            return p.device
+        for _, b in self.named_buffers():
+            if _device.on_device(b):
+                return "cuda"
+        return "cpu"
+
+    def to(self, target) -> "Module":
+        """to('cuda') / to('cpu'): moves every parameter, its gradient and every float buffer
+        (BatchNorm's running statistics) to the GPU (float32 only) or back to NumPy; integer
+        buffers (num_batches_tracked) stay on the host. to(dtype): casts parameters, gradients
+        and float buffers to float32/float64 (on the host)."""
+        if _device.is_device_name(target):
+            return self._to_device(target)
+        dtype = np.dtype(target)
         if dtype not in (np.float32, np.float64):
             raise TypeError(f"dtype: expected float32 or float64, got {dtype}")
+        if self.device == "cuda":
+            raise TypeError(f"to({dtype}): the module is on the GPU (float32 only); move it "
+                            f"back first with .to('cpu')")
         for m in self.modules():
             for p in m._parameters.values():
                 if p is not None:
@@ -163,15 +212,35 @@ class Module:
                     m._buffers[name] = b.astype(dtype)
         return self
 
+    def _to_device(self, device: str) -> "Module":
+        if device == "cuda":
+            _device.require_cuda(f"{type(self).__name__}.to")
+            for name, p in self.named_parameters():  # check all before moving any
+                if p.data.dtype != np.float32:
+                    raise TypeError(f"{name}: the CUDA kernels take float32, got "
+                                    f"{p.data.dtype} (cast with .to(numpy.float32) first)")
+        for mname, m in self.named_modules():
+            for name, p in m._parameters.items():
+                if p is not None:
+                    what = f"{mname}.{name}" if mname else name
+                    p.data = _device.move(p.data, device, what)
+                    g = p._grad
+                    p._grad = None if g is None and device == "cuda" else \
+                        _device.move(p.grad, device, what + ".grad")
+            for name, b in m._buffers.items():
+                if getattr(b, "dtype", None) is not None and b.dtype.kind == "f":
+                    m._buffers[name] = _device.move(b, device, f"{mname}.{name}" if mname else name)
+        return self
+
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer, keyed as torch.nn names them."""
         sd: "OrderedDict[str, np.ndarray]" = OrderedDict()
         for mname, m in self.named_modules():
             for name, p in m._parameters.items():
                 if p is not None:
-                    sd[f"{mname}.{name}" if mname else name] = p.data.copy()
+                    sd[f"{mname}.{name}" if mname else name] = _device.host_copy(p.data)
             for name, b in m._buffers.items():
-                sd[f"{mname}.{name}" if mname else name] = np.array(b, copy=True)
+                sd[f"{mname}.{name}" if mname else name] = _device.host_copy(b)
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, np.ndarray], strict: bool = True) -> None:
@@ -198,7 +267,7 @@ class Module:
             if value.shape != dst.shape:
                 raise ValueError(f"load_state_dict: {key!r} has shape {value.shape}, the module "
                                  f"expects {dst.shape}")
-            dst[...] = value
+            _device.assign(dst, value)
 
     # ---- printing ------------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -213,9 +282,14 @@ class Module:
 
 
 def accumulate(param: Optional[Parameter], grad: Optional[np.ndarray]) -> None:
-    """param.grad += grad (the parameter-gradient convention); no-op if either is None."""
+    """param.grad += grad (the parameter-gradient convention); no-op if either is None. A
+    dropped device gradient (zero_grad on the GPU) takes `grad` itself: the ops return fresh
+    gradient arrays, so no zero fill and no add kernel run."""
     if param is not None and grad is not None:
-        param.grad += grad
+        if param._grad is None:
+            param._grad = grad
+        else:
+            param._grad += grad
 
 
 def saved(value, layer: Module, what: str = "input"):

@@ -31,8 +31,8 @@ class _BatchNorm(Module):
         return self.training or not self.track_running_stats
 
     def forward(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim not in self._ndims or \
-                x.shape[1] != self.num_features:
+        shape = getattr(x, "shape", None)  # NumPy or device arrays (F.batch_norm dispatches)
+        if shape is None or len(shape) not in self._ndims or shape[1] != self.num_features:
             raise ValueError(f"{type(self).__name__}: expected a {' or '.join(map(str, self._ndims))}"
                              f"-D input with {self.num_features} channels in dim 1, got shape "
                              f"{getattr(x, 'shape', None)}")
