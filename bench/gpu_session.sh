@@ -56,6 +56,12 @@ if has ncu; then  # hardware counters of the conv kernels named in $NCU_CASES
       $PY "$OLDPWD/bench/cuda_kernel_probe.py" ${NCU_CASES:-resnet_1x1:bwd_data} > "$OUT/ncu.txt" 2>&1
   grep -E "^  [a-z_]+.*\(|Duration|Compute \(SM\) Throughput|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Issue Slots Busy|L1/TEX Hit|L2 Hit|Executed Ipc A" "$OUT/ncu.txt" | cut -c1-150 | head -150
 fi
+if has ktime; then  # every kernel's duration (ncu, one metric) for the passes in $NCU_CASES
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+  $NCU --clock-control none --metrics gpu__time_duration.sum --print-summary none \
+      $PY "$OLDPWD/bench/cuda_kernel_probe.py" ${NCU_CASES:-maxpool_2x2_s2:fwd} > "$OUT/ktime.txt" 2>&1
+  grep -E "^---|^  [a-zA-Z_].*\(|gpu__time_duration" "$OUT/ktime.txt" | sed -E 's/\(gemm::Program.*\)|, Context.*//' | cut -c1-140
+fi
 if has train && [ -f "$OLDPWD/bench/bench_train_cuda.py" ]; then
   $PY "$OLDPWD/bench/bench_train_cuda.py" --data "$OLDPWD/.gpu" 2>&1 | tee "$OUT/train_cuda.log" | tail -20
 fi

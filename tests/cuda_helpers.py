@@ -36,6 +36,7 @@ CONV_CASES = [
     (1, 3, 40, 40, 130, 3, 3, 1, 1, 1, 1),                      # 128-wide column tile + tail
     (2, 4, 10, 10, 12, 3, 3, 2, 1, 2, 4),                       # depthwise, multiplier 3
     (1, 2, 9, 9, 2, 4, 4, 3, (2, 1, 3, 0), 1, 2),               # depthwise, stride 3 > taps/phase
+    (2, 3, 9, 13, 6, 5, 5, (2, 1), 2, (2, 1), 3),               # depthwise row kernel, q tail
 ]
 
 

@@ -1,6 +1,7 @@
 // conv2d_depthwise.cu — depthwise conv2d on CUDA (groups == C, w (K = C·M, 1, R, S)): direct
-// kernels. Forward: one thread per output element, its R·S taps read through the cache (a warp
-// covers consecutive q of one channel: the weight reads are broadcasts). Backward-data: one
+// kernels. Forward: 4 outputs along a row per thread from a register window of x (unit stride
+// and dilation along w, S <= 7), else one thread per output element, its taps read through the
+// cache (a warp covers consecutive q of one channel: the weight reads are broadcasts). Backward-data: one
 // thread per input element over the M output channels and the taps of its stride phase.
 // Backward-weight: per channel k, blocks over slices of the N·P·Q pixels, each thread summing
 // up to kTapGroup taps in registers, then a block reduction and one atomic add per tap.
@@ -51,6 +52,51 @@ struct Fwd {
     }
     if (relu) sum = sum < 0.f ? 0.f : sum;
     y[i] = sum;
+  }
+};
+
+// Unit stride and dilation along w, S <= kRowTaps: thread i = (n, k, p, qb) computes the
+// kRowOut outputs q = kRowOut·qb + j from one register window of x per row (kRowOut + S − 1
+// loads instead of kRowOut·S) and one weight load per tap.
+constexpr int kRowOut = 4, kRowTaps = 7;
+struct FwdRow {
+  float* y;
+  const float* x;
+  const float* w;
+  const float* b;
+  Geo g;
+  FastDiv QB, PQB, KPQB;  // QB = ceil(Q / kRowOut)
+  bool relu;
+  CNNFAST_HD void operator()(int i) const {
+    const int n = KPQB.div(i), kpqb = i - n * KPQB.d, k = PQB.div(kpqb), pqb = kpqb - k * PQB.d;
+    const int p = QB.div(pqb), q0 = (pqb - p * QB.d) * kRowOut;
+    const int c = k / g.M, W = g.W.d, S = g.S, w0 = q0 - g.pl;
+    const float* xc = x + n * g.CHW.d + c * g.HW.d;
+    const float* wk = w + k * g.RS;
+    const float b0 = b ? b[k] : 0.f;
+    float acc[kRowOut];
+CNNFAST_UNROLL
+    for (int j = 0; j < kRowOut; ++j) acc[j] = b0;
+    for (int r = 0; r < g.R; ++r) {
+      const int h = p * g.sh - g.pt + r * g.dh;
+      if (unsigned(h) >= unsigned(g.H)) continue;
+      const float* row = xc + h * W;
+      float win[kRowOut + kRowTaps - 1];
+CNNFAST_UNROLL
+      for (int e = 0; e < kRowOut + kRowTaps - 1; ++e)
+        win[e] = (e < kRowOut + S - 1 && unsigned(w0 + e) < unsigned(W)) ? row[w0 + e] : 0.f;
+CNNFAST_UNROLL
+      for (int s = 0; s < kRowTaps; ++s) {
+        if (s >= S) break;
+        const float wt = wk[r * S + s];
+CNNFAST_UNROLL
+        for (int j = 0; j < kRowOut; ++j) acc[j] = fmaf(win[j + s], wt, acc[j]);
+      }
+    }
+    float* yo = y + (n * g.K + k) * g.PQ.d + p * g.Q.d + q0;
+CNNFAST_UNROLL
+    for (int j = 0; j < kRowOut; ++j)
+      if (q0 + j < g.Q.d) yo[j] = relu ? (acc[j] < 0.f ? 0.f : acc[j]) : acc[j];
   }
 };
 
@@ -115,6 +161,9 @@ struct WgtTerm {
 __global__ void fwd_kernel(int total, Fwd body) {
   CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
 }
+__global__ void fwd_row_kernel(int total, FwdRow body) {
+  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
+}
 __global__ void data_kernel(int total, Data body) {
   CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
 }
@@ -175,7 +224,17 @@ void depthwise_forward(bool on_host, const Conv2dParams& p, float* y, const floa
                        const float* w, const float* b, bool relu) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
   for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
-    const Fwd body{y + n0 * p.K * p.P * p.Q, x + n0 * p.C * p.H * p.W, w, b, geo_of(s), relu};
+    float* ys = y + n0 * p.K * p.P * p.Q;
+    const float* xs = x + n0 * p.C * p.H * p.W;
+    if (p.stride_w == 1 && p.dil_w == 1 && p.S <= kRowTaps) {
+      const int64_t qb = (p.Q + kRowOut - 1) / kRowOut;
+      const FwdRow body{ys, xs, w, b, geo_of(s), FastDiv(qb), FastDiv(p.P * qb),
+                        FastDiv(p.K * p.P * qb), relu};
+      elementwise(on_host, s.N * p.K * p.P * qb, body, fwd_row_kernel,
+                  "launch of conv2d forward (depthwise rows)");
+      return;
+    }
+    const Fwd body{ys, xs, w, b, geo_of(s), relu};
     elementwise(on_host, s.N * p.K * p.P * p.Q, body, fwd_kernel,
                 "launch of conv2d forward (depthwise)");
   });
