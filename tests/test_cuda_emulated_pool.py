@@ -21,7 +21,8 @@ pytestmark = pytest.mark.skipif(not _core.cuda_built(), reason="built without th
 SHAPES = {1: (2, 3, 19), 2: (2, 3, 11, 13), 3: (1, 2, 7, 6, 9)}
 # kernel, stride, padding, dilation, ceil_mode
 WINDOWS = [(2, 2, 0, 1, False), (3, 2, 1, 1, False), (3, 2, 1, 1, True), (2, 3, 1, 1, True),
-           (3, 1, 1, 1, False), (4, 3, 2, 1, True), (1, 1, 0, 1, False), (3, 2, 0, 2, True)]
+           (3, 1, 1, 1, False), (4, 3, 2, 1, True), (1, 1, 0, 1, False), (3, 2, 0, 2, True),
+           (3, 3, 0, 1, True), (2, 2, 0, 1, True)]  # the last two: tiled windows, ceil mode
 
 
 def pad3(v, fill):

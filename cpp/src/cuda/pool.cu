@@ -233,6 +233,15 @@ CNNFAST_HD inline void max_backward_fast(const fast::Geo& g, int e, float* dx, c
   dx[e] = s;
 }
 
+__global__ void max_pool_backward_tiled_kernel(fast::Geo g, int total, float* dx,
+                                               const float* dy, const int64_t* idx,
+                                               long long* outside) {
+  CNNFAST_GRID_STRIDE_INT(o, total) {
+    const float v = dy[o];
+    fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { dx[e] = hit ? v : 0.f; });
+  }
+}
+
 __global__ void max_pool_forward_fast_kernel(fast::Geo g, int total, float* y, int64_t* idx,
                                              const float* x) {
   CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_fast(g, o, y, idx, x); }
@@ -293,9 +302,15 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
   fast::Geo g;
   if (n > 0 && fast::geo_of(p, true, &g) && fast::windows_nonempty(g)) {
     ErrorFlag outside;
-    max_pool_backward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), dx, dy, idx,
-                                                               outside.ptr());
-    CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_fast_kernel");
+    if (fast::tiles(g)) {
+      max_pool_backward_tiled_kernel<<<blocks_for(n), kThreads>>>(g, int(n), dx, dy, idx,
+                                                                  outside.ptr());
+      CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_tiled_kernel");
+    } else {
+      max_pool_backward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), dx, dy, idx,
+                                                                 outside.ptr());
+      CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_fast_kernel");
+    }
     int64_t v = 0;
     if (!outside.raised(&v)) return;  // else: a switch off its window, the scatter below
   }
@@ -360,7 +375,14 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
   if (outputs(p) > 0 && fast::geo_of(p, true, &g) && fast::windows_nonempty(g)) {
     poison(dx, m);  // the gather must write every element
     long long outside[2] = {0, 0};
-    for (int e = 0; e < int(m); ++e) max_backward_fast(g, e, dx, dy, idx, outside);
+    if (fast::tiles(g)) {
+      for (int o = 0; o < int(outputs(p)); ++o) {
+        const float v = dy[o];
+        fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { dx[e] = hit ? v : 0.f; });
+      }
+    } else {
+      for (int e = 0; e < int(m); ++e) max_backward_fast(g, e, dx, dy, idx, outside);
+    }
     last_path = outside[0] ? "fallback" : "fast";
     if (!outside[0]) return;
   }

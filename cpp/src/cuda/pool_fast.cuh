@@ -178,4 +178,42 @@ CNNFAST_HD inline void gather_switches(const Geo& g, int e, const int64_t* idx, 
   }
 }
 
+// Windows that tile the plane (kernel == stride, no padding, dilation 1): pooled index o owns
+// the block [o·s, o·s + k) along each dim, the last block also the tail up to the input's end,
+// so one thread per window writes every element of the big plane exactly once.
+inline bool tiles(const Geo& g) {
+  for (int d = 0; d < 3; ++d)
+    if (g.k[d] != g.s[d] || g.pad[d] != 0) return false;
+  return true;
+}
+
+// Window o's block (o: flat pooled index incl. the plane): put(big-plane flat index, hit) for
+// each element, hit when the switch points at it. A switch off its window raises the flag.
+template <class F>
+CNNFAST_HD inline void tile_block(const Geo& g, int o, const int64_t* idx, long long* flag,
+                                  F&& put) {
+  const Pos at = decode(o, g.div_out);
+  const int pos[3] = {at.d, at.h, at.w};
+  int lo[3], end[3], hi[3];
+  for (int d = 0; d < 3; ++d) {
+    lo[d] = pos[d] * g.s[d];
+    end[d] = imin(lo[d] + g.k[d], g.in[d]);              // the window
+    hi[d] = pos[d] == g.out[d] - 1 ? g.in[d] : end[d];   // + the tail no window covers
+  }
+  const int64_t v = idx[o];
+  bool inside = v >= 0 && v < g.in_plane;
+  if (inside) {
+    const Pos sv = decode(int(v), g.div_in);
+    inside = sv.d >= lo[0] && sv.d < end[0] && sv.h >= lo[1] && sv.h < end[1] &&
+             sv.w >= lo[2] && sv.w < end[2];
+  }
+  if (!inside) report_error(flag, v);
+  const int base = at.plane * g.in_plane;
+  for (int dd = lo[0]; dd < hi[0]; ++dd)
+    for (int hh = lo[1]; hh < hi[1]; ++hh) {
+      const int row = (dd * g.in[1] + hh) * g.in[2];
+      for (int ww = lo[2]; ww < hi[2]; ++ww) put(base + row + ww, row + ww == v);
+    }
+}
+
 }  // namespace cnnfast::cuda::fast

@@ -103,6 +103,14 @@ CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const
   dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
 }
 
+__global__ void unpool_forward_tiled_kernel(fast::Geo g, int total, float* y, const float* x,
+                                            const int64_t* idx, long long* outside) {
+  CNNFAST_GRID_STRIDE_INT(o, total) {
+    const float v = x[o];
+    fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { y[e] = hit ? v : 0.f; });
+  }
+}
+
 __global__ void unpool_forward_fast_kernel(fast::Geo g, int total, float* y, const float* x,
                                            const int64_t* idx, long long* outside) {
   CNNFAST_GRID_STRIDE_INT(e, total) { forward_fast(g, e, y, x, idx, outside); }
@@ -156,8 +164,16 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
   if (fast_geo(p, windows, &g)) {
     const int64_t m = p.planes * p.out_count;
     ErrorFlag outside;
-    unpool_forward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), y, x, idx, outside.ptr());
-    CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_fast_kernel");
+    if (fast::tiles(g)) {
+      const int64_t n = p.planes * p.in_count;
+      unpool_forward_tiled_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
+                                                               outside.ptr());
+      CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_tiled_kernel");
+    } else {
+      unpool_forward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), y, x, idx,
+                                                              outside.ptr());
+      CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_fast_kernel");
+    }
     int64_t v = 0;
     if (!outside.raised(&v)) return;  // else: the claim path (it rewrites all of y)
   }
@@ -200,7 +216,14 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
     const int m = int(p.planes * p.out_count);
     std::fill(y, y + m, std::numeric_limits<float>::quiet_NaN());  // every element is written
     long long outside[2] = {0, 0};
-    for (int e = 0; e < m; ++e) forward_fast(g, e, y, x, idx, outside);
+    if (fast::tiles(g)) {
+      for (int o = 0; o < int(p.planes * p.in_count); ++o) {
+        const float v = x[o];
+        fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { y[e] = hit ? v : 0.f; });
+      }
+    } else {
+      for (int e = 0; e < m; ++e) forward_fast(g, e, y, x, idx, outside);
+    }
     set_last_pool_path(outside[0] ? "fallback" : "fast");
     if (!outside[0]) return;
   }
