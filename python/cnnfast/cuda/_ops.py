@@ -104,6 +104,23 @@ def relu_backward(grad_out, x):
 
 # ---- pooling (the 3-D core; 1-D and 2-D have leading singleton dims) -----------------------------
 
+_pool_geometry = {}  # (shape, nd, window arguments) -> _pool._window_args' result
+
+
+def _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    """_pool._window_args, cached for plain arguments (as _conv_args)."""
+    if not (_plain(kernel_size) and (stride is None or _plain(stride)) and _plain(padding)
+            and _plain(dilation) and type(ceil_mode) is bool):
+        return _pool._window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    key = (x.shape, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    hit = _pool_geometry.get(key)
+    if hit is None:
+        hit = _pool._window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+        if len(_pool_geometry) < 1024:
+            _pool_geometry[key] = hit
+    return hit
+
+
 def _input(x, nd, algo):
     auto_only(algo)
     x = f32("input", x)
@@ -142,7 +159,7 @@ def _max_backward(grad_out, x, win, ceil_mode, size, shape, indices, what):
 def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
               return_indices=False, algo="auto"):
     x = _input(x, nd, algo)
-    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    win, shape = _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
     y, idx = _max_forward(x, win, ceil_mode, None, shape, bool(return_indices))
     if not return_indices:
         return y
@@ -153,14 +170,14 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
 def _max_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, dilation=1,
                        ceil_mode=False, indices=None, algo="auto"):
     x = _input(x, nd, algo)
-    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
+    win, shape = _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
     return _max_backward(grad_out, x, win, ceil_mode, None, shape, indices, "max pooling")
 
 
 def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
               count_include_pad=True, divisor_override=None, algo="auto"):
     x = _input(x, nd, algo)
-    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    win, shape = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
     y = empty(shape)
     _core.cuda_avg_pool_forward(y, x, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
                                 _pool._divisor(divisor_override))
@@ -170,7 +187,7 @@ def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
 def _avg_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, ceil_mode=False,
                        count_include_pad=True, divisor_override=None, algo="auto"):
     x = _input(x, nd, algo)
-    win, shape = _pool._window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    win, shape = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
     g = _grad(grad_out, x, shape, "average pooling")
     dx = empty(x.shape)
     _core.cuda_avg_pool_backward(dx, g, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
