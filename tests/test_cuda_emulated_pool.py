@@ -57,10 +57,11 @@ def in_window_switches(rng, nd, shape, k, s, p, pooled):
     return idx
 
 
-@pytest.mark.parametrize("nd", [1, 2, 3])
+@pytest.mark.parametrize("nd, shape", [(1, None), (2, None), (3, None), (2, (2, 3, 10, 12)),
+                                       (2, (1, 2, 9, 14))])  # even widths: the 2x2 kernel
 @pytest.mark.parametrize("k, s, p, d, ceil", WINDOWS)
-def test_max_pool_fast_paths_match_cpu(rng, nd, k, s, p, d, ceil):
-    x = tied(rng, *SHAPES[nd])
+def test_max_pool_fast_paths_match_cpu(rng, nd, shape, k, s, p, d, ceil):
+    x = tied(rng, *(shape or SHAPES[nd]))
     x.reshape(-1)[::17] = np.nan
     win = win3(nd, k, s, p, d)
     y, sw = getattr(F, f"max_pool{nd}d")(x, k, s, p, d, ceil, return_indices=True)

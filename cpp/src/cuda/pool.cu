@@ -170,6 +170,43 @@ CNNFAST_HD inline void max_forward_fast(const fast::Geo& g, int o, float* y, int
   if (idx) idx[o] = arg;
 }
 
+// 2×2 windows at stride 2 tiling a 2-D plane of even width (the most common pooling): the two
+// rows of output o's window as aligned pairs, compared in raster order with the same NaN and tie
+// rule as max_forward_fast.
+inline bool tiled_2x2(const fast::Geo& g) {
+  return g.in[0] == 1 && g.k[0] == 1 && g.s[0] == 1 && g.k[1] == 2 && g.k[2] == 2 &&
+         g.s[1] == 2 && g.s[2] == 2 && g.pad[1] == 0 && g.pad[2] == 0 && g.dl[1] == 1 &&
+         g.dl[2] == 1 && g.in[2] % 2 == 0 && 2 * g.out[1] <= g.in[1] && 2 * g.out[2] <= g.in[2];
+}
+
+CNNFAST_HD inline void max_forward_2x2(const fast::Geo& g, int o, float* y, int64_t* idx,
+                                       const float* x) {
+  const int q = g.div_out[2].div(o), ow = o - q * g.out[2];
+  const int plane = g.div_out[1].div(q), oh = q - plane * g.out[1];
+  const int W = g.in[2], i0 = 2 * oh * W + 2 * ow;
+  const float* xp = x + int64_t(plane) * g.in_plane + i0;
+  float v[4];
+#ifdef __CUDA_ARCH__
+  const float2 a = *reinterpret_cast<const float2*>(xp), b = *reinterpret_cast<const float2*>(xp + W);
+  v[0] = a.x, v[1] = a.y, v[2] = b.x, v[3] = b.y;
+#else
+  v[0] = xp[0], v[1] = xp[1], v[2] = xp[W], v[3] = xp[W + 1];
+#endif
+  const int at[4] = {i0, i0 + 1, i0 + W, i0 + W + 1};
+  float best = -INFINITY;
+  int arg = i0;
+  bool is_nan = false;
+CNNFAST_UNROLL
+  for (int t = 0; t < 4; ++t)
+    if (!is_nan && (v[t] > best || v[t] != v[t])) {
+      best = v[t];
+      arg = at[t];
+      is_nan = v[t] != v[t];
+    }
+  y[o] = best;
+  if (idx) idx[o] = arg;
+}
+
 CNNFAST_HD inline float avg_scale_fast(const AvgOptions& opt, int64_t padded, int64_t count) {
   if (opt.divisor_override > 0) return fast::recip(opt.divisor_override);
   return fast::recip(opt.count_include_pad ? padded : count);
@@ -242,6 +279,11 @@ __global__ void max_pool_backward_tiled_kernel(fast::Geo g, int total, float* dx
   }
 }
 
+__global__ void max_pool_forward_2x2_kernel(fast::Geo g, int total, float* y, int64_t* idx,
+                                            const float* x) {
+  CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_2x2(g, o, y, idx, x); }
+}
+
 __global__ void max_pool_forward_fast_kernel(fast::Geo g, int total, float* y, int64_t* idx,
                                              const float* x) {
   CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_fast(g, o, y, idx, x); }
@@ -288,6 +330,11 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
   const int64_t n = outputs(p);
   if (n == 0) return;
   fast::Geo g;
+  if (fast::geo_of(p, false, &g) && tiled_2x2(g)) {
+    max_pool_forward_2x2_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, idx, x);
+    CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_2x2_kernel");
+    return;
+  }
   if (fast::geo_of(p, false, &g)) {
     max_pool_forward_fast_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, idx, x);
     CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_fast_kernel");
@@ -362,7 +409,9 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
   fast::Geo g;
   if (fast::geo_of(p, false, &g)) {
     last_path = "fast";
-    for (int o = 0; o < int(outputs(p)); ++o) max_forward_fast(g, o, y, idx, x);
+    const bool two = tiled_2x2(g);
+    for (int o = 0; o < int(outputs(p)); ++o)
+      two ? max_forward_2x2(g, o, y, idx, x) : max_forward_fast(g, o, y, idx, x);
     return;
   }
   last_path = "general";
