@@ -337,4 +337,15 @@ void with_tile(int tm, int tn, Fn&& fn) {
   else by_tn(std::integral_constant<int, 8>{});
 }
 
+// run<TM, TN> with the tile lanes chosen at run time (tm, tn in {2, 4, 8}).
+template <class OA, class OB, class ST>
+void run_tiled(bool on_host, const char* what, int tm, int tn, int64_t groups, int64_t rows,
+               int64_t cols, int64_t depth, int64_t splits, const OA& a, const OB& b,
+               const ST& st) {
+  with_tile(tm, tn, [&](auto TM, auto TN) {
+    run<decltype(TM)::value, decltype(TN)::value>(on_host, what, groups, rows, cols, depth, splits,
+                                                  a, b, st);
+  });
+}
+
 }  // namespace cnnfast::cuda::gemm

@@ -1,19 +1,13 @@
-// conv2d_implicit_gemm.cu — conv2d forward, backward-data and backward-weight on CUDA as implicit
-// GEMMs (no im2col buffer) on the tiled block program of conv2d_gemm_tile.cuh, one GEMM per group
-// (blockIdx.z); depthwise convolutions go to conv2d_depthwise.cu instead.
+// conv2d_implicit_gemm.cu — conv2d forward and backward-weight on CUDA as implicit GEMMs (no
+// im2col buffer) on the tiled block program of conv2d_gemm_tile.cuh, one GEMM per group
+// (blockIdx.z); backward-data is in conv2d_backward_data.cu, depthwise convolutions go to
+// conv2d_depthwise.cu.
 //   forward:         rows = N·P·Q (output pixels), cols = K/G,     depth = C/G·R·S
-//   backward-data:   per stride phase (h mod sh, w mod sw) a stride-1 convolution of dy with the
-//                    taps that reach that phase: rows = the phase's input pixels, cols = C/G,
-//                    depth = K/G·(its taps) — no multiply by the zeros a strided scatter holds.
-//                    Narrow inputs (C/G < 32) instead form dcol = Wᵀ·dy (rows = N·P·Q, cols =
-//                    C/G·R·S, depth = K/G) and gather it back (col2im).
 //   backward-weight: rows = K/G, cols = C/G·R·S, depth = N·P·Q, split over blocks and added with
 //                    atomics (parameter gradients accumulate anyway).
 // Layouts: x (N, C, H, W), w (K, C/G, R, S), y (N, K, P, Q). Batches are split so that every
 // tensor of one launch has fewer than 2^30 elements (the tiles' int32 offsets).
 #include <algorithm>
-#include <numeric>
-#include <vector>
 
 #include "cuda/conv2d_common.cuh"
 #include "cuda/conv2d_gemm_tile.cuh"
@@ -23,8 +17,6 @@ namespace {
 
 using gemm::FastDiv;
 using gemm::Point;
-
-constexpr int kEmulatedSms = 16;  // the tile choice of the host emulation: a GPU of 16 SMs
 
 // ---- forward ------------------------------------------------------------------------------------
 // A(m = (n, p, q), k = (c, r, s)) = x[n, g·Cg + c, p·sh − pt + r·dh, q·sw − pl + s·dw]
@@ -110,148 +102,13 @@ struct WgtStore {
   }
 };
 
-// ---- backward-data, one stride phase (ph, pw) ---------------------------------------------------
-// The phase's input pixels are h = ph + sh·a, w = pw + sw·b; the taps r = r0 + ir·step_r
-// (ir < nR) are those with sh | ph + pt − r·dh, reading dy row p = a + oh0 − ir·doh.
-struct PhaseTaps {
-  int r0, step_r, nR, oh0, doh;
-};
-PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
-  const int64_t step = stride / std::gcd(stride, dil);
-  int64_t r0 = 0;
-  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
-  PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
-  if (r0 < step && r0 < R) {
-    t.nR = int((R - r0 + step - 1) / step);
-    t.oh0 = int((phase + pad - r0 * dil) / stride);  // exact
-  }
-  return t;
-}
-
-// A(m = (n, a, b), k = (j, ir, is)) = dy[n, g·Kg + j, a + oh(ir), b + ow(is)] (0 outside)
-struct DataImage {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H, W;  // P, Q
-  FastDiv AB, B, T, TS;  // T = nR·nS, TS = nS
-  int KPQ, KgPQ, PQ, oh0, doh, ow0, dow;
-  CNNFAST_HD Point fixed(int g, int m) const {
-    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
-    return {n * KPQ + g * KgPQ + a * W + b, a, b};
-  }
-  CNNFAST_HD Point vary(int, int k) const {
-    const int j = T.div(k), t = k - j * T.d, ir = TS.div(t), is = t - ir * TS.d;
-    const int oh = oh0 - ir * doh, ow = ow0 - is * dow;
-    return {j * PQ + oh * W + ow, oh, ow};
-  }
-};
-// B(k = (j, ir, is), ci) = w[g·Kg + j, ci, r0 + ir·step_r, s0 + is·step_s]
-struct DataWeight {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H = 1, W = 1;
-  FastDiv T, TS;
-  int KgCgRS, CgRS, RS, S, r0, step_r, s0, step_s;
-  CNNFAST_HD Point fixed(int g, int ci) const { return {g * KgCgRS + ci * RS, 0, 0}; }
-  CNNFAST_HD Point vary(int, int k) const {
-    const int j = T.div(k), t = k - j * T.d, ir = TS.div(t), is = t - ir * TS.d;
-    return {j * CgRS + (r0 + ir * step_r) * S + s0 + is * step_s, 0, 0};
-  }
-};
-// dx[n, g·Cg + ci, ph + sh·a, pw + sw·b] = v
-struct DataStore {
-  float* dx;
-  FastDiv AB, B;
-  int CHW, CgHW, HW, W, ph, pw, sh, sw;
-  CNNFAST_HD void operator()(int g, int m, int ci, float v) const {
-    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
-    dx[n * CHW + (g * CgHW + ci * HW) + (ph + sh * a) * W + pw + sw * b] = v;
-  }
-};
-
-// ---- backward-data through dcol = Wᵀ·dy -----------------------------------------------------------
-// A(m = (n, pq), j) = dy[n, g·Kg + j, pq]
-struct DcolGradOut {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H = 1, W = 1;
-  FastDiv PQ;
-  int KPQ, KgPQ;
-  CNNFAST_HD Point fixed(int g, int m) const {
-    const int n = PQ.div(m);
-    return {n * KPQ + g * KgPQ + (m - n * PQ.d), 0, 0};
-  }
-  CNNFAST_HD Point vary(int, int j) const { return {j * PQ.d, 0, 0}; }
-};
-// B(j, col) = w[g·Kg + j, col]
-struct DcolWeight {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H = 1, W = 1;
-  int KgCgRS, CgRS;
-  CNNFAST_HD Point fixed(int g, int col) const { return {g * KgCgRS + col, 0, 0}; }
-  CNNFAST_HD Point vary(int, int j) const { return {j * CgRS, 0, 0}; }
-};
-// dcol[g·CgRS + col, m]
-struct DcolStore {
-  float* dcol;
-  int CgRS, NPQ;
-  CNNFAST_HD void operator()(int g, int m, int col, float v) const {
-    dcol[(g * CgRS + col) * NPQ + m] = v;
-  }
-};
-
-// dx[n, c, h, w] = Σ_{r, s} dcol[c·R·S + r·S + s, (n, p, q)] over the (p, q) that read (h, w):
-// only the taps of (h, w)'s stride phase are visited (first_tap, then every step-th).
-struct Col2im {
-  float* dx;
-  const float* dcol;
-  FastDiv W, HW, CHW;
-  int C, H, P, Q, R, S, sh, sw, pt, pl, dh, dw, step_r, step_s, doh, dow, NPQ;
-  // first r of the phase of coordinate v (r ≡ solves sh | v + pt − r·dh); R when none
-  CNNFAST_HD static int first_tap(int v, int pad, int dil, int stride, int step, int R) {
-    for (int r = 0; r < step && r < R; ++r)
-      if ((v + pad - r * dil) % stride == 0) return r;  // v + pad − r·dil may be < 0: % is then ≤ 0
-    return R;
-  }
-  CNNFAST_HD void operator()(int i) const {
-    const int n = CHW.div(i), chw = i - n * CHW.d, c = HW.div(chw), hw = chw - c * HW.d;
-    const int h = W.div(hw), w = hw - h * W.d;
-    const int r0 = first_tap(h, pt, dh, sh, step_r, R), s0 = first_tap(w, pl, dw, sw, step_s, S);
-    float sum = 0.f;
-    int p = (h + pt - r0 * dh) / sh;  // exact where r0 < R
-    for (int r = r0; r < R; r += step_r, p -= doh) {
-      if (p < 0) break;  // p only decreases
-      if (p >= P) continue;
-      int q = (w + pl - s0 * dw) / sw;
-      for (int s = s0; s < S; s += step_s, q -= dow) {
-        if (q < 0) break;
-        if (q < Q) sum += dcol[((c * R + r) * S + s) * int64_t(NPQ) + (n * P + p) * Q + q];
-      }
-    }
-    dx[i] = sum;
-  }
-};
-
-__global__ void col2im_kernel(int total, Col2im body) {
-  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
-}
-
 // ---- drivers --------------------------------------------------------------------------------------
+constexpr int kEmulatedSms = 16;  // the tile choice of the host emulation: a GPU of 16 SMs
+
 struct Exec {
   bool on_host;
   int sms;
 };
-
-template <class OA, class OB, class ST>
-void gemm_run(const Exec& e, const char* what, int tm, int tn, int64_t groups, int64_t rows,
-              int64_t cols, int64_t depth, int64_t splits, const OA& a, const OB& b,
-              const ST& st) {
-  gemm::with_tile(tm, tn, [&](auto TM, auto TN) {
-    gemm::run<decltype(TM)::value, decltype(TN)::value>(e.on_host, what, groups, rows, cols,
-                                                        depth, splits, a, b, st);
-  });
-}
 
 void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, const float* w,
              const float* b, bool relu) {
@@ -266,7 +123,7 @@ void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, con
     const FwdStore St{y + n0 * p.K * PQ, b, FastDiv(PQ), int(p.K), int(Kg), relu};
     const int64_t rows = s.N * PQ;
     const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);
-    gemm_run(e, "launch of conv2d forward (implicit GEMM)", tm, tn, p.groups, rows, Kg, Cg * RS,
+    gemm::run_tiled(e.on_host, "launch of conv2d forward (implicit GEMM)", tm, tn, p.groups, rows, Kg, Cg * RS,
              1, A, B, St);
   });
 }
@@ -291,95 +148,9 @@ void backward_weight(const Exec& e, const Conv2dParams& p, float* dw, const floa
                      FastDiv(RS), FastDiv(p.S), int(p.C * HW), int(Cg * HW), int(HW),
                      int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
                      int(p.dil_h), int(p.dil_w)};
-    gemm_run(e, "launch of conv2d backward-weight (implicit GEMM)", tm, tn, p.groups, Kg, cols,
+    gemm::run_tiled(e.on_host, "launch of conv2d backward-weight (implicit GEMM)", tm, tn, p.groups, Kg, cols,
              depth, splits, A, B, WgtStore{dw, int(Kg), int(cols)});
   });
-}
-
-void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
-                          const float* w) {
-  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
-  for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
-    for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
-      for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
-        const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.R);
-        const PhaseTaps tw = phase_taps(pw, p.stride_w, p.pad_left, p.dil_w, p.S);
-        const int64_t Ha = (p.H - ph + p.stride_h - 1) / p.stride_h;
-        const int64_t Wa = (p.W - pw + p.stride_w - 1) / p.stride_w;
-        const int64_t T = int64_t(th.nR) * tw.nR;
-        const FastDiv fT(std::max<int64_t>(T, 1)), fTS(std::max(tw.nR, 1));
-        const DataImage A{dy + n0 * p.K * PQ, int(p.P), int(p.Q), FastDiv(Ha * Wa), FastDiv(Wa),
-                          fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), th.oh0, th.doh,
-                          tw.oh0, tw.doh};
-        const DataWeight B{w, 1, 1, fT, fTS, int(Kg * Cg * RS), int(Cg * RS), int(RS),
-                           int(p.S), th.r0, th.step_r, tw.r0, tw.step_r};
-        const DataStore St{dx + n0 * p.C * HW, FastDiv(Ha * Wa), FastDiv(Wa), int(p.C * HW),
-                           int(Cg * HW), int(HW), int(p.W), int(ph), int(pw),
-                           int(p.stride_h), int(p.stride_w)};
-        const int64_t rows = s.N * Ha * Wa;
-        const int tn = gemm::lanes_for(Cg), tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
-        gemm_run(e, "launch of conv2d backward-data (implicit GEMM)", tm, tn, p.groups, rows, Cg,
-                 Kg * T, 1, A, B, St);  // T == 0: the phase is written with zeros
-      }
-  });
-}
-
-void backward_data_dcol(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
-                        const float* w, int64_t per) {
-  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
-  const int64_t dcol_elems = std::min(per, p.N) * PQ * p.C * RS;
-  std::vector<float> host_buf;
-  std::unique_ptr<Scratch<float>> dev_buf;
-  float* dcol;
-  if (e.on_host) {
-    host_buf.resize(size_t(dcol_elems));
-    dcol = host_buf.data();
-  } else {
-    dev_buf = std::make_unique<Scratch<float>>(dcol_elems);
-    dcol = dev_buf->get();
-  }
-  for_chunks(p, per, [&](const Conv2dParams& s, int64_t n0) {
-    const int64_t rows = s.N * PQ, cols = Cg * RS;
-    const DcolGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(p.K * PQ), int(Kg * PQ)};
-    const DcolWeight B{w, 1, 1, int(Kg * Cg * RS), int(Cg * RS)};
-    const int tn = gemm::lanes_for(cols), tm = gemm::rows_lanes_for(rows, cols, tn, p.groups, e.sms);
-    gemm_run(e, "launch of conv2d backward-data (dcol GEMM)", tm, tn, p.groups, rows, cols, Kg, 1,
-             A, B, DcolStore{dcol, int(cols), int(rows)});
-    const int64_t step_r = p.stride_h / std::gcd(p.stride_h, p.dil_h);
-    const int64_t step_s = p.stride_w / std::gcd(p.stride_w, p.dil_w);
-    const Col2im body{dx + n0 * p.C * HW, dcol, FastDiv(p.W), FastDiv(HW), FastDiv(p.C * HW),
-                      int(p.C), int(p.H), int(p.P), int(p.Q), int(p.R), int(p.S),
-                      int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
-                      int(p.dil_h), int(p.dil_w), int(step_r), int(step_s),
-                      int(step_r * p.dil_h / p.stride_h), int(step_s * p.dil_w / p.stride_w),
-                      int(rows)};
-    const int64_t total = s.N * p.C * HW;
-    if (e.on_host) {
-      for (int i = 0; i < int(total); ++i) body(i);
-      return;
-    }
-    col2im_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
-    CNNFAST_CUDA_CHECK_LAUNCH("col2im_kernel");
-  });
-}
-
-void backward_data(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
-                   const float* w) {
-  if (p.N == 0 || p.C == 0 || p.H == 0 || p.W == 0) return;
-  if (p.K == 0 || p.P == 0 || p.Q == 0) {  // nothing reaches dx
-    if (e.on_host) std::fill(dx, dx + p.N * p.C * p.H * p.W, 0.f);
-    else fill_bytes(dx, 0, p.N * p.C * p.H * p.W * int64_t(sizeof(float)));
-    return;
-  }
-  // Narrow inputs waste most of a 32-wide column tile: dcol (≤ 256 MiB of scratch) instead.
-  const int64_t dcol_per_image = p.P * p.Q * p.C * p.R * p.S;
-  if (p.Cg() < 32 && dcol_per_image < (int64_t(1) << 26)) {
-    const int64_t per = std::min(images_per_launch(p, dcol_per_image),
-                                 std::max<int64_t>(1, (int64_t(1) << 26) / dcol_per_image));
-    backward_data_dcol(e, p, dx, dy, w, per);
-    return;
-  }
-  backward_data_phases(e, p, dx, dy, w);
 }
 
 }  // namespace
@@ -403,11 +174,6 @@ void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float
   forward({false, multiprocessors()}, p, y, x, w, b, relu);
 }
 
-void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w) {
-  if (depthwise_applies(p)) return depthwise_backward_data(false, p, dx, dy, w);
-  backward_data({false, multiprocessors()}, p, dx, dy, w);
-}
-
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
                             const float* x) {
   if (dw && depthwise_applies(p)) depthwise_backward_weight(false, p, dw, dy, x);
@@ -420,10 +186,6 @@ void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float
                     const float* b, bool relu) {
   if (depthwise_applies(p)) return depthwise_forward(true, p, y, x, w, b, relu);
   forward({true, kEmulatedSms}, p, y, x, w, b, relu);
-}
-void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w) {
-  if (depthwise_applies(p)) return depthwise_backward_data(true, p, dx, dy, w);
-  backward_data({true, kEmulatedSms}, p, dx, dy, w);
 }
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, const float* dy, const float* x,
                             int multiprocessors) {
