@@ -4,8 +4,9 @@
 // pool_windows_agree() checks against it on the host. Max keeps the first maximum in raster
 // order (a NaN wins and stays); the backward passes scatter with atomicAdd (shared taps add up).
 // Regular windows with int-sized extents take pool_fast.cuh's 32-bit paths instead: the same
-// forward bodies in int, and gather-form backward passes (each dx element written once, no
-// zero-fill, no atomics; max falls back here when a switch lies outside its window).
+// forward bodies in int (2x2 stride-2 windows on aligned pairs), and backward passes without
+// atomics, each dx element written once (max falls back here when a switch lies outside its
+// window).
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -261,13 +262,26 @@ CNNFAST_HD inline void avg_backward_fast(const fast::Geo& g, const AvgOptions& o
 }
 
 // dx[e] = Σ, in raster order, of dy[o] over the covering outputs whose switch is e.
-CNNFAST_HD inline void max_backward_fast(const fast::Geo& g, int e, float* dx, const float* dy,
-                                         const int64_t* idx, long long* outside) {
-  float s = 0.f;
-  fast::gather_switches(g, e, idx, outside, [&](int o, bool hit) {
-    if (hit) s += dy[o];
+// Window o's share of the max backward (dx zeroed before): the first window (in raster order)
+// whose switch is v writes dx[v] = the dy of every window with that switch, summed in raster
+// order — the CPU's scatter order, so the sums agree bit for bit.
+CNNFAST_HD inline void max_backward_window(const fast::Geo& g, int o, float* dx, const float* dy,
+                                           const int64_t* idx, long long* outside) {
+  fast::Pos at;
+  int64_t v;
+  if (!fast::own_switch(g, o, idx, outside, &at, &v)) return;
+  float sum = 0.f;
+  bool first = true;
+  fast::covering_windows(g, at.plane, v, [&](int o2) {
+    if (idx[o2] != v) return true;
+    if (o2 < o) {
+      first = false;  // an earlier window writes the sum
+      return false;
+    }
+    sum += dy[o2];
+    return true;
   });
-  dx[e] = s;
+  if (first) dx[int64_t(at.plane) * g.in_plane + v] = sum;
 }
 
 __global__ void max_pool_backward_tiled_kernel(fast::Geo g, int total, float* dx,
@@ -301,7 +315,7 @@ __global__ void avg_pool_backward_fast_kernel(fast::Geo g, AvgOptions opt, int t
 
 __global__ void max_pool_backward_fast_kernel(fast::Geo g, int total, float* dx, const float* dy,
                                               const int64_t* idx, long long* outside) {
-  CNNFAST_GRID_STRIDE_INT(e, total) { max_backward_fast(g, e, dx, dy, idx, outside); }
+  CNNFAST_GRID_STRIDE_INT(o, total) { max_backward_window(g, o, dx, dy, idx, outside); }
 }
 
 void throw_bad_index(int64_t v, int64_t in_plane) {
@@ -354,7 +368,8 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
                                                                   outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_tiled_kernel");
     } else {
-      max_pool_backward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), dx, dy, idx,
+      fill_bytes(dx, 0, m * int64_t(sizeof(float)));
+      max_pool_backward_fast_kernel<<<blocks_for(n), kThreads>>>(g, int(n), dx, dy, idx,
                                                                  outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_fast_kernel");
     }
@@ -422,7 +437,7 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
   fast::Geo g;
   last_path = "general";
   if (outputs(p) > 0 && fast::geo_of(p, true, &g) && fast::windows_nonempty(g)) {
-    poison(dx, m);  // the gather must write every element
+    poison(dx, m);  // the fast paths must write every element
     long long outside[2] = {0, 0};
     if (fast::tiles(g)) {
       for (int o = 0; o < int(outputs(p)); ++o) {
@@ -430,7 +445,8 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
         fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { dx[e] = hit ? v : 0.f; });
       }
     } else {
-      for (int e = 0; e < int(m); ++e) max_backward_fast(g, e, dx, dy, idx, outside);
+      std::fill(dx, dx + m, 0.f);
+      for (int o = 0; o < int(outputs(p)); ++o) max_backward_window(g, o, dx, dy, idx, outside);
     }
     last_path = outside[0] ? "fallback" : "fast";
     if (!outside[0]) return;

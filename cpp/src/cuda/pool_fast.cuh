@@ -1,12 +1,14 @@
 // pool_fast.cuh — the 32-bit fast paths shared by pool.cu and unpool.cu: regular (non-adaptive)
 // windows with every size below 2^31, one thread per element, no int64 division. Forward: one
-// thread per output computes its window in place. Gather form of the scatters (max-pool backward,
-// avg-pool backward, max-unpooling): one thread per element of the big plane visits, in raster
-// order, the few windows whose span covers it and writes its result once — no zero-fill pass, no
-// atomics, and the same summation order as the CPU's serial scatter. A gather over switches is
-// exact only when every switch lies inside its own window; the thread at each window's first tap
-// checks that and raises the flag otherwise, and the host then reruns the general int64 path
-// (which also reports out-of-range indices). Bodies are CNNFAST_HD for emulate::.
+// thread per output computes its window in place. The scatters without atomics, each result
+// written once in the CPU's order: windows that tile the plane (kernel == stride, no padding):
+// one thread per window writes its whole block (tile_block); overlapping windows (max backward,
+// unpooling): one thread per window, and of the windows sharing a switch the first (backward: the
+// raster-order sum of their dy) or the last (unpooling: its x) writes (own_switch,
+// covering_windows); avg backward: one thread per big-plane element gathers its windows. Exact
+// only when every switch lies inside its own window: each window checks its own and raises the
+// flag otherwise, and the host then reruns the general int64 path (which also reports
+// out-of-range indices). Bodies are CNNFAST_HD for emulate::.
 #pragma once
 #include "cuda/runtime.cuh"
 
@@ -149,33 +151,31 @@ inline bool windows_nonempty(const Geo& g) {
   return true;
 }
 
-// The gather over switches at big-plane element e: visits the windows covering e in raster order;
-// at each, on(pooled flat index, hit) where hit = its switch points at e. Checks the switch of
-// every window whose first tap is e (flag raised with the value when it is not inside).
+// Window o (flat pooled index incl. the plane) at position *at with switch *v: whether v lies
+// on one of o's taps (else the flag is raised with v).
+CNNFAST_HD inline bool own_switch(const Geo& g, int o, const int64_t* idx, long long* flag,
+                                  Pos* at, int64_t* v) {
+  *at = decode(o, g.div_out);
+  *v = idx[o];
+  if (switch_inside(g, at->d, at->h, at->w, *v)) return true;
+  report_error(flag, *v);
+  return false;
+}
+
+// The windows of plane `plane` whose span covers big-plane position v, in raster order: on(o)
+// with o the flat pooled index; stops when on returns false.
 template <class F>
-CNNFAST_HD inline void gather_switches(const Geo& g, int e, const int64_t* idx, long long* flag,
-                                       F&& on) {
-  const Pos p = decode(e, g.div_in);
-  const int64_t here = int64_t((p.d * g.in[1] + p.h) * g.in[2] + p.w);
-  int d0, d1, h0, h1, w0, w1;
-  cover(g, 0, p.d, &d0, &d1);
-  cover(g, 1, p.h, &h0, &h1);
-  cover(g, 2, p.w, &w0, &w1);
-  const int base = p.plane * g.out_plane;
-  for (int od = d0; od <= d1; ++od) {
-    const bool first_d = p.d == imax(od * g.s[0] - g.pad[0], 0);
-    for (int oh = h0; oh <= h1; ++oh) {
-      const bool first_h = first_d && p.h == imax(oh * g.s[1] - g.pad[1], 0);
-      for (int ow = w0; ow <= w1; ++ow) {
-        const int o = base + (od * g.out[1] + oh) * g.out[2] + ow;
-        const int64_t v = idx[o];
-        if (first_h && p.w == imax(ow * g.s[2] - g.pad[2], 0) &&
-            !switch_inside(g, od, oh, ow, v))
-          report_error(flag, v);
-        on(o, v == here);
-      }
-    }
-  }
+CNNFAST_HD inline void covering_windows(const Geo& g, int plane, int64_t v, F&& on) {
+  const Pos s = decode(int(v), g.div_in);  // s.plane == 0: v is in-plane
+  int lo[3], hi[3];
+  cover(g, 0, s.d, &lo[0], &hi[0]);
+  cover(g, 1, s.h, &lo[1], &hi[1]);
+  cover(g, 2, s.w, &lo[2], &hi[2]);
+  const int base = plane * g.out_plane;
+  for (int od = lo[0]; od <= hi[0]; ++od)
+    for (int oh = lo[1]; oh <= hi[1]; ++oh)
+      for (int ow = lo[2]; ow <= hi[2]; ++ow)
+        if (!on(base + (od * g.out[1] + oh) * g.out[2] + ow)) return;
 }
 
 // Windows that tile the plane (kernel == stride, no padding, dilation 1): pooled index o owns

@@ -3,12 +3,13 @@
 // each output slot with atomicMax(j + 1) (and checks every index), a second pass lets only the
 // claimant write (forward) or read back (backward, its exact adjoint; others get 0).
 // When the caller passes the pooling windows that made the switches (pool_fast.cuh's 32-bit
-// fast path: regular windows, dilation 1, int-sized), one pass suffices: forward gathers — each
-// output element looks at the few windows whose span covers it and takes the last (raster) x
-// whose switch points at it, else 0 — and backward reads dy at its switch unless a later
-// covering window has the same switch. Valid while every switch lies inside its own window (then
-// only covering windows can share a slot); that is checked in the same pass, and a violation
-// (or an out-of-range index) reruns the claim path above, which reports bad indices.
+// fast path: regular windows, dilation 1, int-sized), one pass suffices: forward — windows that
+// tile the plane write their whole block (x at the switch, 0 elsewhere); overlapping ones, on a
+// zeroed y, write x at their switch unless a later window (raster order) has the same switch —
+// and backward reads dy at its switch under the same rule. Valid while every switch lies inside
+// its own window (then only covering windows can share a slot); that is checked in the same pass,
+// and a violation (or an out-of-range index) reruns the claim path above, which reports bad
+// indices.
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -70,37 +71,34 @@ __global__ void unpool_backward_kernel(int64_t total, int64_t in_count, int64_t 
 }
 
 // ---- the one-pass fast paths (pool_fast.cuh): g.in = the unpooled plane, g.out = the pooled --
-CNNFAST_HD inline void forward_fast(const fast::Geo& g, int e, float* y, const float* x,
+// Window j's share of the unpooling forward (y zeroed before): y[switch] = x[j] unless a later
+// window (raster order) has the same switch — the last writer wins, as on the CPU.
+CNNFAST_HD inline void forward_fast(const fast::Geo& g, int j, float* y, const float* x,
                                     const int64_t* idx, long long* outside) {
-  float v = 0.f;  // the last covering window whose switch is e wins
-  fast::gather_switches(g, e, idx, outside, [&](int o, bool hit) {
-    if (hit) v = x[o];
+  fast::Pos at;
+  int64_t v;
+  if (!fast::own_switch(g, j, idx, outside, &at, &v)) return;
+  bool last = true;
+  fast::covering_windows(g, at.plane, v, [&](int o) {
+    if (o > j && idx[o] == v) last = false;  // a later writer owns the slot
+    return last;
   });
-  y[e] = v;
+  if (last) y[int64_t(at.plane) * g.in_plane + v] = x[j];
 }
 
+// dx[j] = dy[switch of j] unless a later window has the same switch (its slot was overwritten).
 CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const float* dy,
                                      const int64_t* idx, long long* outside) {
-  const fast::Pos at = fast::decode(j, g.div_out);
-  const int64_t v = idx[j];
   dx[j] = 0.f;
-  if (!fast::switch_inside(g, at.d, at.h, at.w, v)) {
-    report_error(outside, v);
-    return;
-  }
-  const fast::Pos s = fast::decode(int(v), g.div_in);  // s.plane == 0: v is in-plane
-  int lo[3], hi[3];
-  fast::cover(g, 0, s.d, &lo[0], &hi[0]);
-  fast::cover(g, 1, s.h, &lo[1], &hi[1]);
-  fast::cover(g, 2, s.w, &lo[2], &hi[2]);
-  const int base = at.plane * g.out_plane, self = j - base;
-  for (int od = lo[0]; od <= hi[0]; ++od)
-    for (int oh = lo[1]; oh <= hi[1]; ++oh)
-      for (int ow = lo[2]; ow <= hi[2]; ++ow) {
-        const int o = (od * g.out[1] + oh) * g.out[2] + ow;
-        if (o > self && idx[base + o] == v) return;  // a later writer owns the slot
-      }
-  dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
+  fast::Pos at;
+  int64_t v;
+  if (!fast::own_switch(g, j, idx, outside, &at, &v)) return;
+  bool last = true;
+  fast::covering_windows(g, at.plane, v, [&](int o) {
+    if (o > j && idx[o] == v) last = false;  // a later writer owns the slot
+    return last;
+  });
+  if (last) dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
 }
 
 __global__ void unpool_forward_tiled_kernel(fast::Geo g, int total, float* y, const float* x,
@@ -170,7 +168,9 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
                                                                outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_tiled_kernel");
     } else {
-      unpool_forward_fast_kernel<<<blocks_for(m), kThreads>>>(g, int(m), y, x, idx,
+      const int64_t n = p.planes * p.in_count;
+      fill_bytes(y, 0, m * int64_t(sizeof(float)));
+      unpool_forward_fast_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
                                                               outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_fast_kernel");
     }
@@ -222,7 +222,8 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
         fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { y[e] = hit ? v : 0.f; });
       }
     } else {
-      for (int e = 0; e < m; ++e) forward_fast(g, e, y, x, idx, outside);
+      std::fill(y, y + m, 0.f);
+      for (int j = 0; j < int(p.planes * p.in_count); ++j) forward_fast(g, j, y, x, idx, outside);
     }
     set_last_pool_path(outside[0] ? "fallback" : "fast");
     if (!outside[0]) return;
