@@ -177,8 +177,8 @@ void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const
                            int(p.stride_h), int(p.stride_w)};
         const int64_t rows = s.N * Ha * Wa;
         const int tn = gemm::lanes_for(Cg), tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
-        gemm::run_tiled(e.on_host, "launch of conv2d backward-data (implicit GEMM)", tm, tn, p.groups, rows, Cg,
-                 Kg * T, 1, A, B, St);  // T == 0: the phase is written with zeros
+        gemm::run_tiled(e.on_host, "launch of conv2d backward-data (implicit GEMM)", tm, tn,
+                        p.groups, rows, Cg, Kg * T, 1, A, B, St);  // T == 0: zeros
       }
   });
 }
@@ -202,8 +202,8 @@ void backward_data_dcol(const Exec& e, const Conv2dParams& p, float* dx, const f
     const DcolGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(p.K * PQ), int(Kg * PQ)};
     const DcolWeight B{w, 1, 1, int(Kg * Cg * RS), int(Cg * RS)};
     const int tn = gemm::lanes_for(cols), tm = gemm::rows_lanes_for(rows, cols, tn, p.groups, e.sms);
-    gemm::run_tiled(e.on_host, "launch of conv2d backward-data (dcol GEMM)", tm, tn, p.groups, rows, cols, Kg, 1,
-             A, B, DcolStore{dcol, int(cols), int(rows)});
+    gemm::run_tiled(e.on_host, "launch of conv2d backward-data (dcol GEMM)", tm, tn, p.groups,
+                    rows, cols, Kg, 1, A, B, DcolStore{dcol, int(cols), int(rows)});
     const int64_t step_r = p.stride_h / std::gcd(p.stride_h, p.dil_h);
     const int64_t step_s = p.stride_w / std::gcd(p.stride_w, p.dil_w);
     const Col2im body{dx + n0 * p.C * HW, dcol, FastDiv(p.W), FastDiv(HW), FastDiv(p.C * HW),

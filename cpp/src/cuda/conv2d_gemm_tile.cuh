@@ -273,16 +273,29 @@ void emulate_gemm(Program<TM, TN, OA, OB, ST> prog, int gx, int gy, int gz) {
 }
 
 // Runs C = A·B for groups [0, groups) with tile TM×TN; `splits` > 1 divides the depth over
-// blocks (the store must then add).
+// blocks (the store must then add); splits == 0: as many as fill two whole waves of resident
+// blocks on `sms` multiprocessors (a partial last wave idles the rest of the GPU), each block
+// over at least 16 slices.
 template <int TM, int TN, class OA, class OB, class ST>
 void run(bool on_host, const char* what, int64_t groups, int64_t rows, int64_t cols,
-         int64_t depth, int64_t splits, const OA& oa, const OB& ob, const ST& st) {
+         int64_t depth, int64_t splits, const OA& oa, const OB& ob, const ST& st, int sms = 1) {
   using Cfg = Config<TM, TN>;
   if (groups == 0 || rows == 0 || cols == 0) return;
   const int64_t gx = (rows + Cfg::BM - 1) / Cfg::BM, gy = (cols + Cfg::BN - 1) / Cfg::BN;
   if (gx > INT_MAX || gy > 65535 || rows >= INT_MAX || cols >= INT_MAX || depth >= INT_MAX)
     throw std::invalid_argument(std::string(what) + ": tensor too large for the CUDA grid");
   GemmDims d{int(rows), int(cols), int(depth), 0, 1, 0};
+  if (splits == 0) {
+    int resident = 2;  // the launch bound's minimum; the occupancy calculator knows better
+    if (!on_host &&
+        cudaOccupancyMaxActiveBlocksPerMultiprocessor(&resident, gemm_kernel<TM, TN, OA, OB, ST>,
+                                                      NT, 0) != cudaSuccess) {
+      cudaGetLastError();
+      resident = 2;
+    }
+    const int64_t waves2 = 2 * int64_t(std::max(resident, 1)) * sms, tiles = gx * gy * groups;
+    splits = std::min<int64_t>({waves2 / tiles, depth / (16 * BK), 4096});
+  }
   splits = std::max<int64_t>(1, splits);
   const int64_t chunk = ((depth + splits - 1) / splits + BK - 1) / BK * BK;
   d.depth_chunk = int(std::max<int64_t>(chunk, BK));
@@ -341,10 +354,10 @@ void with_tile(int tm, int tn, Fn&& fn) {
 template <class OA, class OB, class ST>
 void run_tiled(bool on_host, const char* what, int tm, int tn, int64_t groups, int64_t rows,
                int64_t cols, int64_t depth, int64_t splits, const OA& a, const OB& b,
-               const ST& st) {
+               const ST& st, int sms = 1) {
   with_tile(tm, tn, [&](auto TM, auto TN) {
     run<decltype(TM)::value, decltype(TN)::value>(on_host, what, groups, rows, cols, depth, splits,
-                                                  a, b, st);
+                                                  a, b, st, sms);
   });
 }
 

@@ -123,33 +123,28 @@ void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, con
     const FwdStore St{y + n0 * p.K * PQ, b, FastDiv(PQ), int(p.K), int(Kg), relu};
     const int64_t rows = s.N * PQ;
     const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);
-    gemm::run_tiled(e.on_host, "launch of conv2d forward (implicit GEMM)", tm, tn, p.groups, rows, Kg, Cg * RS,
-             1, A, B, St);
+    gemm::run_tiled(e.on_host, "launch of conv2d forward (implicit GEMM)", tm, tn, p.groups, rows,
+                    Kg, Cg * RS, 1, A, B, St);
   });
 }
 
-// dw += dy ⋆ x. Few output tiles and a long sum: the sum is split so that ~4 blocks run per
-// multiprocessor, each over at least 16 slices.
+// dw += dy ⋆ x. Few output tiles and a long sum: the sum is split over blocks to fill two whole
+// waves of the GPU (gemm::run's splits == 0), each block over at least 16 slices.
 void backward_weight(const Exec& e, const Conv2dParams& p, float* dw, const float* dy,
                      const float* x) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
   const int64_t cols = Cg * RS;
   const int tm = gemm::lanes_for(Kg), tn = gemm::lanes_for(cols);
-  const int64_t tiles = ((Kg + 16 * tm - 1) / (16 * tm)) * ((cols + 16 * tn - 1) / (16 * tn)) *
-                        p.groups;
   for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
     const int64_t depth = s.N * PQ;
-    const int64_t splits = std::max<int64_t>(
-        1, std::min<int64_t>({(4 * int64_t(e.sms) + tiles - 1) / tiles, depth / (16 * gemm::BK),
-                              4096}));
     const WgtGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(Kg), int(p.K * PQ)};
     const WgtImage B{x + n0 * p.C * HW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.Q),
                      FastDiv(RS), FastDiv(p.S), int(p.C * HW), int(Cg * HW), int(HW),
                      int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
                      int(p.dil_h), int(p.dil_w)};
-    gemm::run_tiled(e.on_host, "launch of conv2d backward-weight (implicit GEMM)", tm, tn, p.groups, Kg, cols,
-             depth, splits, A, B, WgtStore{dw, int(Kg), int(cols)});
+    gemm::run_tiled(e.on_host, "launch of conv2d backward-weight (implicit GEMM)", tm, tn,
+                    p.groups, Kg, cols, depth, 0, A, B, WgtStore{dw, int(Kg), int(cols)}, e.sms);
   });
 }
 
