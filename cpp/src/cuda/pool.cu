@@ -208,6 +208,54 @@ CNNFAST_UNROLL
   if (idx) idx[o] = arg;
 }
 
+// 2-D windows of at most 3×3 taps, dilation 1 (3×3 stride-2 max pooling, 3×3 average pooling):
+// the window's rows [hs, he) and columns [ws, we) clamped to the plane, its padded extent, and
+// fully unrolled masked loops, so all nine loads are in flight at once.
+CNNFAST_HD inline bool small_2d(const fast::Geo& g) {
+  return g.in[0] == 1 && g.k[0] == 1 && g.s[0] == 1 && g.k[1] <= 3 && g.k[2] <= 3 &&
+         g.dl[1] == 1 && g.dl[2] == 1;
+}
+
+struct Window2d {
+  int plane, hs, he, ws, we, padded;
+};
+CNNFAST_HD inline Window2d window_2d(const fast::Geo& g, int o) {
+  const int q = g.div_out[2].div(o), ow = o - q * g.out[2];
+  const int plane = g.div_out[1].div(q), oh = q - plane * g.out[1];
+  const int h0 = oh * g.s[1] - g.pad[1], w0 = ow * g.s[2] - g.pad[2];
+  const int ph = fast::imin(h0 + g.k[1], g.in[1] + g.pad[1]) - h0;  // window() 's padded length
+  const int pw = fast::imin(w0 + g.k[2], g.in[2] + g.pad[2]) - w0;
+  return {plane, fast::imax(h0, 0), fast::imin(h0 + g.k[1], g.in[1]), fast::imax(w0, 0),
+          fast::imin(w0 + g.k[2], g.in[2]), ph * pw};
+}
+
+CNNFAST_HD inline void max_forward_small(const fast::Geo& g, int o, float* y, int64_t* idx,
+                                         const float* x) {
+  const Window2d w = window_2d(g, o);
+  const int W = g.in[2];
+  const float* xp = x + int64_t(w.plane) * g.in_plane;
+  float v[9];
+CNNFAST_UNROLL
+  for (int t = 0; t < 9; ++t) {
+    const int h = w.hs + t / 3, c = w.ws + t % 3;
+    v[t] = (h < w.he && c < w.we) ? xp[h * W + c] : -INFINITY;
+  }
+  float best = -INFINITY;
+  int arg = w.hs * W + w.ws;
+  bool is_nan = false;
+CNNFAST_UNROLL
+  for (int t = 0; t < 9; ++t) {
+    const int h = w.hs + t / 3, c = w.ws + t % 3;
+    if (h < w.he && c < w.we && !is_nan && (v[t] > best || v[t] != v[t])) {
+      best = v[t];
+      arg = h * W + c;
+      is_nan = v[t] != v[t];
+    }
+  }
+  y[o] = best;
+  if (idx) idx[o] = arg;
+}
+
 CNNFAST_HD inline float avg_scale_fast(const AvgOptions& opt, int64_t padded, int64_t count) {
   if (opt.divisor_override > 0) return fast::recip(opt.divisor_override);
   return fast::recip(opt.count_include_pad ? padded : count);
@@ -227,6 +275,25 @@ CNNFAST_HD inline void avg_forward_fast(const fast::Geo& g, const AvgOptions& op
     }
   y[o] = sum * avg_scale_fast(opt, int64_t(a.padded) * b.padded * c.padded,
                               int64_t(a.count) * b.count * c.count);
+}
+
+CNNFAST_HD inline void avg_forward_small(const fast::Geo& g, const AvgOptions& opt, int o,
+                                         float* y, const float* x) {
+  const Window2d w = window_2d(g, o);
+  const int W = g.in[2];
+  const float* xp = x + int64_t(w.plane) * g.in_plane;
+  float v[9];
+CNNFAST_UNROLL
+  for (int t = 0; t < 9; ++t) {
+    const int h = w.hs + t / 3, c = w.ws + t % 3;
+    v[t] = (h < w.he && c < w.we) ? xp[h * W + c] : 0.f;
+  }
+  float sum = 0.f;  // raster order, as avg_forward_fast
+CNNFAST_UNROLL
+  for (int t = 0; t < 9; ++t)
+    if (w.hs + t / 3 < w.he && w.ws + t % 3 < w.we) sum += v[t];
+  const int count = fast::imax(w.he - w.hs, 0) * fast::imax(w.we - w.ws, 0);
+  y[o] = sum * avg_scale_fast(opt, w.padded, count);
 }
 
 // dx[e] = Σ, in raster order of the outputs whose window holds e, of dy[o] * scale(o).
@@ -284,13 +351,17 @@ CNNFAST_HD inline void max_backward_window(const fast::Geo& g, int o, float* dx,
   if (first) dx[int64_t(at.plane) * g.in_plane + v] = sum;
 }
 
+// Window o of tiling windows writes its dx block: dy[o] at the switch, 0 elsewhere.
+CNNFAST_HD inline void max_backward_tile(const fast::Geo& g, int o, float* dx, const float* dy,
+                                         const int64_t* idx, long long* outside) {
+  const float v = dy[o];
+  fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { dx[e] = hit ? v : 0.f; });
+}
+
 __global__ void max_pool_backward_tiled_kernel(fast::Geo g, int total, float* dx,
                                                const float* dy, const int64_t* idx,
                                                long long* outside) {
-  CNNFAST_GRID_STRIDE_INT(o, total) {
-    const float v = dy[o];
-    fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { dx[e] = hit ? v : 0.f; });
-  }
+  CNNFAST_GRID_STRIDE_INT(o, total) { max_backward_tile(g, o, dx, dy, idx, outside); }
 }
 
 __global__ void max_pool_forward_2x2_kernel(fast::Geo g, int total, float* y, int64_t* idx,
@@ -300,12 +371,20 @@ __global__ void max_pool_forward_2x2_kernel(fast::Geo g, int total, float* y, in
 
 __global__ void max_pool_forward_fast_kernel(fast::Geo g, int total, float* y, int64_t* idx,
                                              const float* x) {
-  CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_fast(g, o, y, idx, x); }
+  if (small_2d(g)) {
+    CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_small(g, o, y, idx, x); }
+  } else {
+    CNNFAST_GRID_STRIDE_INT(o, total) { max_forward_fast(g, o, y, idx, x); }
+  }
 }
 
 __global__ void avg_pool_forward_fast_kernel(fast::Geo g, AvgOptions opt, int total, float* y,
                                              const float* x) {
-  CNNFAST_GRID_STRIDE_INT(o, total) { avg_forward_fast(g, opt, o, y, x); }
+  if (small_2d(g)) {
+    CNNFAST_GRID_STRIDE_INT(o, total) { avg_forward_small(g, opt, o, y, x); }
+  } else {
+    CNNFAST_GRID_STRIDE_INT(o, total) { avg_forward_fast(g, opt, o, y, x); }
+  }
 }
 
 __global__ void avg_pool_backward_fast_kernel(fast::Geo g, AvgOptions opt, int total, float* dx,
@@ -426,7 +505,8 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
     last_path = "fast";
     const bool two = tiled_2x2(g);
     for (int o = 0; o < int(outputs(p)); ++o)
-      two ? max_forward_2x2(g, o, y, idx, x) : max_forward_fast(g, o, y, idx, x);
+      two ? max_forward_2x2(g, o, y, idx, x)
+          : small_2d(g) ? max_forward_small(g, o, y, idx, x) : max_forward_fast(g, o, y, idx, x);
     return;
   }
   last_path = "general";
@@ -440,10 +520,7 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
     poison(dx, m);  // the fast paths must write every element
     long long outside[2] = {0, 0};
     if (fast::tiles(g)) {
-      for (int o = 0; o < int(outputs(p)); ++o) {
-        const float v = dy[o];
-        fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { dx[e] = hit ? v : 0.f; });
-      }
+      for (int o = 0; o < int(outputs(p)); ++o) max_backward_tile(g, o, dx, dy, idx, outside);
     } else {
       std::fill(dx, dx + m, 0.f);
       for (int o = 0; o < int(outputs(p)); ++o) max_backward_window(g, o, dx, dy, idx, outside);
@@ -460,7 +537,8 @@ void avg_pool_forward(const PoolParams& p, const AvgOptions& opt, float* y, cons
   fast::Geo g;
   if (fast::geo_of(p, true, &g)) {
     last_path = "fast";
-    for (int o = 0; o < int(outputs(p)); ++o) avg_forward_fast(g, opt, o, y, x);
+    for (int o = 0; o < int(outputs(p)); ++o)
+      small_2d(g) ? avg_forward_small(g, opt, o, y, x) : avg_forward_fast(g, opt, o, y, x);
     return;
   }
   last_path = "general";

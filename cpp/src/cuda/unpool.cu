@@ -101,12 +101,16 @@ CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const
   if (last) dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
 }
 
+// Window o of tiling windows writes its y block: x[o] at the switch, 0 elsewhere.
+CNNFAST_HD inline void forward_tile(const fast::Geo& g, int o, float* y, const float* x,
+                                    const int64_t* idx, long long* outside) {
+  const float v = x[o];
+  fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { y[e] = hit ? v : 0.f; });
+}
+
 __global__ void unpool_forward_tiled_kernel(fast::Geo g, int total, float* y, const float* x,
                                             const int64_t* idx, long long* outside) {
-  CNNFAST_GRID_STRIDE_INT(o, total) {
-    const float v = x[o];
-    fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { y[e] = hit ? v : 0.f; });
-  }
+  CNNFAST_GRID_STRIDE_INT(o, total) { forward_tile(g, o, y, x, idx, outside); }
 }
 
 __global__ void unpool_forward_fast_kernel(fast::Geo g, int total, float* y, const float* x,
@@ -217,10 +221,7 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
     std::fill(y, y + m, std::numeric_limits<float>::quiet_NaN());  // every element is written
     long long outside[2] = {0, 0};
     if (fast::tiles(g)) {
-      for (int o = 0; o < int(p.planes * p.in_count); ++o) {
-        const float v = x[o];
-        fast::tile_block(g, o, idx, outside, [&](int e, bool hit) { y[e] = hit ? v : 0.f; });
-      }
+      for (int o = 0; o < int(p.planes * p.in_count); ++o) forward_tile(g, o, y, x, idx, outside);
     } else {
       std::fill(y, y + m, 0.f);
       for (int j = 0; j < int(p.planes * p.in_count); ++j) forward_fast(g, j, y, x, idx, outside);
