@@ -143,3 +143,25 @@ def test_torch_cuda_tensors_zero_copy_both_ways(rng):
         F.conv2d(t, w.cpu().numpy())
     assert np.array_equal(host(cuda.as_device_array(t.transpose(2, 3).contiguous())),
                           t.transpose(2, 3).cpu().numpy())
+
+
+def test_cupy_arrays_zero_copy_both_ways(rng):
+    cp = pytest.importorskip("cupy")
+    try:
+        cp.cuda.runtime.getDeviceCount()
+    except Exception as e:  # a CuPy without a usable device
+        pytest.skip(f"cupy without CUDA: {e}")
+    x, w, b = f32(rng, 2, 3, 9, 7), f32(rng, 5, 3, 3, 3), f32(rng, 5)
+    cx, cw, cb = cp.asarray(x), cp.asarray(w), cp.asarray(b)
+    assert cuda.as_device_array(cx).data_ptr == cx.data.ptr  # CUDA array interface
+    assert cuda.from_dlpack(cx).data_ptr == cx.data.ptr  # DLPack
+    y = F.conv2d(cx, cw, cb, stride=2, padding=1, activation="relu")  # CuPy straight in
+    close(y, F.conv2d(x, w, b, stride=2, padding=1, activation="relu"))
+    cy = cp.asarray(y)  # and back out through our __cuda_array_interface__
+    assert cy.data.ptr == y.data_ptr and cy.shape == y.shape
+    assert cp.from_dlpack(y).data.ptr == y.data_ptr
+    pooled, sw = F.max_pool2d(cx, 2, return_indices=True)
+    hp, hsw = F.max_pool2d(x, 2, return_indices=True)
+    assert np.array_equal(host(pooled), hp) and np.array_equal(host(sw.indices), hsw.indices)
+    with pytest.raises(TypeError, match="mixes CUDA device arrays"):
+        F.conv2d(cx, w)
