@@ -40,6 +40,17 @@ CONV_CASES = [
 ]
 
 
+# N, C, D, H, W, K, KD, KH, KW, stride, padding, dilation, groups
+CONV3D_CASES = [
+    (2, 3, 5, 6, 7, 4, 3, 3, 3, 1, 1, 1, 1),
+    (1, 4, 7, 6, 5, 6, 3, 2, 3, (2, 1, 2), (1, 0, 1), (2, 1, 1), 2),
+    (2, 2, 4, 5, 5, 3, 2, 3, 3, 2, 0, 1, 1),
+    (1, 3, 6, 5, 6, 2, 3, 3, 3, (3, 2, 2), (2, 1, 1), (2, 2, 1), 1),  # depth taps skip slices
+    (1, 40, 3, 5, 5, 36, 1, 3, 3, 1, (0, 1, 1), 1, 1),                # 32+ channels per group
+    (2, 4, 3, 4, 4, 4, 3, 1, 1, 1, (2, 0, 0), 1, 4),                  # slices with no taps
+]
+
+
 def dev(*arrays):
     """Device copies (None stays None); one array -> one DeviceArray, several -> a list."""
     out = [None if a is None else cuda.from_numpy(np.asarray(a)) for a in arrays]

@@ -1,6 +1,7 @@
-"""CUDA conv2d (implicit GEMM) and ReLU against the CPU ops: every stride / padding form /
-dilation / groups (incl. depthwise), odd sizes, tiles that do not divide the problem, a split
-weight-gradient sum, fused bias + ReLU and its backward. Runs only where a CUDA device exists."""
+"""CUDA conv2d (implicit GEMM), conv3d, conv_transpose3d and ReLU against the CPU ops: every
+stride / padding form / dilation / groups (incl. depthwise), odd sizes, tiles that do not divide
+the problem, a split weight-gradient sum, fused bias + ReLU and its backward, depth slices that no
+kernel tap reaches. Runs only where a CUDA device exists."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 
 import cnnfast.functional as F
 
-from cuda_helpers import CONV_CASES as CASES, close, dev, f32, requires_gpu
+from cuda_helpers import CONV3D_CASES, CONV_CASES as CASES, close, dev, f32, requires_gpu
 
 pytestmark = requires_gpu
 
@@ -49,6 +50,34 @@ def test_conv2d_backward_needs_input_grad_and_no_bias(rng):
     got = F.conv2d_backward(*dev(gy, x, wt), needs_input_grad=(False, True, True), **kw)
     assert got[0] is None and got[2] is None and want[2] is None
     close(got[1], want[1])
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES)
+def test_conv3d_forward_backward_match_cpu(rng, case):
+    n, c, d, h, w, k, kd, kh, kw, st, pad, dil, g = case
+    x, wt, b = f32(rng, n, c, d, h, w), f32(rng, k, c // g, kd, kh, kw), f32(rng, k)
+    kw_ = dict(stride=st, padding=pad, dilation=dil, groups=g)
+    y = F.conv3d(x, wt, b, **kw_)
+    close(F.conv3d(*dev(x, wt, b), **kw_), y, what="forward")
+    gy = f32(rng, *y.shape)
+    want = F.conv3d_backward(gy, x, wt, b, **kw_)
+    got = F.conv3d_backward(*dev(gy, x, wt, b), **kw_)
+    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gg, ww, what=name)
+
+
+@pytest.mark.parametrize("st, pad, out_pad, dil, g", [
+    (2, 1, 1, 1, 1), ((1, 2, 2), 0, (0, 1, 0), 1, 2), (2, (1, 0, 1), 0, (1, 2, 1), 1)])
+def test_conv_transpose3d_matches_cpu(rng, st, pad, out_pad, dil, g):
+    x, wt, b = f32(rng, 2, 4, 3, 4, 3), f32(rng, 4, 6 // g, 3, 3, 2), f32(rng, 6)
+    kw_ = dict(stride=st, padding=pad, output_padding=out_pad, groups=g, dilation=dil)
+    y = F.conv_transpose3d(x, wt, b, **kw_)
+    close(F.conv_transpose3d(*dev(x, wt, b), **kw_), y, what="forward")
+    gy = f32(rng, *y.shape)
+    want = F.conv_transpose3d_backward(gy, x, wt, b, **kw_)
+    got = F.conv_transpose3d_backward(*dev(gy, x, wt, b), **kw_)
+    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gg, ww, what=name)
 
 
 def test_relu_forward_backward(rng):

@@ -13,7 +13,7 @@ import cnnfast.functional as F
 from cnnfast import _core
 from cnnfast._checks import int_tuple, resolve_padding
 
-from cuda_helpers import CONV_CASES, TOL, f32
+from cuda_helpers import CONV3D_CASES, CONV_CASES, TOL, f32
 from helpers import assert_close
 
 pytestmark = pytest.mark.skipif(not _core.cuda_built(), reason="built without the CUDA backend")
@@ -41,6 +41,26 @@ def test_conv2d_block_program_matches_cpu(rng, case):
                  "backward-data")
     for sms in (1, 132):  # the weight-gradient sum split for a tiny and an H100-sized GPU
         assert_close(_core._cuda_emulate_conv2d_backward_weight(gy, x, list(wt.shape), *geo, sms),
+                     gw, TOL, f"backward-weight, {sms} SMs")
+
+
+@pytest.mark.parametrize("case", CONV3D_CASES)
+def test_conv3d_slice_programs_match_cpu(rng, case):
+    n, c, d, h, w, k, kd, kh, kw, st, pad, dil, g = case
+    x, wt, b = f32(rng, n, c, d, h, w), f32(rng, k, c // g, kd, kh, kw), f32(rng, k)
+    st3, dil3 = int_tuple("stride", st, 3, 1), int_tuple("dilation", dil, 3, 1)
+    pad6 = resolve_padding(pad, (d, h, w), (kd, kh, kw), st3, dil3)
+    geo, kw_ = (st3, pad6, dil3, g), dict(stride=st, padding=pad, dilation=dil, groups=g)
+    for bias, relu in ((b, False), (None, False), (b, True)):
+        want = F.conv3d(x, wt, bias, **kw_)
+        assert_close(_core._cuda_emulate_conv3d_forward(x, wt, bias, *geo, relu),
+                     np.maximum(want, 0) if relu else want, TOL, f"forward relu={relu}")
+    gy = f32(rng, *F.conv3d(x, wt, b, **kw_).shape)
+    gx, gw, _ = F.conv3d_backward(gy, x, wt, b, **kw_)
+    assert_close(_core._cuda_emulate_conv3d_backward_data(gy, wt, list(x.shape), *geo), gx, TOL,
+                 "backward-data")
+    for sms in (1, 132):
+        assert_close(_core._cuda_emulate_conv3d_backward_weight(gy, x, list(wt.shape), *geo, sms),
                      gw, TOL, f"backward-weight, {sms} SMs")
 
 

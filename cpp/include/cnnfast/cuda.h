@@ -8,6 +8,7 @@
 #include <string>
 
 #include "cnnfast/conv.h"
+#include "cnnfast/conv_family.h"
 #include "cnnfast/pool.h"
 
 namespace cnnfast::cuda {
@@ -46,6 +47,14 @@ void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float
 void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w);
 // dw += dy ⋆ x, db += Σ dy (either may be null).
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
+                            const float* x);
+
+// ---- conv3d (conv3d.cu): the same tiles, one GEMM per depth slice --------------------------
+void conv3d_forward(const Conv3dParams& p, float* y, const float* x, const float* w,
+                    const float* b, bool relu);
+void conv3d_backward_data(const Conv3dParams& p, float* dx, const float* dy, const float* w);
+// dw += dy ⋆ x, db += Σ dy (either may be null).
+void conv3d_backward_weight(const Conv3dParams& p, float* dw, float* db, const float* dy,
                             const float* x);
 
 // ---- elementwise (eltwise.cu) -------------------------------------------------------------------
@@ -133,6 +142,11 @@ void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float
                     const float* b, bool relu);
 void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w);
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, const float* dy, const float* x,
+                            int multiprocessors);
+void conv3d_forward(const Conv3dParams& p, float* y, const float* x, const float* w,
+                    const float* b, bool relu);
+void conv3d_backward_data(const Conv3dParams& p, float* dx, const float* dy, const float* w);
+void conv3d_backward_weight(const Conv3dParams& p, float* dw, const float* dy, const float* x,
                             int multiprocessors);
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x);
 void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx);

@@ -13,7 +13,7 @@ from ..functional.switches import Switches
 from ._array import empty
 from ._common import I64, auto_only, f32, i64, same_shape
 from ._ops_conv_family import (_transposed_backward, _transposed_forward,  # noqa: F401
-                               conv1d, conv1d_backward, conv2d_grads)
+                               conv1d, conv1d_backward, conv2d_grads, conv3d, conv3d_backward)
 from ._ops_layers import (dropout, dropout2d, dropout2d_backward,  # noqa: F401
                           dropout_backward, linear, linear_backward)
 from ._ops_nn import (batch_norm, batch_norm_backward, cross_entropy,  # noqa: F401

@@ -142,6 +142,7 @@ def conv1d_backward(grad_out, x, weight, bias=None, stride=1, padding: PaddingAr
     return (None if gx is None else gx[:, :, 0, :], None if gw is None else gw[:, :, 0, :], gb)
 
 
+@on_device
 def conv3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None, stride=1,
            padding: PaddingArg = 0, dilation=1, groups: int = 1, algo: str = "auto") -> np.ndarray:
     """3-D convolution of x (N, C, D, H, W) with weight (K, C/groups, KD, KH, KW).
@@ -153,6 +154,7 @@ def conv3d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     return fn(x, weight, bias, stride, pad, dilation, groups, algo)
 
 
+@on_device
 def conv3d_backward(grad_out, x, weight, bias=None, stride=1, padding: PaddingArg = 0,
                     dilation=1, groups: int = 1, needs_input_grad=(True, True, True),
                     algo: str = "auto"):

@@ -1,0 +1,354 @@
+// conv3d.cu — conv3d forward, backward-data and backward-weight on CUDA, on the implicit-GEMM
+// tiles of conv2d_gemm_tile.cuh: one 2-D GEMM per depth slice, whose depth index runs only over
+// the kernel-depth taps that land inside the input for that slice, so the gathers keep conv2d's
+// (h, w) bounds checks and no tap multiplies padding.
+//   forward, output slice od:       rows = N·OH·OW, cols = K/G, depth = C/G·(its taps)·KH·KW
+//   backward-weight, slice od:      rows = K/G, cols = C/G·(its taps)·KH·KW, depth = N·OH·OW
+//   backward-data, input slice id and (h, w) stride phase: rows = the phase's pixels, cols = C/G,
+//                                   depth = K/G·(depth taps)·(row taps)·(column taps)
+// Layouts: x (N, C, D, H, W), w (K, C/G, KD, KH, KW), y (N, K, OD, OH, OW). Batches are split to
+// keep each launch's tensors under 2^30 elements (int32 offsets).
+#include <algorithm>
+#include <numeric>
+
+#include "cnnfast/conv_family.h"
+#include "cuda/conv2d_gemm_tile.cuh"
+
+namespace cnnfast::cuda {
+
+int multiprocessors();  // conv2d_implicit_gemm.cu
+
+namespace {
+
+using gemm::FastDiv;
+using gemm::Point;
+
+constexpr int kEmulatedSms = 16;
+
+// The kernel-depth taps t = first + i·step (i < count) of one slice; `off` the depth coordinate
+// (input slice for forward / weight gradient, output slice for backward-data) of tap `first`,
+// moving by `delta` per step.
+struct DepthTaps {
+  int first = 0, step = 1, count = 0, off = 0, delta = 0;
+};
+
+// Forward / weight gradient, output slice od: taps with 0 <= od·sd − pd + t·dd < D.
+DepthTaps forward_taps(const Conv3dParams& p, int64_t od) {
+  DepthTaps t;
+  const int64_t base = od * p.stride_d - p.pad_front;
+  for (int64_t k = 0; k < p.KD; ++k) {
+    const int64_t d = base + k * p.dil_d;
+    if (d < 0 || d >= p.D) continue;
+    if (t.count == 0) t.first = int(k), t.off = int(d);
+    ++t.count;
+  }
+  t.delta = int(p.dil_d);
+  return t;
+}
+
+// Backward-data, input slice id: taps with sd | id + pd − t·dd and 0 <= that quotient < OD; they
+// are every step-th from the first, the output slice falling by `delta` each.
+DepthTaps data_taps(const Conv3dParams& p, int64_t id) {
+  DepthTaps t;
+  const int64_t step = p.stride_d / std::gcd(p.stride_d, p.dil_d);
+  t.step = int(step);
+  t.delta = int(step * p.dil_d / p.stride_d);
+  int64_t k = 0;
+  for (; k < p.KD; ++k) {  // the first tap whose output slice exists (it only falls with k)
+    const int64_t v = id + p.pad_front - k * p.dil_d;
+    if (v < 0) return t;
+    if (v % p.stride_d == 0 && v / p.stride_d < p.OD) break;
+  }
+  if (k >= p.KD) return t;
+  t.first = int(k);
+  t.off = int((id + p.pad_front - k * p.dil_d) / p.stride_d);
+  for (; k < p.KD && id + p.pad_front - k * p.dil_d >= 0; k += step) ++t.count;
+  return t;
+}
+
+// ---- forward, output slice od -------------------------------------------------------------------
+struct Fwd3Image {  // A(m = (n, p, q), k = (c, jt, r, s)) = x[n, g·Cg + c, d0 + jt·dd, h, w]
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H, W;
+  FastDiv PQ, Q, TRS, RS, S;
+  int CDHW, CgDHW, DHW, HW, d0, tstep, sh, sw, pt, pl, dh, dw;
+  CNNFAST_HD Point fixed(int g, int m) const {
+    const int n = PQ.div(m), pq = m - n * PQ.d, p = Q.div(pq), q = pq - p * Q.d;
+    const int h = p * sh - pt, w = q * sw - pl;
+    return {n * CDHW + g * CgDHW + d0 * HW + h * W + w, h, w};
+  }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int c = TRS.div(k), trs = k - c * TRS.d, jt = RS.div(trs), rs = trs - jt * RS.d;
+    const int r = S.div(rs), s = rs - r * S.d, h = r * dh, w = s * dw;
+    return {c * DHW + jt * tstep + h * W + w, h, w};
+  }
+};
+struct Fwd3Weight {  // B(k = (c, jt, rs), j) = w[g·Kg + j, c, t0 + jt, rs]
+  static constexpr bool kFixedFast = false;
+  const float* src;
+  int H = 1, W = 1;
+  FastDiv TRS;
+  int Kg, CgKDRS, KDRS, t0RS;
+  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * CgKDRS + t0RS, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int c = TRS.div(k);
+    return {c * KDRS + (k - c * TRS.d), 0, 0};
+  }
+};
+struct Fwd3Store {  // y[n, g·Kg + j, od, p, q] = act(v + b)
+  float* y;
+  const float* b;
+  FastDiv PQ;
+  int K, Kg, ODPQ, odPQ;
+  bool relu;
+  CNNFAST_HD void operator()(int g, int m, int j, float v) const {
+    const int n = PQ.div(m), pq = m - n * PQ.d, k = g * Kg + j;
+    if (b) v += b[k];
+    if (relu) v = v < 0.f ? 0.f : v;
+    y[(n * K + k) * ODPQ + odPQ + pq] = v;
+  }
+};
+
+// ---- backward-weight, output slice od -----------------------------------------------------------
+struct Wgt3GradOut {  // A(j, k = (n, pq)) = dy[n, g·Kg + j, od, pq]
+  static constexpr bool kFixedFast = false;
+  const float* src;
+  int H = 1, W = 1;
+  FastDiv PQ;
+  int Kg, ODPQ, odPQ, KODPQ;
+  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * ODPQ + odPQ, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int n = PQ.div(k);
+    return {n * KODPQ + (k - n * PQ.d), 0, 0};
+  }
+};
+struct Wgt3Image {  // B(k = (n, p, q), col = (c, jt, r, s)) = x[n, g·Cg + c, d0 + jt·dd, h, w]
+  static constexpr bool kFixedFast = false;
+  const float* src;
+  int H, W;
+  FastDiv PQ, Q, TRS, RS, S;
+  int CDHW, CgDHW, DHW, HW, d0, tstep, sh, sw, pt, pl, dh, dw;
+  CNNFAST_HD Point fixed(int g, int col) const {
+    const int c = TRS.div(col), trs = col - c * TRS.d, jt = RS.div(trs), rs = trs - jt * RS.d;
+    const int r = S.div(rs), s = rs - r * S.d, h = r * dh, w = s * dw;
+    return {g * CgDHW + c * DHW + d0 * HW + jt * tstep + h * W + w, h, w};
+  }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int n = PQ.div(k), pq = k - n * PQ.d, p = Q.div(pq), q = pq - p * Q.d;
+    const int h = p * sh - pt, w = q * sw - pl;
+    return {n * CDHW + h * W + w, h, w};
+  }
+};
+struct Wgt3Store {  // dw[g·Kg + j, c, t0 + jt, rs] += v
+  float* dw;
+  FastDiv TRS;
+  int Kg, CgKDRS, KDRS, t0RS;
+  CNNFAST_HD void operator()(int g, int j, int col, float v) const {
+    const int c = TRS.div(col);
+    atomic_add(&dw[(g * Kg + j) * CgKDRS + c * KDRS + t0RS + (col - c * TRS.d)], v);
+  }
+};
+
+// ---- backward-data, input slice id, (h, w) phase (ph, pw) ------------------------------------------
+struct Data3Image {  // A(m = (n, a, b), k = (j, it, ir, is)) = dy[n, g·Kg + j, od(it), a + oh, b + ow]
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H, W;  // OH, OW
+  FastDiv AB, B, T3, T2, TS;
+  int KODPQ, KgODPQ, ODPQ, PQ, od0, dod, oh0, doh, ow0, dow;
+  CNNFAST_HD Point fixed(int g, int m) const {
+    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
+    return {n * KODPQ + g * KgODPQ + a * W + b, a, b};
+  }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int j = T3.div(k), t3 = k - j * T3.d, it = T2.div(t3), t2 = t3 - it * T2.d;
+    const int ir = TS.div(t2), is = t2 - ir * TS.d;
+    const int oh = oh0 - ir * doh, ow = ow0 - is * dow;
+    return {j * ODPQ + (od0 - it * dod) * PQ + oh * W + ow, oh, ow};
+  }
+};
+struct Data3Weight {  // B(k = (j, it, ir, is), ci) = w[g·Kg + j, ci, t, r, s]
+  static constexpr bool kFixedFast = true;
+  const float* src;
+  int H = 1, W = 1;
+  FastDiv T3, T2, TS;
+  int KgCgKDRS, CgKDRS, KDRS, RS, S, t0, step_t, r0, step_r, s0, step_s;
+  CNNFAST_HD Point fixed(int g, int ci) const { return {g * KgCgKDRS + ci * KDRS, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const {
+    const int j = T3.div(k), t3 = k - j * T3.d, it = T2.div(t3), t2 = t3 - it * T2.d;
+    const int ir = TS.div(t2), is = t2 - ir * TS.d;
+    return {j * CgKDRS + (t0 + it * step_t) * RS + (r0 + ir * step_r) * S + s0 + is * step_s, 0,
+            0};
+  }
+};
+struct Data3Store {  // dx[n, g·Cg + ci, id, ph + sh·a, pw + sw·b] = v
+  float* dx;
+  FastDiv AB, B;
+  int CDHW, CgDHW, DHW, idHW, W, ph, pw, sh, sw;
+  CNNFAST_HD void operator()(int g, int m, int ci, float v) const {
+    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
+    dx[n * CDHW + g * CgDHW + ci * DHW + idHW + (ph + sh * a) * W + pw + sw * b] = v;
+  }
+};
+
+// The (h or w) taps of one stride phase (as conv2d_backward_data.cu's phase_taps).
+struct PhaseTaps {
+  int r0, step, n, o0, delta;
+};
+PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
+  const int64_t step = stride / std::gcd(stride, dil);
+  int64_t r0 = 0;
+  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
+  PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
+  if (r0 < step && r0 < R) {
+    t.n = int((R - r0 + step - 1) / step);
+    t.o0 = int((phase + pad - r0 * dil) / stride);
+  }
+  return t;
+}
+
+struct Exec {
+  bool on_host;
+  int sms;
+};
+
+int64_t images_per_launch(const Conv3dParams& p) {
+  const int64_t limit = int64_t(1) << 30;
+  const int64_t per = std::max({p.C * p.in_volume(), p.K * p.out_volume(), int64_t(1)});
+  if (per >= limit || p.K * p.Cg() * p.taps() >= limit)
+    throw std::invalid_argument("conv3d (CUDA): one image's input, output or the weight has "
+                                "2^30 elements or more (the kernels' offsets are 32-bit)");
+  return std::max<int64_t>(1, std::min(p.N, limit / per));
+}
+
+template <class Fn>
+void for_chunks(const Conv3dParams& p, Fn&& fn) {
+  const int64_t per = images_per_launch(p);
+  for (int64_t n0 = 0; n0 < p.N; n0 += per) {
+    Conv3dParams sub = p;
+    sub.N = std::min(per, p.N - n0);
+    fn(sub, n0);
+  }
+}
+
+void forward(const Exec& e, const Conv3dParams& p, float* y, const float* x, const float* w,
+             const float* b, bool relu) {
+  if (p.N == 0 || p.K == 0 || p.out_volume() == 0) return;
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
+  const int64_t HW = p.H * p.W, DHW = p.D * HW;
+  for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
+    for (int64_t od = 0; od < p.OD; ++od) {
+      const DepthTaps t = forward_taps(p, od);
+      const int64_t TRS = std::max<int64_t>(1, t.count * RS);
+      const Fwd3Image A{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.OW),
+                        FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
+                        int(Cg * DHW), int(DHW), int(HW), t.off, int(t.delta * HW),
+                        int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
+                        int(p.dil_h), int(p.dil_w)};
+      const Fwd3Weight B{w, 1, 1, FastDiv(TRS), int(Kg), int(Cg * p.taps()), int(p.taps()),
+                         int(t.first * RS)};
+      const Fwd3Store St{y + n0 * p.K * p.out_volume(), b, FastDiv(PQ), int(p.K), int(Kg),
+                         int(p.out_volume()), int(od * PQ), relu};
+      const int64_t rows = s.N * PQ;
+      const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);
+      gemm::run_tiled(e.on_host, "launch of conv3d forward (implicit GEMM)", tm, tn, p.groups,
+                      rows, Kg, Cg * t.count * RS, 1, A, B, St);  // no taps: bias only
+    }
+  });
+}
+
+void backward_weight(const Exec& e, const Conv3dParams& p, float* dw, const float* dy,
+                     const float* x) {
+  if (p.N == 0 || p.K == 0 || p.out_volume() == 0) return;
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
+  const int64_t HW = p.H * p.W, DHW = p.D * HW;
+  for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
+    for (int64_t od = 0; od < p.OD; ++od) {
+      const DepthTaps t = forward_taps(p, od);
+      if (t.count == 0) continue;
+      const int64_t TRS = t.count * RS, cols = Cg * TRS;
+      const Wgt3GradOut A{dy + n0 * p.K * p.out_volume(), 1, 1, FastDiv(PQ), int(Kg),
+                          int(p.out_volume()), int(od * PQ), int(p.K * p.out_volume())};
+      const Wgt3Image B{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.OW),
+                        FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
+                        int(Cg * DHW), int(DHW), int(HW), t.off, int(t.delta * HW),
+                        int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
+                        int(p.dil_h), int(p.dil_w)};
+      const Wgt3Store St{dw, FastDiv(TRS), int(Kg), int(Cg * p.taps()), int(p.taps()),
+                         int(t.first * RS)};
+      gemm::run_tiled(e.on_host, "launch of conv3d backward-weight (implicit GEMM)",
+                      gemm::lanes_for(Kg), gemm::lanes_for(cols), p.groups, Kg, cols, s.N * PQ,
+                      0, A, B, St, e.sms);
+    }
+  });
+}
+
+void backward_data(const Exec& e, const Conv3dParams& p, float* dx, const float* dy,
+                   const float* w) {
+  if (p.N == 0 || p.C == 0 || p.in_volume() == 0) return;
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
+  const int64_t HW = p.H * p.W, DHW = p.D * HW;
+  for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
+    for (int64_t id = 0; id < p.D; ++id) {
+      const DepthTaps t = data_taps(p, id);
+      for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
+        for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
+          const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.KH);
+          const PhaseTaps tw = phase_taps(pw, p.stride_w, p.pad_left, p.dil_w, p.KW);
+          const int64_t Ha = (p.H - ph + p.stride_h - 1) / p.stride_h;
+          const int64_t Wa = (p.W - pw + p.stride_w - 1) / p.stride_w;
+          const int64_t T2 = int64_t(th.n) * tw.n, T3 = int64_t(t.count) * T2;
+          const FastDiv f3(std::max<int64_t>(T3, 1)), f2(std::max<int64_t>(T2, 1)),
+              fs(std::max(tw.n, 1));
+          const Data3Image A{dy + n0 * p.K * p.out_volume(), int(p.OH), int(p.OW),
+                             FastDiv(Ha * Wa), FastDiv(Wa), f3, f2, fs,
+                             int(p.K * p.out_volume()), int(Kg * p.out_volume()),
+                             int(p.out_volume()), int(PQ), t.off, t.delta, th.o0, th.delta,
+                             tw.o0, tw.delta};
+          const Data3Weight B{w, 1, 1, f3, f2, fs, int(Kg * Cg * p.taps()),
+                              int(Cg * p.taps()), int(p.taps()), int(RS), int(p.KW), t.first,
+                              t.step, th.r0, th.step, tw.r0, tw.step};
+          const Data3Store St{dx + n0 * p.C * DHW, FastDiv(Ha * Wa), FastDiv(Wa),
+                              int(p.C * DHW), int(Cg * DHW), int(DHW), int(id * HW), int(p.W),
+                              int(ph), int(pw), int(p.stride_h), int(p.stride_w)};
+          const int64_t rows = s.N * Ha * Wa;
+          const int tn = gemm::lanes_for(Cg),
+                    tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
+          gemm::run_tiled(e.on_host, "launch of conv3d backward-data (implicit GEMM)", tm, tn,
+                          p.groups, rows, Cg, Kg * T3, 1, A, B, St);  // T3 == 0: zeros
+        }
+    }
+  });
+}
+
+}  // namespace
+
+void conv3d_forward(const Conv3dParams& p, float* y, const float* x, const float* w,
+                    const float* b, bool relu) {
+  forward({false, multiprocessors()}, p, y, x, w, b, relu);
+}
+void conv3d_backward_data(const Conv3dParams& p, float* dx, const float* dy, const float* w) {
+  backward_data({false, multiprocessors()}, p, dx, dy, w);
+}
+void conv3d_backward_weight(const Conv3dParams& p, float* dw, float* db, const float* dy,
+                            const float* x) {
+  if (dw) backward_weight({false, multiprocessors()}, p, dw, dy, x);
+  if (db) bias_grad(p.N, p.K, p.out_volume(), db, dy);
+}
+
+namespace emulate {
+void conv3d_forward(const Conv3dParams& p, float* y, const float* x, const float* w,
+                    const float* b, bool relu) {
+  forward({true, kEmulatedSms}, p, y, x, w, b, relu);
+}
+void conv3d_backward_data(const Conv3dParams& p, float* dx, const float* dy, const float* w) {
+  backward_data({true, kEmulatedSms}, p, dx, dy, w);
+}
+void conv3d_backward_weight(const Conv3dParams& p, float* dw, const float* dy, const float* x,
+                            int multiprocessors) {
+  backward_weight({true, multiprocessors}, p, dw, dy, x);
+}
+}  // namespace emulate
+
+}  // namespace cnnfast::cuda
