@@ -1,15 +1,18 @@
 // conv3d.cu — conv3d forward, backward-data and backward-weight on CUDA, on the implicit-GEMM
-// tiles of conv2d_gemm_tile.cuh: one 2-D GEMM per depth slice, whose depth index runs only over
-// the kernel-depth taps that land inside the input for that slice, so the gathers keep conv2d's
-// (h, w) bounds checks and no tap multiplies padding.
-//   forward, output slice od:       rows = N·OH·OW, cols = K/G, depth = C/G·(its taps)·KH·KW
-//   backward-weight, slice od:      rows = K/G, cols = C/G·(its taps)·KH·KW, depth = N·OH·OW
-//   backward-data, input slice id and (h, w) stride phase: rows = the phase's pixels, cols = C/G,
-//                                   depth = K/G·(depth taps)·(row taps)·(column taps)
+// tiles of conv2d_gemm_tile.cuh. Depth slices are grouped by the kernel-depth taps that land
+// inside the tensor for them (the interior slices share all taps; border slices lose some), and
+// each group is one 2-D-style GEMM whose depth index runs only over those taps: the gathers keep
+// conv2d's (h, w) bounds checks and no tap multiplies padding. Slice i of a group has depth
+// coordinates that are linear in i (`Slices`).
+//   forward, output slices:   rows = N·(slices)·OH·OW, cols = K/G, depth = C/G·(taps)·KH·KW
+//   backward-weight:          rows = K/G, cols = C/G·(taps)·KH·KW, depth = N·(slices)·OH·OW
+//   backward-data, input slices of one depth phase and one (h, w) stride phase: rows = their
+//     pixels, cols = C/G, depth = K/G·(depth taps)·(row taps)·(column taps)
 // Layouts: x (N, C, D, H, W), w (K, C/G, KD, KH, KW), y (N, K, OD, OH, OW). Batches are split to
 // keep each launch's tensors under 2^30 elements (int32 offsets).
 #include <algorithm>
 #include <numeric>
+#include <vector>
 
 #include "cnnfast/conv_family.h"
 #include "cuda/conv2d_gemm_tile.cuh"
@@ -30,6 +33,12 @@ constexpr int kEmulatedSms = 16;
 // moving by `delta` per step.
 struct DepthTaps {
   int first = 0, step = 1, count = 0, off = 0, delta = 0;
+};
+
+// A run of depth slices with the same taps: slice i (< count) reads depth src0 + i·src_step of
+// the gathered tensor and writes / is depth dst0 + i·dst_step of the other.
+struct Slices {
+  int count, src0, src_step, dst0, dst_step;
 };
 
 // Forward / weight gradient, output slice od: taps with 0 <= od·sd − pd + t·dd < D.
@@ -67,16 +76,16 @@ DepthTaps data_taps(const Conv3dParams& p, int64_t id) {
 }
 
 // ---- forward, output slice od -------------------------------------------------------------------
-struct Fwd3Image {  // A(m = (n, p, q), k = (c, jt, r, s)) = x[n, g·Cg + c, d0 + jt·dd, h, w]
+struct Fwd3Image {  // A(m = (n, i, p, q), k = (c, jt, r, s)) = x[n, g·Cg + c, d(i) + jt·dd, h, w]
   static constexpr bool kFixedFast = true;
   const float* src;
   int H, W;
-  FastDiv PQ, Q, TRS, RS, S;
-  int CDHW, CgDHW, DHW, HW, d0, tstep, sh, sw, pt, pl, dh, dw;
+  FastDiv SPQ, PQ, Q, TRS, RS, S;  // SPQ: slices·OH·OW
+  int CDHW, CgDHW, DHW, HW, d0HW, dstepHW, tstep, sh, sw, pt, pl, dh, dw;
   CNNFAST_HD Point fixed(int g, int m) const {
-    const int n = PQ.div(m), pq = m - n * PQ.d, p = Q.div(pq), q = pq - p * Q.d;
-    const int h = p * sh - pt, w = q * sw - pl;
-    return {n * CDHW + g * CgDHW + d0 * HW + h * W + w, h, w};
+    const int n = SPQ.div(m), ipq = m - n * SPQ.d, i = PQ.div(ipq), pq = ipq - i * PQ.d;
+    const int p = Q.div(pq), q = pq - p * Q.d, h = p * sh - pt, w = q * sw - pl;
+    return {n * CDHW + g * CgDHW + d0HW + i * dstepHW + h * W + w, h, w};
   }
   CNNFAST_HD Point vary(int, int k) const {
     const int c = TRS.div(k), trs = k - c * TRS.d, jt = RS.div(trs), rs = trs - jt * RS.d;
@@ -96,48 +105,48 @@ struct Fwd3Weight {  // B(k = (c, jt, rs), j) = w[g·Kg + j, c, t0 + jt, rs]
     return {c * KDRS + (k - c * TRS.d), 0, 0};
   }
 };
-struct Fwd3Store {  // y[n, g·Kg + j, od, p, q] = act(v + b)
+struct Fwd3Store {  // y[n, g·Kg + j, od(i), p, q] = act(v + b)
   float* y;
   const float* b;
-  FastDiv PQ;
-  int K, Kg, ODPQ, odPQ;
+  FastDiv SPQ, PQ;
+  int K, Kg, ODPQ, od0PQ;
   bool relu;
   CNNFAST_HD void operator()(int g, int m, int j, float v) const {
-    const int n = PQ.div(m), pq = m - n * PQ.d, k = g * Kg + j;
+    const int n = SPQ.div(m), ipq = m - n * SPQ.d, k = g * Kg + j;
     if (b) v += b[k];
     if (relu) v = v < 0.f ? 0.f : v;
-    y[(n * K + k) * ODPQ + odPQ + pq] = v;
+    y[(n * K + k) * ODPQ + od0PQ + ipq] = v;  // output slices of a group are consecutive
   }
 };
 
 // ---- backward-weight, output slice od -----------------------------------------------------------
-struct Wgt3GradOut {  // A(j, k = (n, pq)) = dy[n, g·Kg + j, od, pq]
+struct Wgt3GradOut {  // A(j, k = (n, i, pq)) = dy[n, g·Kg + j, od(i), pq]
   static constexpr bool kFixedFast = false;
   const float* src;
   int H = 1, W = 1;
-  FastDiv PQ;
-  int Kg, ODPQ, odPQ, KODPQ;
-  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * ODPQ + odPQ, 0, 0}; }
+  FastDiv SPQ;
+  int Kg, ODPQ, od0PQ, KODPQ;
+  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * ODPQ + od0PQ, 0, 0}; }
   CNNFAST_HD Point vary(int, int k) const {
-    const int n = PQ.div(k);
-    return {n * KODPQ + (k - n * PQ.d), 0, 0};
+    const int n = SPQ.div(k);
+    return {n * KODPQ + (k - n * SPQ.d), 0, 0};  // output slices of a group are consecutive
   }
 };
-struct Wgt3Image {  // B(k = (n, p, q), col = (c, jt, r, s)) = x[n, g·Cg + c, d0 + jt·dd, h, w]
+struct Wgt3Image {  // B(k = (n, i, p, q), col = (c, jt, r, s)) = x[n, g·Cg + c, d(i) + jt·dd, h, w]
   static constexpr bool kFixedFast = false;
   const float* src;
   int H, W;
-  FastDiv PQ, Q, TRS, RS, S;
-  int CDHW, CgDHW, DHW, HW, d0, tstep, sh, sw, pt, pl, dh, dw;
+  FastDiv SPQ, PQ, Q, TRS, RS, S;
+  int CDHW, CgDHW, DHW, HW, d0HW, dstepHW, tstep, sh, sw, pt, pl, dh, dw;
   CNNFAST_HD Point fixed(int g, int col) const {
     const int c = TRS.div(col), trs = col - c * TRS.d, jt = RS.div(trs), rs = trs - jt * RS.d;
     const int r = S.div(rs), s = rs - r * S.d, h = r * dh, w = s * dw;
-    return {g * CgDHW + c * DHW + d0 * HW + jt * tstep + h * W + w, h, w};
+    return {g * CgDHW + c * DHW + d0HW + jt * tstep + h * W + w, h, w};
   }
   CNNFAST_HD Point vary(int, int k) const {
-    const int n = PQ.div(k), pq = k - n * PQ.d, p = Q.div(pq), q = pq - p * Q.d;
-    const int h = p * sh - pt, w = q * sw - pl;
-    return {n * CDHW + h * W + w, h, w};
+    const int n = SPQ.div(k), ipq = k - n * SPQ.d, i = PQ.div(ipq), pq = ipq - i * PQ.d;
+    const int p = Q.div(pq), q = pq - p * Q.d, h = p * sh - pt, w = q * sw - pl;
+    return {n * CDHW + i * dstepHW + h * W + w, h, w};
   }
 };
 struct Wgt3Store {  // dw[g·Kg + j, c, t0 + jt, rs] += v
@@ -151,21 +160,22 @@ struct Wgt3Store {  // dw[g·Kg + j, c, t0 + jt, rs] += v
 };
 
 // ---- backward-data, input slice id, (h, w) phase (ph, pw) ------------------------------------------
-struct Data3Image {  // A(m = (n, a, b), k = (j, it, ir, is)) = dy[n, g·Kg + j, od(it), a + oh, b + ow]
+struct Data3Image {  // A(m = (n, i, a, b), k = (j, it, ir, is)) = dy[n, g·Kg + j, od0(i) − it·dod, ...]
   static constexpr bool kFixedFast = true;
   const float* src;
   int H, W;  // OH, OW
-  FastDiv AB, B, T3, T2, TS;
-  int KODPQ, KgODPQ, ODPQ, PQ, od0, dod, oh0, doh, ow0, dow;
+  FastDiv SAB, AB, B, T3, T2, TS;
+  int KODPQ, KgODPQ, ODPQ, PQ, od0PQ, dod, oh0, doh, ow0, dow;
   CNNFAST_HD Point fixed(int g, int m) const {
-    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
-    return {n * KODPQ + g * KgODPQ + a * W + b, a, b};
+    const int n = SAB.div(m), iab = m - n * SAB.d, i = AB.div(iab), ab = iab - i * AB.d;
+    const int a = B.div(ab), b = ab - a * B.d;
+    return {n * KODPQ + g * KgODPQ + od0PQ + i * PQ + a * W + b, a, b};
   }
   CNNFAST_HD Point vary(int, int k) const {
     const int j = T3.div(k), t3 = k - j * T3.d, it = T2.div(t3), t2 = t3 - it * T2.d;
     const int ir = TS.div(t2), is = t2 - ir * TS.d;
     const int oh = oh0 - ir * doh, ow = ow0 - is * dow;
-    return {j * ODPQ + (od0 - it * dod) * PQ + oh * W + ow, oh, ow};
+    return {j * ODPQ - it * dod * PQ + oh * W + ow, oh, ow};
   }
 };
 struct Data3Weight {  // B(k = (j, it, ir, is), ci) = w[g·Kg + j, ci, t, r, s]
@@ -182,13 +192,15 @@ struct Data3Weight {  // B(k = (j, it, ir, is), ci) = w[g·Kg + j, ci, t, r, s]
             0};
   }
 };
-struct Data3Store {  // dx[n, g·Cg + ci, id, ph + sh·a, pw + sw·b] = v
+struct Data3Store {  // dx[n, g·Cg + ci, id(i), ph + sh·a, pw + sw·b] = v
   float* dx;
-  FastDiv AB, B;
-  int CDHW, CgDHW, DHW, idHW, W, ph, pw, sh, sw;
+  FastDiv SAB, AB, B;
+  int CDHW, CgDHW, DHW, id0HW, idstepHW, W, ph, pw, sh, sw;
   CNNFAST_HD void operator()(int g, int m, int ci, float v) const {
-    const int n = AB.div(m), ab = m - n * AB.d, a = B.div(ab), b = ab - a * B.d;
-    dx[n * CDHW + g * CgDHW + ci * DHW + idHW + (ph + sh * a) * W + pw + sw * b] = v;
+    const int n = SAB.div(m), iab = m - n * SAB.d, i = AB.div(iab), ab = iab - i * AB.d;
+    const int a = B.div(ab), b = ab - a * B.d;
+    dx[n * CDHW + g * CgDHW + ci * DHW + id0HW + i * idstepHW + (ph + sh * a) * W + pw + sw * b] =
+        v;
   }
 };
 
@@ -232,25 +244,65 @@ void for_chunks(const Conv3dParams& p, Fn&& fn) {
   }
 }
 
+// Runs of slices with the same taps. Forward / weight gradient: consecutive output slices (the
+// input depth of their first tap moves by sd). Backward-data: per depth phase id mod sd, the
+// input slices id, id + sd, ... (the output slice of their first tap moves by 1).
+struct TapRun {
+  DepthTaps taps;
+  Slices s;
+};
+bool same_taps(const DepthTaps& a, const DepthTaps& b) {
+  return a.first == b.first && a.count == b.count;
+}
+std::vector<TapRun> forward_runs(const Conv3dParams& p) {
+  std::vector<TapRun> runs;
+  for (int64_t od = 0; od < p.OD; ++od) {
+    const DepthTaps t = forward_taps(p, od);
+    if (!runs.empty() && same_taps(runs.back().taps, t)) {
+      ++runs.back().s.count;
+      continue;
+    }
+    runs.push_back({t, {1, t.off, int(p.stride_d), int(od), 1}});
+  }
+  return runs;
+}
+std::vector<TapRun> data_runs(const Conv3dParams& p) {
+  std::vector<TapRun> runs;
+  for (int64_t phase = 0; phase < std::min(p.stride_d, p.D); ++phase) {
+    const size_t first_of_phase = runs.size();
+    for (int64_t id = phase; id < p.D; id += p.stride_d) {
+      const DepthTaps t = data_taps(p, id);
+      if (runs.size() > first_of_phase && same_taps(runs.back().taps, t)) {
+        ++runs.back().s.count;
+        continue;
+      }
+      runs.push_back({t, {1, t.off, 1, int(id), int(p.stride_d)}});
+    }
+  }
+  return runs;
+}
+
 void forward(const Exec& e, const Conv3dParams& p, float* y, const float* x, const float* w,
              const float* b, bool relu) {
   if (p.N == 0 || p.K == 0 || p.out_volume() == 0) return;
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
   const int64_t HW = p.H * p.W, DHW = p.D * HW;
+  const std::vector<TapRun> runs = forward_runs(p);
   for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
-    for (int64_t od = 0; od < p.OD; ++od) {
-      const DepthTaps t = forward_taps(p, od);
-      const int64_t TRS = std::max<int64_t>(1, t.count * RS);
-      const Fwd3Image A{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.OW),
-                        FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
-                        int(Cg * DHW), int(DHW), int(HW), t.off, int(t.delta * HW),
-                        int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
-                        int(p.dil_h), int(p.dil_w)};
+    for (const TapRun& run : runs) {
+      const DepthTaps& t = run.taps;
+      const int64_t TRS = std::max<int64_t>(1, t.count * RS), SPQ = run.s.count * PQ;
+      const Fwd3Image A{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(SPQ), FastDiv(PQ),
+                        FastDiv(p.OW), FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
+                        int(Cg * DHW), int(DHW), int(HW), int(run.s.src0 * HW),
+                        int(run.s.src_step * HW), int(t.delta * HW), int(p.stride_h),
+                        int(p.stride_w), int(p.pad_top), int(p.pad_left), int(p.dil_h),
+                        int(p.dil_w)};
       const Fwd3Weight B{w, 1, 1, FastDiv(TRS), int(Kg), int(Cg * p.taps()), int(p.taps()),
                          int(t.first * RS)};
-      const Fwd3Store St{y + n0 * p.K * p.out_volume(), b, FastDiv(PQ), int(p.K), int(Kg),
-                         int(p.out_volume()), int(od * PQ), relu};
-      const int64_t rows = s.N * PQ;
+      const Fwd3Store St{y + n0 * p.K * p.out_volume(), b, FastDiv(SPQ), FastDiv(PQ), int(p.K),
+                         int(Kg), int(p.out_volume()), int(run.s.dst0 * PQ), relu};
+      const int64_t rows = s.N * SPQ;
       const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);
       gemm::run_tiled(e.on_host, "launch of conv3d forward (implicit GEMM)", tm, tn, p.groups,
                       rows, Kg, Cg * t.count * RS, 1, A, B, St);  // no taps: bias only
@@ -263,22 +315,25 @@ void backward_weight(const Exec& e, const Conv3dParams& p, float* dw, const floa
   if (p.N == 0 || p.K == 0 || p.out_volume() == 0) return;
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
   const int64_t HW = p.H * p.W, DHW = p.D * HW;
+  const std::vector<TapRun> runs = forward_runs(p);
   for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
-    for (int64_t od = 0; od < p.OD; ++od) {
-      const DepthTaps t = forward_taps(p, od);
+    for (const TapRun& run : runs) {
+      const DepthTaps& t = run.taps;
       if (t.count == 0) continue;
-      const int64_t TRS = t.count * RS, cols = Cg * TRS;
-      const Wgt3GradOut A{dy + n0 * p.K * p.out_volume(), 1, 1, FastDiv(PQ), int(Kg),
-                          int(p.out_volume()), int(od * PQ), int(p.K * p.out_volume())};
-      const Wgt3Image B{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(PQ), FastDiv(p.OW),
-                        FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
-                        int(Cg * DHW), int(DHW), int(HW), t.off, int(t.delta * HW),
-                        int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
-                        int(p.dil_h), int(p.dil_w)};
+      const int64_t TRS = t.count * RS, cols = Cg * TRS, SPQ = run.s.count * PQ;
+      const Wgt3GradOut A{dy + n0 * p.K * p.out_volume(), 1, 1, FastDiv(SPQ), int(Kg),
+                          int(p.out_volume()), int(run.s.dst0 * PQ),
+                          int(p.K * p.out_volume())};
+      const Wgt3Image B{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(SPQ), FastDiv(PQ),
+                        FastDiv(p.OW), FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
+                        int(Cg * DHW), int(DHW), int(HW), int(run.s.src0 * HW),
+                        int(run.s.src_step * HW), int(t.delta * HW), int(p.stride_h),
+                        int(p.stride_w), int(p.pad_top), int(p.pad_left), int(p.dil_h),
+                        int(p.dil_w)};
       const Wgt3Store St{dw, FastDiv(TRS), int(Kg), int(Cg * p.taps()), int(p.taps()),
                          int(t.first * RS)};
       gemm::run_tiled(e.on_host, "launch of conv3d backward-weight (implicit GEMM)",
-                      gemm::lanes_for(Kg), gemm::lanes_for(cols), p.groups, Kg, cols, s.N * PQ,
+                      gemm::lanes_for(Kg), gemm::lanes_for(cols), p.groups, Kg, cols, s.N * SPQ,
                       0, A, B, St, e.sms);
     }
   });
@@ -289,9 +344,10 @@ void backward_data(const Exec& e, const Conv3dParams& p, float* dx, const float*
   if (p.N == 0 || p.C == 0 || p.in_volume() == 0) return;
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
   const int64_t HW = p.H * p.W, DHW = p.D * HW;
+  const std::vector<TapRun> runs = data_runs(p);
   for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
-    for (int64_t id = 0; id < p.D; ++id) {
-      const DepthTaps t = data_taps(p, id);
+    for (const TapRun& run : runs) {
+      const DepthTaps& t = run.taps;
       for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
         for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
           const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.KH);
@@ -299,20 +355,22 @@ void backward_data(const Exec& e, const Conv3dParams& p, float* dx, const float*
           const int64_t Ha = (p.H - ph + p.stride_h - 1) / p.stride_h;
           const int64_t Wa = (p.W - pw + p.stride_w - 1) / p.stride_w;
           const int64_t T2 = int64_t(th.n) * tw.n, T3 = int64_t(t.count) * T2;
+          const int64_t SAB = run.s.count * Ha * Wa;
           const FastDiv f3(std::max<int64_t>(T3, 1)), f2(std::max<int64_t>(T2, 1)),
               fs(std::max(tw.n, 1));
           const Data3Image A{dy + n0 * p.K * p.out_volume(), int(p.OH), int(p.OW),
-                             FastDiv(Ha * Wa), FastDiv(Wa), f3, f2, fs,
+                             FastDiv(SAB), FastDiv(Ha * Wa), FastDiv(Wa), f3, f2, fs,
                              int(p.K * p.out_volume()), int(Kg * p.out_volume()),
-                             int(p.out_volume()), int(PQ), t.off, t.delta, th.o0, th.delta,
-                             tw.o0, tw.delta};
+                             int(p.out_volume()), int(PQ), int(run.s.src0 * PQ), t.delta,
+                             th.o0, th.delta, tw.o0, tw.delta};
           const Data3Weight B{w, 1, 1, f3, f2, fs, int(Kg * Cg * p.taps()),
                               int(Cg * p.taps()), int(p.taps()), int(RS), int(p.KW), t.first,
                               t.step, th.r0, th.step, tw.r0, tw.step};
-          const Data3Store St{dx + n0 * p.C * DHW, FastDiv(Ha * Wa), FastDiv(Wa),
-                              int(p.C * DHW), int(Cg * DHW), int(DHW), int(id * HW), int(p.W),
-                              int(ph), int(pw), int(p.stride_h), int(p.stride_w)};
-          const int64_t rows = s.N * Ha * Wa;
+          const Data3Store St{dx + n0 * p.C * DHW, FastDiv(SAB), FastDiv(Ha * Wa), FastDiv(Wa),
+                              int(p.C * DHW), int(Cg * DHW), int(DHW), int(run.s.dst0 * HW),
+                              int(run.s.dst_step * HW), int(p.W), int(ph), int(pw),
+                              int(p.stride_h), int(p.stride_w)};
+          const int64_t rows = s.N * SAB;
           const int tn = gemm::lanes_for(Cg),
                     tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
           gemm::run_tiled(e.on_host, "launch of conv3d backward-data (implicit GEMM)", tm, tn,
