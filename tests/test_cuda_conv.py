@@ -66,6 +66,17 @@ def test_conv3d_forward_backward_match_cpu(rng, case):
         close(gg, ww, what=name)
 
 
+def test_conv3d_large_enough_for_unsplit_sums(rng):  # 8·8·32·32 rows: no split on any GPU
+    x, wt, b = f32(rng, 8, 5, 8, 32, 32), f32(rng, 6, 5, 3, 3, 3), f32(rng, 6)
+    y = F.conv3d(x, wt, b, padding=1)
+    close(F.conv3d(*dev(x, wt, b), padding=1), y, what="forward")
+    gy = f32(rng, *y.shape)
+    want = F.conv3d_backward(gy, x, wt, b, padding=1)
+    got = F.conv3d_backward(*dev(gy, x, wt, b), padding=1)
+    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gg, ww, what=name)
+
+
 @pytest.mark.parametrize("st, pad, out_pad, dil, g", [
     (2, 1, 1, 1, 1), ((1, 2, 2), 0, (0, 1, 0), 1, 2), (2, (1, 0, 1), 0, (1, 2, 1), 1)])
 def test_conv_transpose3d_matches_cpu(rng, st, pad, out_pad, dil, g):

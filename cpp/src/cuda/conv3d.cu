@@ -105,17 +105,19 @@ struct Fwd3Weight {  // B(k = (c, jt, rs), j) = w[g·Kg + j, c, t0 + jt, rs]
     return {c * KDRS + (k - c * TRS.d), 0, 0};
   }
 };
-struct Fwd3Store {  // y[n, g·Kg + j, od(i), p, q] = act(v + b)
-  float* y;
+struct Fwd3Store {  // y[n, g·Kg + j, od(i), p, q] = act(v + b), or += v (split sums: y zeroed
+  float* y;          // before, bias and activation after)
   const float* b;
   FastDiv SPQ, PQ;
   int K, Kg, ODPQ, od0PQ;
-  bool relu;
+  bool relu, accumulate;
   CNNFAST_HD void operator()(int g, int m, int j, float v) const {
     const int n = SPQ.div(m), ipq = m - n * SPQ.d, k = g * Kg + j;
+    float* out = &y[(n * K + k) * ODPQ + od0PQ + ipq];  // a group's output slices are consecutive
+    if (accumulate) return atomic_add(out, v);
     if (b) v += b[k];
     if (relu) v = v < 0.f ? 0.f : v;
-    y[(n * K + k) * ODPQ + od0PQ + ipq] = v;  // output slices of a group are consecutive
+    *out = v;
   }
 };
 
@@ -282,16 +284,28 @@ std::vector<TapRun> data_runs(const Conv3dParams& p) {
   return runs;
 }
 
+// Few output rows (small volumes): the GEMMs then leave most SMs idle, so each sum is split over
+// blocks that add into a zeroed y, and bias and activation follow as their own passes.
 void forward(const Exec& e, const Conv3dParams& p, float* y, const float* x, const float* w,
              const float* b, bool relu) {
   if (p.N == 0 || p.K == 0 || p.out_volume() == 0) return;
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
   const int64_t HW = p.H * p.W, DHW = p.D * HW;
   const std::vector<TapRun> runs = forward_runs(p);
+  const int64_t per = images_per_launch(p), total = p.N * p.K * p.out_volume();
+  int64_t most_rows = 0;
+  for (const TapRun& run : runs) most_rows = std::max(most_rows, run.s.count * PQ);
+  const bool split = (std::min(per, p.N) * most_rows + 127) / 128 *
+                         ((Kg + 127) / 128) * p.groups < e.sms;
+  if (split) {
+    if (e.on_host) std::fill(y, y + total, 0.f);
+    else fill_bytes(y, 0, total * int64_t(sizeof(float)));
+  }
   for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
     for (const TapRun& run : runs) {
       const DepthTaps& t = run.taps;
       const int64_t TRS = std::max<int64_t>(1, t.count * RS), SPQ = run.s.count * PQ;
+      if (split && t.count == 0) continue;  // stays 0 before the bias
       const Fwd3Image A{x + n0 * p.C * DHW, int(p.H), int(p.W), FastDiv(SPQ), FastDiv(PQ),
                         FastDiv(p.OW), FastDiv(TRS), FastDiv(RS), FastDiv(p.KW), int(p.C * DHW),
                         int(Cg * DHW), int(DHW), int(HW), int(run.s.src0 * HW),
@@ -301,13 +315,23 @@ void forward(const Exec& e, const Conv3dParams& p, float* y, const float* x, con
       const Fwd3Weight B{w, 1, 1, FastDiv(TRS), int(Kg), int(Cg * p.taps()), int(p.taps()),
                          int(t.first * RS)};
       const Fwd3Store St{y + n0 * p.K * p.out_volume(), b, FastDiv(SPQ), FastDiv(PQ), int(p.K),
-                         int(Kg), int(p.out_volume()), int(run.s.dst0 * PQ), relu};
+                         int(Kg), int(p.out_volume()), int(run.s.dst0 * PQ), relu, split};
       const int64_t rows = s.N * SPQ;
       const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);
       gemm::run_tiled(e.on_host, "launch of conv3d forward (implicit GEMM)", tm, tn, p.groups,
-                      rows, Kg, Cg * t.count * RS, 1, A, B, St);  // no taps: bias only
+                      rows, Kg, Cg * t.count * RS, split ? 0 : 1, A, B, St, e.sms);
     }
   });
+  if (!split) return;
+  if (e.on_host) {  // the same passes on the host (emulation)
+    for (int64_t i = 0; i < total; ++i) {
+      float v = y[i] + (b ? b[(i / p.out_volume()) % p.K] : 0.f);
+      y[i] = relu ? (v > 0.f ? v : 0.f * v) : v;
+    }
+    return;
+  }
+  if (b) bias_add(p.N, p.K, p.out_volume(), y, b);
+  if (relu) relu_forward(total, y, y);
 }
 
 void backward_weight(const Exec& e, const Conv3dParams& p, float* dw, const float* dy,
