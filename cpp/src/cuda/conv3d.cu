@@ -194,15 +194,18 @@ struct Data3Weight {  // B(k = (j, it, ir, is), ci) = w[g·Kg + j, ci, t, r, s]
             0};
   }
 };
-struct Data3Store {  // dx[n, g·Cg + ci, id(i), ph + sh·a, pw + sw·b] = v
+struct Data3Store {  // dx[n, g·Cg + ci, id(i), ph + sh·a, pw + sw·b] = v (+= v: split sums)
   float* dx;
   FastDiv SAB, AB, B;
   int CDHW, CgDHW, DHW, id0HW, idstepHW, W, ph, pw, sh, sw;
+  bool accumulate;
   CNNFAST_HD void operator()(int g, int m, int ci, float v) const {
     const int n = SAB.div(m), iab = m - n * SAB.d, i = AB.div(iab), ab = iab - i * AB.d;
     const int a = B.div(ab), b = ab - a * B.d;
-    dx[n * CDHW + g * CgDHW + ci * DHW + id0HW + i * idstepHW + (ph + sh * a) * W + pw + sw * b] =
-        v;
+    float* out = &dx[n * CDHW + g * CgDHW + ci * DHW + id0HW + i * idstepHW +
+                     (ph + sh * a) * W + pw + sw * b];
+    if (accumulate) atomic_add(out, v);
+    else *out = v;
   }
 };
 
@@ -369,9 +372,22 @@ void backward_data(const Exec& e, const Conv3dParams& p, float* dx, const float*
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.KH * p.KW, PQ = p.OH * p.OW;
   const int64_t HW = p.H * p.W, DHW = p.D * HW;
   const std::vector<TapRun> runs = data_runs(p);
+  // Small volumes: split the sums (as the forward) over blocks adding into a zeroed dx.
+  int64_t most = 0;
+  for (const TapRun& run : runs) most = std::max<int64_t>(most, run.s.count);
+  const int64_t most_rows = std::min(images_per_launch(p), p.N) * most *
+                            ((p.H + p.stride_h - 1) / p.stride_h) *
+                            ((p.W + p.stride_w - 1) / p.stride_w);
+  const bool split = (most_rows + 127) / 128 * ((Cg + 127) / 128) * p.groups < e.sms;
+  if (split) {
+    const int64_t total = p.N * p.C * DHW;
+    if (e.on_host) std::fill(dx, dx + total, 0.f);
+    else fill_bytes(dx, 0, total * int64_t(sizeof(float)));
+  }
   for_chunks(p, [&](const Conv3dParams& s, int64_t n0) {
     for (const TapRun& run : runs) {
       const DepthTaps& t = run.taps;
+      if (split && t.count == 0) continue;  // stays 0
       for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
         for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
           const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.KH);
@@ -393,12 +409,14 @@ void backward_data(const Exec& e, const Conv3dParams& p, float* dx, const float*
           const Data3Store St{dx + n0 * p.C * DHW, FastDiv(SAB), FastDiv(Ha * Wa), FastDiv(Wa),
                               int(p.C * DHW), int(Cg * DHW), int(DHW), int(run.s.dst0 * HW),
                               int(run.s.dst_step * HW), int(p.W), int(ph), int(pw),
-                              int(p.stride_h), int(p.stride_w)};
+                              int(p.stride_h), int(p.stride_w), split};
           const int64_t rows = s.N * SAB;
           const int tn = gemm::lanes_for(Cg),
                     tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
+          if (split && T3 == 0) continue;
           gemm::run_tiled(e.on_host, "launch of conv3d backward-data (implicit GEMM)", tm, tn,
-                          p.groups, rows, Cg, Kg * T3, 1, A, B, St);  // T3 == 0: zeros
+                          p.groups, rows, Cg, Kg * T3, split ? 0 : 1, A, B, St,
+                          e.sms);  // T3 == 0: zeros
         }
     }
   });
