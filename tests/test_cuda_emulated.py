@@ -64,6 +64,37 @@ def test_conv3d_slice_programs_match_cpu(rng, case):
                      gw, TOL, f"backward-weight, {sms} SMs")
 
 
+def test_coordinates_beyond_32_bits_are_refused_not_wrapped(rng):
+    x, w = f32(rng, 1, 2, 3, 4), f32(rng, 2, 2, 2, 1)
+    huge = 2 ** 32 + 1  # int32 would wrap it to 1: the dilated tap would land inside the image
+    with pytest.raises(ValueError, match="2\\^30"):
+        _core._cuda_emulate_conv2d_forward(x, w, None, (1, 1), (0, 2 ** 32, 0, 0), (huge, 1), 1,
+                                           False)
+    x3, w3 = f32(rng, 1, 2, 2, 3, 4), f32(rng, 2, 2, 1, 2, 1)
+    with pytest.raises(ValueError, match="2\\^30"):
+        _core._cuda_emulate_conv3d_forward(x3, w3, None, (1, 1, 1), (0, 0, 0, 2 ** 32, 0, 0),
+                                           (1, huge, 1), 1, False)
+
+
+def test_more_column_tiles_than_the_grid_y_limit(rng):
+    # the weight gradient of a dense layer as a conv over (2048, 64, 64): 2^23 columns, 65536
+    # tiles of 128 (gridDim.y holds 65535): two launches
+    x, gy = f32(rng, 1, 2048, 64, 64), f32(rng, 1, 1, 1, 1)
+    gw = _core._cuda_emulate_conv2d_backward_weight(gy, x, [1, 2048, 64, 64], (1, 1),
+                                                    (0, 0, 0, 0), (1, 1), 1, 132)
+    assert_close(gw, gy[0, 0, 0, 0] * x, TOL)
+
+
+def test_depthwise_shapes_with_empty_planes(rng):  # padding makes an output of bias only
+    x, w, b = np.zeros((1, 2, 0, 5), np.float32), f32(rng, 2, 1, 3, 3), f32(rng, 2)
+    geo = ((1, 1), (2, 2, 2, 2), (1, 1), 2)
+    assert_close(_core._cuda_emulate_conv2d_forward(x, w, b, *geo, False),
+                 F.conv2d(x, w, b, padding=2, groups=2), TOL)
+    gy = f32(rng, 1, 2, 2, 7)
+    assert_close(_core._cuda_emulate_conv2d_backward_weight(gy, x, [2, 1, 3, 3], *geo, 16),
+                 F.conv2d_backward(gy, x, w, b, padding=2, groups=2)[1], TOL)
+
+
 SHAPES = {1: (2, 3, 17), 2: (2, 3, 9, 11), 3: (1, 2, 5, 6, 7)}
 
 

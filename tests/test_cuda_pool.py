@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import cnnfast.functional as F
+from cnnfast import cuda
 
 from cuda_helpers import close, dev, f32, host, requires_gpu
 
@@ -134,3 +135,18 @@ def test_switches_off_their_window_take_the_general_path(rng, k, s, p):
         F.max_unpool2d(dev(y), dataclasses.replace(sw, indices=dev(idx)))
     with pytest.raises(ValueError, match="out of range"):
         F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=dev(idx))
+
+
+def test_2x2_max_pool_on_a_view_not_8_byte_aligned(rng):
+    # a foreign C-contiguous view one float into a buffer: the 2x2 kernel's paired loads need
+    # 8-byte alignment, so this takes the general path (a misaligned float2 load would fault)
+    base = cuda.from_numpy(f32(rng, 1 + 2 * 3 * 6 * 8))
+
+    class View:
+        __cuda_array_interface__ = {"shape": (2, 3, 6, 8), "typestr": "<f4", "version": 3,
+                                    "data": (base.data_ptr + 4, False), "strides": None}
+    x = cuda.as_device_array(View())
+    want, want_sw = F.max_pool2d(base.to_numpy()[1:].reshape(2, 3, 6, 8), 2, return_indices=True)
+    y, sw = F.max_pool2d(x, 2, return_indices=True)
+    close(y, want, tol=0)
+    assert np.array_equal(host(sw.indices), want_sw.indices)

@@ -22,6 +22,12 @@ inline int64_t images_per_launch(const Conv2dParams& p, int64_t extra = 0) {
   if (per >= limit || p.K * p.Cg() * p.R * p.S >= limit)
     throw std::invalid_argument("conv2d (CUDA): one image's input, output or the weight has 2^30 "
                                 "elements or more (the kernels' offsets are 32-bit)");
+  // The padded extent bounds every coordinate the kernels form (p·stride, r·dilation: the
+  // validator keeps the dilated kernel inside it).
+  if (p.H + p.pad_top + p.pad_bottom + p.stride_h >= limit ||
+      p.W + p.pad_left + p.pad_right + p.stride_w >= limit)
+    throw std::invalid_argument("conv2d (CUDA): padded input extent + stride reaches 2^30 (the "
+                                "kernels' coordinates are 32-bit)");
   return std::max<int64_t>(1, std::min(p.N, limit / per));
 }
 
@@ -35,7 +41,9 @@ void for_chunks(const Conv2dParams& p, int64_t per, Fn&& fn) {
   }
 }
 
-inline bool depthwise_applies(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
+inline bool depthwise_applies(const Conv2dParams& p) {
+  return p.groups > 1 && p.Cg() == 1 && p.H > 0 && p.W > 0;  // empty planes: the GEMM path
+}
 
 void depthwise_forward(bool on_host, const Conv2dParams& p, float* y, const float* x,
                        const float* w, const float* b, bool relu);

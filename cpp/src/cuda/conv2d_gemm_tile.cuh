@@ -85,6 +85,7 @@ struct GemmDims {
   int depth_chunk;  // depth per block, a multiple of BK (== depth rounded up without a split)
   int splits;       // blocks along depth per group
   int group0;       // first group of this launch
+  int col_block0;   // first column tile of this launch (gridDim.y holds at most 65535)
 };
 
 // A thread's share of one operand: L fixed indices f0 + 32·i and one depth index per slice.
@@ -166,7 +167,7 @@ struct Program {
   CNNFAST_HD void locate(int bx, int by, int bz) {
     g = d.group0 + bz / d.splits;
     row0 = bx * Cfg::BM;
-    col0 = by * Cfg::BN;
+    col0 = (by + d.col_block0) * Cfg::BN;
     k_begin = (bz % d.splits) * d.depth_chunk;
     k_end = d.depth < k_begin + d.depth_chunk ? d.depth : k_begin + d.depth_chunk;
   }
@@ -282,9 +283,9 @@ void run(bool on_host, const char* what, int64_t groups, int64_t rows, int64_t c
   using Cfg = Config<TM, TN>;
   if (groups == 0 || rows == 0 || cols == 0) return;
   const int64_t gx = (rows + Cfg::BM - 1) / Cfg::BM, gy = (cols + Cfg::BN - 1) / Cfg::BN;
-  if (gx > INT_MAX || gy > 65535 || rows >= INT_MAX || cols >= INT_MAX || depth >= INT_MAX)
+  if (gx > INT_MAX || rows >= INT_MAX || cols >= INT_MAX || depth >= INT_MAX)
     throw std::invalid_argument(std::string(what) + ": tensor too large for the CUDA grid");
-  GemmDims d{int(rows), int(cols), int(depth), 0, 1, 0};
+  GemmDims d{int(rows), int(cols), int(depth), 0, 1, 0, 0};
   if (splits == 0) {
     int resident = 2;  // the launch bound's minimum; the occupancy calculator knows better
     if (!on_host &&
@@ -301,17 +302,21 @@ void run(bool on_host, const char* what, int64_t groups, int64_t rows, int64_t c
   d.depth_chunk = int(std::max<int64_t>(chunk, BK));
   d.splits = int(std::max<int64_t>(1, (depth + d.depth_chunk - 1) / d.depth_chunk));
   const int64_t per_launch = 65535 / d.splits;  // gridDim.z limit
-  for (int64_t g0 = 0; g0 < groups; g0 += per_launch) {
-    d.group0 = int(g0);
-    const int64_t gz = std::min(per_launch, groups - g0) * d.splits;
-    Program<TM, TN, OA, OB, ST> prog{d, oa, ob, st, 0, 0, 0, 0, 0};
-    if (on_host) {
-      emulate_gemm(prog, int(gx), int(gy), int(gz));
-      continue;
+  for (int64_t g0 = 0; g0 < groups; g0 += per_launch)
+    for (int64_t c0 = 0; c0 < gy; c0 += 65535) {  // gridDim.y limit
+      d.group0 = int(g0);
+      d.col_block0 = int(c0);
+      const int64_t gz = std::min(per_launch, groups - g0) * d.splits;
+      const int64_t gyc = std::min<int64_t>(65535, gy - c0);
+      Program<TM, TN, OA, OB, ST> prog{d, oa, ob, st, 0, 0, 0, 0, 0};
+      if (on_host) {
+        emulate_gemm(prog, int(gx), int(gyc), int(gz));
+        continue;
+      }
+      gemm_kernel<TM, TN, OA, OB, ST>
+          <<<dim3(unsigned(gx), unsigned(gyc), unsigned(gz)), NT>>>(prog);
+      check(cudaGetLastError(), what, __FILE__, __LINE__);
     }
-    gemm_kernel<TM, TN, OA, OB, ST><<<dim3(unsigned(gx), unsigned(gy), unsigned(gz)), NT>>>(prog);
-    check(cudaGetLastError(), what, __FILE__, __LINE__);
-  }
 }
 
 // Tile height/width (TM or TN, 2/4/8 → 32/64/128) for an output extent: the least padded work

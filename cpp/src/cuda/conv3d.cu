@@ -236,6 +236,11 @@ int64_t images_per_launch(const Conv3dParams& p) {
   if (per >= limit || p.K * p.Cg() * p.taps() >= limit)
     throw std::invalid_argument("conv3d (CUDA): one image's input, output or the weight has "
                                 "2^30 elements or more (the kernels' offsets are 32-bit)");
+  if (p.D + p.pad_front + p.pad_back + p.stride_d >= limit ||
+      p.H + p.pad_top + p.pad_bottom + p.stride_h >= limit ||
+      p.W + p.pad_left + p.pad_right + p.stride_w >= limit)
+    throw std::invalid_argument("conv3d (CUDA): padded input extent + stride reaches 2^30 (the "
+                                "kernels' coordinates are 32-bit)");
   return std::max<int64_t>(1, std::min(p.N, limit / per));
 }
 

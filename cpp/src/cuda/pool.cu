@@ -203,7 +203,7 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
   const int64_t n = outputs(p);
   if (n == 0) return;
   fast::Geo g;
-  if (fast::geo_of(p, false, &g) && tiled_2x2(g)) {
+  if (fast::geo_of(p, false, &g) && tiled_2x2(g, x)) {
     max_pool_forward_2x2_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, idx, x);
     CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_2x2_kernel");
     return;
@@ -283,7 +283,7 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
   fast::Geo g;
   if (fast::geo_of(p, false, &g)) {
     last_path = "fast";
-    const bool two = tiled_2x2(g);
+    const bool two = tiled_2x2(g, x);
     for (int o = 0; o < int(outputs(p)); ++o)
       two ? max_forward_2x2(g, o, y, idx, x)
           : small_2d(g) ? max_forward_small(g, o, y, idx, x) : max_forward_fast(g, o, y, idx, x);

@@ -5,6 +5,7 @@
 // kernels and cuda::emulate:: run the same code. Included by pool.cu only.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
 #include "cnnfast/pool.h"
 #include "cuda/pool_fast.cuh"
@@ -51,7 +52,8 @@ CNNFAST_HD inline void max_forward_fast(const fast::Geo& g, int o, float* y, int
 // 2×2 windows at stride 2 tiling a 2-D plane of even width (the most common pooling): the two
 // rows of output o's window as aligned pairs, compared in raster order with the same NaN and tie
 // rule as max_forward_fast.
-inline bool tiled_2x2(const fast::Geo& g) {
+inline bool tiled_2x2(const fast::Geo& g, const float* x) {
+  if (reinterpret_cast<uintptr_t>(x) % 8 != 0) return false;  // the pairs are float2 loads
   return g.in[0] == 1 && g.k[0] == 1 && g.s[0] == 1 && g.k[1] == 2 && g.k[2] == 2 &&
          g.s[1] == 2 && g.s[2] == 2 && g.pad[1] == 0 && g.pad[2] == 0 && g.dl[1] == 1 &&
          g.dl[2] == 1 && g.in[2] % 2 == 0 && 2 * g.out[1] <= g.in[1] && 2 * g.out[2] <= g.in[2];
