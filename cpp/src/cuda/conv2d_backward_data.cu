@@ -23,24 +23,7 @@ using gemm::Point;
 
 constexpr int kEmulatedSms = 16;  // the tile choice of the host emulation: a GPU of 16 SMs
 
-// ---- backward-data, one stride phase (ph, pw) ---------------------------------------------------
-// The phase's input pixels are h = ph + sh·a, w = pw + sw·b; the taps r = r0 + ir·step_r
-// (ir < nR) are those with sh | ph + pt − r·dh, reading dy row p = a + oh0 − ir·doh.
-struct PhaseTaps {
-  int r0, step_r, nR, oh0, doh;
-};
-PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
-  const int64_t step = stride / std::gcd(stride, dil);
-  int64_t r0 = 0;
-  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
-  PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
-  if (r0 < step && r0 < R) {
-    t.nR = int((R - r0 + step - 1) / step);
-    t.oh0 = int((phase + pad - r0 * dil) / stride);  // exact
-  }
-  return t;
-}
-
+// ---- backward-data, one stride phase (ph, pw): taps from phase_taps (conv2d_common.cuh) ------
 // A(m = (n, a, b), k = (j, ir, is)) = dy[n, g·Kg + j, a + oh(ir), b + ow(is)] (0 outside)
 struct DataImage {
   static constexpr bool kFixedFast = true;
@@ -165,13 +148,13 @@ void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const
         const PhaseTaps tw = phase_taps(pw, p.stride_w, p.pad_left, p.dil_w, p.S);
         const int64_t Ha = (p.H - ph + p.stride_h - 1) / p.stride_h;
         const int64_t Wa = (p.W - pw + p.stride_w - 1) / p.stride_w;
-        const int64_t T = int64_t(th.nR) * tw.nR;
-        const FastDiv fT(std::max<int64_t>(T, 1)), fTS(std::max(tw.nR, 1));
+        const int64_t T = int64_t(th.n) * tw.n;
+        const FastDiv fT(std::max<int64_t>(T, 1)), fTS(std::max(tw.n, 1));
         const DataImage A{dy + n0 * p.K * PQ, int(p.P), int(p.Q), FastDiv(Ha * Wa), FastDiv(Wa),
-                          fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), th.oh0, th.doh,
-                          tw.oh0, tw.doh};
+                          fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), th.o0, th.delta,
+                          tw.o0, tw.delta};
         const DataWeight B{w, 1, 1, fT, fTS, int(Kg * Cg * RS), int(Cg * RS), int(RS),
-                           int(p.S), th.r0, th.step_r, tw.r0, tw.step_r};
+                           int(p.S), th.r0, th.step, tw.r0, tw.step};
         const DataStore St{dx + n0 * p.C * HW, FastDiv(Ha * Wa), FastDiv(Wa), int(p.C * HW),
                            int(Cg * HW), int(HW), int(p.W), int(ph), int(pw),
                            int(p.stride_h), int(p.stride_w)};

@@ -6,6 +6,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <stdexcept>
 
 #include "cnnfast/conv.h"
@@ -39,6 +40,24 @@ void for_chunks(const Conv2dParams& p, int64_t per, Fn&& fn) {
     sub.N = std::min(per, p.N - n0);
     fn(sub, n0);
   }
+}
+
+// Backward-data by stride phase, along one dim: the input positions v = phase + stride·a are
+// reached by the taps r = r0 + i·step (i < n) — those with stride | phase + pad − r·dil — which
+// read output position a + o0 − i·delta.
+struct PhaseTaps {
+  int r0, step, n, o0, delta;
+};
+inline PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
+  const int64_t step = stride / std::gcd(stride, dil);
+  int64_t r0 = 0;
+  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
+  PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
+  if (r0 < step && r0 < R) {
+    t.n = int((R - r0 + step - 1) / step);
+    t.o0 = int((phase + pad - r0 * dil) / stride);  // exact
+  }
+  return t;
 }
 
 inline bool depthwise_applies(const Conv2dParams& p) {

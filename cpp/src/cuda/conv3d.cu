@@ -15,11 +15,11 @@
 #include <vector>
 
 #include "cnnfast/conv_family.h"
+#include "cuda/conv2d_common.cuh"
 #include "cuda/conv2d_gemm_tile.cuh"
 
 namespace cnnfast::cuda {
 
-int multiprocessors();  // conv2d_implicit_gemm.cu
 
 namespace {
 
@@ -208,22 +208,6 @@ struct Data3Store {  // dx[n, g·Cg + ci, id(i), ph + sh·a, pw + sw·b] = v (+=
     else *out = v;
   }
 };
-
-// The (h or w) taps of one stride phase (as conv2d_backward_data.cu's phase_taps).
-struct PhaseTaps {
-  int r0, step, n, o0, delta;
-};
-PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
-  const int64_t step = stride / std::gcd(stride, dil);
-  int64_t r0 = 0;
-  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
-  PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
-  if (r0 < step && r0 < R) {
-    t.n = int((R - r0 + step - 1) / step);
-    t.o0 = int((phase + pad - r0 * dil) / stride);
-  }
-  return t;
-}
 
 struct Exec {
   bool on_host;
