@@ -71,6 +71,18 @@ __global__ void unpool_backward_kernel(int64_t total, int64_t in_count, int64_t 
 }
 
 // ---- the one-pass fast paths (pool_fast.cuh): g.in = the unpooled plane, g.out = the pooled --
+// Whether window j is the last (raster order) of the windows with switch v: no later covering
+// window has it (then j's x owns the slot, and j's dx is the slot's dy).
+CNNFAST_HD inline bool last_writer(const fast::Geo& g, int j, int plane, int64_t v,
+                                   const int64_t* idx) {
+  bool last = true;
+  fast::covering_windows(g, plane, v, [&](int o) {
+    if (o > j && idx[o] == v) last = false;
+    return last;
+  });
+  return last;
+}
+
 // Window j's share of the unpooling forward (y zeroed before): y[switch] = x[j] unless a later
 // window (raster order) has the same switch — the last writer wins, as on the CPU.
 CNNFAST_HD inline void forward_fast(const fast::Geo& g, int j, float* y, const float* x,
@@ -78,12 +90,7 @@ CNNFAST_HD inline void forward_fast(const fast::Geo& g, int j, float* y, const f
   fast::Pos at;
   int64_t v;
   if (!fast::own_switch(g, j, idx, outside, &at, &v)) return;
-  bool last = true;
-  fast::covering_windows(g, at.plane, v, [&](int o) {
-    if (o > j && idx[o] == v) last = false;  // a later writer owns the slot
-    return last;
-  });
-  if (last) y[int64_t(at.plane) * g.in_plane + v] = x[j];
+  if (last_writer(g, j, at.plane, v, idx)) y[int64_t(at.plane) * g.in_plane + v] = x[j];
 }
 
 // dx[j] = dy[switch of j] unless a later window has the same switch (its slot was overwritten).
@@ -93,12 +100,7 @@ CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const
   fast::Pos at;
   int64_t v;
   if (!fast::own_switch(g, j, idx, outside, &at, &v)) return;
-  bool last = true;
-  fast::covering_windows(g, at.plane, v, [&](int o) {
-    if (o > j && idx[o] == v) last = false;  // a later writer owns the slot
-    return last;
-  });
-  if (last) dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
+  if (last_writer(g, j, at.plane, v, idx)) dx[j] = dy[int64_t(at.plane) * g.in_plane + v];
 }
 
 // Window o of tiling windows writes its y block: x[o] at the switch, 0 elsewhere.

@@ -17,6 +17,7 @@ from .._checks import check_float, check_needs
 from ._array import DeviceArray, empty
 from ._common import f32, i64
 from ._ops_conv_family import conv2d_grads
+from ..functional.linear import _prepare as _linear_prepare
 
 _ONE, _NO_PAD = (1, 1), (0, 0, 0, 0)
 
@@ -24,20 +25,7 @@ _ONE, _NO_PAD = (1, 1), (0, 0, 0, 0)
 # ---- linear: y = x·Wᵀ + b as conv2d of (N, in, 1, 1) with (out, in, 1, 1) --------------------------
 
 def _linear_args(x, weight, bias):
-    x, weight = f32("input", x), f32("weight", weight)
-    if x.ndim < 1:
-        raise ValueError(f"input: expected at least 1-D (*, in_features), got shape {x.shape}")
-    if weight.ndim != 2 or weight.size == 0:
-        raise ValueError(f"weight: expected a non-empty 2-D array (out_features, in_features), "
-                         f"got shape {weight.shape}")
-    if x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"input: last dim {x.shape[-1]} (input {x.shape}) does not match "
-                         f"in_features {weight.shape[1]} of weight {weight.shape}")
-    if bias is not None:
-        bias = f32("bias", bias)
-        if bias.shape != (weight.shape[0],):
-            raise ValueError(f"bias: expected shape ({weight.shape[0]},) for weight "
-                             f"{weight.shape}, got {bias.shape}")
+    x, weight, bias = _linear_prepare(x, weight, bias, as_array=f32)  # the CPU op's checks
     n = math.prod(x.shape[:-1])
     return (x, x.reshape(n, x.shape[-1], 1, 1), weight.reshape(weight.shape + (1, 1)), bias,
             n)

@@ -14,9 +14,10 @@ from .._checks import as_float_array, check_needs
 from ._dispatch import on_device
 
 
-def _prepare(x, weight, bias):
-    x = as_float_array("input", x)
-    weight = as_float_array("weight", weight, x.dtype)
+def _prepare(x, weight, bias, as_array=as_float_array):
+    """Checked arrays; as_array converts each (the CUDA twin passes its device-array check)."""
+    x = as_array("input", x)
+    weight = as_array("weight", weight, x.dtype)
     if x.ndim < 1:  # leading dims may be empty (an empty batch gives an empty output)
         raise ValueError(f"input: expected at least 1-D (*, in_features), got shape {x.shape}")
     if weight.ndim != 2 or weight.size == 0:
@@ -26,7 +27,7 @@ def _prepare(x, weight, bias):
         raise ValueError(f"input: last dim {x.shape[-1]} (input {x.shape}) does not match "
                          f"in_features {weight.shape[1]} of weight {weight.shape}")
     if bias is not None:
-        bias = as_float_array("bias", bias, x.dtype)
+        bias = as_array("bias", bias, x.dtype)
         if bias.shape != (weight.shape[0],):
             raise ValueError(f"bias: expected shape ({weight.shape[0]},) for weight "
                              f"{weight.shape}, got {bias.shape}")
