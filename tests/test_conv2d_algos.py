@@ -179,3 +179,23 @@ def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
         case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=st, padding=pad,
                     pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=g)
         _run_case(rng, case, dtype, tol, algo="implicit")
+
+
+@pytest.mark.parametrize("algo", ("gemm", "auto"))
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, K, R, S, stride, padding, groups): one image has fewer than 256 output
+    # positions, so blocks of images share one GEMM (conv2d_gemm_small); deep filters put the
+    # block at the 256-column floor, batches that do not divide into blocks leave a tail block
+    (7, 40, 4, 5, 24, 3, 3, 1, 1, 1),      # 20 positions per image: blocks of 13 images
+    (5, 64, 9, 7, 48, 3, 3, 2, 1, 2),      # strided, 2 groups, 20 positions
+    (3, 30, 16, 16, 20, 3, 3, 1, 1, 1),    # 256 positions: still one image per GEMM
+    (11, 12, 3, 3, 33, 2, 2, 1, 0, 3),     # 4 positions, 3 groups, K tail
+])
+def test_small_plane_deep_filter_blocks(isa, rng, algo, shape):
+    from cnnfast._checks import resolve_padding
+    n, c, h, w, k, r, s, st, pad, g = shape
+    case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=(st, st), padding=pad,
+                pad=resolve_padding(pad, (h, w), (r, s), (st, st), (1, 1)), dilation=(1, 1),
+                groups=g)
+    for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+        _run_case(rng, case, dtype, tol, algo=algo)

@@ -25,6 +25,45 @@ def test_linear(rng, xs, out):
     assert F.linear_backward(g, x, w, None, needs_input_grad=(True, False, True))[1:] == (None, None)
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_linear_backward_adds_into_given_gradients(rng, dtype, tol):
+    x = rng.standard_normal((6, 2, 37)).astype(dtype)
+    w = rng.standard_normal((19, 37)).astype(dtype)
+    b = rng.standard_normal(19).astype(dtype)
+    g = rng.standard_normal((6, 2, 19)).astype(dtype)
+    gw0, gb0 = rng.standard_normal(w.shape).astype(dtype), rng.standard_normal(19).astype(dtype)
+    gw_into, gb_into = gw0.copy(), gb0.copy()
+    gx, gw, gb = F.linear_backward(g, x, w, b, grad_weight_into=gw_into, grad_bias_into=gb_into)
+    assert gw is gw_into and gb is gb_into
+    x2, g2 = x.reshape(-1, 37).astype(np.float64), g.reshape(-1, 19).astype(np.float64)
+    assert_close(gw, gw0 + g2.T @ x2, tol, "grad_weight_into")
+    assert_close(gb, gb0 + g2.sum(0), tol, "grad_bias_into")
+    assert_close(gx, (g2 @ w.astype(np.float64)).reshape(x.shape), tol, "grad_input")
+    # the layer adds into its accumulated .grad in place: two backward calls = twice the gradient
+    from cnnfast import nn
+    layer = nn.Linear(37, 19)
+    layer.weight.data[...] = w.astype(np.float32)
+    held = layer.weight.grad
+    for _ in range(2):
+        layer(x.astype(np.float32))
+        layer.backward(g.astype(np.float32))
+    assert layer.weight.grad is held
+    assert_close(held, 2 * (g2.T @ x2), 1e-5, "Linear accumulates twice")
+    for bad, err in ((dict(grad_weight_into=gw0[:, :5]), ValueError),
+                     (dict(grad_weight_into=gw0.astype(np.float16)), ValueError),
+                     (dict(grad_weight_into=np.asfortranarray(gw0)), ValueError),
+                     (dict(grad_weight_into=gw0.tolist()), TypeError),
+                     (dict(grad_bias_into=gb0[:3]), ValueError)):
+        with pytest.raises(err, match="grad_(weight|bias)_into"):
+            F.linear_backward(g, x, w, b, **bad)
+    with pytest.raises(ValueError, match="no bias"):
+        F.linear_backward(g, x, w, None, grad_bias_into=gb0)
+    ro = gw0.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        F.linear_backward(g, x, w, b, grad_weight_into=ro)
+
+
 @pytest.mark.parametrize("shape", [(4, 3), (2, 5, 7), (3, 4, 5, 6), (2, 3, 2, 3, 2)])
 def test_batch_norm_train_and_eval(rng, shape):
     x = rng.standard_normal(shape) * 2 + 1

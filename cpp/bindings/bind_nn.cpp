@@ -101,8 +101,27 @@ py::array lin_forward(const py::array& x, const py::array& w, const std::optiona
   });
 }
 
+// dw_into / db_into (optional): existing gradients (out, in) / (out,) to add into in place, as a
+// layer's parameter .grad — no fresh zeroed array and no second pass over a 400 MB classifier
+// weight (VGG's first fully connected layer); they are returned as the gradients.
+template <class T>
+T* accumulate_target(const std::optional<py::array>& a, const char* name,
+                     std::vector<int64_t> shape) {
+  if (!a) return nullptr;
+  const T* p = in_ptr<T>(*a, name);
+  if (!a->writeable()) throw py::value_error(std::string(name) + ": read-only");
+  if (a->ndim() != static_cast<py::ssize_t>(shape.size()))
+    throw py::value_error(std::string(name) + ": shape does not match the gradient");
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (a->shape(i) != shape[i])
+      throw py::value_error(std::string(name) + ": shape does not match the gradient");
+  return const_cast<T*>(p);
+}
+
 py::tuple lin_backward(const py::array& dy, const py::array& x, const py::array& w, bool has_bias,
-                       bool need_dx, bool need_dw, bool need_db) {
+                       bool need_dx, bool need_dw, bool need_db,
+                       const std::optional<py::array>& dw_into,
+                       const std::optional<py::array>& db_into) {
   if (x.ndim() != 2 || w.ndim() != 2 || x.shape(1) != w.shape(1))
     throw py::value_error("linear: expected input (N, in) and weight (out, in)");
   const int64_t N = x.shape(0), in = x.shape(1), out = w.shape(0);
@@ -114,8 +133,24 @@ py::tuple lin_backward(const py::array& dy, const py::array& x, const py::array&
     py::object dx = py::none(), dw = py::none(), db = py::none();
     T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
     if (need_dx) { auto a = new_output<T>({N, in}); dxp = a.mutable_data(); dx = a; }
-    if (need_dw) { auto a = new_output<T>({out, in}, true); dwp = a.mutable_data(); dw = a; }
-    if (need_db && has_bias) { auto a = new_output<T>({out}, true); dbp = a.mutable_data(); db = a; }
+    if (need_dw) {
+      if ((dwp = accumulate_target<T>(dw_into, "grad_weight_into", {out, in}))) {
+        dw = *dw_into;
+      } else {
+        auto a = new_output<T>({out, in}, true);
+        dwp = a.mutable_data();
+        dw = a;
+      }
+    }
+    if (need_db && has_bias) {
+      if ((dbp = accumulate_target<T>(db_into, "grad_bias_into", {out}))) {
+        db = *db_into;
+      } else {
+        auto a = new_output<T>({out}, true);
+        dbp = a.mutable_data();
+        db = a;
+      }
+    }
     {
       py::gil_scoped_release nogil;
       linear_backward<T>(N, in, out, dxp, dwp, dbp, gp, xp, wp);
@@ -269,7 +304,9 @@ CNNFAST_BINDINGS(nn) {
   m.def("squared_error_sum", &sq_err_sum);
   m.def("squared_error_grad", &sq_err_grad);
   m.def("linear_forward", &lin_forward);
-  m.def("linear_backward", &lin_backward);
+  m.def("linear_backward", &lin_backward, py::arg("grad_out"), py::arg("x"), py::arg("w"),
+        py::arg("has_bias"), py::arg("need_dx"), py::arg("need_dw"), py::arg("need_db"),
+        py::arg("dw_into") = py::none(), py::arg("db_into") = py::none());
   m.def("batch_norm_forward", &bn_forward);
   m.def("batch_norm_backward", &bn_backward);
   m.def("softmax_forward", &sm_forward);

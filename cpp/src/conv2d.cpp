@@ -22,14 +22,23 @@ namespace {
 
 bool depthwise(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
 
-// Winograd pays off once its 16 GEMMs have real depth: at least 16 channels on both sides.
+// Winograd pays off once its 16 GEMMs have real depth (at least 16 channels on both sides) and
+// the planes are big enough to amortise the per-call filter transform and the 2x2 tiles' edge
+// waste (2 threads, batch 16, 3x3: 256 ch on 7x7 Winograd 13.0 ms vs GEMM 8.1; 512 ch on 4x4
+// 54.8 vs 10.0; 128 ch on 14x14 5.9 vs 8.3). Backward-data also wants no more output-gradient
+// than input channels (torch/cnnfast, interleaved: 64->128 on 32x32 Winograd 0.60 vs GEMM 0.85,
+// 128->256 on 16x16 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79).
 bool winograd_pays(const Conv2dParams& p, bool backward_data) {
-  return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16;
+  return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16 &&
+         p.P * p.Q >= 144 && (!backward_data || p.Kg() <= p.Cg());
 }
 
 // Forward of one group's weights that fit in L2, with an (image, group) item per thread: implicit.
+// Planes under 8x8 go to the batched GEMM instead (conv2d_gemm_small; 3x3, batch 16, 2 threads:
+// 256 ch on 7x7 8.1 vs 9.2 ms, 512 ch on 4x4 10.0 vs 15.2).
 bool implicit_pays(const Conv2dParams& p) {
-  return !cpu::is_pointwise(p) && cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
+  return !cpu::is_pointwise(p) && p.P * p.Q >= 64 &&
+         cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
 }
 
 // Few output channels at unit stride: the register-blocked direct kernels fill their 3- or
@@ -62,7 +71,10 @@ ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = fals
 ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
   if (algo == ConvAlgo::automatic) {
     if (depthwise(p) || direct_block_pays(p, true)) return ConvAlgo::direct;
-    return !cpu::is_pointwise(p) && cpu::implicit_weight_fits(cpu::as_conv3d(p), get_num_threads())
+    // Tiny planes go to the batched GEMM (conv2d_gemm_small): 512 ch 3x3 on 4x4, batch 16,
+    // 2 threads: GEMM 12.5 ms vs implicit 17.3.
+    return !cpu::is_pointwise(p) && p.P * p.Q >= 32 &&
+                   cpu::implicit_weight_fits(cpu::as_conv3d(p), get_num_threads())
                ? ConvAlgo::implicit
                : ConvAlgo::gemm;
   }

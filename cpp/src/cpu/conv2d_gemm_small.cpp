@@ -23,12 +23,14 @@ namespace {
 // Column elements per block: small enough that im2col's output is still in L2 when the GEMM
 // packs it (a 4 MiB block made LeNet conv2 3x slower than the GEMM itself).
 constexpr int64_t kSmallBlockElems = int64_t(1) << 16;
+// ...but never fewer than kMinGemmCols columns per block when the batch has them.
 
 struct Blocks {
   int64_t Cg, Kg, rows, PQ, HW, nb, count;
   Blocks(const Conv2dParams& p, int64_t len, int nt)
       : Cg(p.Cg()), Kg(p.Kg()), rows(p.Cg() * p.R * p.S), PQ(p.P * p.Q), HW(p.H * p.W) {
     len = std::min(len, std::max<int64_t>(kSmallBlockElems / std::max<int64_t>(rows, 1), 1));
+    len = std::max(len, kMinGemmCols);
     nb = std::max<int64_t>(1, len / std::max<int64_t>(PQ, 1));
     const int64_t want = (nt + p.groups - 1) / p.groups;  // blocks per group to feed every thread
     nb = std::max<int64_t>(1, std::min(nb, (p.N + want - 1) / want));

@@ -6,9 +6,15 @@
 
 namespace cnnfast::cpu {
 
-// True when at least two whole images' columns fit the per-thread column budget `len`.
+// Columns below which one image's GEMM does not amortise packing its group's weights: every
+// GEMM packs all of W_g (Kg x CgRS), so deep filters on small planes (ResNet/VGG's 512 x 3x3
+// layers on 4x4 and 8x8 maps) would repack 9 MiB of weights per image.
+constexpr int64_t kMinGemmCols = 256;
+
+// True when at least two whole images' columns fit the per-thread column budget `len`, or one
+// image has too few columns to amortise the weight packing (then blocks of images share it).
 inline bool small_images(const Conv2dParams& p, int64_t len) {
-  return p.N > 1 && 2 * p.P * p.Q <= len;
+  return p.N > 1 && (2 * p.P * p.Q <= len || p.P * p.Q < kMinGemmCols);
 }
 
 template <class T>

@@ -38,7 +38,8 @@ def linear(x, weight, bias=None):
     return y.reshape(x.shape[:-1] + (w4.shape[0],))
 
 
-def linear_backward(grad_out, x, weight, bias=None, needs_input_grad=(True, True, True)):
+def linear_backward(grad_out, x, weight, bias=None, needs_input_grad=(True, True, True),
+                    grad_weight_into=None, grad_bias_into=None):
     x, x4, w4, bias, n = _linear_args(x, weight, bias)
     need = check_needs(needs_input_grad, 3)
     g = f32("grad_out", grad_out)
@@ -46,8 +47,20 @@ def linear_backward(grad_out, x, weight, bias=None, needs_input_grad=(True, True
     if g.shape != expected:
         raise ValueError(f"grad_out: expected shape {expected} (the linear output for input "
                          f"{x.shape} and weight {tuple(w4.shape[:2])}), got {g.shape}")
-    return conv2d_grads(g.reshape(n, w4.shape[0], 1, 1), x4, w4, bias, _ONE, _NO_PAD, _ONE, 1,
-                        need, x.shape, w4.shape[:2])
+    gx, gw, gb = conv2d_grads(g.reshape(n, w4.shape[0], 1, 1), x4, w4, bias, _ONE, _NO_PAD, _ONE,
+                              1, need, x.shape, w4.shape[:2])
+    return gx, _added_into("grad_weight_into", grad_weight_into, gw), \
+        _added_into("grad_bias_into", grad_bias_into, gb)
+
+
+def _added_into(name, into, grad):
+    """into += grad, returned as the gradient (the host op's contract); grad when into is None."""
+    if into is None or grad is None:
+        return grad
+    if tuple(into.shape) != tuple(grad.shape):
+        raise ValueError(f"{name}: expected shape {tuple(grad.shape)}, got {tuple(into.shape)}")
+    into += grad
+    return into
 
 
 # ---- dropout ---------------------------------------------------------------------------------------

@@ -43,9 +43,16 @@ def linear(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None)
 
 @on_device
 def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
-                    bias: Optional[np.ndarray] = None, needs_input_grad=(True, True, True)
+                    bias: Optional[np.ndarray] = None, needs_input_grad=(True, True, True),
+                    grad_weight_into: Optional[np.ndarray] = None,
+                    grad_bias_into: Optional[np.ndarray] = None
                     ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray], Optional[np.ndarray]]:
-    """(grad_input, grad_weight, grad_bias); grad_bias is None without bias."""
+    """(grad_input, grad_weight, grad_bias); grad_bias is None without bias.
+
+    grad_weight_into / grad_bias_into: existing arrays of the weight's / bias's shape and dtype
+    (C-contiguous, writeable) that the gradient is *added into* in place and returned as it — a
+    layer's accumulated .grad, without a fresh array and a second pass over a large weight.
+    """
     x, weight, bias = _prepare(x, weight, bias)
     need = check_needs(needs_input_grad, 3)
     grad_out = as_float_array("grad_out", grad_out, x.dtype)
@@ -53,7 +60,21 @@ def linear_backward(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
     if grad_out.shape != expected:
         raise ValueError(f"grad_out: expected shape {expected} (the linear output for input "
                          f"{x.shape} and weight {weight.shape}), got {grad_out.shape}")
+    for name, into, like in (("grad_weight_into", grad_weight_into, weight),
+                             ("grad_bias_into", grad_bias_into, bias)):
+        if into is None:
+            continue
+        if not isinstance(into, np.ndarray):
+            raise TypeError(f"{name}: expected a numpy array, got {type(into).__name__}")
+        if like is None:
+            raise ValueError(f"{name}: given but the layer has no bias")
+        if into.shape != like.shape or into.dtype != like.dtype:
+            raise ValueError(f"{name}: expected shape {like.shape} and dtype {like.dtype}, got "
+                             f"{into.shape} {into.dtype}")
+        if not (into.flags.c_contiguous and into.flags.writeable):
+            raise ValueError(f"{name}: must be C-contiguous and writeable")
     gx, gw, gb = _core.linear_backward(grad_out.reshape(-1, weight.shape[0]),
                                        x.reshape(-1, x.shape[-1]), weight, bias is not None,
-                                       need[0], need[1], need[2])
+                                       need[0], need[1], need[2], grad_weight_into,
+                                       grad_bias_into)
     return (None if gx is None else gx.reshape(x.shape)), gw, gb

@@ -35,6 +35,16 @@ class Flatten(Module):
         return grad_out.reshape(saved(self._shape, self, "input shape"))
 
 
+def _grad_target(param):
+    """param's existing gradient when an op can add into it in place (host: a C-contiguous
+    writeable array of the parameter's shape and dtype; device: any), else None."""
+    g = None if param is None else param._grad
+    if type(g) is np.ndarray and not (g.shape == param.data.shape and g.dtype == param.data.dtype
+                                      and g.flags.c_contiguous and g.flags.writeable):
+        return None
+    return g
+
+
 class Linear(Module):
     """y = x·Wᵀ + b on the packed GEMM; x is (*, in_features)."""
 
@@ -60,11 +70,17 @@ class Linear(Module):
 
     def backward(self, grad_out):
         b = None if self.bias is None else self.bias.data
+        # Existing gradients are added into in place by the GEMM (VGG's 25088x4096 classifier:
+        # one pass over 400 MB instead of a fresh array plus a += pass).
+        gw_into, gb_into = _grad_target(self.weight), _grad_target(self.bias)
         gx, gw, gb = F.linear_backward(grad_out, saved(self._x, self), self.weight.data, b,
                                        needs_input_grad=(self.needs_input_grad, True,
-                                                         self.bias is not None))
-        accumulate(self.weight, gw)
-        accumulate(self.bias, gb)
+                                                         self.bias is not None),
+                                       grad_weight_into=gw_into, grad_bias_into=gb_into)
+        if gw_into is None:
+            accumulate(self.weight, gw)
+        if gb_into is None:
+            accumulate(self.bias, gb)
         return gx
 
     def extra_repr(self):
