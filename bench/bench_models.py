@@ -6,7 +6,8 @@ Cases (issue 8): ResNet-18, batch 16, 3×112×112; VGG-11, batch 16, 3×64×64 (
 classes, training mode, dropout 0 in both). The torch twins (tests/reference_models_torch.py) get
 cnnfast's weights through state_dict; the outputs and the first conv's weight gradient are
 validated against each other before timing. Then, in this one process with the same thread count,
-one warm-up step each and the median of --reps steps (forward, loss gradient, backward).
+one warm-up step each and --reps rounds of one step each (forward, loss gradient, backward),
+interleaved; the ratio is the median of the per-round ratios (robust to a noisy shared host).
 """
 from __future__ import annotations
 
@@ -54,14 +55,20 @@ def step_torch(torch, model, x, g):
     model(x).backward(g)
 
 
-def median_time(fn, reps):
-    fn()  # warm-up
-    times = []
+def interleaved_times(ours, theirs, reps):
+    """One warm-up each, then `reps` rounds of (ours, theirs) back to back, so load from other
+    processes on a shared host hits both alike. Returns (median ours, median theirs, median of
+    the per-round ratios theirs/ours)."""
+    ours()
+    theirs()
+    t_ours, t_theirs = [], []
     for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
+        for fn, out in ((ours, t_ours), (theirs, t_theirs)):
+            t = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t)
+    ratios = np.array(t_theirs) / np.array(t_ours)
+    return float(np.median(t_ours)), float(np.median(t_theirs)), float(np.median(ratios))
 
 
 def main():
@@ -102,13 +109,14 @@ def main():
         if not (err < 1e-3 and gerr < 1e-2):
             raise SystemExit(f"{name}: validation failed (forward rel err {err:.2e}, "
                              f"{first[0]} grad rel err {gerr:.2e})")
-        t_ours = median_time(lambda: step_cnnfast(ours, x, g), args.reps)
-        t_theirs = median_time(lambda: step_torch(torch, theirs, xt, gt), args.reps)
+        t_ours, t_theirs, ratio = interleaved_times(lambda: step_cnnfast(ours, x, g),
+                                                    lambda: step_torch(torch, theirs, xt, gt),
+                                                    args.reps)
         n = shape[0]
         print(f"{name} batch {n} {shape[1:]}: validated (fwd rel err {err:.1e}, {first[0]} grad "
               f"{gerr:.1e}); fwd+bwd per image: cnnfast {1e3 * t_ours / n:.1f} ms, torch "
-              f"{1e3 * t_theirs / n:.1f} ms, speed ratio torch/cnnfast {t_theirs / t_ours:.2f}",
-              flush=True)
+              f"{1e3 * t_theirs / n:.1f} ms, speed ratio torch/cnnfast {ratio:.2f} (median of "
+              f"{args.reps} interleaved rounds)", flush=True)
 
 
 if __name__ == "__main__":

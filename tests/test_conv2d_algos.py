@@ -64,6 +64,8 @@ def test_direct_block_shapes(isa, rng, dtype, tol):
     dict(stride=1, padding=1, dilation=1, groups=4),          # depthwise
     dict(stride=2, padding="same", dilation=1, groups=2),
     dict(stride=(1, 2), padding=(1, 0, 2, 1), dilation=(2, 1), groups=1),
+    # unit stride, asymmetric padding within dil*(k-1): implicit backward-data runs the forward
+    dict(stride=1, padding=(3, 1, 1, 0), dilation=(2, 1), groups=2),
 ])
 @pytest.mark.parametrize("algo", ("direct", "implicit"))
 def test_gradients_finite_differences(isa, rng, cfg, algo):

@@ -41,6 +41,15 @@ bool implicit_pays(const Conv2dParams& p) {
          cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
 }
 
+// Backward-data of dilated unit-stride layers as the implicit forward on dy: col2im's scatter
+// with dilation bounds the GEMM path (dilated_3x3_d4, 2 threads: see bench/RESULTS.md).
+bool implicit_data_pays(const Conv2dParams& p) {
+  if (!(p.dil_h > 1 || p.dil_w > 1)) return false;
+  const Conv3dParams q = cpu::as_conv3d(p);
+  return cpu::implicit_data_applies(q) &&
+         cpu::implicit_forward_fits(cpu::implicit_data_params(q), get_num_threads());
+}
+
 // Few output channels at unit stride: the register-blocked direct kernels fill their 3- or
 // 6-channel tiles where the implicit GEMM's 16-channel tiles run K/16 full (2 threads: LeNet C1
 // 1->6 5x5 forward 0.27 vs 0.67 ms, weight gradient 0.39 vs 0.63; 4->8 7x7 forward 1.03 vs
@@ -56,13 +65,15 @@ bool direct_block_data_pays(const Conv2dParams& p) {
 }
 
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
-  if (algo == ConvAlgo::implicit && backward_data) return ConvAlgo::gemm;  // no dx path
+  if (algo == ConvAlgo::implicit && backward_data)  // unit stride: the forward on dy
+    return cpu::implicit_data_applies(cpu::as_conv3d(p)) ? algo : ConvAlgo::gemm;
   if (algo != ConvAlgo::automatic) return algo;
   if (depthwise(p)) return ConvAlgo::direct;
   if (backward_data ? direct_block_data_pays(p) : direct_block_pays(p, false))
     return ConvAlgo::direct;
   if (winograd_pays(p, backward_data)) return ConvAlgo::winograd;
-  return !backward_data && implicit_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
+  if (backward_data) return implicit_data_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
+  return implicit_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
 }
 
 // Weight gradient: direct for depthwise and small-K layers (direct_block_pays); 1x1 stride-1
@@ -111,6 +122,8 @@ void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
     case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
     case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
     case ConvAlgo::winograd: return cpu::conv2d_backward_data_winograd(p, dx, dy, w);
+    case ConvAlgo::implicit:
+      return cpu::conv_backward_data_implicit(cpu::as_conv3d(p), dx, dy, w);
     default: return cpu::conv2d_backward_data_gemm(p, dx, dy, w);
   }
 }

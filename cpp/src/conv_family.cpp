@@ -17,7 +17,8 @@ namespace {
 
 // conv3d forward / weight gradient: 'auto' runs the implicit GEMM (no vol2col) where it fits and
 // the layer is not 1x1x1 (GEMM then runs on the image itself); 'implicit' always runs it;
-// 'gemm' runs vol2col + GEMM. Backward-data always runs vol2col + GEMM.
+// 'gemm' runs vol2col + GEMM. Backward-data at unit stride (padding <= dil·(k-1)) runs the
+// implicit forward on dy with flipped, transposed filters under the same rule, else vol2col + GEMM.
 bool implicit_pays(const Conv3dParams& p, ConvAlgo algo, bool fits) {
   return algo == ConvAlgo::implicit ||
          (algo == ConvAlgo::automatic && fits && !cpu::conv3d_is_pointwise(p));
@@ -48,6 +49,10 @@ void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T
 template <class T>
 void conv3d_backward_data(const Conv3dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_data(p, dx, dy, w);
+  if (cpu::implicit_data_applies(p) &&
+      implicit_pays(p, algo,
+                    cpu::implicit_forward_fits(cpu::implicit_data_params(p), get_num_threads())))
+    return cpu::conv_backward_data_implicit(p, dx, dy, w);
   cpu::conv3d_backward_data_gemm(p, dx, dy, w);
 }
 

@@ -27,7 +27,7 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
 
 // automatic: the fastest algorithm for the shape (see conv2d.cpp); gemm: im2col + packed GEMM;
 // implicit: forward and weight gradient as an implicit GEMM read straight from the padded image
-// (backward-data then runs gemm); direct: padded-plane row kernels (depthwise, tiny C); winograd: F(2x2,3x3) for
+// (backward-data: the implicit forward on dy with flipped filters at unit stride, else gemm); direct: padded-plane row kernels (depthwise, tiny C); winograd: F(2x2,3x3) for
 // 3x3 stride-1 forward and backward-data (the weight gradient then runs gemm); ref: the naive twin.
 enum class ConvAlgo { automatic, gemm, ref, direct, winograd, implicit };
 ConvAlgo conv_algo_from_name(const char* name);  // "auto"|"gemm"|"implicit"|"direct"|"winograd"|"ref"

@@ -71,4 +71,11 @@ template <class T>
 void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T* dy,
                                    const T* x);
 
+// Backward-data of a unit-stride convolution whose padding is at most dil·(k-1) per side, as the
+// implicit forward on dy with flipped, transposed filters (conv_implicit_data.cpp).
+bool implicit_data_applies(const Conv3dParams& p);
+Conv3dParams implicit_data_params(const Conv3dParams& p);  // that forward's geometry
+template <class T>
+void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w);
+
 }  // namespace cnnfast::cpu
