@@ -35,6 +35,12 @@ struct Blocks {
     const int64_t want = (nt + p.groups - 1) / p.groups;  // blocks per group to feed every thread
     nb = std::max<int64_t>(1, std::min(nb, (p.N + want - 1) / want));
     count = (p.N + nb - 1) / nb;
+    // Equal blocks in a multiple of the thread count: 16 images in blocks of 5 left one thread
+    // 10 images and the other 6 (256 ch on 7x7: 4 blocks of 4 instead).
+    const int64_t rounded = (count * p.groups + nt - 1) / nt * nt;
+    if (rounded % p.groups == 0) count = std::min(p.N, rounded / p.groups);
+    nb = (p.N + count - 1) / count;
+    count = (p.N + nb - 1) / nb;
   }
 };
 
