@@ -4,6 +4,7 @@ plain layer-by-layer chain, in float64."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cnnfast import init, nn
 from cnnfast.train import fit
@@ -77,3 +78,34 @@ def test_fit_restores_the_flag(rng):
     fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.01), (x, y), epochs=1,
         batch_size=8, progress=False, seed=0)
     assert model.needs_input_grad and model[0].needs_input_grad
+
+
+@pytest.mark.parametrize("kind", ["residual", "concat"])
+def test_skipping_the_input_gradient_through_branches(rng, kind):
+    """Residual and Concat hand the flag to every path that sees their input: each first conv
+    skips its dx pass, backward returns None, parameter gradients are unchanged."""
+    def build(seed):
+        r = np.random.default_rng(seed)
+
+        def conv():
+            c = nn.Conv2d(3, 3, 3, padding=1).to(np.float64)
+            c.weight.data[...] = r.standard_normal(c.weight.shape)
+            c.bias.data[...] = r.standard_normal(c.bias.shape)
+            return c
+        if kind == "residual":
+            return nn.Residual(nn.Sequential(conv(), nn.ReLU(), conv()), shortcut=conv())
+        # a branch whose first layer still returns a gradient (MaxPool) beside conv branches
+        return nn.Concat([conv(), nn.Sequential(nn.MaxPool2d(3, 1, 1), conv()), nn.Identity()])
+    seed = int(rng.integers(1 << 30))
+    a, b = build(seed), build(seed)
+    a.set_needs_input_grad(False)
+    x = rng.standard_normal((2, 3, 6, 7))
+    g = rng.standard_normal(a(x).shape)
+    b(x)
+    assert a.backward(g) is None
+    assert b.backward(g).shape == x.shape
+    firsts = ([a.block[0], a.shortcut] if kind == "residual"
+              else [getattr(a, "0"), getattr(a, "1")[0]])
+    assert all(not m.needs_input_grad for m in firsts)
+    for (name, p), (_, q) in zip(a.named_parameters(), b.named_parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad, err_msg=name)

@@ -96,8 +96,18 @@ class Residual(Module):
                              f"differ; give a shortcut that maps the input to the block's shape")
         return f + s
 
+    def set_needs_input_grad(self, needed: bool = True) -> "Residual":
+        # both paths see the input: a residual block on data skips its first conv's dx pass
+        super().set_needs_input_grad(needed)
+        self.block.set_needs_input_grad(needed)
+        self.shortcut.set_needs_input_grad(needed)
+        return self
+
     def backward(self, grad_out):
-        return self.block.backward(grad_out) + self.shortcut.backward(grad_out)
+        gb, gs = self.block.backward(grad_out), self.shortcut.backward(grad_out)
+        if not self.needs_input_grad:
+            return None
+        return gb + gs
 
 
 class Concat(Module):
@@ -125,13 +135,20 @@ class Concat(Module):
             raise ValueError(f"Concat: branch outputs {[o.shape for o in outs]} cannot be "
                              f"joined along dim {self.dim}: {e}") from None
 
+    def set_needs_input_grad(self, needed: bool = True) -> "Concat":
+        super().set_needs_input_grad(needed)  # every branch sees the input
+        for m in self._modules.values():
+            m.set_needs_input_grad(needed)
+        return self
+
     def backward(self, grad_out):
         sizes = saved(self._sizes, self, "branch sizes")
         parts = np.split(grad_out, np.cumsum(sizes)[:-1], axis=self.dim)
         grad = None
         for m, g in zip(self._modules.values(), parts):
-            gi = m.backward(np.ascontiguousarray(g))
-            grad = gi if grad is None else grad + gi
+            gi = m.backward(np.ascontiguousarray(g))  # parameter gradients accumulate either way
+            if self.needs_input_grad:
+                grad = gi if grad is None else grad + gi
         return grad
 
 
