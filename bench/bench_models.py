@@ -87,6 +87,7 @@ def main():
     for name in args.only.split(","):
         build_ours, build_theirs, shape = table[name]
         ours, theirs = build_ours(), build_theirs()
+        ours.set_needs_input_grad(False)  # as fit() does, and as torch skips it for the data
         theirs.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in
                                 ours.state_dict().items()}, strict=True)
         theirs.train()

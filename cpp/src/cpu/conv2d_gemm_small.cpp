@@ -4,8 +4,10 @@
 //   backward dx:  dcol[CgRS, nb·PQ] = W_gᵀ · dYbuf[Kg, nb·PQ], then col2im per image
 //   backward dw:  dW_g += dYbuf · colᵀ, each thread over its static share of blocks into a private
 //                 dW, partials summed in thread order (one parallel region, no per-block fork)
-// Work items are (image block, group); blocks shrink so every thread gets one. Forward and dx are
-// bitwise independent of the block size (every output is one dot product in the same k order).
+// Work items are (image block, group); blocks shrink so every thread gets one. With several
+// blocks the weights are packed once for all of them (gemm_pack_a) rather than per block.
+// Forward and dx are bitwise independent of the block size (every output is one dot product in
+// the same k order).
 #include <algorithm>
 #include <vector>
 
@@ -44,6 +46,22 @@ struct Blocks {
   }
 };
 
+// Every block's GEMM has the same A per group (the weights, or their transpose for dx): with
+// several blocks, pack it once for all of them (one shared, read-only copy) instead of once per
+// block and thread. Returns null when there is one block per group (gemm packs as it goes).
+template <class T>
+const T* prepack_weights(const Conv2dParams& p, const Blocks& B, int64_t m, int64_t k,
+                         const T* w, bool transposed, int nt, int64_t& stride) {
+  if (B.count < 2) return nullptr;
+  stride = gemm_packed_a_size<T>(m, k);
+  T* ap = thread_scratch<T>(Scratch::weights, p.groups * stride);
+  for (int64_t g = 0; g < p.groups; ++g) {
+    const T* wg = w + g * B.Kg * B.rows;  // (Kg, CgRS)
+    gemm_pack_a(m, k, wg, transposed ? 1 : B.rows, transposed ? B.rows : 1, ap + g * stride, nt);
+  }
+  return ap;
+}
+
 }  // namespace
 
 template <class T>
@@ -51,6 +69,8 @@ void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T
                                const T* b, Activation act) {
   const int nt = get_num_threads();
   const Blocks B(p, len, nt);
+  int64_t stride = 0;
+  const T* ap = prepack_weights(p, B, B.Kg, B.rows, w, /*transposed=*/false, nt, stride);
   for_each_item(B.count * p.groups, nt, [&](int64_t it, int inner) {
     const int64_t g = it % p.groups, n0 = (it / p.groups) * B.nb;
     const int64_t n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;
@@ -58,8 +78,11 @@ void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T
     T* ybuf = thread_scratch<T>(Scratch::aux, B.Kg * cols);   // (Kg, nb·PQ)
     for (int64_t n = n0; n < n1; ++n)
       im2col_ld(p, x + (n * p.C + g * B.Cg) * B.HW, 0, B.PQ, col + (n - n0) * B.PQ, cols);
-    gemm(B.Kg, cols, B.rows, w + g * B.Kg * B.rows, B.rows, 1, col, cols, 1, ybuf, cols, false,
-         inner);
+    if (ap)
+      gemm_prepacked(B.Kg, cols, B.rows, ap + g * stride, col, cols, 1, ybuf, cols, false, inner);
+    else
+      gemm(B.Kg, cols, B.rows, w + g * B.Kg * B.rows, B.rows, 1, col, cols, 1, ybuf, cols, false,
+           inner);
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t k = 0; k < B.Kg; ++k) {
         const T bk = b ? b[g * B.Kg + k] : T(0);
@@ -76,6 +99,8 @@ void conv2d_backward_data_gemm_small(const Conv2dParams& p, int64_t len, T* dx, 
                                      const T* w) {
   const int nt = get_num_threads();
   const Blocks B(p, len, nt);
+  int64_t stride = 0;
+  const T* ap = prepack_weights(p, B, B.rows, B.Kg, w, /*transposed=*/true, nt, stride);
   for_each_item(B.count * p.groups, nt, [&](int64_t it, int inner) {
     const int64_t g = it % p.groups, n0 = (it / p.groups) * B.nb;
     const int64_t n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;
@@ -84,8 +109,11 @@ void conv2d_backward_data_gemm_small(const Conv2dParams& p, int64_t len, T* dx, 
     for (int64_t n = n0; n < n1; ++n)
       for (int64_t k = 0; k < B.Kg; ++k)
         std::copy_n(dy + (n * p.K + g * B.Kg + k) * B.PQ, B.PQ, dyb + k * cols + (n - n0) * B.PQ);
-    gemm(B.rows, cols, B.Kg, w + g * B.Kg * B.rows, 1, B.rows, dyb, cols, 1, dcol, cols, false,
-         inner);
+    if (ap)
+      gemm_prepacked(B.rows, cols, B.Kg, ap + g * stride, dyb, cols, 1, dcol, cols, false, inner);
+    else
+      gemm(B.rows, cols, B.Kg, w + g * B.Kg * B.rows, 1, B.rows, dyb, cols, 1, dcol, cols, false,
+           inner);
     for (int64_t n = n0; n < n1; ++n) {
       T* dxg = dx + (n * p.C + g * B.Cg) * B.HW;  // (Cg, H, W)
       std::fill(dxg, dxg + B.Cg * B.HW, T(0));

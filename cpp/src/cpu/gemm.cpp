@@ -1,4 +1,5 @@
-// gemm.cpp — loops around the microkernel: jc (NC) → pc (KC, pack B) → ic (MC, pack A) → jr → ir.
+// gemm.cpp — loops around the microkernel: jc (NC) → pc (KC, pack B) → ic (MC, pack A, unless
+// pre-packed once by gemm_pack_a for several GEMMs) → jr → ir.
 // Packing and blocking live here; register tiles in cpu/kernels; threads split C here only.
 #include "cpu/gemm.h"
 
@@ -45,10 +46,17 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int NR
   }
 }
 
+// A pre-packed by gemm_pack_a: rows [arow0, arow0 + m) of a matrix with mp padded rows.
+template <class T>
+struct Prepacked {
+  const T* ap = nullptr;
+  int64_t mp = 0, arow0 = 0;
+};
+
 template <class T>
 void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa,
                  int64_t csa, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
-                 bool accumulate) {
+                 bool accumulate, Prepacked<T> pre = {}) {
   if (k == 0) {
     if (!accumulate)
       for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
@@ -56,7 +64,7 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
   }
   const int MR = kr.mr, NR = kr.nr;
   const int64_t MC = kr.mc, KC = kr.kc, NC = kr.nc;
-  T* ap = thread_scratch<T>(Scratch::pack_a, MC * KC);
+  T* ap = pre.ap ? nullptr : thread_scratch<T>(Scratch::pack_a, MC * KC);
   T* bp = thread_scratch<T>(Scratch::pack_b, KC * ((NC + NR - 1) / NR * NR));
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
@@ -66,12 +74,13 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
       pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, NR, bp);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min(MC, m - ic);
-        pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, MR, ap);
+        const T* apk = pre.ap ? pre.ap + pc * pre.mp + (pre.arow0 + ic) * kc : ap;
+        if (!pre.ap) pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, MR, ap);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t mr = std::min<int64_t>(MR, mc - ir);
-            kr.ukernel(kc, ap + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
+            kr.ukernel(kc, apk + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
                        acc);
           }
         }
@@ -80,13 +89,14 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
   }
 }
 
-}  // namespace
-
+// Both entry points: C split over threads in whole register tiles (the larger dimension).
 template <class T>
-void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
-          int64_t rsb, int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads) {
+void gemm_threads(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                  const T* ap, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
+                  bool accumulate, int nthreads) {
   if (m <= 0 || n <= 0) return;
   const GemmKernel<T>& kr = gemm_kernel<T>();
+  const int64_t mp = (m + kr.mr - 1) / kr.mr * kr.mr;
   // Split the larger dimension of C into whole register tiles, one range per thread.
   const bool split_n = n >= m;
   const int64_t tile = split_n ? kr.nr : kr.mr;
@@ -101,13 +111,56 @@ void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
     t1 = std::min(t1 * tile, extent);
     if (t1 <= t0) return;
     if (split_n)
-      gemm_serial(kr, m, t1 - t0, k, a, rsa, csa, b + t0 * csb, rsb, csb, c + t0, ldc, accumulate);
+      gemm_serial(kr, m, t1 - t0, k, a, rsa, csa, b + t0 * csb, rsb, csb, c + t0, ldc, accumulate,
+                  Prepacked<T>{ap, mp, 0});
     else
-      gemm_serial(kr, t1 - t0, n, k, a + t0 * rsa, rsa, csa, b, rsb, csb, c + t0 * ldc, ldc,
-                  accumulate);
+      gemm_serial(kr, t1 - t0, n, k, ap ? a : a + t0 * rsa, rsa, csa, b, rsb, csb, c + t0 * ldc,
+                  ldc, accumulate, Prepacked<T>{ap, mp, t0});
   });
 }
 
+}  // namespace
+
+template <class T>
+void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
+          int64_t rsb, int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads) {
+  gemm_threads<T>(m, n, k, a, rsa, csa, nullptr, b, rsb, csb, c, ldc, accumulate, nthreads);
+}
+
+template <class T>
+int64_t gemm_packed_a_size(int64_t m, int64_t k) {
+  const int64_t mr = gemm_kernel<T>().mr;
+  return (m + mr - 1) / mr * mr * k;
+}
+
+template <class T>
+void gemm_pack_a(int64_t m, int64_t k, const T* a, int64_t rsa, int64_t csa, T* ap, int nthreads) {
+  const GemmKernel<T>& kr = gemm_kernel<T>();
+  const int64_t MR = kr.mr, KC = kr.kc, mp = (m + MR - 1) / MR * MR, panels = mp / MR;
+  const int64_t kblocks = (k + KC - 1) / KC;
+  // one item per (KC block, panel); each writes its own (kc, MR) slab
+  for_each_item(kblocks * panels, nthreads, [&](int64_t it, int) {
+    const int64_t pc = it / panels * KC, i0 = it % panels * MR;
+    const int64_t kc = std::min(KC, k - pc);
+    pack_a(std::min(MR, m - i0), kc, a + i0 * rsa + pc * csa, rsa, csa, kr.mr,
+           ap + pc * mp + i0 * kc);
+  });
+}
+
+template <class T>
+void gemm_prepacked(int64_t m, int64_t n, int64_t k, const T* ap, const T* b, int64_t rsb,
+                    int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads) {
+  gemm_threads<T>(m, n, k, nullptr, 0, 0, ap, b, rsb, csb, c, ldc, accumulate, nthreads);
+}
+
+template int64_t gemm_packed_a_size<float>(int64_t, int64_t);
+template int64_t gemm_packed_a_size<double>(int64_t, int64_t);
+template void gemm_pack_a<float>(int64_t, int64_t, const float*, int64_t, int64_t, float*, int);
+template void gemm_pack_a<double>(int64_t, int64_t, const double*, int64_t, int64_t, double*, int);
+template void gemm_prepacked<float>(int64_t, int64_t, int64_t, const float*, const float*,
+                                    int64_t, int64_t, float*, int64_t, bool, int);
+template void gemm_prepacked<double>(int64_t, int64_t, int64_t, const double*, const double*,
+                                     int64_t, int64_t, double*, int64_t, bool, int);
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
                           int64_t, int64_t, float*, int64_t, bool, int);
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,

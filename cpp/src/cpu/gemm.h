@@ -11,4 +11,15 @@ template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
           int64_t rsb, int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads);
 
+// A packed once for several GEMMs that share it (a convolution's weights across image blocks):
+// for each KC block of k, ceil(m/MR) panels of (kc, MR), in the order gemm's loops read them.
+template <class T>
+int64_t gemm_packed_a_size(int64_t m, int64_t k);  // elements
+template <class T>
+void gemm_pack_a(int64_t m, int64_t k, const T* a, int64_t rsa, int64_t csa, T* ap, int nthreads);
+// gemm() with A from gemm_pack_a (same m and k).
+template <class T>
+void gemm_prepacked(int64_t m, int64_t n, int64_t k, const T* ap, const T* b, int64_t rsb,
+                    int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads);
+
 }  // namespace cnnfast
