@@ -13,8 +13,11 @@ from cnnfast.functional import matmul, matmul_backward
 from helpers import assert_close, directional_fd
 
 # Tails of every kernel's MR (4, 6, 12), NR (4, 8, 16, 32) and blocks (MC 96..192, KC 256..384).
+# Skinny m <= 16 against n, k >= 256 runs the transposed problem (gemm.cpp); k <= 32 the shallow
+# loop order.
 SHAPES = [(1, 1, 1), (5, 7, 3), (6, 16, 8), (7, 17, 9), (12, 32, 1), (13, 33, 31), (25, 9, 260),
-          (97, 3, 5), (145, 70, 257), (200, 193, 385), (3, 1000, 2)]
+          (97, 3, 5), (145, 70, 257), (200, 193, 385), (3, 1000, 2), (16, 300, 260),
+          (3, 257, 513), (17, 256, 256), (40, 700, 32)]
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-13)])

@@ -11,7 +11,8 @@ import reference_nn as ref
 from helpers import assert_close, directional_fd
 
 
-@pytest.mark.parametrize("xs,out", [((5, 7), 3), ((1, 1), 1), ((2, 3, 17), 33), ((13, 40), 9)])
+@pytest.mark.parametrize("xs,out", [((5, 7), 3), ((1, 1), 1), ((2, 3, 17), 33), ((13, 40), 9),
+                                    ((5, 300), 270)])  # a small batch: gemm's transposed path
 def test_linear(rng, xs, out):
     x = rng.standard_normal(xs)
     w = rng.standard_normal((out, xs[-1]))

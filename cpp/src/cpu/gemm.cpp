@@ -4,6 +4,7 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <vector>
 
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
@@ -46,6 +47,9 @@ void pack_b(int64_t kc, int64_t nc, const T* b, int64_t rsb, int64_t csb, int NR
   }
 }
 
+constexpr int64_t kShallowK = 32;
+constexpr int64_t kSkinnyM = 16, kSkinnyMin = 256;  // gemm(): solve the transposed problem
+
 // A pre-packed by gemm_pack_a: rows [arow0, arow0 + m) of a matrix with mp padded rows.
 template <class T>
 struct Prepacked {
@@ -76,13 +80,19 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
         const int64_t mc = std::min(MC, m - ic);
         const T* apk = pre.ap ? pre.ap + pc * pre.mp + (pre.arow0 + ic) * kc : ap;
         if (!pre.ap) pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, MR, ap);
-        for (int64_t jr = 0; jr < nc; jr += NR) {
-          const int64_t nr = std::min<int64_t>(NR, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += MR) {
-            const int64_t mr = std::min<int64_t>(MR, mc - ir);
-            kr.ukernel(kc, apk + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, mr, nr,
-                       acc);
-          }
+        auto tile = [&](int64_t ir, int64_t jr) {
+          kr.ukernel(kc, apk + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                     std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), acc);
+        };
+        if (kc <= kShallowK) {
+          // Shallow k (a weight gradient over a batch of 16): C traffic dominates, so sweep each
+          // MR-row panel of C along its rows (MR contiguous streams) rather than column panel by
+          // column panel (MC rows a ldc apart per step).
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            for (int64_t jr = 0; jr < nc; jr += NR) tile(ir, jr);
+        } else {
+          for (int64_t jr = 0; jr < nc; jr += NR)  // B micro-panel stays in L1 across ir
+            for (int64_t ir = 0; ir < mc; ir += MR) tile(ir, jr);
         }
       }
     }
@@ -124,6 +134,19 @@ void gemm_threads(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int6
 template <class T>
 void gemm(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa, const T* b,
           int64_t rsb, int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads) {
+  if (m <= kSkinnyM && n >= kSkinnyMin && k >= kSkinnyMin) {
+    // A few rows (a fully connected layer's batch) against a wide B: every packed B element
+    // would serve only m rows, and the m rows fill MR-row tiles poorly. Solve Cᵀ = Bᵀ·Aᵀ
+    // instead (B's columns become the long, packed-once-per-block A side, the m rows one NR
+    // tile), then add the transpose in (VGG's 25088x4096 layer input gradient, batch 16).
+    std::vector<T> ct(static_cast<size_t>(n * m));  // (n, m)
+    gemm_threads<T>(n, m, k, b, csb, rsb, nullptr, a, csa, rsa, ct.data(), m, false, nthreads);
+    for_each_item(m, nthreads, [&](int64_t i, int) {
+      T* ci = c + i * ldc;
+      for (int64_t j = 0; j < n; ++j) ci[j] = (accumulate ? ci[j] : T(0)) + ct[j * m + i];
+    });
+    return;
+  }
   gemm_threads<T>(m, n, k, a, rsa, csa, nullptr, b, rsb, csb, c, ldc, accumulate, nthreads);
 }
 
