@@ -7,6 +7,8 @@
 // backward-data (weight gradients: see resolve_weight); other forwards run the implicit GEMM
 // (straight from the padded image, no im2col: LeNet conv2 2.6x faster) when one group's packed
 // weights fit in L2 and every thread gets an (image, group); everything else runs im2col + GEMM.
+#include <algorithm>
+
 #include "cnnfast/conv.h"
 #include "cnnfast/nn.h"
 #include "cnnfast/runtime.h"
@@ -25,12 +27,16 @@ bool depthwise(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
 // Winograd pays off once its 16 GEMMs have real depth (at least 16 channels on both sides) and
 // the planes are big enough to amortise the per-call filter transform and the 2x2 tiles' edge
 // waste (2 threads, batch 16, 3x3: 256 ch on 7x7 Winograd 13.0 ms vs GEMM 8.1; 512 ch on 4x4
-// 54.8 vs 10.0; 128 ch on 14x14 5.9 vs 8.3). Backward-data also wants no more output-gradient
-// than input channels (torch/cnnfast, interleaved: 64->128 on 32x32 Winograd 0.60 vs GEMM 0.85,
-// 128->256 on 16x16 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79).
+// 54.8 vs 10.0; 128 ch on 14x14 5.9 vs 8.3). The side it reads must not be the deeper one: its
+// input transform runs over the read channels, so forward wants Kg >= Cg and backward-data
+// Kg <= Cg (torch/cnnfast, interleaved, 2 threads: forward 64->16 on 56x56 Winograd 0.30 vs
+// implicit 1.05, 128->32 0.38 vs 0.94; dx 64->128 on 32x32 0.60 vs GEMM 0.85, 128->256 on 16x16
+// 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79), and 32+ channels on the deeper side (16->16 on
+// 56x56: forward 0.74 vs implicit 0.98).
 bool winograd_pays(const Conv2dParams& p, bool backward_data) {
   return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16 &&
-         p.P * p.Q >= 144 && (!backward_data || p.Kg() <= p.Cg());
+         std::max(p.Cg(), p.Kg()) >= 32 && p.P * p.Q >= 144 &&
+         (backward_data ? p.Kg() <= p.Cg() : p.Kg() >= p.Cg());
 }
 
 // Forward of one group's weights that fit in L2, with an (image, group) item per thread: implicit.
@@ -41,10 +47,11 @@ bool implicit_pays(const Conv2dParams& p) {
          cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
 }
 
-// Backward-data of dilated unit-stride layers as the implicit forward on dy: col2im's scatter
-// with dilation bounds the GEMM path (dilated_3x3_d4, 2 threads: see bench/RESULTS.md).
+// Backward-data at unit stride as the implicit forward on dy: dilated layers (col2im's dilated
+// scatter) and planes of 32x32 and up (16->16 on 56x56: 0.91 vs GEMM 0.71 of torch; on small
+// deep planes the GEMM wins: 512 ch on 8x8 0.92 vs 0.58).
 bool implicit_data_pays(const Conv2dParams& p) {
-  if (!(p.dil_h > 1 || p.dil_w > 1)) return false;
+  if (!(p.dil_h > 1 || p.dil_w > 1 || p.H * p.W >= 1024)) return false;
   const Conv3dParams q = cpu::as_conv3d(p);
   return cpu::implicit_data_applies(q) &&
          cpu::implicit_forward_fits(cpu::implicit_data_params(q), get_num_threads());
