@@ -103,9 +103,9 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     'gemm' (im2col + packed GEMM) | 'implicit' (forward and weight gradient read straight
     from the padded image, no im2col; backward-data at unit stride with padding <=
     dilation·(k−1) runs the same forward on grad_out with flipped filters, otherwise 'gemm') |
-    'direct' (padded planes:
-    register-blocked channel x output tiles for groups 1 at stride 1, dilation 1 — few-channel
-    layers like LeNet's C1; row kernels otherwise — depthwise) | 'winograd' (F(2x2,3x3): 3x3,
+    'direct' (padded planes: register-blocked channel x output tiles for groups 1 at stride 1,
+    dilation 1 — few-channel layers like LeNet's C1; row kernels otherwise — depthwise) |
+    'winograd' (F(2x2,3x3): 3x3,
     stride 1, dilation 1; backward-data also needs padding <= 2; the weight gradient runs
     'gemm') | 'ref' (naive twin).
     activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output
