@@ -133,7 +133,10 @@ def _fd_check(model, x, rng, n_params_checked=2):
     model(x)
     gx = model.backward(w)
     grads = [gx] + [p.grad.copy() for p in named]
-    directional_fd(loss, [x] + originals, grads, rng, eps=1e-6, tol=1e-6)
+    # eps 1e-8: a step of 1e-6 crossed a ReLU kink in ~1-2 % of random draws (a pre-activation
+    # within ~1e-5 of 0 in the randomized context module / DenseNet); float64 rounding of the
+    # difference stays ~1e-6 at this step, a wrong gradient is off by far more than 1e-5
+    directional_fd(loss, [x] + originals, grads, rng, eps=1e-8, tol=1e-5)
 
 
 @pytest.mark.parametrize("build, shape", [
@@ -149,6 +152,7 @@ def _fd_check(model, x, rng, n_params_checked=2):
     (lambda: _randomized(models.context_module(1, "large")), (1, 1, 9, 9)),
 ])
 def test_gradients_match_finite_differences(build, shape, rng):
+    init.seed(int(rng.integers(1 << 31)))  # the weights follow the run's printed seed too
     _fd_check(build(), rng.standard_normal(shape), rng)
 
 
