@@ -103,18 +103,22 @@ py::array lin_forward(const py::array& x, const py::array& w, const std::optiona
 
 // dw_into / db_into (optional): existing gradients (out, in) / (out,) to add into in place, as a
 // layer's parameter .grad — no fresh zeroed array and no second pass over a 400 MB classifier
-// weight (VGG's first fully connected layer); they are returned as the gradients.
+// weight (VGG's first fully connected layer); they are returned as the gradients. Without one,
+// a fresh zeroed array (the GEMM accumulates). Sets `out` to the array written.
 template <class T>
-T* accumulate_target(const std::optional<py::array>& a, const char* name,
-                     std::vector<int64_t> shape) {
-  if (!a) return nullptr;
-  const T* p = in_ptr<T>(*a, name);
-  if (!a->writeable()) throw py::value_error(std::string(name) + ": read-only");
-  if (a->ndim() != static_cast<py::ssize_t>(shape.size()))
-    throw py::value_error(std::string(name) + ": shape does not match the gradient");
-  for (size_t i = 0; i < shape.size(); ++i)
-    if (a->shape(i) != shape[i])
-      throw py::value_error(std::string(name) + ": shape does not match the gradient");
+T* accumulated_grad(const std::optional<py::array>& into, const char* name,
+                    const std::vector<int64_t>& shape, py::object& out) {
+  if (!into) {
+    auto a = new_output<T>(shape, /*zero=*/true);
+    out = a;
+    return a.mutable_data();
+  }
+  const T* p = in_ptr<T>(*into, name);
+  if (!into->writeable()) throw py::value_error(std::string(name) + ": read-only");
+  bool same = into->ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; same && i < shape.size(); ++i) same = into->shape(i) == shape[i];
+  if (!same) throw py::value_error(std::string(name) + ": shape does not match the gradient");
+  out = *into;
   return const_cast<T*>(p);
 }
 
@@ -133,24 +137,8 @@ py::tuple lin_backward(const py::array& dy, const py::array& x, const py::array&
     py::object dx = py::none(), dw = py::none(), db = py::none();
     T *dxp = nullptr, *dwp = nullptr, *dbp = nullptr;
     if (need_dx) { auto a = new_output<T>({N, in}); dxp = a.mutable_data(); dx = a; }
-    if (need_dw) {
-      if ((dwp = accumulate_target<T>(dw_into, "grad_weight_into", {out, in}))) {
-        dw = *dw_into;
-      } else {
-        auto a = new_output<T>({out, in}, true);
-        dwp = a.mutable_data();
-        dw = a;
-      }
-    }
-    if (need_db && has_bias) {
-      if ((dbp = accumulate_target<T>(db_into, "grad_bias_into", {out}))) {
-        db = *db_into;
-      } else {
-        auto a = new_output<T>({out}, true);
-        dbp = a.mutable_data();
-        db = a;
-      }
-    }
+    if (need_dw) dwp = accumulated_grad<T>(dw_into, "grad_weight_into", {out, in}, dw);
+    if (need_db && has_bias) dbp = accumulated_grad<T>(db_into, "grad_bias_into", {out}, db);
     {
       py::gil_scoped_release nogil;
       linear_backward<T>(N, in, out, dxp, dwp, dbp, gp, xp, wp);

@@ -24,8 +24,8 @@ namespace {
 
 // Column elements per block: small enough that im2col's output is still in L2 when the GEMM
 // packs it (a 4 MiB block made LeNet conv2 3x slower than the GEMM itself).
+// Blocks never go below kMinGemmCols columns when the batch has them (conv2d_gemm_small.h).
 constexpr int64_t kSmallBlockElems = int64_t(1) << 16;
-// ...but never fewer than kMinGemmCols columns per block when the batch has them.
 
 struct Blocks {
   int64_t Cg, Kg, rows, PQ, HW, nb, count;
