@@ -123,21 +123,37 @@ def test_unknown_algo_names_the_choices():
         conv2d(x, x[:, :, :3, :3], algo="fft")
 
 
-# ---- Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1 (backward-data: padding <= 2) -------------
+# ---- Winograd F(2x2, 3x3): 3x3, stride 1 (backward-data: padding <= 2·dilation) ---------------
 
-def _winograd_case(rng):
+def _winograd_case(rng, dilated=False):
     g = int(rng.choice([1, 1, 2, 3]))
     cg, kg = int(rng.integers(1, 20)), int(rng.integers(1, 20))
-    h, w = (int(v) for v in rng.integers(3, 21, 2))  # odd and even: partial output tiles
-    pad = tuple(int(v) for v in rng.integers(0, 3, 4))
+    # dilated: unequal phases (sizes not multiples of the dilation), pads above and below it
+    dil = tuple(int(v) for v in rng.integers(1, 5, 2)) if dilated else (1, 1)
+    h, w = (int(rng.integers(2 * d + 1, 21 + 4 * d)) for d in dil)  # partial tiles, odd sizes
+    pad = tuple(int(v) for v in (rng.integers(0, 2 * dil[0] + 1, 2).tolist()
+                                 + rng.integers(0, 2 * dil[1] + 1, 2).tolist()))
     return dict(x=(int(rng.integers(1, 4)), cg * g, h, w), w=(kg * g, cg, 3, 3), stride=(1, 1),
-                padding=pad, pad=pad, dilation=(1, 1), groups=g)
+                padding=pad, pad=pad, dilation=dil, groups=g)
 
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
 def test_winograd_random_cases(isa, rng, dtype, tol):
     for _ in range(6):
         _run_case(rng, _winograd_case(rng), dtype, tol, algo="winograd")
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_winograd_dilated_phases(isa, rng, dtype, tol):
+    """Dilated layers run as dilation_h x dilation_w undilated phases: every output belongs to
+    exactly one phase (poisoned outputs catch a missed one), every pad up to 2·dilation."""
+    for _ in range(6):
+        _run_case(rng, _winograd_case(rng, dilated=True), dtype, tol, algo="winograd")
+    # the dilated 'same' layer of a context module (64x64, d=4): equal phases, Winograd under auto
+    case = dict(x=(2, 32, 36, 40), w=(32, 32, 3, 3), stride=(1, 1), padding=4, pad=(4,) * 4,
+                dilation=(4, 4), groups=1)
+    for algo in ("winograd", "auto"):
+        _run_case(rng, case, np.float32, 1e-4, algo=algo)
 
 
 def test_winograd_larger_blocks(rng):
@@ -148,24 +164,33 @@ def test_winograd_larger_blocks(rng):
 
 
 def test_winograd_gradients_finite_differences(isa, rng):
-    x = rng.standard_normal((2, 4, 7, 6))
-    w = rng.standard_normal((6, 2, 3, 3))
-    b = rng.standard_normal(6)
-    kw = dict(padding=(1, 2, 0, 1), groups=2, algo="winograd")
-    y = conv2d(x, w, b, **kw)
-    g = rng.standard_normal(y.shape)
-    grads = conv2d_backward(g, x, w, b, **kw)
-    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **kw) * g)), [x, w, b],
-                   grads, rng)
+    for kw in (dict(padding=(1, 2, 0, 1), groups=2, algo="winograd"),
+               dict(padding=(3, 1, 4, 0), dilation=(2, 3), groups=1, algo="winograd")):
+        x = rng.standard_normal((2, 4, 7, 6))
+        w = rng.standard_normal((6, 4 // kw["groups"], 3, 3))
+        b = rng.standard_normal(6)
+        y = conv2d(x, w, b, **kw)
+        g = rng.standard_normal(y.shape)
+        grads = conv2d_backward(g, x, w, b, **kw)
+        directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **kw) * g)), [x, w, b],
+                       grads, rng)
 
 
-@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(dilation=2, padding=2)])
+@pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(stride=(1, 3), padding=2)])
 def test_winograd_rejects_other_shapes(kwargs):
     x = np.ones((1, 2, 8, 8), np.float32)
     with pytest.raises(ValueError, match="winograd"):
         conv2d(x, np.ones((2, 2, 3, 3), np.float32), algo="winograd", **kwargs)
     with pytest.raises(ValueError, match="winograd"):
         conv2d(x, np.ones((2, 2, 5, 5), np.float32), algo="winograd")
+
+
+def test_winograd_backward_rejects_padding_beyond_twice_the_dilation():
+    x = np.ones((1, 2, 9, 9), np.float32)
+    w = np.ones((2, 2, 3, 3), np.float32)
+    y = conv2d(x, w, padding=5, dilation=2, algo="winograd")  # the forward applies
+    with pytest.raises(ValueError, match=r"winograd.*padding <= dilation"):
+        conv2d_backward(y, x, w, padding=5, dilation=2, algo="winograd")
 
 
 # ---- implicit GEMM: position chunks (> 256 outputs), several channel blocks, tap tails ----------

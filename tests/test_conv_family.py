@@ -184,6 +184,59 @@ def test_conv_transpose_is_the_adjoint_of_conv(rng, nd):
         assert abs(lhs - rhs) <= 1e-10 * max(1.0, abs(lhs)), (lhs, rhs, case)
 
 
+# ---- conv3d Winograd: (KD, 3, 3) kernels, any depth stride / dilation, dilated planes -----------
+
+def _winograd3d_case(rng, backward):
+    """backward: unit stride and padding <= dilation·(k−1) on every axis (the backward-data runs
+    the forward on dy); otherwise depth strides up to 3 and depth pads past the kernel (windows
+    entirely in the padding: bias-only slices)."""
+    g = int(rng.choice([1, 1, 2]))
+    cg, kg, kd = int(rng.integers(1, 7)), int(rng.integers(1, 9)), int(rng.integers(1, 4))
+    dil = _ints(rng, 1, 3, 3)
+    st = (1 if backward else int(rng.integers(1, 4)), 1, 1)
+    size = (int(rng.integers(1, 7)) + dil[0] * (kd - 1),) + tuple(
+        int(rng.integers(2 * d + 1, 14 + 2 * d)) for d in dil[1:])
+    lim = [dil[0] * (kd - 1)] * 2 + [2 * dil[1]] * 2 + [2 * dil[2]] * 2
+    pad = tuple(int(rng.integers(0, m + 1 if backward else m + 3)) for m in lim)
+    return dict(x=(int(rng.integers(1, 3)), cg * g) + size, w=(kg * g, cg, kd, 3, 3), stride=st,
+                padding=pad, pad=pad, dilation=dil, groups=g)
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
+def test_conv3d_winograd_random_cases(isa, rng, dtype, tol):
+    for _ in range(6):
+        run_conv_case(rng, 3, _winograd3d_case(rng, backward=True), dtype, tol, algo="winograd")
+    for _ in range(6):  # forward only: strided depth, pads beyond the kernel
+        case = _winograd3d_case(rng, backward=False)
+        x = rng.standard_normal(case["x"]).astype(dtype)
+        w = rng.standard_normal(case["w"]).astype(dtype)
+        b = rng.standard_normal(case["w"][0]).astype(dtype)
+        y = F.conv3d(x, w, b, stride=case["stride"], padding=case["padding"],
+                     dilation=case["dilation"], groups=case["groups"], algo="winograd")
+        assert_close(y, ref.conv(x, w, b, stride=case["stride"], pad=case["pad"],
+                                 dilation=case["dilation"], groups=case["groups"]),
+                     tol, f"forward {case}")
+
+
+def test_conv3d_winograd_under_auto(rng):
+    # the benchmark's layer shape, scaled down: 'auto' picks Winograd forward and backward-data
+    case = dict(x=(2, 32, 4, 14, 13), w=(32, 32, 3, 3, 3), stride=(1, 1, 1), padding=1,
+                pad=(1,) * 6, dilation=(1, 1, 1), groups=1)
+    run_conv_case(rng, 3, case, np.float32, 1e-4)
+
+
+def test_conv3d_winograd_rejects_other_shapes():
+    x = np.ones((1, 2, 4, 8, 8), np.float32)
+    with pytest.raises(ValueError, match="winograd"):
+        F.conv3d(x, np.ones((2, 2, 3, 5, 3), np.float32), algo="winograd")
+    with pytest.raises(ValueError, match="winograd"):
+        F.conv3d(x, np.ones((2, 2, 3, 3, 3), np.float32), stride=(1, 2, 1), algo="winograd")
+    w = np.ones((2, 2, 3, 3, 3), np.float32)
+    y = F.conv3d(x, w, stride=(2, 1, 1), padding=1, algo="winograd")  # the forward applies
+    with pytest.raises(ValueError, match="winograd"):
+        F.conv3d_backward(y, x, w, stride=(2, 1, 1), padding=1, algo="winograd")
+
+
 # ---- gradients by float64 finite differences ------------------------------------------------------
 
 @pytest.mark.parametrize("nd,cfg", [
@@ -191,11 +244,14 @@ def test_conv_transpose_is_the_adjoint_of_conv(rng, nd):
     (1, dict(stride=1, padding="full", dilation=2, groups=1)),
     (3, dict(stride=(1, 2, 1), padding=(1, 0, 0, 1, 2, 1), dilation=(1, 1, 2), groups=2)),
     (3, dict(stride=2, padding="same", dilation=1, groups=1)),
+    (3, dict(stride=1, padding=(1, 0, 2, 1, 0, 3), dilation=(1, 1, 2), groups=2,
+             algo="winograd")),
 ])
 def test_conv_gradients_finite_differences(isa, rng, nd, cfg):
     fwd, bwd = CONV[nd]
     x = rng.standard_normal((2, 4) + ((11,) if nd == 1 else (4, 5, 6)))
-    w = rng.standard_normal((6, 4 // cfg["groups"]) + ((3,) if nd == 1 else (2, 3, 2)))
+    kernel = (3,) if nd == 1 else (2, 3, 3) if cfg.get("algo") == "winograd" else (2, 3, 2)
+    w = rng.standard_normal((6, 4 // cfg["groups"]) + kernel)
     b = rng.standard_normal(6)
     g = rng.standard_normal(fwd(x, w, b, **cfg).shape)
     directional_fd(lambda a: float(np.sum(fwd(*a, **cfg) * g)), [x, w, b],

@@ -4,7 +4,7 @@
 // at most 8 output (backward-data: input) channels at unit stride (register-blocked direct
 // kernels, direct_block_pays);
 // 3x3 stride-1 layers with >= 16 channels per group run Winograd F(2x2,3x3) forward and
-// backward-data (weight gradients: see resolve_weight); other forwards run the implicit GEMM
+// backward-data (dilated ones too, in phases; weight gradients: see resolve_weight); other forwards run the implicit GEMM
 // (straight from the padded image, no im2col: LeNet conv2 2.6x faster) when one group's packed
 // weights fit in L2 and every thread gets an (image, group); everything else runs im2col + GEMM.
 #include <algorithm>
@@ -15,7 +15,7 @@
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
 #include "cpu/conv_implicit.h"
-#include "cpu/conv2d_winograd.h"
+#include "cpu/conv_winograd.h"
 #include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
 
@@ -24,19 +24,8 @@ namespace {
 
 bool depthwise(const Conv2dParams& p) { return p.groups > 1 && p.Cg() == 1; }
 
-// Winograd pays off once its 16 GEMMs have real depth (at least 16 channels on both sides) and
-// the planes are big enough to amortise the per-call filter transform and the 2x2 tiles' edge
-// waste (2 threads, batch 16, 3x3: 256 ch on 7x7 Winograd 13.0 ms vs GEMM 8.1; 512 ch on 4x4
-// 54.8 vs 10.0; 128 ch on 14x14 5.9 vs 8.3). The side it reads must not be the deeper one: its
-// input transform runs over the read channels, so forward wants Kg >= Cg and backward-data
-// Kg <= Cg (torch/cnnfast, interleaved, 2 threads: forward 64->16 on 56x56 Winograd 0.30 vs
-// implicit 1.05, 128->32 0.38 vs 0.94; dx 64->128 on 32x32 0.60 vs GEMM 0.85, 128->256 on 16x16
-// 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79), and 32+ channels on the deeper side (16->16 on
-// 56x56: forward 0.74 vs implicit 0.98).
 bool winograd_pays(const Conv2dParams& p, bool backward_data) {
-  return cpu::winograd_applies(p, backward_data) && p.Cg() >= 16 && p.Kg() >= 16 &&
-         std::max(p.Cg(), p.Kg()) >= 32 && p.P * p.Q >= 144 &&
-         (backward_data ? p.Kg() <= p.Cg() : p.Kg() >= p.Cg());
+  return cpu::winograd_pays(cpu::as_conv3d(p), backward_data);  // rule and numbers: there
 }
 
 // Forward of one group's weights that fit in L2, with an (image, group) item per thread: implicit.
@@ -111,7 +100,7 @@ void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T
       if (act == Activation::relu) cpu::bias_act(y, p.N * p.K * p.P * p.Q, T(0), act);
       return;
     case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
-    case ConvAlgo::winograd: return cpu::conv2d_forward_winograd(p, y, x, w, b, act);
+    case ConvAlgo::winograd: return cpu::conv_forward_winograd(cpu::as_conv3d(p), y, x, w, b, act);
     case ConvAlgo::implicit: return cpu::conv_forward_implicit(cpu::as_conv3d(p), y, x, w, b, act);
     default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
   }
@@ -129,7 +118,8 @@ void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
   switch (resolve(p, algo, /*backward_data=*/true)) {
     case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
     case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
-    case ConvAlgo::winograd: return cpu::conv2d_backward_data_winograd(p, dx, dy, w);
+    case ConvAlgo::winograd:
+      return cpu::conv_backward_data_winograd(cpu::as_conv3d(p), dx, dy, w);
     case ConvAlgo::implicit:
       return cpu::conv_backward_data_implicit(cpu::as_conv3d(p), dx, dy, w);
     default: return cpu::conv2d_backward_data_gemm(p, dx, dy, w);

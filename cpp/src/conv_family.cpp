@@ -1,5 +1,5 @@
 // conv_family.cpp — entry points of conv3d, transposed convolution and tiled convolution: pick
-// an algorithm, run it (conv3d: implicit GEMM or vol2col + GEMM). Transposed convolution is the adjoint of conv2d/conv3d and reuses their
+// an algorithm, run it (conv3d: Winograd, implicit GEMM or vol2col + GEMM). Transposed convolution is the adjoint of conv2d/conv3d and reuses their
 // engines: its forward is their backward-data, its backward their forward and backward-weight.
 #include <algorithm>
 
@@ -8,6 +8,7 @@
 #include "cpu/conv3d_gemm.h"
 #include "cpu/channel_sums.h"
 #include "cpu/conv_implicit.h"
+#include "cpu/conv_winograd.h"
 #include "cpu/parallel.h"
 #include "cpu/tiled_conv_gemm.h"
 #include "ref/conv_family_ref.h"
@@ -15,9 +16,11 @@
 namespace cnnfast {
 namespace {
 
-// conv3d forward / weight gradient: 'auto' runs the implicit GEMM (no vol2col) where it fits and
-// the layer is not 1x1x1 (GEMM then runs on the image itself); 'implicit' always runs it;
-// 'gemm' runs vol2col + GEMM. Backward-data at unit stride (padding <= dil·(k-1)) runs the
+// conv3d forward and backward-data: 'auto' runs Winograd (3x3 planes, unit stride in them; the
+// depth taps sum in its GEMMs) where cpu::winograd_pays; 'winograd' always (its weight gradient
+// then runs the implicit GEMM). Otherwise forward / weight gradient: 'auto' runs the implicit
+// GEMM (no vol2col) where it fits and the layer is not 1x1x1 (GEMM then runs on the image
+// itself); 'implicit' always runs it; 'gemm' runs vol2col + GEMM. Backward-data at unit stride (padding <= dil·(k-1)) runs the
 // implicit forward on dy with flipped, transposed filters under the same rule, else vol2col + GEMM.
 bool implicit_pays(const Conv3dParams& p, ConvAlgo algo, bool fits) {
   return algo == ConvAlgo::implicit ||
@@ -41,6 +44,8 @@ template <class T>
 void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
                     ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_forward(p, y, x, w, b);
+  if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, false)))
+    return cpu::conv_forward_winograd(p, y, x, w, b);
   if (implicit_pays(p, algo, cpu::implicit_forward_fits(p, get_num_threads())))
     return cpu::conv_forward_implicit(p, y, x, w, b);
   cpu::conv3d_forward_gemm(p, y, x, w, b);
@@ -49,6 +54,8 @@ void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T
 template <class T>
 void conv3d_backward_data(const Conv3dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_data(p, dx, dy, w);
+  if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, true)))
+    return cpu::conv_backward_data_winograd(p, dx, dy, w);
   if (cpu::implicit_data_applies(p) &&
       implicit_pays(p, algo,
                     cpu::implicit_forward_fits(cpu::implicit_data_params(p), get_num_threads())))
@@ -60,6 +67,7 @@ template <class T>
 void conv3d_backward_weight(const Conv3dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_weight(p, dw, db, dy, x);
+  if (algo == ConvAlgo::winograd) algo = ConvAlgo::implicit;
   if (implicit_pays(p, algo, cpu::implicit_weight_fits(p, get_num_threads())))
     return cpu::conv_backward_weight_implicit(p, dw, db, dy, x);
   cpu::conv3d_backward_weight_gemm(p, dw, db, dy, x);

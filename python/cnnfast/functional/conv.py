@@ -106,8 +106,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     'direct' (padded planes: register-blocked channel x output tiles for groups 1 at stride 1,
     dilation 1 — few-channel layers like LeNet's C1; row kernels otherwise — depthwise) |
     'winograd' (F(2x2,3x3): 3x3,
-    stride 1, dilation 1; backward-data also needs padding <= 2; the weight gradient runs
-    'gemm') | 'ref' (naive twin).
+    stride 1, a dilated layer split into dilation_h·dilation_w phases; backward-data also needs
+    padding <= 2·dilation; the weight gradient runs 'gemm') | 'ref' (naive twin).
     activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output
     tile is still in cache; differentiate it with conv2d_backward(..., activation='relu',
     output=y).

@@ -1,0 +1,243 @@
+// conv_winograd.cpp — Winograd F(2x2, 3x3) (Lavin & Gray 2015) for a 3x3 spatial kernel at unit
+// spatial stride, 2-D (D = KD = 1) and 3-D. Per (image, dilation phase, group) item and block of
+// 2x2 output tile rows:
+//   V[ξ][c][t] = (Bᵀ d B)[ξ] for each 4x4 input tile t of one input depth slice,      ξ = 0..15
+//   M[ξ]       = Σ_kd U[ξ][kd] · V[ξ](slice od·sd − pad + kd·dd)  — 16 GEMMs per output slice;
+//                at depth dilation 1 the window's slices sit side by side, so each is one
+//                (Kg x KD·Cg) · (KD·Cg x tiles) GEMM, U = G g Gᵀ per (k, c, kd)
+//   y tile     = act(Aᵀ M A + bias) — the 2x2 output, clipped at odd edges.
+// The planes are zero-padded (extra bottom/right so every 4x4 tile is inside) and stored as
+// even/odd column planes so the row transforms are unit-stride (kernels/winograd_*). Each input
+// slice is transformed once per block into a ring of slots (at depth dilation 1 written twice,
+// at s mod span and span + s mod span, so any window of consecutive slices is one B matrix).
+// Dilation d in the plane splits it into d_h x d_w phases (space-to-batch, as for atrous
+// convolution): the outputs at rows b + d·u read only the input rows b − pad + d·v, so phase b is
+// an undilated 'valid' 3x3 convolution of that gathered sub-plane. The gather is the plane build
+// and the scatter is the output copy: a phase costs no extra pass over memory.
+// Backward-data is the forward of dy with the flipped, channel-transposed filter, the same
+// dilation and padding dil·(k−1) − pad (unit stride): dx[c] = Σ_k dy[k] ⋆ flip(w[k, c]).
+#include "cpu/conv_winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/runtime.h"
+#include "cpu/conv_implicit.h"
+#include "cpu/dispatch.h"
+#include "cpu/epilogue.h"
+#include "cpu/gemm.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+constexpr int64_t kTileBudgetElems = int64_t(1) << 20;  // V + M per thread (elements)
+// Extra elements between the 16 ξ slices of V and of M: with power-of-two planes (64x64: 512
+// tiles a block, 64 channels) the slices sat 128 KiB apart and the 16 streams of a tile's
+// transform fought over the same cache sets (8x64x64x64 forward 1.5x slower per position than
+// 60x60 or 66x66).
+constexpr int64_t kSliceSkew = 16;
+
+// u (4x4) = G g Gᵀ for one 3x3 filter g.
+template <class T>
+void transform_filter(const T* g, T* u) {
+  T t[4][3];
+  for (int j = 0; j < 3; ++j) {
+    t[0][j] = g[j];
+    t[1][j] = T(0.5) * (g[j] + g[3 + j] + g[6 + j]);
+    t[2][j] = T(0.5) * (g[j] - g[3 + j] + g[6 + j]);
+    t[3][j] = g[6 + j];
+  }
+  for (int i = 0; i < 4; ++i) {
+    u[i * 4 + 0] = t[i][0];
+    u[i * 4 + 1] = T(0.5) * (t[i][0] + t[i][1] + t[i][2]);
+    u[i * 4 + 2] = T(0.5) * (t[i][0] - t[i][1] + t[i][2]);
+    u[i * 4 + 3] = t[i][2];
+  }
+}
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// First and one-past-last destination index v in [0, n) whose source b - pad + dil·v lies in
+// [0, len): the phase's gather along one axis.
+void phase_range(int64_t b, int64_t pad, int64_t dil, int64_t len, int64_t n, int64_t* lo,
+                 int64_t* hi) {
+  const int64_t off = b - pad;  // source of v = 0
+  *lo = off >= 0 ? 0 : ceil_div(-off, dil);
+  *hi = off > len - 1 ? 0 : std::min(n, (len - 1 - off) / dil + 1);
+  if (*hi < *lo) *hi = *lo;
+}
+
+}  // namespace
+
+bool winograd_applies(const Conv3dParams& p, bool backward_data) {
+  const bool shape = p.KH == 3 && p.KW == 3 && p.stride_h == 1 && p.stride_w == 1;
+  return shape && (!backward_data || implicit_data_applies(p));
+}
+
+// Winograd pays off once its 16 GEMMs have real depth (at least 16 channels on both sides) and
+// the planes are big enough to amortise the per-call filter transform and the 2x2 tiles' edge
+// waste (2 threads, batch 16, 3x3: 256 ch on 7x7 Winograd 13.0 ms vs GEMM 8.1; 512 ch on 4x4
+// 54.8 vs 10.0; 128 ch on 14x14 5.9 vs 8.3). The side it reads must not be the deeper one: its
+// input transform runs over the read channels, so forward wants Kg >= Cg and backward-data
+// Kg <= Cg (torch/cnnfast, interleaved, 2 threads: forward 64->16 on 56x56 Winograd 0.30 vs
+// implicit 1.05, 128->32 0.38 vs 0.94; dx 64->128 on 32x32 0.60 vs GEMM 0.85, 128->256 on 16x16
+// 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79), and 32+ channels on the deeper side (16->16 on
+// 56x56: forward 0.74 vs implicit 0.98). The plane that counts is one dilation phase's.
+bool winograd_pays(const Conv3dParams& p, bool backward_data) {
+  const int64_t Cg = p.Cg(), Kg = p.Kg();
+  const int64_t plane = ceil_div(p.OH, p.dil_h) * ceil_div(p.OW, p.dil_w);
+  return winograd_applies(p, backward_data) && Cg >= 16 && Kg >= 16 &&
+         std::max(Cg, Kg) >= 32 && plane >= 144 && (backward_data ? Kg <= Cg : Kg >= Cg);
+}
+
+template <class T>
+void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
+                           Activation act) {
+  if (!winograd_applies(p, false))
+    arg_error("algo='winograd' needs a 3x3 kernel (in height and width) with stride 1 there");
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, KD = p.KD, KC = KD * Cg;
+  const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, DHW = p.D * HW, ODHW = p.OD * OHW;
+  const int64_t dd = p.dil_d, dh = p.dil_h, dw = p.dil_w, phases = dh * dw;
+  // Input slices one output slice spans; ring slots (doubled when windows must be contiguous).
+  const int64_t span = dd * (KD - 1) + 1, dup = dd == 1 && span > 1 ? span : 0;
+  const int64_t slots = span + dup;
+  // One phase's output plane (the largest, phase 0) in 2x2 tiles: rows, columns.
+  const int64_t th = (ceil_div(p.OH, dh) + 1) / 2, tw = (ceil_div(p.OW, dw) + 1) / 2;
+  const int64_t We = tw + 1;  // columns of the even / odd planes
+  // U[g][ξ] is (Kg, KD·Cg), column kd·Cg + c: the transformed filters, read by every thread.
+  T* U = thread_scratch<T>(Scratch::weights, checked_mul(16 * p.K, KC));
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t kd = 0; kd < KD; ++kd) {
+          T u[16];
+          transform_filter(w + (((g * Kg + k) * Cg + c) * KD + kd) * 9, u);
+          for (int xi = 0; xi < 16; ++xi) U[((g * 16 + xi) * Kg + k) * KC + kd * Cg + c] = u[xi];
+        }
+  // Whole tile rows per block, so the row transforms see contiguous tiles.
+  const int64_t rows_blk = std::max<int64_t>(
+      1, std::min(th, kTileBudgetElems / (16 * (slots * Cg + Kg) * tw)));
+  const int64_t blk = rows_blk * tw, Hb = 2 * rows_blk + 2;  // tiles, padded rows of a block
+  const WinogradRowKernels<T>& kr = winograd_row_kernels<T>();
+  for_each_item(p.N * phases * G, get_num_threads(), [&](int64_t it, int inner) {
+    const int64_t n = it / (phases * G), ph = it / G % phases, g = it % G;
+    const int64_t bh = ph / dw, bw = ph % dw;  // this item's output rows bh + dh·u, cols bw + dw·j
+    const int64_t Pb = ceil_div(p.OH - bh, dh), Qb = ceil_div(p.OW - bw, dw);
+    T* xp = thread_scratch<T>(Scratch::col, Cg * 2 * Hb * We);  // (Cg, {E, O}, Hb, We)
+    T* VM = thread_scratch<T>(Scratch::aux,
+                              16 * ((slots * Cg + Kg) * blk + 2 * kSliceSkew) + 4 * tw);
+    std::vector<int64_t> held(static_cast<size_t>(span));  // input slice in each ring slot
+    // Plane row v, column j of this phase hold x[bh − pad_top + dh·v][bw − pad_left + dw·j].
+    int64_t v0, v1, j0, j1;
+    phase_range(bh, p.pad_top, dh, p.H, 2 * th + 2, &v0, &v1);
+    phase_range(bw, p.pad_left, dw, p.W, 2 * We, &j0, &j1);
+    const int64_t h0 = bh - p.pad_top, w0 = bw - p.pad_left;
+    const T* xg = x + (n * p.C + g * Cg) * DHW;
+    for (int64_t ti0 = 0; ti0 < th; ti0 += rows_blk) {
+      const int64_t ti1 = std::min(th, ti0 + rows_blk), nt = (ti1 - ti0) * tw;
+      const int64_t sv = slots * Cg * nt + kSliceSkew, sm = Kg * nt + kSliceSkew;  // ξ strides
+      T* V = VM;                                          // 16 x (slots, Cg, nt)
+      T* M = VM + 16 * sv;                                // 16 x (Kg, nt)
+      T* o = M + 16 * sm;                                 // two output rows of 2*tw
+      const int64_t r0 = 2 * ti0, r1 = std::min(v1, 2 * ti1 + 2);  // plane rows of the block
+      std::fill(held.begin(), held.end(), int64_t(-1));
+      // Gathers input slice s's block rows and transforms them into its ring slot.
+      auto load_slice = [&](int64_t s) {
+        std::fill(xp, xp + Cg * 2 * Hb * We, T(0));
+        for (int64_t c = 0; c < Cg; ++c)
+          for (int64_t v = std::max(v0, r0); v < r1; ++v) {
+            const T* src = xg + c * DHW + s * HW + (h0 + dh * v) * p.W;
+            T* E = xp + (c * 2 * Hb + v - r0) * We;
+            T* O = E + Hb * We;
+            for (int64_t j = j0 + (j0 & 1); j < j1; j += 2) E[j >> 1] = src[w0 + dw * j];
+            for (int64_t j = j0 | 1; j < j1; j += 2) O[j >> 1] = src[w0 + dw * j];
+          }
+        const int64_t slot = s % span;
+        T* Vs = V + slot * Cg * nt;
+        for (int64_t c = 0; c < Cg; ++c) {
+          const T* E = xp + c * 2 * Hb * We;
+          for (int64_t ti = ti0; ti < ti1; ++ti)
+            kr.input_row(E + 2 * (ti - ti0) * We, E + (Hb + 2 * (ti - ti0)) * We, We, tw,
+                         Vs + c * nt + (ti - ti0) * tw, sv);
+        }
+        if (dup)
+          for (int xi = 0; xi < 16; ++xi)
+            std::copy_n(Vs + xi * sv, Cg * nt, Vs + xi * sv + dup * Cg * nt);
+        held[static_cast<size_t>(slot)] = s;
+      };
+      for (int64_t od = 0; od < p.OD; ++od) {
+        const int64_t base = od * p.stride_d - p.pad_front;  // input slice of kd = 0
+        const int64_t kd0 = base >= 0 ? 0 : ceil_div(-base, dd);
+        const int64_t kd1 = base >= p.D ? 0 : std::min(KD, (p.D - 1 - base) / dd + 1);
+        for (int64_t kd = kd0; kd < kd1; ++kd)
+          if (held[static_cast<size_t>((base + kd * dd) % span)] != base + kd * dd)
+            load_slice(base + kd * dd);
+        for (int xi = 0; xi < 16; ++xi) {
+          const T* A = U + (g * 16 + xi) * Kg * KC;
+          T* Mx = M + xi * sm;
+          if (kd1 <= kd0) {  // the window lies in the depth padding: bias only
+            std::fill(Mx, Mx + Kg * nt, T(0));
+          } else if (dd == 1) {  // one GEMM over the window's consecutive slices
+            gemm(Kg, nt, (kd1 - kd0) * Cg, A + kd0 * Cg, KC, 1,
+                 V + xi * sv + (base + kd0) % span * Cg * nt, nt, 1, Mx, nt, false, inner);
+          } else {
+            for (int64_t kd = kd0; kd < kd1; ++kd)
+              gemm(Kg, nt, Cg, A + kd * Cg, KC, 1, V + xi * sv + (base + kd * dd) % span * Cg * nt,
+                   nt, 1, Mx, nt, kd > kd0, inner);
+          }
+        }
+        for (int64_t k = 0; k < Kg; ++k) {
+          const T bk = b ? b[g * Kg + k] : T(0);
+          T* yk = y + (n * p.K + g * Kg + k) * ODHW + od * OHW;
+          for (int64_t ti = ti0; ti < ti1; ++ti) {
+            kr.output_row(M + k * nt + (ti - ti0) * tw, sm, tw, o, o + 2 * tw);
+            for (int64_t a = 0; a < 2 && 2 * ti + a < Pb; ++a) {
+              T* row = yk + (bh + dh * (2 * ti + a)) * p.OW;
+              const T* src = o + a * 2 * tw;
+              if (dw == 1) {
+                std::copy_n(src, Qb, row);
+                bias_act(row, Qb, bk, act);
+              } else {  // scatter this phase's columns
+                for (int64_t j = 0; j < Qb; ++j) {
+                  const T v = src[j] + bk;
+                  row[bw + dw * j] = act == Activation::relu && v < T(0) ? T(0) : v;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
+  if (!winograd_applies(p, true))
+    arg_error("algo='winograd' backward needs a 3x3 kernel (in height and width), stride 1 and "
+              "padding <= dilation * (kernel - 1)");
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), taps = p.taps();
+  // wt (C, Kg, KD, 3, 3): wt[g·Cg + c][k] = w[g·Kg + k][c] flipped on every axis.
+  T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * Kg, taps));
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t k = 0; k < Kg; ++k)
+      for (int64_t c = 0; c < Cg; ++c) {
+        const T* src = w + ((g * Kg + k) * Cg + c) * taps;
+        T* dst = wt + ((g * Cg + c) * Kg + k) * taps;
+        for (int64_t t = 0; t < taps; ++t) dst[t] = src[taps - 1 - t];
+      }
+  conv_forward_winograd<T>(implicit_data_params(p), dx, dy, wt, nullptr, Activation::none);
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                    \
+  template void conv_forward_winograd<T>(const Conv3dParams&, T*, const T*, const T*, const T*,   \
+                                         Activation);                                             \
+  template void conv_backward_data_winograd<T>(const Conv3dParams&, T*, const T*, const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu
