@@ -8,7 +8,10 @@
 
 namespace cnnfast {
 
-enum class Scratch { pack_a = 0, pack_b = 1, col = 2, aux = 3, weights = 4, weights2 = 5, count = 6 };
+enum class Scratch {
+  pack_a = 0, pack_b = 1, col = 2, aux = 3, weights = 4, weights2 = 5, packed_weights = 6,
+  count = 7
+};
 
 class ScratchBuffer {
  public:
