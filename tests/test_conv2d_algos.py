@@ -157,9 +157,14 @@ def test_winograd_dilated_phases(isa, rng, dtype, tol):
 
 
 def test_winograd_larger_blocks(rng):
-    # More tiles than one workspace block, channels above the GEMM's register tiles.
+    # Channels above the GEMM's register tiles; then more tile rows than one workspace block
+    # (1M elements: 128 channels a side, 10-tile rows), with dilation 2 so the blocks run across
+    # phases and the second one starts inside a phase.
     case = dict(x=(2, 40, 57, 61), w=(33, 40, 3, 3), stride=(1, 1), padding=1, pad=(1,) * 4,
                 dilation=(1, 1), groups=1)
+    _run_case(rng, case, np.float32, 1e-4, algo="winograd")
+    case = dict(x=(1, 128, 40, 39), w=(128, 128, 3, 3), stride=(1, 1), padding=(2, 1, 2, 2),
+                pad=(2, 1, 2, 2), dilation=(2, 2), groups=1)
     _run_case(rng, case, np.float32, 1e-4, algo="winograd")
 
 

@@ -223,6 +223,10 @@ def test_conv3d_winograd_under_auto(rng):
     case = dict(x=(2, 32, 4, 14, 13), w=(32, 32, 3, 3, 3), stride=(1, 1, 1), padding=1,
                 pad=(1,) * 6, dilation=(1, 1, 1), groups=1)
     run_conv_case(rng, 3, case, np.float32, 1e-4)
+    # two workspace blocks per image (1M elements: a ring of 6 slices of 64 channels, 15-tile rows)
+    case = dict(x=(1, 64, 4, 30, 29), w=(64, 64, 3, 3, 3), stride=(1, 1, 1), padding=1,
+                pad=(1,) * 6, dilation=(1, 1, 1), groups=1)
+    run_conv_case(rng, 3, case, np.float32, 1e-4, algo="winograd")
 
 
 def test_conv3d_winograd_rejects_other_shapes():

@@ -1,6 +1,6 @@
 // conv_winograd.cpp — Winograd F(2x2, 3x3) (Lavin & Gray 2015) for a 3x3 spatial kernel at unit
-// spatial stride, 2-D (D = KD = 1) and 3-D. Per (image, dilation phase, group) item and block of
-// 2x2 output tile rows:
+// spatial stride, 2-D (D = KD = 1) and 3-D. Per item (image, group, block of 2x2 output tile
+// rows, which may run across dilation phases):
 //   V[ξ][c][t] = (Bᵀ d B)[ξ] for each 4x4 input tile t of one input depth slice,      ξ = 0..15
 //   M[ξ]       = Σ_kd U[ξ][kd] · V[ξ](slice od·sd − pad + kd·dd)  — 16 GEMMs per output slice;
 //                at depth dilation 1 the window's slices sit side by side, so each is one
@@ -70,6 +70,20 @@ void phase_range(int64_t b, int64_t pad, int64_t dil, int64_t len, int64_t n, in
   if (*hi < *lo) *hi = *lo;
 }
 
+// One dilation phase of the output plane: rows bh + dh·u (u < P), columns bw + dw·j (j < Q). Its
+// padded plane's row v, column j hold x[h0 + dh·v][w0 + dw·j] for v in [v0, v1), j in [j0, j1)
+// (zero elsewhere).
+struct Phase {
+  int64_t bh = 0, bw = 0, P = 0, Q = 0, h0 = 0, w0 = 0, v0 = 0, v1 = 0, j0 = 0, j1 = 0;
+  Phase() = default;
+  Phase(const Conv3dParams& p, int64_t bh_, int64_t bw_, int64_t th, int64_t We)
+      : bh(bh_), bw(bw_), P(ceil_div(p.OH - bh_, p.dil_h)), Q(ceil_div(p.OW - bw_, p.dil_w)),
+        h0(bh_ - p.pad_top), w0(bw_ - p.pad_left) {
+    phase_range(bh, p.pad_top, p.dil_h, p.H, 2 * th + 2, &v0, &v1);
+    phase_range(bw, p.pad_left, p.dil_w, p.W, 2 * We, &j0, &j1);
+  }
+};
+
 }  // namespace
 
 bool winograd_applies(const Conv3dParams& p, bool backward_data) {
@@ -126,99 +140,101 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
     for (int64_t j = 0; j < taps_packed; ++j)
       gemm_pack_a<T>(Kg, ka, U + gx * Kg * KC + j * Cg, KC, 1, Up + (gx * taps_packed + j) * apsize,
                      get_num_threads());
-  // Whole tile rows per block, so the row transforms see contiguous tiles.
+  // The items: blocks of "virtual" tile rows (phase, tile row), whole rows so the row transforms
+  // see contiguous tiles; a block may span phases, so small dilated phase planes still make
+  // GEMMs of a full block (8x64x64x64, dilation 4: 16x16 phases, 64 tiles each).
+  std::vector<Phase> ph(static_cast<size_t>(phases));
+  for (int64_t i = 0; i < phases; ++i) ph[static_cast<size_t>(i)] = Phase(p, i / dw, i % dw, th, We);
+  const int64_t vrows = phases * th;
   const int64_t rows_blk = std::max<int64_t>(
-      1, std::min(th, kTileBudgetElems / (16 * (slots * Cg + Kg) * tw)));
-  const int64_t blk = rows_blk * tw, Hb = 2 * rows_blk + 2;  // tiles, padded rows of a block
+      1, std::min(vrows, kTileBudgetElems / (16 * (slots * Cg + Kg) * tw)));
+  const int64_t nblk = ceil_div(vrows, rows_blk), Hb = 2 * std::min(th, rows_blk) + 2;  // plane rows
   const WinogradRowKernels<T>& kr = winograd_row_kernels<T>();
-  for_each_item(p.N * phases * G, get_num_threads(), [&](int64_t it, int inner) {
-    const int64_t n = it / (phases * G), ph = it / G % phases, g = it % G;
-    const int64_t bh = ph / dw, bw = ph % dw;  // this item's output rows bh + dh·u, cols bw + dw·j
-    const int64_t Pb = ceil_div(p.OH - bh, dh), Qb = ceil_div(p.OW - bw, dw);
-    T* xp = thread_scratch<T>(Scratch::col, Cg * 2 * Hb * We);  // (Cg, {E, O}, Hb, We)
-    T* VM = thread_scratch<T>(Scratch::aux,
-                              16 * ((slots * Cg + Kg) * blk + 2 * kSliceSkew) + 4 * tw);
-    std::vector<int64_t> held(static_cast<size_t>(span));  // input slice in each ring slot
-    // Plane row v, column j of this phase hold x[bh − pad_top + dh·v][bw − pad_left + dw·j].
-    int64_t v0, v1, j0, j1;
-    phase_range(bh, p.pad_top, dh, p.H, 2 * th + 2, &v0, &v1);
-    phase_range(bw, p.pad_left, dw, p.W, 2 * We, &j0, &j1);
-    const int64_t h0 = bh - p.pad_top, w0 = bw - p.pad_left;
+  for_each_item(p.N * G * nblk, get_num_threads(), [&](int64_t it, int inner) {
+    const int64_t n = it / (G * nblk), g = it / nblk % G, R0 = it % nblk * rows_blk;
+    const int64_t R1 = std::min(vrows, R0 + rows_blk), nt = (R1 - R0) * tw;
+    const int64_t sv = slots * Cg * nt + kSliceSkew, sm = Kg * nt + kSliceSkew;  // ξ strides
+    T* xp = thread_scratch<T>(Scratch::col, Cg * 2 * Hb * We);  // a segment's padded planes
+    T* V = thread_scratch<T>(Scratch::aux, 16 * (sv + sm) + 4 * tw);  // 16 x (slots, Cg, nt)
+    T* M = V + 16 * sv;                                                // 16 x (Kg, nt)
+    T* o = M + 16 * sm;                                                // two rows of 2*tw
     const T* xg = x + (n * p.C + g * Cg) * DHW;
-    for (int64_t ti0 = 0; ti0 < th; ti0 += rows_blk) {
-      const int64_t ti1 = std::min(th, ti0 + rows_blk), nt = (ti1 - ti0) * tw;
-      const int64_t sv = slots * Cg * nt + kSliceSkew, sm = Kg * nt + kSliceSkew;  // ξ strides
-      T* V = VM;                                          // 16 x (slots, Cg, nt)
-      T* M = VM + 16 * sv;                                // 16 x (Kg, nt)
-      T* o = M + 16 * sm;                                 // two output rows of 2*tw
-      const int64_t r0 = 2 * ti0, r1 = std::min(v1, 2 * ti1 + 2);  // plane rows of the block
-      std::fill(held.begin(), held.end(), int64_t(-1));
-      // Gathers input slice s's block rows and transforms them into its ring slot.
-      auto load_slice = [&](int64_t s) {
-        std::fill(xp, xp + Cg * 2 * Hb * We, T(0));
+    std::vector<int64_t> held(static_cast<size_t>(span), -1);  // input slice in each ring slot
+    // Gathers input slice s's plane rows of the block, phase by phase, and transforms them into
+    // its ring slot.
+    auto load_slice = [&](int64_t s) {
+      const int64_t slot = s % span;
+      T* Vs = V + slot * Cg * nt;
+      for (int64_t R = R0; R < R1;) {
+        const Phase& f = ph[static_cast<size_t>(R / th)];
+        const int64_t ti0 = R % th, ti1 = std::min(th, ti0 + R1 - R);
+        const int64_t r0 = 2 * ti0, r1 = std::min(f.v1, 2 * ti1 + 2);
+        const int64_t Hs = 2 * (ti1 - ti0) + 2;  // plane rows of this segment: (Cg, {E, O}, Hs, We)
+        std::fill(xp, xp + Cg * 2 * Hs * We, T(0));
         for (int64_t c = 0; c < Cg; ++c)
-          for (int64_t v = std::max(v0, r0); v < r1; ++v) {
-            const T* src = xg + c * DHW + s * HW + (h0 + dh * v) * p.W;
-            T* E = xp + (c * 2 * Hb + v - r0) * We;
-            T* O = E + Hb * We;
-            for (int64_t j = j0 + (j0 & 1); j < j1; j += 2) E[j >> 1] = src[w0 + dw * j];
-            for (int64_t j = j0 | 1; j < j1; j += 2) O[j >> 1] = src[w0 + dw * j];
+          for (int64_t v = std::max(f.v0, r0); v < r1; ++v) {
+            const T* src = xg + c * DHW + s * HW + (f.h0 + dh * v) * p.W;
+            T* E = xp + (c * 2 * Hs + v - r0) * We;
+            T* O = E + Hs * We;
+            for (int64_t j = f.j0 + (f.j0 & 1); j < f.j1; j += 2) E[j >> 1] = src[f.w0 + dw * j];
+            for (int64_t j = f.j0 | 1; j < f.j1; j += 2) O[j >> 1] = src[f.w0 + dw * j];
           }
-        const int64_t slot = s % span;
-        T* Vs = V + slot * Cg * nt;
         for (int64_t c = 0; c < Cg; ++c) {
-          const T* E = xp + c * 2 * Hb * We;
+          const T* E = xp + c * 2 * Hs * We;
           for (int64_t ti = ti0; ti < ti1; ++ti)
-            kr.input_row(E + 2 * (ti - ti0) * We, E + (Hb + 2 * (ti - ti0)) * We, We, tw,
-                         Vs + c * nt + (ti - ti0) * tw, sv);
+            kr.input_row(E + 2 * (ti - ti0) * We, E + (Hs + 2 * (ti - ti0)) * We, We, tw,
+                         Vs + c * nt + (R - R0 + ti - ti0) * tw, sv);
         }
-        if (dup)
-          for (int xi = 0; xi < 16; ++xi)
-            std::copy_n(Vs + xi * sv, Cg * nt, Vs + xi * sv + dup * Cg * nt);
-        held[static_cast<size_t>(slot)] = s;
-      };
-      for (int64_t od = 0; od < p.OD; ++od) {
-        const int64_t base = od * p.stride_d - p.pad_front;  // input slice of kd = 0
-        const int64_t kd0 = base >= 0 ? 0 : ceil_div(-base, dd);
-        const int64_t kd1 = base >= p.D ? 0 : std::min(KD, (p.D - 1 - base) / dd + 1);
-        for (int64_t kd = kd0; kd < kd1; ++kd)
-          if (held[static_cast<size_t>((base + kd * dd) % span)] != base + kd * dd)
-            load_slice(base + kd * dd);
-        for (int xi = 0; xi < 16; ++xi) {
-          const T* A = U + (g * 16 + xi) * Kg * KC;
-          T* Mx = M + xi * sm;
-          if (kd1 <= kd0) {  // the window lies in the depth padding: bias only
-            std::fill(Mx, Mx + Kg * nt, T(0));
-          } else if (dd == 1) {  // one GEMM over the window's consecutive slices
-            const T* B = V + xi * sv + (base + kd0) % span * Cg * nt;
-            if (kd1 - kd0 == KD)
-              gemm_prepacked(Kg, nt, KC, Up + (g * 16 + xi) * apsize, B, nt, 1, Mx, nt, false,
-                             inner);
-            else  // a window clipped by the depth padding
-              gemm(Kg, nt, (kd1 - kd0) * Cg, A + kd0 * Cg, KC, 1, B, nt, 1, Mx, nt, false, inner);
-          } else {
-            for (int64_t kd = kd0; kd < kd1; ++kd)
-              gemm_prepacked(Kg, nt, Cg, Up + ((g * 16 + xi) * KD + kd) * apsize,
-                             V + xi * sv + (base + kd * dd) % span * Cg * nt, nt, 1, Mx, nt,
-                             kd > kd0, inner);
-          }
+        R += ti1 - ti0;
+      }
+      if (dup)
+        for (int xi = 0; xi < 16; ++xi)
+          std::copy_n(Vs + xi * sv, Cg * nt, Vs + xi * sv + dup * Cg * nt);
+      held[static_cast<size_t>(slot)] = s;
+    };
+    for (int64_t od = 0; od < p.OD; ++od) {
+      const int64_t base = od * p.stride_d - p.pad_front;  // input slice of kd = 0
+      const int64_t kd0 = base >= 0 ? 0 : ceil_div(-base, dd);
+      const int64_t kd1 = base >= p.D ? 0 : std::min(KD, (p.D - 1 - base) / dd + 1);
+      for (int64_t kd = kd0; kd < kd1; ++kd)
+        if (held[static_cast<size_t>((base + kd * dd) % span)] != base + kd * dd)
+          load_slice(base + kd * dd);
+      for (int xi = 0; xi < 16; ++xi) {
+        T* Mx = M + xi * sm;
+        if (kd1 <= kd0) {  // the window lies in the depth padding: bias only
+          std::fill(Mx, Mx + Kg * nt, T(0));
+        } else if (dd == 1) {  // one GEMM over the window's consecutive slices
+          const T* B = V + xi * sv + (base + kd0) % span * Cg * nt;
+          if (kd1 - kd0 == KD)
+            gemm_prepacked(Kg, nt, KC, Up + (g * 16 + xi) * apsize, B, nt, 1, Mx, nt, false,
+                           inner);
+          else  // a window clipped by the depth padding
+            gemm(Kg, nt, (kd1 - kd0) * Cg, U + (g * 16 + xi) * Kg * KC + kd0 * Cg, KC, 1, B, nt,
+                 1, Mx, nt, false, inner);
+        } else {
+          for (int64_t kd = kd0; kd < kd1; ++kd)
+            gemm_prepacked(Kg, nt, Cg, Up + ((g * 16 + xi) * KD + kd) * apsize,
+                           V + xi * sv + (base + kd * dd) % span * Cg * nt, nt, 1, Mx, nt,
+                           kd > kd0, inner);
         }
-        for (int64_t k = 0; k < Kg; ++k) {
-          const T bk = b ? b[g * Kg + k] : T(0);
-          T* yk = y + (n * p.K + g * Kg + k) * ODHW + od * OHW;
-          for (int64_t ti = ti0; ti < ti1; ++ti) {
-            kr.output_row(M + k * nt + (ti - ti0) * tw, sm, tw, o, o + 2 * tw);
-            for (int64_t a = 0; a < 2 && 2 * ti + a < Pb; ++a) {
-              T* row = yk + (bh + dh * (2 * ti + a)) * p.OW;
-              const T* src = o + a * 2 * tw;
-              if (dw == 1) {
-                std::copy_n(src, Qb, row);
-                bias_act(row, Qb, bk, act);
-              } else {  // scatter this phase's columns
-                for (int64_t j = 0; j < Qb; ++j) {
-                  const T v = src[j] + bk;
-                  row[bw + dw * j] = act == Activation::relu && v < T(0) ? T(0) : v;
-                }
+      }
+      for (int64_t k = 0; k < Kg; ++k) {
+        const T bk = b ? b[g * Kg + k] : T(0);
+        T* yk = y + (n * p.K + g * Kg + k) * ODHW + od * OHW;
+        for (int64_t R = R0; R < R1; ++R) {
+          const Phase& f = ph[static_cast<size_t>(R / th)];
+          const int64_t ti = R % th;
+          kr.output_row(M + k * nt + (R - R0) * tw, sm, tw, o, o + 2 * tw);
+          for (int64_t a = 0; a < 2 && 2 * ti + a < f.P; ++a) {
+            T* row = yk + (f.bh + dh * (2 * ti + a)) * p.OW;
+            const T* src = o + a * 2 * tw;
+            if (dw == 1) {
+              std::copy_n(src, f.Q, row);
+              bias_act(row, f.Q, bk, act);
+            } else {  // scatter this phase's columns
+              for (int64_t j = 0; j < f.Q; ++j) {
+                const T v = src[j] + bk;
+                row[f.bw + dw * j] = act == Activation::relu && v < T(0) ? T(0) : v;
               }
             }
           }
