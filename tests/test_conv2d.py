@@ -166,11 +166,14 @@ def test_padding_forms_agree(rng):
 def test_gradients_finite_differences(isa, rng, cfg):
     x = rng.standard_normal((3, 4, 7, 8))
     w = rng.standard_normal((8, 4 // cfg["groups"], 3, 2))
-    b = rng.standard_normal(8)
-    y = conv2d(x, w, b, **cfg)
-    g = rng.standard_normal(y.shape)
-    grads = conv2d_backward(g, x, w, b, **cfg)
-    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **cfg) * g)),
+    _check_fd(rng, x, w, rng.standard_normal(8), cfg)
+
+
+def _check_fd(rng, x, w, b, kw):
+    """conv2d_backward(**kw) against float64 finite differences of <conv2d(x, w, b, **kw), g>."""
+    g = rng.standard_normal(conv2d(x, w, b, **kw).shape)
+    grads = conv2d_backward(g, x, w, b, **kw)
+    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **kw) * g)),
                    [x, w, b], grads, rng)
 
 

@@ -10,8 +10,7 @@ import pytest
 import cnnfast
 from cnnfast.functional import conv2d, conv2d_backward
 
-from helpers import directional_fd
-from test_conv2d import _random_case, _run_case
+from test_conv2d import _check_fd, _random_case, _run_case
 
 ALGOS = ("gemm", "implicit", "direct", "auto")
 
@@ -71,12 +70,7 @@ def test_direct_block_shapes(isa, rng, dtype, tol):
 def test_gradients_finite_differences(isa, rng, cfg, algo):
     x = rng.standard_normal((2, 4, 7, 9))
     w = rng.standard_normal((8, 4 // cfg["groups"], 3, 2))
-    b = rng.standard_normal(8)
-    y = conv2d(x, w, b, algo=algo, **cfg)
-    g = rng.standard_normal(y.shape)
-    grads = conv2d_backward(g, x, w, b, algo=algo, **cfg)
-    directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], algo=algo, **cfg) * g)),
-                   [x, w, b], grads, rng)
+    _check_fd(rng, x, w, rng.standard_normal(8), dict(cfg, algo=algo))
 
 
 def test_implicit_forward_thread_count_invariance(rng):
@@ -173,12 +167,7 @@ def test_winograd_gradients_finite_differences(isa, rng):
                dict(padding=(3, 1, 4, 0), dilation=(2, 3), groups=1, algo="winograd")):
         x = rng.standard_normal((2, 4, 7, 6))
         w = rng.standard_normal((6, 4 // kw["groups"], 3, 3))
-        b = rng.standard_normal(6)
-        y = conv2d(x, w, b, **kw)
-        g = rng.standard_normal(y.shape)
-        grads = conv2d_backward(g, x, w, b, **kw)
-        directional_fd(lambda a: float(np.sum(conv2d(a[0], a[1], a[2], **kw) * g)), [x, w, b],
-                       grads, rng)
+        _check_fd(rng, x, w, rng.standard_normal(6), kw)
 
 
 @pytest.mark.parametrize("kwargs", [dict(stride=2, padding=1), dict(stride=(1, 3), padding=2)])
