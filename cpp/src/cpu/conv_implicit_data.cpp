@@ -33,22 +33,29 @@ Conv3dParams implicit_data_params(const Conv3dParams& p) {
 }
 
 template <class T>
-void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
-  const int64_t G = p.groups, Cg = p.Cg(), Kg = p.Kg(), taps = p.taps();
-  std::vector<T> wt(static_cast<size_t>(p.C * Kg * taps));  // (C, Kg, KD, KH, KW)
-  for (int64_t g = 0; g < G; ++g)
+void flip_transpose_filters(const Conv3dParams& p, const T* w, T* wt) {
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), taps = p.taps();
+  for (int64_t g = 0; g < p.groups; ++g)
     for (int64_t k = 0; k < Kg; ++k)
       for (int64_t c = 0; c < Cg; ++c) {
         const T* src = w + ((g * Kg + k) * Cg + c) * taps;  // (KD, KH, KW)
-        T* dst = wt.data() + ((g * Cg + c) * Kg + k) * taps;
+        T* dst = wt + ((g * Cg + c) * Kg + k) * taps;
         for (int64_t t = 0; t < taps; ++t) dst[t] = src[taps - 1 - t];  // flip all three axes
       }
+}
+
+template <class T>
+void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
+  std::vector<T> wt(static_cast<size_t>(p.C * p.Kg() * p.taps()));  // (C, Kg, KD, KH, KW)
+  flip_transpose_filters(p, w, wt.data());
   conv_forward_implicit(implicit_data_params(p), dx, dy, wt.data(), static_cast<const T*>(nullptr));
 }
 
-template void conv_backward_data_implicit<float>(const Conv3dParams&, float*, const float*,
-                                                 const float*);
-template void conv_backward_data_implicit<double>(const Conv3dParams&, double*, const double*,
-                                                  const double*);
+#define CNNFAST_INSTANTIATE(T)                                                                  \
+  template void flip_transpose_filters<T>(const Conv3dParams&, const T*, T*);                  \
+  template void conv_backward_data_implicit<T>(const Conv3dParams&, T*, const T*, const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
 
 }  // namespace cnnfast::cpu

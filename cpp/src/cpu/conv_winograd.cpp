@@ -249,16 +249,8 @@ void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, cons
   if (!winograd_applies(p, true))
     arg_error("algo='winograd' backward needs a 3x3 kernel (in height and width), stride 1 and "
               "padding <= dilation * (kernel - 1)");
-  const int64_t Cg = p.Cg(), Kg = p.Kg(), taps = p.taps();
-  // wt (C, Kg, KD, 3, 3): wt[g·Cg + c][k] = w[g·Kg + k][c] flipped on every axis.
-  T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * Kg, taps));
-  for (int64_t g = 0; g < p.groups; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c) {
-        const T* src = w + ((g * Kg + k) * Cg + c) * taps;
-        T* dst = wt + ((g * Cg + c) * Kg + k) * taps;
-        for (int64_t t = 0; t < taps; ++t) dst[t] = src[taps - 1 - t];
-      }
+  T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * p.Kg(), p.taps()));
+  flip_transpose_filters(p, w, wt);  // (C, Kg, KD, 3, 3)
   conv_forward_winograd<T>(implicit_data_params(p), dx, dy, wt, nullptr, Activation::none);
 }
 
