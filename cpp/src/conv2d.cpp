@@ -4,9 +4,10 @@
 // at most 8 output (backward-data: input) channels at unit stride (register-blocked direct
 // kernels, direct_block_pays);
 // 3x3 stride-1 layers with >= 16 channels per group run Winograd F(2x2,3x3) forward and
-// backward-data (dilated ones too, in phases; weight gradients: see resolve_weight); other forwards run the implicit GEMM
-// (straight from the padded image, no im2col: LeNet conv2 2.6x faster) when one group's packed
-// weights fit in L2 and every thread gets an (image, group); everything else runs im2col + GEMM.
+// backward-data (dilated ones too, in phases; weight gradients: see resolve_weight); other
+// forwards run the implicit GEMM (straight from the padded image, no im2col: LeNet conv2 2.6x
+// faster) when one group's packed weights fit in L2 and every thread gets an (image, group);
+// everything else runs im2col + GEMM.
 #include <algorithm>
 
 #include "cnnfast/conv.h"

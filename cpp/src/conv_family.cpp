@@ -1,6 +1,7 @@
 // conv_family.cpp — entry points of conv3d, transposed convolution and tiled convolution: pick
-// an algorithm, run it (conv3d: Winograd, implicit GEMM or vol2col + GEMM). Transposed convolution is the adjoint of conv2d/conv3d and reuses their
-// engines: its forward is their backward-data, its backward their forward and backward-weight.
+// an algorithm, run it (conv3d: Winograd, implicit GEMM or vol2col + GEMM). Transposed
+// convolution is the adjoint of conv2d/conv3d and reuses their engines: its forward is their
+// backward-data, its backward their forward and backward-weight.
 #include <algorithm>
 
 #include "cnnfast/conv_family.h"
@@ -20,8 +21,9 @@ namespace {
 // depth taps sum in its GEMMs) where cpu::winograd_pays; 'winograd' always (its weight gradient
 // then runs the implicit GEMM). Otherwise forward / weight gradient: 'auto' runs the implicit
 // GEMM (no vol2col) where it fits and the layer is not 1x1x1 (GEMM then runs on the image
-// itself); 'implicit' always runs it; 'gemm' runs vol2col + GEMM. Backward-data at unit stride (padding <= dil·(k-1)) runs the
-// implicit forward on dy with flipped, transposed filters under the same rule, else vol2col + GEMM.
+// itself); 'implicit' always runs it; 'gemm' runs vol2col + GEMM. Backward-data at unit stride
+// (padding <= dil·(k-1)) runs the implicit forward on dy with flipped, transposed filters under
+// the same rule, else vol2col + GEMM.
 bool implicit_pays(const Conv3dParams& p, ConvAlgo algo, bool fits) {
   return algo == ConvAlgo::implicit ||
          (algo == ConvAlgo::automatic && fits && !cpu::conv3d_is_pointwise(p));
