@@ -117,7 +117,9 @@ def test_unknown_algo_names_the_choices():
         conv2d(x, x[:, :, :3, :3], algo="fft")
 
 
-# ---- Winograd F(2x2, 3x3): 3x3, stride 1 (backward-data: padding <= 2·dilation) ---------------
+# ---- Winograd F(2x2, 3x3) and F(4x4, 3x3): 3x3, stride 1 (backward-data: padding <= 2·dilation) -
+
+TILES = ("winograd_f2", "winograd_f4")
 
 def _winograd_case(rng, dilated=False):
     g = int(rng.choice([1, 1, 2, 3]))
@@ -131,18 +133,20 @@ def _winograd_case(rng, dilated=False):
                 padding=pad, pad=pad, dilation=dil, groups=g)
 
 
+@pytest.mark.parametrize("algo", TILES)
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
-def test_winograd_random_cases(isa, rng, dtype, tol):
+def test_winograd_random_cases(isa, rng, dtype, tol, algo):
     for _ in range(6):
-        _run_case(rng, _winograd_case(rng), dtype, tol, algo="winograd")
+        _run_case(rng, _winograd_case(rng), dtype, tol, algo=algo)
 
 
+@pytest.mark.parametrize("algo", TILES)
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
-def test_winograd_dilated_phases(isa, rng, dtype, tol):
+def test_winograd_dilated_phases(isa, rng, dtype, tol, algo):
     """Dilated layers run as dilation_h x dilation_w undilated phases: every output belongs to
     exactly one phase (poisoned outputs catch a missed one), every pad up to 2·dilation."""
     for _ in range(6):
-        _run_case(rng, _winograd_case(rng, dilated=True), dtype, tol, algo="winograd")
+        _run_case(rng, _winograd_case(rng, dilated=True), dtype, tol, algo=algo)
     # the dilated 'same' layer of a context module (64x64, d=4): equal phases, Winograd under auto
     case = dict(x=(2, 32, 36, 40), w=(32, 32, 3, 3), stride=(1, 1), padding=4, pad=(4,) * 4,
                 dilation=(4, 4), groups=1)
@@ -150,21 +154,37 @@ def test_winograd_dilated_phases(isa, rng, dtype, tol):
         _run_case(rng, case, np.float32, 1e-4, algo=algo)
 
 
-def test_winograd_larger_blocks(rng):
+@pytest.mark.parametrize("algo", TILES)
+def test_winograd_larger_blocks(rng, algo):
     # Channels above the GEMM's register tiles; then more tile rows than one workspace block
-    # (1M elements: 128 channels a side, 10-tile rows), with dilation 2 so the blocks run across
-    # phases and the second one starts inside a phase.
+    # (1M elements, 128 channels a side: blocks of 14 tile rows at F2, phases of 19 x 18 tiles;
+    # 12 at F4, phases of 10 x 9), with dilation 2 so blocks run across phases and start inside one.
     case = dict(x=(2, 40, 57, 61), w=(33, 40, 3, 3), stride=(1, 1), padding=1, pad=(1,) * 4,
                 dilation=(1, 1), groups=1)
-    _run_case(rng, case, np.float32, 1e-4, algo="winograd")
-    case = dict(x=(1, 128, 40, 39), w=(128, 128, 3, 3), stride=(1, 1), padding=(2, 1, 2, 2),
+    _run_case(rng, case, np.float32, 1e-4, algo=algo)
+    case = dict(x=(1, 128, 72, 70), w=(128, 128, 3, 3), stride=(1, 1), padding=(2, 1, 2, 2),
                 pad=(2, 1, 2, 2), dilation=(2, 2), groups=1)
-    _run_case(rng, case, np.float32, 1e-4, algo="winograd")
+    _run_case(rng, case, np.float32, 1e-4, algo=algo)
 
 
-def test_winograd_gradients_finite_differences(isa, rng):
-    for kw in (dict(padding=(1, 2, 0, 1), groups=2, algo="winograd"),
-               dict(padding=(3, 1, 4, 0), dilation=(2, 3), groups=1, algo="winograd")):
+def test_winograd_picks_its_tile_by_plane_size(rng):
+    # 'winograd' runs F(4x4,3x3) from 48 of its 4x4 tiles an image (all dilation phases) up, else
+    # F(2x2,3x3): bitwise equal to the explicitly tiled run, not to the other (rounding differs).
+    w = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    for size, dil, tile in ((28, 1, "winograd_f4"), (24, 1, "winograd_f2"), (32, 2, "winograd_f4"),
+                            (20, 2, "winograd_f2")):
+        x = rng.standard_normal((1, 8, size, size)).astype(np.float32)
+        kw = dict(padding=dil, dilation=dil)
+        other = "winograd_f2" if tile == "winograd_f4" else "winograd_f4"
+        y = conv2d(x, w, algo="winograd", **kw)
+        np.testing.assert_array_equal(y, conv2d(x, w, algo=tile, **kw))
+        assert not np.array_equal(y, conv2d(x, w, algo=other, **kw))
+
+
+@pytest.mark.parametrize("algo", TILES)
+def test_winograd_gradients_finite_differences(isa, rng, algo):
+    for kw in (dict(padding=(1, 2, 0, 1), groups=2, algo=algo),
+               dict(padding=(3, 1, 4, 0), dilation=(2, 3), groups=1, algo=algo)):
         x = rng.standard_normal((2, 4, 7, 6))
         w = rng.standard_normal((6, 4 // kw["groups"], 3, 3))
         _check_fd(rng, x, w, rng.standard_normal(6), kw)

@@ -202,17 +202,18 @@ def _winograd3d_case(rng, backward):
                 padding=pad, pad=pad, dilation=dil, groups=g)
 
 
+@pytest.mark.parametrize("algo", ["winograd_f2", "winograd_f4"])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-4), (np.float64, 1e-12)])
-def test_conv3d_winograd_random_cases(isa, rng, dtype, tol):
+def test_conv3d_winograd_random_cases(isa, rng, dtype, tol, algo):
     for _ in range(6):
-        run_conv_case(rng, 3, _winograd3d_case(rng, backward=True), dtype, tol, algo="winograd")
+        run_conv_case(rng, 3, _winograd3d_case(rng, backward=True), dtype, tol, algo=algo)
     for _ in range(6):  # forward only: strided depth, pads beyond the kernel
         case = _winograd3d_case(rng, backward=False)
         x = rng.standard_normal(case["x"]).astype(dtype)
         w = rng.standard_normal(case["w"]).astype(dtype)
         b = rng.standard_normal(case["w"][0]).astype(dtype)
         y = F.conv3d(x, w, b, stride=case["stride"], padding=case["padding"],
-                     dilation=case["dilation"], groups=case["groups"], algo="winograd")
+                     dilation=case["dilation"], groups=case["groups"], algo=algo)
         assert_close(y, ref.conv(x, w, b, stride=case["stride"], pad=case["pad"],
                                  dilation=case["dilation"], groups=case["groups"]),
                      tol, f"forward {case}")
@@ -249,12 +250,14 @@ def test_conv3d_winograd_rejects_other_shapes():
     (3, dict(stride=(1, 2, 1), padding=(1, 0, 0, 1, 2, 1), dilation=(1, 1, 2), groups=2)),
     (3, dict(stride=2, padding="same", dilation=1, groups=1)),
     (3, dict(stride=1, padding=(1, 0, 2, 1, 0, 3), dilation=(1, 1, 2), groups=2,
-             algo="winograd")),
+             algo="winograd_f2")),
+    (3, dict(stride=(1, 1, 1), padding=(0, 2, 1, 1, 2, 0), dilation=(2, 1, 1), groups=1,
+             algo="winograd_f4")),
 ])
 def test_conv_gradients_finite_differences(isa, rng, nd, cfg):
     fwd, bwd = CONV[nd]
     x = rng.standard_normal((2, 4) + ((11,) if nd == 1 else (4, 5, 6)))
-    kernel = (3,) if nd == 1 else (2, 3, 3) if cfg.get("algo") == "winograd" else (2, 3, 2)
+    kernel = (3,) if nd == 1 else (2, 3, 3) if "winograd" in cfg.get("algo", "") else (2, 3, 2)
     w = rng.standard_normal((6, 4 // cfg["groups"]) + kernel)
     b = rng.standard_normal(6)
     g = rng.standard_normal(fwd(x, w, b, **cfg).shape)

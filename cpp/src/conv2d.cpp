@@ -87,7 +87,7 @@ ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
                ? ConvAlgo::implicit
                : ConvAlgo::gemm;
   }
-  return algo == ConvAlgo::winograd ? ConvAlgo::gemm : algo;
+  return is_winograd(algo) ? ConvAlgo::gemm : algo;
 }
 
 }  // namespace
@@ -95,13 +95,15 @@ ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                     ConvAlgo algo, Activation act) {
-  switch (resolve(p, algo)) {
+  const ConvAlgo a = resolve(p, algo);
+  if (is_winograd(a))
+    return cpu::conv_forward_winograd(cpu::as_conv3d(p), y, x, w, b, act, winograd_tile_of(a));
+  switch (a) {
     case ConvAlgo::ref:  // the naive twin: activation as a separate pass over the output
       ref::conv2d_forward(p, y, x, w, b);
       if (act == Activation::relu) cpu::bias_act(y, p.N * p.K * p.P * p.Q, T(0), act);
       return;
     case ConvAlgo::direct: return cpu::conv2d_forward_direct(p, y, x, w, b, act);
-    case ConvAlgo::winograd: return cpu::conv_forward_winograd(cpu::as_conv3d(p), y, x, w, b, act);
     case ConvAlgo::implicit: return cpu::conv_forward_implicit(cpu::as_conv3d(p), y, x, w, b, act);
     default: return cpu::conv2d_forward_gemm(p, y, x, w, b, act);
   }
@@ -116,11 +118,12 @@ void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y) {
 
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
-  switch (resolve(p, algo, /*backward_data=*/true)) {
+  const ConvAlgo a = resolve(p, algo, /*backward_data=*/true);
+  if (is_winograd(a))
+    return cpu::conv_backward_data_winograd(cpu::as_conv3d(p), dx, dy, w, winograd_tile_of(a));
+  switch (a) {
     case ConvAlgo::ref: return ref::conv2d_backward_data(p, dx, dy, w);
     case ConvAlgo::direct: return cpu::conv2d_backward_data_direct(p, dx, dy, w);
-    case ConvAlgo::winograd:
-      return cpu::conv_backward_data_winograd(cpu::as_conv3d(p), dx, dy, w);
     case ConvAlgo::implicit:
       return cpu::conv_backward_data_implicit(cpu::as_conv3d(p), dx, dy, w);
     default: return cpu::conv2d_backward_data_gemm(p, dx, dy, w);

@@ -46,8 +46,8 @@ template <class T>
 void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
                     ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_forward(p, y, x, w, b);
-  if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, false)))
-    return cpu::conv_forward_winograd(p, y, x, w, b);
+  if (is_winograd(algo) || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, false)))
+    return cpu::conv_forward_winograd(p, y, x, w, b, Activation::none, winograd_tile_of(algo));
   if (implicit_pays(p, algo, cpu::implicit_forward_fits(p, get_num_threads())))
     return cpu::conv_forward_implicit(p, y, x, w, b);
   cpu::conv3d_forward_gemm(p, y, x, w, b);
@@ -56,8 +56,8 @@ void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T
 template <class T>
 void conv3d_backward_data(const Conv3dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_data(p, dx, dy, w);
-  if (algo == ConvAlgo::winograd || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, true)))
-    return cpu::conv_backward_data_winograd(p, dx, dy, w);
+  if (is_winograd(algo) || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, true)))
+    return cpu::conv_backward_data_winograd(p, dx, dy, w, winograd_tile_of(algo));
   if (cpu::implicit_data_applies(p) &&
       implicit_pays(p, algo,
                     cpu::implicit_forward_fits(cpu::implicit_data_params(p), get_num_threads())))
@@ -69,7 +69,7 @@ template <class T>
 void conv3d_backward_weight(const Conv3dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_weight(p, dw, db, dy, x);
-  if (algo == ConvAlgo::winograd) algo = ConvAlgo::implicit;
+  if (is_winograd(algo)) algo = ConvAlgo::implicit;
   if (implicit_pays(p, algo, cpu::implicit_weight_fits(p, get_num_threads())))
     return cpu::conv_backward_weight_implicit(p, dw, db, dy, x);
   cpu::conv3d_backward_weight_gemm(p, dw, db, dy, x);

@@ -64,9 +64,11 @@ ConvAlgo conv_algo_from_name(const char* name) {
   if (n == "ref") return ConvAlgo::ref;
   if (n == "direct") return ConvAlgo::direct;
   if (n == "winograd") return ConvAlgo::winograd;
+  if (n == "winograd_f2") return ConvAlgo::winograd_f2;
+  if (n == "winograd_f4") return ConvAlgo::winograd_f4;
   if (n == "implicit") return ConvAlgo::implicit;
-  arg_error("algo must be one of 'auto', 'gemm', 'implicit', 'direct', 'winograd', 'ref'; got '" +
-            n + "'");
+  arg_error("algo must be one of 'auto', 'gemm', 'implicit', 'direct', 'winograd', "
+            "'winograd_f2', 'winograd_f4', 'ref'; got '" + n + "'");
 }
 
 }  // namespace cnnfast

@@ -27,10 +27,20 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
 
 // automatic: the fastest algorithm for the shape (see conv2d.cpp); gemm: im2col + packed GEMM;
 // implicit: forward and weight gradient as an implicit GEMM read straight from the padded image
-// (backward-data: the implicit forward on dy with flipped filters at unit stride, else gemm); direct: padded-plane row kernels (depthwise, tiny C); winograd: F(2x2,3x3) for
-// 3x3 stride-1 forward and backward-data (the weight gradient then runs gemm); ref: the naive twin.
-enum class ConvAlgo { automatic, gemm, ref, direct, winograd, implicit };
-ConvAlgo conv_algo_from_name(const char* name);  // "auto"|"gemm"|"implicit"|"direct"|"winograd"|"ref"
+// (backward-data: the implicit forward on dy with flipped filters at unit stride, else gemm);
+// direct: padded-plane row kernels (depthwise, tiny C); winograd: F(4x4,3x3) or F(2x2,3x3) by
+// plane size, winograd_f2 / winograd_f4 that tile, for 3x3 stride-1 forward and backward-data
+// (the weight gradient then runs gemm); ref: the naive twin.
+enum class ConvAlgo { automatic, gemm, ref, direct, winograd, winograd_f2, winograd_f4, implicit };
+// "auto"|"gemm"|"implicit"|"direct"|"winograd"|"winograd_f2"|"winograd_f4"|"ref"
+ConvAlgo conv_algo_from_name(const char* name);
+inline bool is_winograd(ConvAlgo a) {
+  return a == ConvAlgo::winograd || a == ConvAlgo::winograd_f2 || a == ConvAlgo::winograd_f4;
+}
+// The Winograd output tile an algo asks for: 2, 4, or 0 (chosen by shape).
+inline int winograd_tile_of(ConvAlgo a) {
+  return a == ConvAlgo::winograd_f2 ? 2 : a == ConvAlgo::winograd_f4 ? 4 : 0;
+}
 
 // Fused output activation: y = act(conv(x, w) + b), applied while the output tile is in cache.
 enum class Activation { none, relu };

@@ -1,19 +1,19 @@
-// conv_winograd.cpp — Winograd F(2x2, 3x3) (Lavin & Gray 2015) for a 3x3 spatial kernel at unit
-// spatial stride, 2-D (D = KD = 1) and 3-D. Per item (image, group, block of 2x2 output tile
-// rows, which may run across dilation phases):
-//   V[ξ][c][t] = (Bᵀ d B)[ξ] for each 4x4 input tile t of one input depth slice,      ξ = 0..15
-//   M[ξ]       = Σ_kd U[ξ][kd] · V[ξ](slice od·sd − pad + kd·dd)  — 16 GEMMs per output slice;
+// conv_winograd.cpp — Winograd F(m x m, 3x3), m = 2 or 4 (Lavin & Gray 2015), for a 3x3 spatial
+// kernel at unit spatial stride, 2-D (D = KD = 1) and 3-D. α = m + 2. Per item (image, group,
+// block of output tile rows, which may run across dilation phases):
+//   V[ξ][c][t] = (Bᵀ d B)[ξ] for each α x α input tile t of one input depth slice,  ξ < α²
+//   M[ξ]       = Σ_kd U[ξ][kd] · V[ξ](slice od·sd − pad + kd·dd)  — α² GEMMs per output slice;
 //                at depth dilation 1 the window's slices sit side by side, so each is one
 //                (Kg x KD·Cg) · (KD·Cg x tiles) GEMM, U = G g Gᵀ per (k, c, kd)
-//   y tile     = act(Aᵀ M A + bias) — the 2x2 output, clipped at odd edges.
-// The planes are zero-padded (extra bottom/right so every 4x4 tile is inside) and stored as
-// even/odd column planes so the row transforms are unit-stride (kernels/winograd_*). Each input
+//   y tile     = act(Aᵀ M A + bias) — the m x m output, clipped at the edges.
+// The planes are zero-padded (extra bottom/right so every α x α tile is inside) and stored as m
+// column-phase planes so the row transforms are unit-stride (kernels/winograd_*). Each input
 // slice is transformed once per block into a ring of slots (at depth dilation 1 written twice,
 // at s mod span and span + s mod span, so any window of consecutive slices is one B matrix).
 // Dilation d in the plane splits it into d_h x d_w phases (space-to-batch, as for atrous
-// convolution): the outputs at rows b + d·u read only the input rows b − pad + d·v, so phase b is
-// an undilated 'valid' 3x3 convolution of that gathered sub-plane. The gather is the plane build
-// and the scatter is the output copy: a phase costs no extra pass over memory.
+// convolution): the outputs at rows b + d·u read only the input rows b − pad + d·v, so phase b
+// is an undilated 'valid' 3x3 convolution of that gathered sub-plane. The gather is the plane
+// build and the scatter is the output copy: a phase costs no extra pass over memory.
 // Backward-data is the forward of dy with the flipped, channel-transposed filter, the same
 // dilation and padding dil·(k−1) − pad (unit stride): dx[c] = Σ_k dy[k] ⋆ flip(w[k, c]).
 #include "cpu/conv_winograd.h"
@@ -40,22 +40,35 @@ constexpr int64_t kTileBudgetElems = int64_t(1) << 20;  // V + M per thread (ele
 // 60x60 or 66x66).
 constexpr int64_t kSliceSkew = 16;
 
-// u (4x4) = G g Gᵀ for one 3x3 filter g.
+// u (α x α, α = m + 2) = G g Gᵀ for one 3x3 filter g: G's rows for F(2x2,3x3) are
+// [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1], for F(4x4,3x3) [¼ 0 0; -⅙ -⅙ -⅙; -⅙ ⅙ -⅙; 1/24 1/12 ⅙;
+// 1/24 -1/12 ⅙; 0 0 1].
 template <class T>
-void transform_filter(const T* g, T* u) {
-  T t[4][3];
-  for (int j = 0; j < 3; ++j) {
-    t[0][j] = g[j];
-    t[1][j] = T(0.5) * (g[j] + g[3 + j] + g[6 + j]);
-    t[2][j] = T(0.5) * (g[j] - g[3 + j] + g[6 + j]);
-    t[3][j] = g[6 + j];
+void filter_g(const T* g, int s, int m, T* out, int so) {  // out[0..α) = G g[0..3) (stride s, so)
+  const T g0 = g[0], g1 = g[s], g2 = g[2 * s];
+  if (m == 2) {
+    out[0] = g0;
+    out[so] = T(0.5) * (g0 + g1 + g2);
+    out[2 * so] = T(0.5) * (g0 - g1 + g2);
+    out[3 * so] = g2;
+  } else {  // products with the rounded reciprocals: divisions made VGG's 256-channel transform
+             // per call several ms
+    const T r6 = T(1) / T(6), r12 = T(1) / T(12), r24 = T(1) / T(24);
+    out[0] = T(0.25) * g0;
+    out[so] = -r6 * (g0 + g1 + g2);
+    out[2 * so] = -r6 * (g0 - g1 + g2);
+    out[3 * so] = r24 * g0 + r12 * g1 + r6 * g2;
+    out[4 * so] = r24 * g0 - r12 * g1 + r6 * g2;
+    out[5 * so] = g2;
   }
-  for (int i = 0; i < 4; ++i) {
-    u[i * 4 + 0] = t[i][0];
-    u[i * 4 + 1] = T(0.5) * (t[i][0] + t[i][1] + t[i][2]);
-    u[i * 4 + 2] = T(0.5) * (t[i][0] - t[i][1] + t[i][2]);
-    u[i * 4 + 3] = t[i][2];
-  }
+}
+
+template <class T>
+void transform_filter(const T* g, int m, T* u) {
+  const int a = m + 2;
+  T t[6][3];  // G g
+  for (int j = 0; j < 3; ++j) filter_g(g + j, 3, m, &t[0][j], 3);
+  for (int i = 0; i < a; ++i) filter_g(&t[i][0], 1, m, u + i * a, 1);  // (G g) Gᵀ
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -72,15 +85,16 @@ void phase_range(int64_t b, int64_t pad, int64_t dil, int64_t len, int64_t n, in
 
 // One dilation phase of the output plane: rows bh + dh·u (u < P), columns bw + dw·j (j < Q). Its
 // padded plane's row v, column j hold x[h0 + dh·v][w0 + dw·j] for v in [v0, v1), j in [j0, j1)
-// (zero elsewhere).
+// (zero elsewhere); th x tw tiles of m x m cover it, read from m·th + 2 rows and m·(tw + 1)
+// columns.
 struct Phase {
   int64_t bh = 0, bw = 0, P = 0, Q = 0, h0 = 0, w0 = 0, v0 = 0, v1 = 0, j0 = 0, j1 = 0;
   Phase() = default;
-  Phase(const Conv3dParams& p, int64_t bh_, int64_t bw_, int64_t th, int64_t We)
+  Phase(const Conv3dParams& p, int64_t bh_, int64_t bw_, int64_t m, int64_t th, int64_t tw)
       : bh(bh_), bw(bw_), P(ceil_div(p.OH - bh_, p.dil_h)), Q(ceil_div(p.OW - bw_, p.dil_w)),
         h0(bh_ - p.pad_top), w0(bw_ - p.pad_left) {
-    phase_range(bh, p.pad_top, p.dil_h, p.H, 2 * th + 2, &v0, &v1);
-    phase_range(bw, p.pad_left, p.dil_w, p.W, 2 * We, &j0, &j1);
+    phase_range(bh, p.pad_top, p.dil_h, p.H, m * th + 2, &v0, &v1);
+    phase_range(bw, p.pad_left, p.dil_w, p.W, m * (tw + 1), &j0, &j1);
   }
 };
 
@@ -107,88 +121,104 @@ bool winograd_pays(const Conv3dParams& p, bool backward_data) {
          std::max(Cg, Kg) >= 32 && plane >= 144 && (backward_data ? Kg <= Cg : Kg >= Cg);
 }
 
+// F(4x4,3x3) from 48 of its tiles an image up (all phases): 28x28 planes and larger. Below, a
+// block's GEMMs get too few columns (2 threads, batch 16, interleaved F2 vs F4 ms: 256 ch on 8x8
+// 6.4 vs 16.4, 64 ch on 20x20 2.8 vs 3.3, 64 ch on 28x28 6.2 vs 6.3, 128 ch on 28x28 18.3 vs 17.3;
+// 32x64x56x56 49.4 vs 43.3, 8x256x56x56 97.7 vs 82.9, 8x64x64x64 dilation 4 15.5 vs 14.5).
+int winograd_tile(const Conv3dParams& p) {
+  const int64_t th = ceil_div(ceil_div(p.OH, p.dil_h), 4);
+  const int64_t tw = ceil_div(ceil_div(p.OW, p.dil_w), 4);
+  return p.dil_h * p.dil_w * th * tw >= 48 ? 4 : 2;
+}
+
 template <class T>
 void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
-                           Activation act) {
+                           Activation act, int tile) {
   if (!winograd_applies(p, false))
     arg_error("algo='winograd' needs a 3x3 kernel (in height and width) with stride 1 there");
+  const WinogradRowKernels<T>& kr = winograd_row_kernels<T>(tile ? tile : winograd_tile(p));
+  const int64_t m = kr.m, A = m + 2, XI = A * A;  // output tile side, input tile side, ξ count
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, KD = p.KD, KC = KD * Cg;
   const int64_t HW = p.H * p.W, OHW = p.OH * p.OW, DHW = p.D * HW, ODHW = p.OD * OHW;
   const int64_t dd = p.dil_d, dh = p.dil_h, dw = p.dil_w, phases = dh * dw;
   // Input slices one output slice spans; ring slots (doubled when windows must be contiguous).
   const int64_t span = dd * (KD - 1) + 1, dup = dd == 1 && span > 1 ? span : 0;
   const int64_t slots = span + dup;
-  // One phase's output plane (the largest, phase 0) in 2x2 tiles: rows, columns.
-  const int64_t th = (ceil_div(p.OH, dh) + 1) / 2, tw = (ceil_div(p.OW, dw) + 1) / 2;
-  const int64_t We = tw + 1;  // columns of the even / odd planes
+  // One phase's output plane (the largest, phase 0) in m x m tiles: rows, columns.
+  const int64_t th = ceil_div(ceil_div(p.OH, dh), m), tw = ceil_div(ceil_div(p.OW, dw), m);
+  const int64_t We = tw + 1;  // columns of each column-phase plane
   // U[g][ξ] is (Kg, KD·Cg), column kd·Cg + c: the transformed filters, read by every thread.
-  T* U = thread_scratch<T>(Scratch::weights, checked_mul(16 * p.K, KC));
-  for (int64_t g = 0; g < G; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c)
-        for (int64_t kd = 0; kd < KD; ++kd) {
-          T u[16];
-          transform_filter(w + (((g * Kg + k) * Cg + c) * KD + kd) * 9, u);
-          for (int xi = 0; xi < 16; ++xi) U[((g * 16 + xi) * Kg + k) * KC + kd * Cg + c] = u[xi];
-        }
+  T* U = thread_scratch<T>(Scratch::weights, checked_mul(XI * p.K, KC));
+  for_each_item(p.K, get_num_threads(), [&](int64_t gk, int) {  // output channel g·Kg + k
+    const int64_t g = gk / Kg, k = gk % Kg;
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t kd = 0; kd < KD; ++kd) {
+        T u[36];
+        transform_filter(w + ((gk * Cg + c) * KD + kd) * 9, static_cast<int>(m), u);
+        for (int64_t xi = 0; xi < XI; ++xi) U[((g * XI + xi) * Kg + k) * KC + kd * Cg + c] = u[xi];
+      }
+  });
   // U packed once per call for gemm_prepacked (repacking it per block and ξ cost VGG's 256-channel
   // layers ~14 % of the GEMM time): the whole window per (g, ξ), or each tap at depth dilation > 1.
   const int64_t taps_packed = dd > 1 ? KD : 1, ka = dd > 1 ? Cg : KC;
   const int64_t apsize = gemm_packed_a_size<T>(Kg, ka);
-  T* Up = thread_scratch<T>(Scratch::packed_weights, checked_mul(16 * G * taps_packed, apsize));
-  for (int64_t gx = 0; gx < 16 * G; ++gx)
+  T* Up = thread_scratch<T>(Scratch::packed_weights, checked_mul(XI * G * taps_packed, apsize));
+  for (int64_t gx = 0; gx < XI * G; ++gx)
     for (int64_t j = 0; j < taps_packed; ++j)
       gemm_pack_a<T>(Kg, ka, U + gx * Kg * KC + j * Cg, KC, 1, Up + (gx * taps_packed + j) * apsize,
                      get_num_threads());
   // The items: blocks of "virtual" tile rows (phase, tile row), whole rows so the row transforms
   // see contiguous tiles; a block may span phases, so small dilated phase planes still make
-  // GEMMs of a full block (8x64x64x64, dilation 4: 16x16 phases, 64 tiles each).
+  // GEMMs of a full block (8x64x64x64, dilation 4: 16x16 phases, 64 tiles each at m = 2).
   std::vector<Phase> ph(static_cast<size_t>(phases));
-  for (int64_t i = 0; i < phases; ++i) ph[static_cast<size_t>(i)] = Phase(p, i / dw, i % dw, th, We);
+  for (int64_t i = 0; i < phases; ++i)
+    ph[static_cast<size_t>(i)] = Phase(p, i / dw, i % dw, m, th, tw);
   const int64_t vrows = phases * th;
   const int64_t rows_blk = std::max<int64_t>(
-      1, std::min(vrows, kTileBudgetElems / (16 * (slots * Cg + Kg) * tw)));
-  const int64_t nblk = ceil_div(vrows, rows_blk), Hb = 2 * std::min(th, rows_blk) + 2;  // plane rows
-  const WinogradRowKernels<T>& kr = winograd_row_kernels<T>();
+      1, std::min(vrows, kTileBudgetElems / (XI * (slots * Cg + Kg) * tw)));
+  const int64_t nblk = ceil_div(vrows, rows_blk);
+  const int64_t Hb = m * std::min(th, rows_blk) + 2;  // plane rows of a block's largest segment
   for_each_item(p.N * G * nblk, get_num_threads(), [&](int64_t it, int inner) {
     const int64_t n = it / (G * nblk), g = it / nblk % G, R0 = it % nblk * rows_blk;
     const int64_t R1 = std::min(vrows, R0 + rows_blk), nt = (R1 - R0) * tw;
     const int64_t sv = slots * Cg * nt + kSliceSkew, sm = Kg * nt + kSliceSkew;  // ξ strides
-    T* xp = thread_scratch<T>(Scratch::col, Cg * 2 * Hb * We);  // a segment's padded planes
-    T* V = thread_scratch<T>(Scratch::aux, 16 * (sv + sm) + 4 * tw);  // 16 x (slots, Cg, nt)
-    T* M = V + 16 * sv;                                                // 16 x (Kg, nt)
-    T* o = M + 16 * sm;                                                // two rows of 2*tw
+    T* xp = thread_scratch<T>(Scratch::col, Cg * m * Hb * We);  // a segment's padded planes
+    T* V = thread_scratch<T>(Scratch::aux, XI * (sv + sm) + m * m * tw);  // XI x (slots, Cg, nt)
+    T* M = V + XI * sv;                                                   // XI x (Kg, nt)
+    T* o = M + XI * sm;                                                   // m rows of m·tw
     const T* xg = x + (n * p.C + g * Cg) * DHW;
     std::vector<int64_t> held(static_cast<size_t>(span), -1);  // input slice in each ring slot
-    // Gathers input slice s's plane rows of the block, phase by phase, and transforms them into
-    // its ring slot.
+    // Gathers input slice s's plane rows of the block, phase by phase, into m column-phase planes
+    // and transforms them into its ring slot.
     auto load_slice = [&](int64_t s) {
       const int64_t slot = s % span;
       T* Vs = V + slot * Cg * nt;
       for (int64_t R = R0; R < R1;) {
         const Phase& f = ph[static_cast<size_t>(R / th)];
         const int64_t ti0 = R % th, ti1 = std::min(th, ti0 + R1 - R);
-        const int64_t r0 = 2 * ti0, r1 = std::min(f.v1, 2 * ti1 + 2);
-        const int64_t Hs = 2 * (ti1 - ti0) + 2;  // plane rows of this segment: (Cg, {E, O}, Hs, We)
-        std::fill(xp, xp + Cg * 2 * Hs * We, T(0));
+        const int64_t r0 = m * ti0, r1 = std::min(f.v1, m * ti1 + 2);
+        const int64_t Hs = m * (ti1 - ti0) + 2;  // plane rows of this segment: (Cg, m, Hs, We)
+        std::fill(xp, xp + Cg * m * Hs * We, T(0));
         for (int64_t c = 0; c < Cg; ++c)
           for (int64_t v = std::max(f.v0, r0); v < r1; ++v) {
             const T* src = xg + c * DHW + s * HW + (f.h0 + dh * v) * p.W;
-            T* E = xp + (c * 2 * Hs + v - r0) * We;
-            T* O = E + Hs * We;
-            for (int64_t j = f.j0 + (f.j0 & 1); j < f.j1; j += 2) E[j >> 1] = src[f.w0 + dw * j];
-            for (int64_t j = f.j0 | 1; j < f.j1; j += 2) O[j >> 1] = src[f.w0 + dw * j];
+            T* dst = xp + (c * m * Hs + v - r0) * We;
+            for (int64_t q = 0; q < m; ++q) {  // columns j ≡ q (mod m) go to plane q, index j / m
+              T* P = dst + q * Hs * We;
+              const int64_t jq = f.j0 + (q - f.j0 % m + m) % m;
+              for (int64_t j = jq, u = jq / m; j < f.j1; j += m, ++u) P[u] = src[f.w0 + dw * j];
+            }
           }
         for (int64_t c = 0; c < Cg; ++c) {
-          const T* E = xp + c * 2 * Hs * We;
+          const T* P0 = xp + c * m * Hs * We;
           for (int64_t ti = ti0; ti < ti1; ++ti)
-            kr.input_row(E + 2 * (ti - ti0) * We, E + (Hs + 2 * (ti - ti0)) * We, We, tw,
+            kr.input_row(P0 + m * (ti - ti0) * We, Hs * We, We, tw,
                          Vs + c * nt + (R - R0 + ti - ti0) * tw, sv);
         }
         R += ti1 - ti0;
       }
       if (dup)
-        for (int xi = 0; xi < 16; ++xi)
+        for (int64_t xi = 0; xi < XI; ++xi)
           std::copy_n(Vs + xi * sv, Cg * nt, Vs + xi * sv + dup * Cg * nt);
       held[static_cast<size_t>(slot)] = s;
     };
@@ -199,21 +229,21 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
       for (int64_t kd = kd0; kd < kd1; ++kd)
         if (held[static_cast<size_t>((base + kd * dd) % span)] != base + kd * dd)
           load_slice(base + kd * dd);
-      for (int xi = 0; xi < 16; ++xi) {
+      for (int64_t xi = 0; xi < XI; ++xi) {
         T* Mx = M + xi * sm;
         if (kd1 <= kd0) {  // the window lies in the depth padding: bias only
           std::fill(Mx, Mx + Kg * nt, T(0));
         } else if (dd == 1) {  // one GEMM over the window's consecutive slices
           const T* B = V + xi * sv + (base + kd0) % span * Cg * nt;
           if (kd1 - kd0 == KD)
-            gemm_prepacked(Kg, nt, KC, Up + (g * 16 + xi) * apsize, B, nt, 1, Mx, nt, false,
+            gemm_prepacked(Kg, nt, KC, Up + (g * XI + xi) * apsize, B, nt, 1, Mx, nt, false,
                            inner);
           else  // a window clipped by the depth padding
-            gemm(Kg, nt, (kd1 - kd0) * Cg, U + (g * 16 + xi) * Kg * KC + kd0 * Cg, KC, 1, B, nt,
+            gemm(Kg, nt, (kd1 - kd0) * Cg, U + (g * XI + xi) * Kg * KC + kd0 * Cg, KC, 1, B, nt,
                  1, Mx, nt, false, inner);
         } else {
           for (int64_t kd = kd0; kd < kd1; ++kd)
-            gemm_prepacked(Kg, nt, Cg, Up + ((g * 16 + xi) * KD + kd) * apsize,
+            gemm_prepacked(Kg, nt, Cg, Up + ((g * XI + xi) * KD + kd) * apsize,
                            V + xi * sv + (base + kd * dd) % span * Cg * nt, nt, 1, Mx, nt,
                            kd > kd0, inner);
         }
@@ -224,10 +254,10 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
         for (int64_t R = R0; R < R1; ++R) {
           const Phase& f = ph[static_cast<size_t>(R / th)];
           const int64_t ti = R % th;
-          kr.output_row(M + k * nt + (R - R0) * tw, sm, tw, o, o + 2 * tw);
-          for (int64_t a = 0; a < 2 && 2 * ti + a < f.P; ++a) {
-            T* row = yk + (f.bh + dh * (2 * ti + a)) * p.OW;
-            const T* src = o + a * 2 * tw;
+          kr.output_row(M + k * nt + (R - R0) * tw, sm, tw, o, m * tw);
+          for (int64_t a = 0; a < m && m * ti + a < f.P; ++a) {
+            T* row = yk + (f.bh + dh * (m * ti + a)) * p.OW;
+            const T* src = o + a * m * tw;
             if (dw == 1) {
               std::copy_n(src, f.Q, row);
               bias_act(row, f.Q, bk, act);
@@ -245,19 +275,19 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
 }
 
 template <class T>
-void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
+void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, const T* w, int tile) {
   if (!winograd_applies(p, true))
     arg_error("algo='winograd' backward needs a 3x3 kernel (in height and width), stride 1 and "
               "padding <= dilation * (kernel - 1)");
   T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * p.Kg(), p.taps()));
   flip_transpose_filters(p, w, wt);  // (C, Kg, KD, 3, 3)
-  conv_forward_winograd<T>(implicit_data_params(p), dx, dy, wt, nullptr, Activation::none);
+  conv_forward_winograd<T>(implicit_data_params(p), dx, dy, wt, nullptr, Activation::none, tile);
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                    \
   template void conv_forward_winograd<T>(const Conv3dParams&, T*, const T*, const T*, const T*,   \
-                                         Activation);                                             \
-  template void conv_backward_data_winograd<T>(const Conv3dParams&, T*, const T*, const T*);
+                                         Activation, int);                                        \
+  template void conv_backward_data_winograd<T>(const Conv3dParams&, T*, const T*, const T*, int);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
 #undef CNNFAST_INSTANTIATE

@@ -1,7 +1,7 @@
-// conv_winograd.h — Winograd F(2x2, 3x3) for convolutions with a 3x3 spatial kernel at unit
-// spatial stride: conv2d (D = KD = 1) and conv3d (any KD, depth stride and dilation; the depth
+// conv_winograd.h — Winograd F(2x2, 3x3) and F(4x4, 3x3) for convolutions with a 3x3 spatial
+// kernel at unit spatial stride: conv2d (D = KD = 1) and conv3d (any KD, depth stride and dilation; the depth
 // taps sum inside the transformed-domain GEMMs), forward and backward-data; dilated planes split
-// into phases. See conv_winograd.cpp. 2.25x fewer multiplies than GEMM.
+// into phases. See conv_winograd.cpp. 2.25x (F2) or 4x (F4) fewer multiplies than GEMM.
 #pragma once
 #include "cnnfast/conv.h"
 #include "cnnfast/conv_family.h"
@@ -14,13 +14,16 @@ bool winograd_applies(const Conv3dParams& p, bool backward_data);
 // 'auto' rule: applies, and the transformed GEMMs have depth and planes to amortise the
 // transforms (measurements in conv_winograd.cpp).
 bool winograd_pays(const Conv3dParams& p, bool backward_data);
+// Output tile side 'winograd' uses when none is asked for: 4 or 2 (rule in conv_winograd.cpp).
+int winograd_tile(const Conv3dParams& p);
 
-// y (N, K, OD, OH, OW) = act(conv(x, w) + b); b may be null.
+// y (N, K, OD, OH, OW) = act(conv(x, w) + b); b may be null. tile: 2, 4 or 0 (winograd_tile).
 template <class T>
 void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
-                           Activation act = Activation::none);
+                           Activation act = Activation::none, int tile = 0);
 // dx (N, C, D, H, W) = the adjoint of the forward applied to dy (N, K, OD, OH, OW).
 template <class T>
-void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, const T* w);
+void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, const T* w,
+                                 int tile = 0);
 
 }  // namespace cnnfast::cpu

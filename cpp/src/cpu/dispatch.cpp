@@ -193,24 +193,28 @@ const DirectBlockKernels<double>& direct_block_kernels<double>() {
 }
 
 template <>
-const WinogradRowKernels<float>& winograd_row_kernels<float>() {
+const WinogradRowKernels<float>& winograd_row_kernels<float>(int m) {
   switch (isa_active()) {
 #ifdef CNNFAST_X86
-    case Isa::avx512: return winograd_f2x3_rows_f32__avx512;
-    case Isa::avx2: return winograd_f2x3_rows_f32__avx2;
+    case Isa::avx512:
+      return m == 4 ? winograd_f4x3_rows_f32__avx512 : winograd_f2x3_rows_f32__avx512;
+    case Isa::avx2:
+      return m == 4 ? winograd_f4x3_rows_f32__avx2 : winograd_f2x3_rows_f32__avx2;
 #endif
-    default: return winograd_f2x3_rows_f32__scalar;
+    default: return m == 4 ? winograd_f4x3_rows_f32__scalar : winograd_f2x3_rows_f32__scalar;
   }
 }
 
 template <>
-const WinogradRowKernels<double>& winograd_row_kernels<double>() {
+const WinogradRowKernels<double>& winograd_row_kernels<double>(int m) {
   switch (isa_active()) {
 #ifdef CNNFAST_X86
-    case Isa::avx512: return winograd_f2x3_rows_f64__avx512;
-    case Isa::avx2: return winograd_f2x3_rows_f64__avx2;
+    case Isa::avx512:
+      return m == 4 ? winograd_f4x3_rows_f64__avx512 : winograd_f2x3_rows_f64__avx512;
+    case Isa::avx2:
+      return m == 4 ? winograd_f4x3_rows_f64__avx2 : winograd_f2x3_rows_f64__avx2;
 #endif
-    default: return winograd_f2x3_rows_f64__scalar;
+    default: return m == 4 ? winograd_f4x3_rows_f64__scalar : winograd_f2x3_rows_f64__scalar;
   }
 }
 
@@ -261,7 +265,7 @@ const EltwiseKernel<double>& eltwise_kernel<double>() {
 std::vector<std::string> active_kernel_names() {
   return {gemm_kernel<float>().name,         implicit_tile_kernel<float>().name,
           direct_row_kernels<float>().name,  direct_block_kernels<float>().name,
-          winograd_row_kernels<float>().name,
+          winograd_row_kernels<float>(2).name, winograd_row_kernels<float>(4).name,
           eltwise_kernel<float>().name,      peak_probe().name};
 }
 

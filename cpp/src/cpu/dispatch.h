@@ -6,7 +6,7 @@
 #include "cpu/kernels/eltwise_ukernel.h"
 #include "cpu/kernels/gemm_ukernel.h"
 #include "cpu/kernels/peak_fma.h"
-#include "cpu/kernels/winograd_f2x3_rows.h"
+#include "cpu/kernels/winograd_rows.h"
 
 namespace cnnfast {
 
@@ -18,7 +18,7 @@ const DirectRowKernels<T>& direct_row_kernels();  // the active ISA's direct-con
 template <class T>
 const DirectBlockKernels<T>& direct_block_kernels();  // the active ISA's blocked direct conv
 template <class T>
-const WinogradRowKernels<T>& winograd_row_kernels();  // the active ISA's F(2x2,3x3) rows
+const WinogradRowKernels<T>& winograd_row_kernels(int m);  // the active ISA's F(m x m,3x3) rows
 template <class T>
 const ImplicitTileKernel<T>& implicit_tile_kernel();  // the active ISA's implicit-GEMM conv tile
 template <class T>

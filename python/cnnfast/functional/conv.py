@@ -15,7 +15,7 @@ from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_
                        resolve_padding)
 from ._dispatch import on_device
 
-_ALGOS = ("auto", "gemm", "implicit", "direct", "winograd", "ref")
+_ALGOS = ("auto", "gemm", "implicit", "direct", "winograd", "winograd_f2", "winograd_f4", "ref")
 _ACTIVATIONS = (None, "relu")
 
 
@@ -105,9 +105,10 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     dilation·(k−1) runs the same forward on grad_out with flipped filters, otherwise 'gemm') |
     'direct' (padded planes: register-blocked channel x output tiles for groups 1 at stride 1,
     dilation 1 — few-channel layers like LeNet's C1; row kernels otherwise — depthwise) |
-    'winograd' (F(2x2,3x3): 3x3,
-    stride 1, a dilated layer split into dilation_h·dilation_w phases; backward-data also needs
-    padding <= 2·dilation; the weight gradient runs 'gemm') | 'ref' (naive twin).
+    'winograd' (3x3, stride 1: F(4x4,3x3) from 48 of its tiles an image up, else F(2x2,3x3);
+    'winograd_f2' / 'winograd_f4' force the tile; a dilated layer split into
+    dilation_h·dilation_w phases; backward-data also needs padding <= 2·dilation; the weight
+    gradient runs 'gemm') | 'ref' (naive twin).
     activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output
     tile is still in cache; differentiate it with conv2d_backward(..., activation='relu',
     output=y).

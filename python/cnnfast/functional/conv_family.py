@@ -3,8 +3,9 @@
 conv1d / conv3d have conv2d's contract (cross-correlation, PyTorch semantics):
     y[n, k, o] = b[k] + Σ_{c, t} x[n, g·C/G + c, o·stride − pad_before + t·dilation] · w[k, c, t]
 conv1d runs on conv2d's engine (a (N, C, 1, L) view, no copy). conv3d with a (KD, 3, 3) kernel
-at unit stride in height and width runs Winograd F(2x2,3x3) forward and backward-data (the depth
-taps summed in its transformed-domain GEMMs; algo 'auto' where it pays, 'winograd' always, which
+at unit stride in height and width runs Winograd F(4x4,3x3) or F(2x2,3x3) (by plane size, as
+conv2d; 'winograd_f2' / 'winograd_f4' force one) forward and backward-data (the depth taps
+summed in its transformed-domain GEMMs; algo 'auto' where it pays, 'winograd' always, which
 also needs unit stride and padding <= dilation·(k−1) on every axis for backward-data). Otherwise
 conv3d's forward and weight gradient run an implicit GEMM read straight from the padded volume
 (algo 'auto' where it fits, 'implicit' always; backward-data at unit stride: the same forward on
@@ -27,7 +28,7 @@ from .._checks import (PaddingArg, as_float_array, check_ndim, check_needs, int_
                        resolve_padding)
 from ._dispatch import on_device
 
-_ALGOS = ("auto", "gemm", "implicit", "winograd", "ref")
+_ALGOS = ("auto", "gemm", "implicit", "winograd", "winograd_f2", "winograd_f4", "ref")
 _LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 _KLAYOUT = {1: "(K, C/groups, S)", 2: "(K, C/groups, R, S)", 3: "(K, C/groups, KD, KH, KW)"}
 _TLAYOUT = {1: "(C_in, C_out/groups, S)", 2: "(C_in, C_out/groups, R, S)",

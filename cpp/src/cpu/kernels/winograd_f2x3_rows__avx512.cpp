@@ -1,6 +1,6 @@
 // winograd_f2x3_rows__avx512.cpp — the Winograd F(2x2,3x3) row transforms built for avx512
 // (the shared loops of winograd_f2x3_rows_impl.h, vectorized with this file's ISA flags).
-#include "cpu/kernels/winograd_f2x3_rows.h"
+#include "cpu/kernels/winograd_rows.h"
 
 namespace cnnfast {
 namespace {
@@ -8,8 +8,8 @@ namespace {
 }  // namespace
 
 const WinogradRowKernels<float> winograd_f2x3_rows_f32__avx512 = {
-    "winograd_f2x3_rows_f32__avx512", wino_input_row<float>, wino_output_row<float>};
+    "winograd_f2x3_rows_f32__avx512", 2, wino_input_row<float>, wino_output_row<float>};
 const WinogradRowKernels<double> winograd_f2x3_rows_f64__avx512 = {
-    "winograd_f2x3_rows_f64__avx512", wino_input_row<double>, wino_output_row<double>};
+    "winograd_f2x3_rows_f64__avx512", 2, wino_input_row<double>, wino_output_row<double>};
 
 }  // namespace cnnfast

@@ -1,10 +1,12 @@
 // winograd_f2x3_rows_impl.h — the one source of the F(2x2,3x3) row transforms (contract in
-// winograd_f2x3_rows.h); pasted into each *__<isa>.cpp's anonymous namespace (no includes here).
+// winograd_rows.h, m = 2); pasted into each *__<isa>.cpp's anonymous namespace (no includes here).
 //   Bᵀ = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  Aᵀ = [1 1 1 0; 0 1 -1 -1]
 
 template <class T>
-void wino_input_row(const T* __restrict E, const T* __restrict O, int64_t ld, int64_t tw,
-                    T* __restrict v, int64_t ldv) {
+void wino_input_row(const T* __restrict x, int64_t ps, int64_t ld, int64_t tw, T* __restrict v,
+                    int64_t ldv) {
+  const T* __restrict E = x;  // even columns
+  const T* __restrict O = x + ps;
   for (int64_t j = 0; j < tw; ++j) {
     T d[4][4];
     for (int r = 0; r < 4; ++r) {
@@ -30,8 +32,10 @@ void wino_input_row(const T* __restrict E, const T* __restrict O, int64_t ld, in
 }
 
 template <class T>
-void wino_output_row(const T* __restrict m, int64_t ldm, int64_t tw, T* __restrict o0,
-                     T* __restrict o1) {
+void wino_output_row(const T* __restrict m, int64_t ldm, int64_t tw, T* __restrict o,
+                     int64_t ldo) {
+  T* __restrict o0 = o;
+  T* __restrict o1 = o + ldo;
   for (int64_t j = 0; j < tw; ++j) {
     T t[2][4];  // Aᵀ m
     for (int c = 0; c < 4; ++c) {

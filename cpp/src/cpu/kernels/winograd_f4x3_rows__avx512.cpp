@@ -1,0 +1,15 @@
+// winograd_f4x3_rows__avx512.cpp — the Winograd F(4x4,3x3) row transforms built for avx512
+// (the shared loops of winograd_f4x3_rows_impl.h, vectorized with this file's ISA flags).
+#include "cpu/kernels/winograd_rows.h"
+
+namespace cnnfast {
+namespace {
+#include "cpu/kernels/winograd_f4x3_rows_impl.h"
+}  // namespace
+
+const WinogradRowKernels<float> winograd_f4x3_rows_f32__avx512 = {
+    "winograd_f4x3_rows_f32__avx512", 4, wino_input_row<float>, wino_output_row<float>};
+const WinogradRowKernels<double> winograd_f4x3_rows_f64__avx512 = {
+    "winograd_f4x3_rows_f64__avx512", 4, wino_input_row<double>, wino_output_row<double>};
+
+}  // namespace cnnfast
