@@ -167,6 +167,22 @@ def test_winograd_larger_blocks(rng, algo):
     _run_case(rng, case, np.float32, 1e-4, algo=algo)
 
 
+def test_winograd_blocks_span_images(rng):
+    # Small planes (ResNet's 7x7): blocks of tile rows run across images, split so the items are a
+    # multiple of the thread count; every thread count cuts the batch differently. 'auto' picks
+    # Winograd here (64+ 2x2 tiles over the batch).
+    case = dict(x=(9, 32, 7, 7), w=(32, 32, 3, 3), stride=(1, 1), padding=1, pad=(1,) * 4,
+                dilation=(1, 1), groups=1)
+    before = cnnfast.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            cnnfast.set_num_threads(n)
+            for algo in ("auto", "winograd_f2", "winograd_f4"):
+                _run_case(rng, case, np.float32, 1e-4, algo=algo)
+    finally:
+        cnnfast.set_num_threads(before)
+
+
 def test_winograd_picks_its_tile_by_plane_size(rng):
     # 'winograd' runs F(4x4,3x3) from 48 of its 4x4 tiles an image (all dilation phases) up, else
     # F(2x2,3x3): bitwise equal to the explicitly tiled run, not to the other (rounding differs).

@@ -105,20 +105,22 @@ bool winograd_applies(const Conv3dParams& p, bool backward_data) {
   return shape && (!backward_data || implicit_data_applies(p));
 }
 
-// Winograd pays off once its 16 GEMMs have real depth (at least 16 channels on both sides) and
-// the planes are big enough to amortise the per-call filter transform and the 2x2 tiles' edge
-// waste (2 threads, batch 16, 3x3: 256 ch on 7x7 Winograd 13.0 ms vs GEMM 8.1; 512 ch on 4x4
-// 54.8 vs 10.0; 128 ch on 14x14 5.9 vs 8.3). The side it reads must not be the deeper one: its
-// input transform runs over the read channels, so forward wants Kg >= Cg and backward-data
-// Kg <= Cg (torch/cnnfast, interleaved, 2 threads: forward 64->16 on 56x56 Winograd 0.30 vs
-// implicit 1.05, 128->32 0.38 vs 0.94; dx 64->128 on 32x32 0.60 vs GEMM 0.85, 128->256 on 16x16
-// 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79), and 32+ channels on the deeper side (16->16 on
-// 56x56: forward 0.74 vs implicit 0.98). The plane that counts is one dilation phase's.
+// Winograd pays off once its GEMMs have real depth (at least 16 channels on both sides) and the
+// batch has tiles enough to amortise the per-call filter transform: at least 64 2x2 tiles over
+// all images (blocks run across images; 2 threads, batch 16, 3x3, interleaved Winograd F2 vs the
+// GEMM paths, ms: 256 ch on 7x7 6.4 vs 8.3 forward, 7.2 vs 8.4 backward-data; 512 ch on 4x4 15.7
+// vs 18.1 and 17.6 vs 18.9; 128 ch on 8x8 2.2 vs 3.4 and 2.7 vs 3.2). The side it reads must not
+// be the deeper one: its input transform runs over the read channels, so forward wants Kg >= Cg
+// and backward-data Kg <= Cg (torch/cnnfast, interleaved, 2 threads: forward 64->16 on 56x56
+// Winograd 0.30 vs implicit 1.05, 128->32 0.38 vs 0.94; dx 64->128 on 32x32 0.60 vs GEMM 0.85,
+// 128->256 on 16x16 0.72 vs 0.89; 64->64 on 28x28 1.09 vs 0.79), and 32+ channels on the deeper
+// side (16->16 on 56x56: forward 0.74 vs implicit 0.98).
 bool winograd_pays(const Conv3dParams& p, bool backward_data) {
   const int64_t Cg = p.Cg(), Kg = p.Kg();
-  const int64_t plane = ceil_div(p.OH, p.dil_h) * ceil_div(p.OW, p.dil_w);
+  const int64_t tiles = p.N * p.dil_h * ceil_div(ceil_div(p.OH, p.dil_h), 2) * p.dil_w *
+                        ceil_div(ceil_div(p.OW, p.dil_w), 2);
   return winograd_applies(p, backward_data) && Cg >= 16 && Kg >= 16 &&
-         std::max(Cg, Kg) >= 32 && plane >= 144 && (backward_data ? Kg <= Cg : Kg >= Cg);
+         std::max(Cg, Kg) >= 32 && tiles >= 64 && (backward_data ? Kg <= Cg : Kg >= Cg);
 }
 
 // F(4x4,3x3) from 48 of its tiles an image up (all phases): 28x28 planes and larger. Below, a
@@ -149,14 +151,20 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
   const int64_t We = tw + 1;  // columns of each column-phase plane
   // U[g][ξ] is (Kg, KD·Cg), column kd·Cg + c: the transformed filters, read by every thread.
   T* U = thread_scratch<T>(Scratch::weights, checked_mul(XI * p.K, KC));
-  for_each_item(p.K, get_num_threads(), [&](int64_t gk, int) {  // output channel g·Kg + k
+  // One output channel g·Kg + k per item, its XI rows built in a local buffer and copied out
+  // whole: scattering each filter's XI values straight into U wrote XI streams a power of two
+  // apart (256 KiB at 256 channels), which thrashed one L1 set (a third of a 7x7 layer's time).
+  for_each_item(p.K, get_num_threads(), [&](int64_t gk, int) {
     const int64_t g = gk / Kg, k = gk % Kg;
+    T* ut = thread_scratch<T>(Scratch::pack_a, XI * KC);  // (XI, KD·Cg)
     for (int64_t c = 0; c < Cg; ++c)
       for (int64_t kd = 0; kd < KD; ++kd) {
         T u[36];
         transform_filter(w + ((gk * Cg + c) * KD + kd) * 9, static_cast<int>(m), u);
-        for (int64_t xi = 0; xi < XI; ++xi) U[((g * XI + xi) * Kg + k) * KC + kd * Cg + c] = u[xi];
+        for (int64_t xi = 0; xi < XI; ++xi) ut[xi * KC + kd * Cg + c] = u[xi];
       }
+    for (int64_t xi = 0; xi < XI; ++xi)
+      std::copy_n(ut + xi * KC, KC, U + ((g * XI + xi) * Kg + k) * KC);
   });
   // U packed once per call for gemm_prepacked (repacking it per block and ξ cost VGG's 256-channel
   // layers ~14 % of the GEMM time): the whole window per (g, ξ), or each tap at depth dilation > 1.
@@ -167,35 +175,39 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
     for (int64_t j = 0; j < taps_packed; ++j)
       gemm_pack_a<T>(Kg, ka, U + gx * Kg * KC + j * Cg, KC, 1, Up + (gx * taps_packed + j) * apsize,
                      get_num_threads());
-  // The items: blocks of "virtual" tile rows (phase, tile row), whole rows so the row transforms
-  // see contiguous tiles; a block may span phases, so small dilated phase planes still make
-  // GEMMs of a full block (8x64x64x64, dilation 4: 16x16 phases, 64 tiles each at m = 2).
+  // The items: (group, block of "virtual" tile rows (image, phase, tile row)), whole rows so the
+  // row transforms see contiguous tiles. A block may span phases and images, so small planes
+  // still make GEMMs of a full block (8x64x64x64 at dilation 4: 16x16 phases, 64 tiles each at
+  // m = 2; ResNet's 7x7 planes: 16 tiles an image). Blocks are at most the workspace budget,
+  // and as many as makes the items a multiple of the thread count where there are rows enough.
   std::vector<Phase> ph(static_cast<size_t>(phases));
   for (int64_t i = 0; i < phases; ++i)
     ph[static_cast<size_t>(i)] = Phase(p, i / dw, i % dw, m, th, tw);
-  const int64_t vrows = phases * th;
-  const int64_t rows_blk = std::max<int64_t>(
+  const int64_t prows = phases * th, vrows = p.N * prows, nthr = get_num_threads();
+  int64_t rows_blk = std::max<int64_t>(
       1, std::min(vrows, kTileBudgetElems / (XI * (slots * Cg + Kg) * tw)));
+  const int64_t items = ceil_div(G * ceil_div(vrows, rows_blk), nthr) * nthr;
+  rows_blk = ceil_div(vrows, std::min(vrows, ceil_div(items, G)));
   const int64_t nblk = ceil_div(vrows, rows_blk);
   const int64_t Hb = m * std::min(th, rows_blk) + 2;  // plane rows of a block's largest segment
-  for_each_item(p.N * G * nblk, get_num_threads(), [&](int64_t it, int inner) {
-    const int64_t n = it / (G * nblk), g = it / nblk % G, R0 = it % nblk * rows_blk;
+  for_each_item(G * nblk, nthr, [&](int64_t it, int inner) {
+    const int64_t g = it / nblk, R0 = it % nblk * rows_blk;
     const int64_t R1 = std::min(vrows, R0 + rows_blk), nt = (R1 - R0) * tw;
     const int64_t sv = slots * Cg * nt + kSliceSkew, sm = Kg * nt + kSliceSkew;  // ξ strides
     T* xp = thread_scratch<T>(Scratch::col, Cg * m * Hb * We);  // a segment's padded planes
     T* V = thread_scratch<T>(Scratch::aux, XI * (sv + sm) + m * m * tw);  // XI x (slots, Cg, nt)
     T* M = V + XI * sv;                                                   // XI x (Kg, nt)
     T* o = M + XI * sm;                                                   // m rows of m·tw
-    const T* xg = x + (n * p.C + g * Cg) * DHW;
     std::vector<int64_t> held(static_cast<size_t>(span), -1);  // input slice in each ring slot
     // Gathers input slice s's plane rows of the block, phase by phase, into m column-phase planes
     // and transforms them into its ring slot.
     auto load_slice = [&](int64_t s) {
       const int64_t slot = s % span;
       T* Vs = V + slot * Cg * nt;
-      for (int64_t R = R0; R < R1;) {
-        const Phase& f = ph[static_cast<size_t>(R / th)];
+      for (int64_t R = R0; R < R1;) {  // segments: the block's rows in one image and phase
+        const Phase& f = ph[static_cast<size_t>(R % prows / th)];
         const int64_t ti0 = R % th, ti1 = std::min(th, ti0 + R1 - R);
+        const T* xg = x + (R / prows * p.C + g * Cg) * DHW;
         const int64_t r0 = m * ti0, r1 = std::min(f.v1, m * ti1 + 2);
         const int64_t Hs = m * (ti1 - ti0) + 2;  // plane rows of this segment: (Cg, m, Hs, We)
         std::fill(xp, xp + Cg * m * Hs * We, T(0));
@@ -250,9 +262,9 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
       }
       for (int64_t k = 0; k < Kg; ++k) {
         const T bk = b ? b[g * Kg + k] : T(0);
-        T* yk = y + (n * p.K + g * Kg + k) * ODHW + od * OHW;
         for (int64_t R = R0; R < R1; ++R) {
-          const Phase& f = ph[static_cast<size_t>(R / th)];
+          T* yk = y + (R / prows * p.K + g * Kg + k) * ODHW + od * OHW;
+          const Phase& f = ph[static_cast<size_t>(R % prows / th)];
           const int64_t ti = R % th;
           kr.output_row(M + k * nt + (R - R0) * tw, sm, tw, o, m * tw);
           for (int64_t a = 0; a < m && m * ti + a < f.P; ++a) {
