@@ -1,7 +1,8 @@
-// im2col.cpp — chunked im2col / col2im for conv2d (see im2col.h for the layout).
 #include "cpu/im2col.h"
 
 #include <algorithm>
+
+#include "cpu/strided_add.h"
 
 namespace cnnfast {
 namespace {
@@ -74,11 +75,7 @@ void col2im_add_ld(const Conv2dParams& p, const T* col, int64_t j0, int64_t len,
           const T* s_ = src + t - q0;
           T* row = dx + (c * p.H + ih) * p.W + off;
           const int64_t lo = std::min(std::max(vlo, q0), q1), hi = std::max(std::min(vhi, q1), lo);
-          if (sw == 1) {
-            for (int64_t q = lo; q < hi; ++q) row[q] += s_[q];
-          } else {
-            for (int64_t q = lo; q < hi; ++q) row[q * sw] += s_[q];
-          }
+          cpu::strided_add(row, s_, lo, hi, sw);
         });
       }
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cpu/strided_add.h"
+
 namespace cnnfast::cpu {
 namespace {
 
@@ -92,7 +94,7 @@ void col2vol_add(const Conv3dParams& p, const Grid3& g, const T* col, int64_t j0
       T* line = dx + ((c * p.D + id) * p.H + ih) * p.W;
       int64_t lo, hi;
       valid_range(q0, q1, sw, off, p.W, lo, hi);
-      for (int64_t q = lo; q < hi; ++q) line[q * sw + off] += sv[q];
+      strided_add(line + off, sv, lo, hi, sw);
     });
   });
 }
