@@ -75,10 +75,6 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
 // implicit forward on dy with flipped, transposed filters (conv_implicit_data.cpp).
 bool implicit_data_applies(const Conv3dParams& p);
 Conv3dParams implicit_data_params(const Conv3dParams& p);  // that forward's geometry
-// That forward's filters: w (K, Cg, KD, KH, KW) -> wt (C, Kg, KD, KH, KW), flipped on every
-// axis and transposed per group (also the Winograd backward-data's).
-template <class T>
-void flip_transpose_filters(const Conv3dParams& p, const T* w, T* wt);
 template <class T>
 void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w);
 

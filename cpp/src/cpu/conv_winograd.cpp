@@ -64,7 +64,7 @@ void filter_g(const T* g, int s, int m, T* out, int so) {  // out[0..α) = G g[0
 }
 
 template <class T>
-void transform_filter(const T* g, int m, T* u) {
+void transform_filter(const T* g, int m, T* u) {  // u: α x α, row-major
   const int a = m + 2;
   T t[6][3];  // G g
   for (int j = 0; j < 3; ++j) filter_g(g + j, 3, m, &t[0][j], 3);
@@ -133,11 +133,14 @@ int winograd_tile(const Conv3dParams& p) {
   return p.dil_h * p.dil_w * th * tw >= 48 ? 4 : 2;
 }
 
+namespace {
+
+// The forward of p. adjoint: w is the weight of the convolution whose backward-data p is
+// (implicit_data_params), read flipped and channel-transposed: filter (k, c) of p is
+// flip(w[c, k]) within the group.
 template <class T>
-void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
-                           Activation act, int tile) {
-  if (!winograd_applies(p, false))
-    arg_error("algo='winograd' needs a 3x3 kernel (in height and width) with stride 1 there");
+void forward(const Conv3dParams& p, T* y, const T* x, const T* w, bool adjoint, const T* b,
+             Activation act, int tile) {
   const WinogradRowKernels<T>& kr = winograd_row_kernels<T>(tile ? tile : winograd_tile(p));
   const int64_t m = kr.m, A = m + 2, XI = A * A;  // output tile side, input tile side, ξ count
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, KD = p.KD, KC = KD * Cg;
@@ -149,32 +152,59 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
   // One phase's output plane (the largest, phase 0) in m x m tiles: rows, columns.
   const int64_t th = ceil_div(ceil_div(p.OH, dh), m), tw = ceil_div(ceil_div(p.OW, dw), m);
   const int64_t We = tw + 1;  // columns of each column-phase plane
-  // U[g][ξ] is (Kg, KD·Cg), column kd·Cg + c: the transformed filters, read by every thread.
-  T* U = thread_scratch<T>(Scratch::weights, checked_mul(XI * p.K, KC));
-  // One output channel g·Kg + k per item, its XI rows built in a local buffer and copied out
-  // whole: scattering each filter's XI values straight into U wrote XI streams a power of two
-  // apart (256 KiB at 256 channels), which thrashed one L1 set (a third of a 7x7 layer's time).
-  for_each_item(p.K, get_num_threads(), [&](int64_t gk, int) {
-    const int64_t g = gk / Kg, k = gk % Kg;
-    T* ut = thread_scratch<T>(Scratch::pack_a, XI * KC);  // (XI, KD·Cg)
-    for (int64_t c = 0; c < Cg; ++c)
-      for (int64_t kd = 0; kd < KD; ++kd) {
-        T u[36];
-        transform_filter(w + ((gk * Cg + c) * KD + kd) * 9, static_cast<int>(m), u);
-        for (int64_t xi = 0; xi < XI; ++xi) ut[xi * KC + kd * Cg + c] = u[xi];
-      }
-    for (int64_t xi = 0; xi < XI; ++xi)
-      std::copy_n(ut + xi * KC, KC, U + ((g * XI + xi) * Kg + k) * KC);
-  });
-  // U packed once per call for gemm_prepacked (repacking it per block and ξ cost VGG's 256-channel
-  // layers ~14 % of the GEMM time): the whole window per (g, ξ), or each tap at depth dilation > 1.
+  // The transformed filters U[g][ξ] (Kg, KD·Cg), column kd·Cg + c, packed once per call for
+  // gemm_prepacked (repacking them per block and ξ cost VGG's 256-channel layers ~14 % of the
+  // GEMM time): the whole window per (g, ξ), or each tap at depth dilation > 1. One item per
+  // packed panel of mr output channels: their transforms go to a local buffer already in packed
+  // order per ξ (slices skewed off powers of two), then each slab is one copy. (Scattering each
+  // filter's XI values straight into U wrote XI streams a power of two apart, which thrashed one
+  // L1 set: a third of a 7x7 layer's time.)
+  // 2-D (KD = 1) keeps only the packed copy; 3-D also keeps U for windows that the depth
+  // padding clips.
   const int64_t taps_packed = dd > 1 ? KD : 1, ka = dd > 1 ? Cg : KC;
   const int64_t apsize = gemm_packed_a_size<T>(Kg, ka);
+  const PackedALayout lay = gemm_packed_a_layout<T>(Kg, ka);
+  const int64_t mr = lay.mr, panels = lay.mp / mr;
   T* Up = thread_scratch<T>(Scratch::packed_weights, checked_mul(XI * G * taps_packed, apsize));
-  for (int64_t gx = 0; gx < XI * G; ++gx)
-    for (int64_t j = 0; j < taps_packed; ++j)
-      gemm_pack_a<T>(Kg, ka, U + gx * Kg * KC + j * Cg, KC, 1, Up + (gx * taps_packed + j) * apsize,
-                     get_num_threads());
+  T* U = KD > 1 ? thread_scratch<T>(Scratch::weights, checked_mul(XI * p.K, KC)) : nullptr;
+  const int64_t su = KC * mr + kSliceSkew;  // ξ stride of the local buffer
+  for_each_item(G * panels, get_num_threads(), [&](int64_t it, int) {
+    const int64_t g = it / panels, k0 = it % panels * mr;
+    T* ut = thread_scratch<T>(Scratch::pack_a, XI * su);  // (XI, KD·Cg, mr): packed order
+    for (int64_t r = 0; r < mr; ++r) {
+      if (k0 + r >= Kg) {  // the zero rows that pad the last panel
+        for (int64_t xi = 0; xi < XI; ++xi)
+          for (int64_t col = 0; col < KC; ++col) ut[xi * su + col * mr + r] = T(0);
+        continue;
+      }
+      const int64_t k = k0 + r;
+      for (int64_t c = 0; c < Cg; ++c)
+        for (int64_t kd = 0; kd < KD; ++kd) {
+          T u[36], flipped[9];
+          const T* f = w + (((g * Kg + k) * Cg + c) * KD + kd) * 9;
+          if (adjoint) {  // w is (G·Cg, Kg, KD, 3, 3): flip depth and plane
+            const T* src = w + (((g * Cg + c) * Kg + k) * KD + KD - 1 - kd) * 9;
+            for (int t = 0; t < 9; ++t) flipped[t] = src[8 - t];
+            f = flipped;
+          }
+          transform_filter(f, static_cast<int>(m), u);
+          T* dst = ut + (kd * Cg + c) * mr + r;
+          for (int64_t xi = 0; xi < XI; ++xi) dst[xi * su] = u[xi];
+        }
+      if (U)
+        for (int64_t xi = 0; xi < XI; ++xi) {
+          T* row = U + ((g * XI + xi) * Kg + k0 + r) * KC;
+          for (int64_t col = 0; col < KC; ++col) row[col] = ut[xi * su + col * mr + r];
+        }
+    }
+    for (int64_t xi = 0; xi < XI; ++xi)
+      for (int64_t j = 0; j < taps_packed; ++j) {  // A = U[g][ξ], columns j·Cg .. j·Cg + ka
+        T* dst = Up + ((g * XI + xi) * taps_packed + j) * apsize;
+        const T* src = ut + xi * su + j * Cg * mr;
+        for (int64_t pc = 0; pc < ka; pc += lay.kc)  // the panel's kb x mr slab is contiguous
+          std::copy_n(src + pc * mr, lay.block_width(pc) * mr, dst + lay.offset(k0, pc));
+      }
+  });
   // The items: (group, block of "virtual" tile rows (image, phase, tile row)), whole rows so the
   // row transforms see contiguous tiles. A block may span phases and images, so small planes
   // still make GEMMs of a full block (8x64x64x64 at dilation 4: 16x16 phases, 64 tiles each at
@@ -286,14 +316,23 @@ void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, 
   });
 }
 
+}  // namespace
+
+template <class T>
+void conv_forward_winograd(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
+                           Activation act, int tile) {
+  if (!winograd_applies(p, false))
+    arg_error("algo='winograd' needs a 3x3 kernel (in height and width) with stride 1 there");
+  forward(p, y, x, w, /*adjoint=*/false, b, act, tile);
+}
+
 template <class T>
 void conv_backward_data_winograd(const Conv3dParams& p, T* dx, const T* dy, const T* w, int tile) {
   if (!winograd_applies(p, true))
     arg_error("algo='winograd' backward needs a 3x3 kernel (in height and width), stride 1 and "
               "padding <= dilation * (kernel - 1)");
-  T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * p.Kg(), p.taps()));
-  flip_transpose_filters(p, w, wt);  // (C, Kg, KD, 3, 3)
-  conv_forward_winograd<T>(implicit_data_params(p), dx, dy, wt, nullptr, Activation::none, tile);
+  forward(implicit_data_params(p), dx, dy, w, /*adjoint=*/true, static_cast<const T*>(nullptr),
+          Activation::none, tile);
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                    \

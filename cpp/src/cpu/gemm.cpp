@@ -157,6 +157,12 @@ int64_t gemm_packed_a_size(int64_t m, int64_t k) {
 }
 
 template <class T>
+PackedALayout gemm_packed_a_layout(int64_t m, int64_t k) {
+  const GemmKernel<T>& kr = gemm_kernel<T>();
+  return PackedALayout{kr.mr, kr.kc, (m + kr.mr - 1) / kr.mr * kr.mr, k};
+}
+
+template <class T>
 void gemm_pack_a(int64_t m, int64_t k, const T* a, int64_t rsa, int64_t csa, T* ap, int nthreads) {
   const GemmKernel<T>& kr = gemm_kernel<T>();
   const int64_t MR = kr.mr, KC = kr.kc, mp = (m + MR - 1) / MR * MR, panels = mp / MR;
@@ -178,6 +184,8 @@ void gemm_prepacked(int64_t m, int64_t n, int64_t k, const T* ap, const T* b, in
 
 template int64_t gemm_packed_a_size<float>(int64_t, int64_t);
 template int64_t gemm_packed_a_size<double>(int64_t, int64_t);
+template PackedALayout gemm_packed_a_layout<float>(int64_t, int64_t);
+template PackedALayout gemm_packed_a_layout<double>(int64_t, int64_t);
 template void gemm_pack_a<float>(int64_t, int64_t, const float*, int64_t, int64_t, float*, int);
 template void gemm_pack_a<double>(int64_t, int64_t, const double*, int64_t, int64_t, double*, int);
 template void gemm_prepacked<float>(int64_t, int64_t, int64_t, const float*, const float*,

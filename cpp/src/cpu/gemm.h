@@ -17,6 +17,19 @@ template <class T>
 int64_t gemm_packed_a_size(int64_t m, int64_t k);  // elements
 template <class T>
 void gemm_pack_a(int64_t m, int64_t k, const T* a, int64_t rsa, int64_t csa, T* ap, int nthreads);
+// Where gemm_pack_a puts A(i, p), for callers that write a packed A directly: in the KC block
+// starting at pc = p - p mod kc (kb = min(kc, k - pc) wide), panel i / mr, row i mod mr. Rows
+// i in [m, mp) of the last panel must hold zeros.
+struct PackedALayout {
+  int64_t mr, kc, mp, k;
+  int64_t block_width(int64_t pc) const { return k - pc < kc ? k - pc : kc; }
+  // Offset of A(i, pc) for a block start pc; A(i, p) for p in the block is at + (p - pc)·mr.
+  int64_t offset(int64_t i, int64_t pc) const {
+    return pc * mp + (i / mr) * mr * block_width(pc) + i % mr;
+  }
+};
+template <class T>
+PackedALayout gemm_packed_a_layout(int64_t m, int64_t k);
 // gemm() with A from gemm_pack_a (same m and k).
 template <class T>
 void gemm_prepacked(int64_t m, int64_t n, int64_t k, const T* ap, const T* b, int64_t rsb,
