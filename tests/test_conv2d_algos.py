@@ -256,3 +256,28 @@ def test_small_plane_deep_filter_blocks(isa, rng, algo, shape):
                 groups=g)
     for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
         _run_case(rng, case, dtype, tol, algo=algo)
+
+
+def test_small_plane_large_weight_gradient_shares_columns(rng):
+    """A small-plane weight gradient whose dW is too large to copy per thread (> 1 MiB) builds
+    shared column blocks and runs one threaded GEMM per block: vs the float64 reference (two
+    groups, a tail block of images) and bitwise the same at 2 and 3 threads."""
+    import reference as ref
+    for (n, c, h, w_, k, g), dtype, tol in (((7, 320, 15, 16, 192, 2), np.float32, 1e-5),
+                                             ((5, 160, 4, 5, 96, 1), np.float64, 1e-12)):
+        x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+        w = rng.standard_normal((k, c // g, 3, 3)).astype(dtype)
+        gy = rng.standard_normal((n, k, h, w_)).astype(dtype)
+        before = cnnfast.get_num_threads()
+        try:
+            outs = []
+            for threads in (2, 3):
+                cnnfast.set_num_threads(threads)
+                outs.append(conv2d_backward(gy, x, w, padding=1, groups=g, algo="gemm",
+                                            needs_input_grad=(False, True, False))[1])
+        finally:
+            cnnfast.set_num_threads(before)
+        np.testing.assert_array_equal(outs[1], outs[0])
+        want = ref.conv2d_backward(gy, x, w, stride=(1, 1), pad=(1,) * 4, groups=g)[1]
+        err = np.linalg.norm(outs[0] - want) / np.linalg.norm(want)
+        assert err <= tol, f"grad_w {x.shape} groups {g}: relative error {err:.2e}"
