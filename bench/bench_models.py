@@ -106,8 +106,24 @@ def main():
         tgrad = dict(theirs.named_parameters())[first[0]].grad.numpy()
         gerr = np.linalg.norm(first[1].grad - tgrad) / np.linalg.norm(tgrad)
         # a deep float32 weight gradient sums ~10^5 terms per element: VGG-11's first conv differs
-        # from torch's float32 by ~5e-3 while each is within 1e-3 / 4e-3 of torch float64
-        if not (err < 1e-3 and gerr < 1e-2):
+        # from torch's float32 by ~5e-3 while each is within 1e-3 / 4e-3 of torch float64. Past
+        # 1e-2 (ResNet-18: a max-pool window whose top two are within rounding routes its
+        # gradient elsewhere; over 5 inits each float32 side was 5e-4 .. 7e-3 from float64) torch
+        # float64 decides: ours must be within 1e-2 of it, or no further than torch float32 is.
+        if err < 1e-3 and gerr >= 1e-2:
+            arbiter = build_theirs().double()
+            arbiter.load_state_dict({k: v.double() for k, v in theirs.state_dict().items()})
+            arbiter.train()
+            arbiter(xt.double()).backward(gt.double())
+            g64 = dict(arbiter.named_parameters())[first[0]].grad.numpy()
+            ours64 = np.linalg.norm(first[1].grad - g64) / np.linalg.norm(g64)
+            torch64 = np.linalg.norm(tgrad - g64) / np.linalg.norm(g64)
+            print(f"{name}: {first[0]} grad {gerr:.1e} from torch float32; against torch float64 "
+                  f"ours {ours64:.1e}, torch float32 {torch64:.1e}")
+            grad_ok = ours64 < 1e-2 or ours64 <= torch64
+        else:
+            grad_ok = gerr < 1e-2
+        if not (err < 1e-3 and grad_ok):
             raise SystemExit(f"{name}: validation failed (forward rel err {err:.2e}, "
                              f"{first[0]} grad rel err {gerr:.2e})")
         t_ours, t_theirs, ratio = interleaved_times(lambda: step_cnnfast(ours, x, g),

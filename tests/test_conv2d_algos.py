@@ -10,6 +10,8 @@ import pytest
 import cnnfast
 from cnnfast.functional import conv2d, conv2d_backward
 
+import reference as ref
+from helpers import assert_close
 from test_conv2d import _check_fd, _random_case, _run_case
 
 ALGOS = ("gemm", "implicit", "direct", "auto")
@@ -195,6 +197,37 @@ def test_winograd_picks_its_tile_by_plane_size(rng):
         y = conv2d(x, w, algo="winograd", **kw)
         np.testing.assert_array_equal(y, conv2d(x, w, algo=tile, **kw))
         assert not np.array_equal(y, conv2d(x, w, algo=other, **kw))
+
+
+def test_winograd_weight_gradient_blocks_threads_and_auto(rng):
+    """The Winograd weight gradient (2-D, undilated): several blocks of images (float64, 64
+    channels on 30x30: F2 blocks of 2 images, F4 of 3), bitwise the same at 1, 2 and 3 threads
+    (each ξ's GEMM is one thread's, summed in block order); 'auto' takes it here (64 channels on
+    a plane that takes F(4x4,3x3)) and not for 32 channels."""
+    x = rng.standard_normal((5, 64, 30, 30))
+    w = rng.standard_normal((64, 64, 3, 3))
+    gy = rng.standard_normal((5, 64, 30, 30))
+    want = ref.conv2d_backward(gy, x, w, stride=(1, 1), pad=(1,) * 4, groups=1)[1]
+    before = cnnfast.get_num_threads()
+    try:
+        for algo in TILES:
+            outs = []
+            for n in (1, 2, 3):
+                cnnfast.set_num_threads(n)
+                outs.append(conv2d_backward(gy, x, w, padding=1, algo=algo,
+                                            needs_input_grad=(False, True, False))[1])
+            assert_close(outs[0], want, 1e-12, f"grad_w {algo}")
+            for o in outs[1:]:
+                np.testing.assert_array_equal(o, outs[0])
+    finally:
+        cnnfast.set_num_threads(before)
+    for c, picked in ((64, True), (32, False)):
+        x32, gy32 = x[:, :c].astype(np.float32), gy[:, :c].astype(np.float32)
+        w32 = w[:c, :c].astype(np.float32)
+        grads = {a: conv2d_backward(gy32, x32, w32, padding=1, algo=a,
+                                    needs_input_grad=(False, True, False))[1]
+                 for a in ("auto", "winograd_f4")}
+        assert np.array_equal(grads["auto"], grads["winograd_f4"]) == picked, c
 
 
 @pytest.mark.parametrize("algo", TILES)

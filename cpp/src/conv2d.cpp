@@ -13,6 +13,7 @@
 #include "cnnfast/conv.h"
 #include "cnnfast/nn.h"
 #include "cnnfast/runtime.h"
+#include "cpu/channel_sums.h"
 #include "cpu/conv2d_direct.h"
 #include "cpu/conv2d_gemm.h"
 #include "cpu/conv_implicit.h"
@@ -73,12 +74,17 @@ ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = fals
   return implicit_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
 }
 
-// Weight gradient: direct for depthwise and small-K layers (direct_block_pays); 1x1 stride-1
-// layers run GEMM on the image itself; the rest run the implicit GEMM (no im2col: 1.4-1.8x torch
-// where im2col+GEMM was 0.5-0.9x). Explicit 'winograd' runs GEMM for this pass.
+// Weight gradient: direct for depthwise and small-K layers (direct_block_pays); 3x3 stride-1
+// undilated layers where the forward's Winograd rule holds run Winograd F(2x2,3x3)
+// (winograd_weight_pays); 1x1 stride-1 layers run GEMM on the image itself; the rest run the
+// implicit GEMM (no im2col: 1.4-1.8x torch where im2col+GEMM was 0.5-0.9x). Explicit 'winograd'
+// on a shape its weight gradient does not take (dilated) runs GEMM for this pass.
 ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
+  if (is_winograd(algo))  // a shape Winograd's weight gradient does not take: GEMM
+    return cpu::winograd_weight_applies(cpu::as_conv3d(p)) ? algo : ConvAlgo::gemm;
   if (algo == ConvAlgo::automatic) {
     if (depthwise(p) || direct_block_pays(p, true)) return ConvAlgo::direct;
+    if (cpu::winograd_weight_pays(cpu::as_conv3d(p))) return ConvAlgo::winograd;
     // Tiny planes and very deep filters go to the batched GEMM (conv2d_gemm_small): 512 ch 3x3,
     // batch 16, 2 threads: on 4x4 GEMM 12.5 ms vs implicit 17.3; on 8x8 1.06x vs 0.96x torch
     // (256 ch on 7x7: 0.95x vs 1.00x).
@@ -87,7 +93,7 @@ ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
                ? ConvAlgo::implicit
                : ConvAlgo::gemm;
   }
-  return is_winograd(algo) ? ConvAlgo::gemm : algo;
+  return algo;
 }
 
 }  // namespace
@@ -133,7 +139,13 @@ void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
-  switch (resolve_weight(p, algo)) {
+  const ConvAlgo a = resolve_weight(p, algo);
+  if (is_winograd(a)) {
+    if (dw) cpu::conv_backward_weight_winograd(cpu::as_conv3d(p), dw, dy, x, winograd_tile_of(a));
+    if (db) cpu::accumulate_channel_sums(p.N, p.K, p.P * p.Q, db, dy);
+    return;
+  }
+  switch (a) {
     case ConvAlgo::ref: return ref::conv2d_backward_weight(p, dw, db, dy, x);
     case ConvAlgo::direct: return cpu::conv2d_backward_weight_direct(p, dw, db, dy, x);
     case ConvAlgo::implicit:

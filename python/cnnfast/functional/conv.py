@@ -108,7 +108,7 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     'winograd' (3x3, stride 1: F(4x4,3x3) from 48 of its tiles an image up, else F(2x2,3x3);
     'winograd_f2' / 'winograd_f4' force the tile; a dilated layer split into
     dilation_h·dilation_w phases; backward-data also needs padding <= 2·dilation; the weight
-    gradient runs 'gemm') | 'ref' (naive twin).
+    gradient runs Winograd on undilated layers, 'gemm' on dilated ones) | 'ref' (naive twin).
     activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output
     tile is still in cache; differentiate it with conv2d_backward(..., activation='relu',
     output=y).

@@ -50,3 +50,24 @@ void wino_output_row(const T* __restrict m, int64_t ldm, int64_t tw, T* __restri
     o1[2 * j + 1] = t[1][1] - t[1][2] - t[1][3];
   }
 }
+
+template <class T>
+void wino_adjoint_output_row(const T* __restrict o, int64_t ps, int64_t ld, int64_t tw,
+                             T* __restrict mm, int64_t ldm) {
+  const T* __restrict E = o;  // even columns
+  const T* __restrict O = o + ps;
+  for (int64_t j = 0; j < tw; ++j) {
+    const T g00 = E[j], g01 = O[j], g10 = E[ld + j], g11 = O[ld + j];
+    T t[4][2];  // A g, A = Aᵀᵀ: rows [1 0; 1 1; 1 -1; 0 -1]
+    t[0][0] = g00, t[0][1] = g01;
+    t[1][0] = g00 + g10, t[1][1] = g01 + g11;
+    t[2][0] = g00 - g10, t[2][1] = g01 - g11;
+    t[3][0] = -g10, t[3][1] = -g11;
+    for (int r = 0; r < 4; ++r) {  // (A g) Aᵀ
+      mm[(r * 4 + 0) * ldm + j] = t[r][0];
+      mm[(r * 4 + 1) * ldm + j] = t[r][0] + t[r][1];
+      mm[(r * 4 + 2) * ldm + j] = t[r][0] - t[r][1];
+      mm[(r * 4 + 3) * ldm + j] = -t[r][1];
+    }
+  }
+}

@@ -8,8 +8,10 @@ namespace {
 }  // namespace
 
 const WinogradRowKernels<float> winograd_f4x3_rows_f32__avx512 = {
-    "winograd_f4x3_rows_f32__avx512", 4, wino_input_row<float>, wino_output_row<float>};
+    "winograd_f4x3_rows_f32__avx512", 4, wino_input_row<float>, wino_output_row<float>,
+    wino_adjoint_output_row<float>};
 const WinogradRowKernels<double> winograd_f4x3_rows_f64__avx512 = {
-    "winograd_f4x3_rows_f64__avx512", 4, wino_input_row<double>, wino_output_row<double>};
+    "winograd_f4x3_rows_f64__avx512", 4, wino_input_row<double>, wino_output_row<double>,
+    wino_adjoint_output_row<double>};
 
 }  // namespace cnnfast

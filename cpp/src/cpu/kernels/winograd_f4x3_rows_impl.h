@@ -102,3 +102,41 @@ void wino_output_row(const T* __restrict m, int64_t ldm, int64_t tw, T* __restri
       [&](int64_t j) { wino4_output_block<T, 4>(m, ldm, j, o, ldo); },
       [&](int64_t j) { wino4_output_block<T, 1>(m, ldm, j, o, ldo); });
 }
+
+// out[i][l] = (A in)[i][l] for i < 6, l < n: the transpose of wino4_at.
+template <class T, int n>
+inline void wino4_a(const T* __restrict in, int si, T* __restrict out, int so) {
+  for (int l = 0; l < n; ++l) {
+    const T d0 = in[l], d1 = in[si + l], d2 = in[2 * si + l], d3 = in[3 * si + l];
+    const T e = d0 + d2, f = d1 + d3, g = d0 + T(4) * d2, h = T(2) * d1 + T(8) * d3;
+    out[l] = d0;
+    out[so + l] = e + f;
+    out[2 * so + l] = e - f;
+    out[3 * so + l] = g + h;
+    out[4 * so + l] = g - h;
+    out[5 * so + l] = d3;
+  }
+}
+
+template <class T, int n>
+inline void wino4_adjoint_output_block(const T* __restrict o, int64_t ps, int64_t ld, int64_t j,
+                                       T* __restrict mm, int64_t ldm) {
+  T g[4][4][kLanes], t[6][4][kLanes], u[6][6][kLanes];
+  for (int a = 0; a < 4; ++a)
+    for (int e = 0; e < 4; ++e)  // column e of the tile: plane e
+      for (int l = 0; l < n; ++l) g[a][e][l] = o[e * ps + a * ld + j + l];
+  for (int e = 0; e < 4; ++e) wino4_a<T, n>(&g[0][e][0], 4 * kLanes, &t[0][e][0], 4 * kLanes);
+  for (int r = 0; r < 6; ++r) wino4_a<T, n>(&t[r][0][0], kLanes, &u[r][0][0], kLanes);
+  for (int xi = 0; xi < 36; ++xi)
+    for (int l = 0; l < n; ++l) mm[xi * ldm + j + l] = u[xi / 6][xi % 6][l];
+}
+
+template <class T>
+void wino_adjoint_output_row(const T* __restrict o, int64_t ps, int64_t ld, int64_t tw,
+                             T* __restrict mm, int64_t ldm) {
+  wino4_blocks(
+      tw, [&](int64_t j) { wino4_adjoint_output_block<T, 16>(o, ps, ld, j, mm, ldm); },
+      [&](int64_t j) { wino4_adjoint_output_block<T, 8>(o, ps, ld, j, mm, ldm); },
+      [&](int64_t j) { wino4_adjoint_output_block<T, 4>(o, ps, ld, j, mm, ldm); },
+      [&](int64_t j) { wino4_adjoint_output_block<T, 1>(o, ps, ld, j, mm, ldm); });
+}

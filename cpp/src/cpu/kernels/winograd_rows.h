@@ -5,6 +5,9 @@
 // tj, which the compiler vectorizes with each file's ISA flags.
 //   input_row:  v[ξ*ldv + tj] = (Bᵀ d B)[ξ] for tiles tj < tw of the tile row starting at x, ξ < α²
 //   output_row: o[a*ldo + m·tj + e] = (Aᵀ M A)[a][e] with M[ξ*ldm + tj], for tj < tw, a, e < m
+//   adjoint_output_row: mm[ξ*ldm + tj] = (A g Aᵀ)[ξ] for the m x m tile g[a][e] = o[e·ps + a·ld +
+//               tj] (an output-gradient plane stored as m column-phase planes), tj < tw — the
+//               transpose of output_row, for the weight gradient
 // No threads, no allocation.
 #pragma once
 #include <cstdint>
@@ -17,6 +20,7 @@ struct WinogradRowKernels {
   int m;  // output tile side
   void (*input_row)(const T* x, int64_t ps, int64_t ld, int64_t tw, T* v, int64_t ldv);
   void (*output_row)(const T* mm, int64_t ldm, int64_t tw, T* o, int64_t ldo);
+  void (*adjoint_output_row)(const T* o, int64_t ps, int64_t ld, int64_t tw, T* mm, int64_t ldm);
 };
 
 extern const WinogradRowKernels<float> winograd_f2x3_rows_f32__scalar;
