@@ -24,6 +24,15 @@
 namespace cnnfast::cpu {
 namespace {
 
+// Image n's group-g output-gradient rows (Kg, PQ) into columns [at, at + PQ) of dyb (Kg, cols).
+template <class T>
+void place_dy(const Conv2dParams& p, int64_t g, int64_t n, const T* dy, T* dyb, int64_t at,
+              int64_t cols) {
+  const int64_t Kg = p.Kg(), PQ = p.P * p.Q;
+  for (int64_t k = 0; k < Kg; ++k)
+    std::copy_n(dy + (n * p.K + g * Kg + k) * PQ, PQ, dyb + k * cols + at);
+}
+
 // Column elements per block: small enough that im2col's output is still in L2 when the GEMM
 // packs it (a 4 MiB block made LeNet conv2 3x slower than the GEMM itself).
 // Blocks never go below kMinGemmCols columns when the batch has them (conv2d_gemm_small.h).
@@ -108,9 +117,7 @@ void conv2d_backward_data_gemm_small(const Conv2dParams& p, int64_t len, T* dx, 
     const int64_t n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;
     T* dcol = thread_scratch<T>(Scratch::col, B.rows * cols);  // (CgRS, nb·PQ)
     T* dyb = thread_scratch<T>(Scratch::aux, B.Kg * cols);     // (Kg, nb·PQ)
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t k = 0; k < B.Kg; ++k)
-        std::copy_n(dy + (n * p.K + g * B.Kg + k) * B.PQ, B.PQ, dyb + k * cols + (n - n0) * B.PQ);
+    for (int64_t n = n0; n < n1; ++n) place_dy(p, g, n, dy, dyb, (n - n0) * B.PQ, cols);
     if (ap)
       gemm_prepacked(B.rows, cols, B.Kg, ap + g * stride, dyb, cols, 1, dcol, cols, false, inner);
     else
@@ -150,8 +157,7 @@ void backward_weight_shared_columns(const Conv2dParams& p, int nt, T* dw, const 
       for_each_item(n1 - n0, nt, [&](int64_t i, int) {
         const int64_t n = n0 + i;
         im2col_ld(p, x + (n * p.C + g * Cg) * HW, 0, PQ, col + i * PQ, cols);
-        for (int64_t k = 0; k < Kg; ++k)
-          std::copy_n(dy + (n * p.K + g * Kg + k) * PQ, PQ, dyb + k * cols + i * PQ);
+        place_dy(p, g, n, dy, dyb, i * PQ, cols);
       });
       gemm(Kg, rows, cols, dyb, cols, 1, col, 1, cols, dw + g * Kg * rows, rows, true, nt);
     }
@@ -183,9 +189,7 @@ void conv2d_backward_weight_gemm_small(const Conv2dParams& p, int64_t len, T* dw
       T* dyb = thread_scratch<T>(Scratch::aux, B.Kg * cols);
       for (int64_t i = n0; i < n1; ++i) {
         im2col_ld(p, x + (i * p.C + g * B.Cg) * B.HW, 0, B.PQ, col + (i - n0) * B.PQ, cols);
-        for (int64_t k = 0; k < B.Kg; ++k)
-          std::copy_n(dy + (i * p.K + g * B.Kg + k) * B.PQ, B.PQ,
-                      dyb + k * cols + (i - n0) * B.PQ);
+        place_dy(p, g, i, dy, dyb, (i - n0) * B.PQ, cols);
       }
       // dW_g (Kg, CgRS) += dYbuf (Kg, cols) · colᵀ (cols, CgRS)
       gemm(B.Kg, B.rows, cols, dyb, cols, 1, col, 1, cols, out + g * B.Kg * B.rows, B.rows, true,
