@@ -2,7 +2,8 @@
 thread count. Every case is validated against PyTorch first, then timed (median of reps after
 warm-up). Backward = all gradients (input, weight, bias) via aten.convolution_backward in torch.
 Locally connected / tiled are compared with the best PyTorch formulation a user would write
-(unfold + einsum per location / per bank) and timed forward and backward (autograd).
+(unfold + einsum per location / per bank) and timed forward and backward (autograd); their
+GFLOP/s column is also given as % of the FP32 peak that an FMA loop measures in the same run.
 
     python bench/bench_conv_family.py [--threads N] [--reps R] [--only NAME]
 """
@@ -190,15 +191,19 @@ def main():
     cnnfast.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     print(f"threads={args.threads} reps={args.reps} cnnfast={cnnfast.info()} torch={torch.__version__}")
+    peak = cnnfast._core._peak_gflops(args.threads, 0.5)  # this run's FP32 FMA peak
+    print(f"FP32 peak at {args.threads} threads (FMA loop, this run): {peak:.1f} GFLOP/s")
     dense = bench_dense(rng, args.reps, args.only)
     local = bench_local(rng, args.reps, args.only)
-    print(f"| case | pass | cnnfast ms | torch ms | ratio (torch/cnnfast) | cnnfast GFLOP/s |")
-    print("|---|---|---|---|---|---|")
+    print("| case | pass | cnnfast ms | torch ms | ratio (torch/cnnfast) | cnnfast GFLOP/s "
+          "| % of peak |")
+    print("|---|---|---|---|---|---|---|")
     ratios = []
     for row in dense + local:
         name, what, tc, tt = row[:4]
-        gf = f"{row[4] / tc / 1e9:.1f}" if len(row) > 4 else ""
-        print(f"| {name} | {what} | {tc * 1e3:.2f} | {tt * 1e3:.2f} | {tt / tc:.2f} | {gf} |")
+        gf = row[4] / tc / 1e9 if len(row) > 4 else None
+        gfs = "" if gf is None else f"{gf:.1f} | {100 * gf / peak:.0f} %"
+        print(f"| {name} | {what} | {tc * 1e3:.2f} | {tt * 1e3:.2f} | {tt / tc:.2f} | {gfs} |")
         if len(row) == 4:
             ratios.append(tt / tc)
     if ratios:

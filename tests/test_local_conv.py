@@ -62,9 +62,12 @@ def run_case(rng, nd, per_location, case, dtype, tol, algo="auto"):
 @pytest.mark.parametrize("nd", [1, 2, 3])
 @pytest.mark.parametrize("per_location", [False, True], ids=["tiled", "local"])
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
-def test_random_cases_every_isa(isa, rng, nd, per_location, dtype, tol):
+@pytest.mark.parametrize("algo", ["auto", "implicit"])
+def test_random_cases_every_isa(isa, rng, nd, per_location, dtype, tol, algo):
+    # 'auto' runs the per-bank GEMM on these small outputs; 'implicit' the implicit GEMM (its
+    # backward-data as the forward on dy at unit stride, else the GEMM path).
     for _ in range(5):
-        run_case(rng, nd, per_location, random_case(rng, nd, per_location), dtype, tol)
+        run_case(rng, nd, per_location, random_case(rng, nd, per_location), dtype, tol, algo)
 
 
 @pytest.mark.parametrize("nd", [1, 2])
@@ -75,11 +78,51 @@ def test_naive_twin(rng, nd, per_location):
                  algo="ref")
 
 
-def test_large_batch_many_chunks(isa, rng):
+@pytest.mark.parametrize("algo", ["gemm", "implicit"])
+def test_large_batch_many_chunks(isa, rng, algo):
     # Several column chunks per bank, images split across threads, a T=2x3 grid with tails.
     case = dict(x=(7, 12, 23, 19), w=(2, 3, 10, 12, 3, 3), b=(2, 3, 10), stride=(1, 1),
                 padding="same", pad=(1, 1, 1, 1), dilation=(1, 1))
-    run_case(rng, 2, False, case, np.float32, 1e-5)
+    run_case(rng, 2, False, case, np.float32, 1e-5, algo)
+
+
+@pytest.mark.parametrize("case", [
+    # (x, w, stride, padding, dilation): implicit dx as the forward on dy (unit stride, with
+    # padding up to 'full' and dilation), and by the GEMM path (stride 2); more channels than one
+    # 16-wide block, banks whose positions span rows, idle banks (T past the output)
+    ((3, 5, 17, 13), (3, 2, 21, 5, 3, 2), 1, "full", (2, 1)),
+    ((2, 3, 16, 15), (2, 4, 7, 3, 2, 3), 1, (2, 0, 1, 2), 1),
+    ((4, 6, 19, 20), (2, 2, 18, 6, 3, 3), 2, 1, 1),
+    ((2, 4, 6, 7), (9, 2, 5, 4, 2, 2), 1, 0, 1),
+])
+def test_implicit_matches_reference(isa, rng, case):
+    xs, ws, stride, padding, dil = case
+    nd = 2
+    st, dl = int_pair(stride), int_pair(dil)
+    pad = resolve_padding(padding, xs[2:], ws[-2:], st, dl)
+    c = dict(x=xs, w=ws, b=ws[:2] + (ws[2],), stride=st, padding=padding, pad=pad, dilation=dl)
+    run_case(rng, nd, False, c, np.float64, 1e-12, "implicit")
+    run_case(rng, nd, False, c, np.float32, 1e-5, "implicit")
+
+
+def int_pair(v):
+    return tuple(v) if isinstance(v, tuple) else (v, v)
+
+
+def test_auto_takes_implicit_for_few_banks_gemm_for_locally_connected(rng):
+    # A tiled layer with many positions per bank runs the implicit GEMM, a locally connected one
+    # the per-bank GEMM batched over images: 'auto' gives those algorithms' exact bits.
+    x = rng.standard_normal((4, 6, 20, 18)).astype(np.float32)
+    w = rng.standard_normal((2, 2, 9, 6, 3, 3)).astype(np.float32)
+    b = rng.standard_normal((2, 2, 9)).astype(np.float32)
+    gy = rng.standard_normal((4, 9, 18, 16)).astype(np.float32)
+    np.testing.assert_array_equal(F.tiled_conv2d(x, w, b), F.tiled_conv2d(x, w, b, algo="implicit"))
+    for got, want in zip(F.tiled_conv2d_backward(gy, x, w, b),
+                         F.tiled_conv2d_backward(gy, x, w, b, algo="implicit")):
+        np.testing.assert_array_equal(got, want)
+    wl = rng.standard_normal((18, 16, 9, 6, 3, 3)).astype(np.float32)
+    np.testing.assert_array_equal(F.locally_connected2d(x, wl),
+                                  F.locally_connected2d(x, wl, algo="gemm"))
 
 
 # ---- identities ---------------------------------------------------------------------------------------
@@ -140,8 +183,10 @@ def test_banks_rotate_through_space(rng):
     (1, True, dict(stride=1, padding=2, dilation=2)),
     (3, False, dict(stride=1, padding=1, dilation=1)),
 ])
-def test_gradients_finite_differences(isa, rng, nd, per_location, cfg):
+@pytest.mark.parametrize("algo", ["gemm", "implicit"])
+def test_gradients_finite_differences(isa, rng, nd, per_location, cfg, algo):
     fwd, bwd = (LOCAL if per_location else TILED)[nd]
+    cfg = dict(cfg, algo=algo)
     x = rng.standard_normal((3, 2) + (9, 7, 5)[:nd])
     ker = (3, 2, 2)[:nd]
     lead = (2, 3, 2)[:nd]
@@ -162,7 +207,8 @@ def _local_out(x, ker, cfg):
     return ref.out_size(x.shape[2:], ker, st, pad, dl)
 
 
-def test_thread_count_invariance(rng):
+@pytest.mark.parametrize("algo", ["gemm", "implicit"])
+def test_thread_count_invariance(rng, algo):
     x = rng.standard_normal((5, 6, 14, 14)).astype(np.float32)
     w = rng.standard_normal((2, 2, 8, 6, 3, 3)).astype(np.float32)
     gy = rng.standard_normal((5, 8, 12, 12)).astype(np.float32)
@@ -171,7 +217,8 @@ def test_thread_count_invariance(rng):
         out = []
         for n in (1, 2, 3):
             cnnfast.set_num_threads(n)
-            out.append((F.tiled_conv2d(x, w),) + F.tiled_conv2d_backward(gy, x, w)[:2])
+            out.append((F.tiled_conv2d(x, w, algo=algo),)
+                       + F.tiled_conv2d_backward(gy, x, w, algo=algo)[:2])
     finally:
         cnnfast.set_num_threads(before)
     for other in out[1:]:

@@ -12,6 +12,7 @@
 #include "cpu/conv_winograd.h"
 #include "cpu/parallel.h"
 #include "cpu/tiled_conv_gemm.h"
+#include "cpu/tiled_conv_implicit.h"
 #include "ref/conv_family_ref.h"
 
 namespace cnnfast {
@@ -106,10 +107,21 @@ void conv_transpose3d_backward(const Conv3dParams& p, T* dx, T* dw, T* db, const
   if (db) cpu::accumulate_channel_sums(p.N, p.C, p.in_volume(), db, dy);
 }
 
+// Tiled / locally connected: 'implicit' runs the implicit GEMM over each bank's positions
+// (backward-data only at unit stride, else as 'gemm'); 'auto' does so where it pays (few banks
+// with many positions each); otherwise (and for 'gemm') one GEMM per bank over gathered columns.
+namespace {
+bool tiled_implicit(const TiledConvParams& p, ConvAlgo algo) {
+  return algo == ConvAlgo::implicit ||
+         (algo == ConvAlgo::automatic && cpu::tiled_implicit_pays(p));
+}
+}  // namespace
+
 template <class T>
 void tiled_conv_forward(const TiledConvParams& p, T* y, const T* x, const T* w, const T* b,
                         ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::tiled_conv_forward(p, y, x, w, b);
+  if (tiled_implicit(p, algo)) return cpu::tiled_conv_forward_implicit(p, y, x, w, b);
   cpu::tiled_conv_forward_gemm(p, y, x, w, b);
 }
 
@@ -117,6 +129,8 @@ template <class T>
 void tiled_conv_backward_data(const TiledConvParams& p, T* dx, const T* dy, const T* w,
                               ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::tiled_conv_backward_data(p, dx, dy, w);
+  if (tiled_implicit(p, algo) && cpu::tiled_implicit_data_applies(p))
+    return cpu::tiled_conv_backward_data_implicit(p, dx, dy, w);
   cpu::tiled_conv_backward_data_gemm(p, dx, dy, w);
 }
 
@@ -124,7 +138,9 @@ template <class T>
 void tiled_conv_backward_weight(const TiledConvParams& p, T* dw, T* db, const T* dy, const T* x,
                                 ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::tiled_conv_backward_weight(p, dw, db, dy, x);
-  cpu::tiled_conv_backward_weight_gemm(p, dw, db, dy, x);
+  if (!tiled_implicit(p, algo)) return cpu::tiled_conv_backward_weight_gemm(p, dw, db, dy, x);
+  if (dw) cpu::tiled_conv_backward_weight_implicit(p, dw, dy, x);
+  if (db) cpu::tiled_conv_bias_grad(p, db, dy);
 }
 
 #define CNNFAST_INSTANTIATE(T, P, name)                                                          \

@@ -249,23 +249,35 @@ void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, con
         dw[e] = s;
       }
     });
-  if (db) {
-    // db[bank, k] (tiled) or db[k, position] (locally connected) += Σ dy; channels split.
-    parallel_region(static_cast<int>(std::min<int64_t>(nt, c.K)), [&](int t, int n) {
-      int64_t k0, k1;
-      static_range(c.K, t, n, k0, k1);
-      for (int64_t k = k0; k < k1; ++k)
-        for (int64_t bi = 0; bi < p.banks(); ++bi) {
-          const Bank bk = make_bank(p, bi);
-          for (int64_t i = 0; i < c.N; ++i) {
-            const T* dyk = dy + (i * c.K + k) * pl.out;
-            for_each_position(p, bk, 0, bk.grid.size(), [&](int64_t, int64_t o) {
-              (p.bias_per_location ? db[k * pl.out + o] : db[bi * c.K + k]) += dyk[o];
-            });
+  if (db) tiled_conv_bias_grad(p, db, dy);
+}
+
+// db[bank, k] (tiled) or db[k, position] (locally connected) += Σ dy, one channel per item: the
+// tiled sums run along output rows, one strided partial sum per bank column.
+template <class T>
+void tiled_conv_bias_grad(const TiledConvParams& p, T* db, const T* dy) {
+  const Conv3dParams& c = p.conv;
+  const int64_t K = c.K, out = c.out_volume(), tw = std::min(p.TW, c.OW);
+  for_each_item(K, get_num_threads(), [&](int64_t k, int) {
+    for (int64_t n = 0; n < c.N; ++n) {
+      const T* dyk = dy + (n * K + k) * out;  // (OD, OH, OW)
+      if (p.bias_per_location) {
+        T* dbk = db + k * out;
+        for (int64_t o = 0; o < out; ++o) dbk[o] += dyk[o];
+        continue;
+      }
+      for (int64_t od = 0; od < c.OD; ++od)
+        for (int64_t oh = 0; oh < c.OH; ++oh) {
+          const T* row = dyk + (od * c.OH + oh) * c.OW;
+          T* dbr = db + ((od % p.TD) * p.TH + oh % p.TH) * p.TW * K + k;  // bank (bd, bh, 0)
+          for (int64_t bw = 0; bw < tw; ++bw) {
+            T s = T(0);
+            for (int64_t ow = bw; ow < c.OW; ow += p.TW) s += row[ow];
+            dbr[bw * K] += s;
           }
         }
-    });
-  }
+    }
+  });
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                    \
@@ -273,7 +285,8 @@ void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, con
                                            const T*);                                             \
   template void tiled_conv_backward_data_gemm<T>(const TiledConvParams&, T*, const T*, const T*); \
   template void tiled_conv_backward_weight_gemm<T>(const TiledConvParams&, T*, T*, const T*,      \
-                                                   const T*);
+                                                   const T*);                                     \
+  template void tiled_conv_bias_grad<T>(const TiledConvParams&, T*, const T*);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
 #undef CNNFAST_INSTANTIATE

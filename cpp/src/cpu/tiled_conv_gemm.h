@@ -12,5 +12,8 @@ void tiled_conv_backward_data_gemm(const TiledConvParams& p, T* dx, const T* dy,
 template <class T>
 void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, const T* dy,
                                      const T* x);
+// db += Σ dy per bank and channel (tiled) or per channel and position (locally connected).
+template <class T>
+void tiled_conv_bias_grad(const TiledConvParams& p, T* db, const T* dy);
 
 }  // namespace cnnfast::cpu

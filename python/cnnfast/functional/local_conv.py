@@ -8,7 +8,11 @@ T = (1, 1) is conv2d; T = the output size is the locally connected layer.
 locally_connected2d: weight (P, Q, K, C, R, S), one kernel per output location; bias (K, P, Q).
 The 1-D / 3-D forms drop / add a spatial dimension everywhere. stride, padding (every conv2d form:
 int, per-dim, (before, after) per dim, 'valid' | 'same' | 'full'), dilation as conv2d; no groups.
-All run on one engine: one GEMM per bank over that bank's gathered columns, batched over images.
+algo: 'gemm' runs one GEMM per bank over that bank's gathered columns, batched over images (the
+locally connected layer's path); 'implicit' runs the conv engine's implicit-GEMM tile over each
+bank's positions, reading windows straight from a padded image (its backward-data is the same
+forward on grad_out at unit stride, else 'gemm'); 'auto' takes 'implicit' when every bank has many
+positions per image (few banks), else 'gemm'; 'ref' the naive C++ loops. Other names run 'gemm'.
 """
 from __future__ import annotations
 

@@ -1,0 +1,233 @@
+// tiled_conv_implicit.cpp — tiled convolution (few banks) as an implicit GEMM. The conv tile
+// microkernel of conv_implicit.cpp takes one row pointer per output position, so a tile can hold
+// any MR positions of one bank: the positions are listed bank by bank (bank β = (bd, bh, bw) owns
+// (bd + TD·u, bh + TH·v, bw + TW·q)) and each tile takes MR consecutive ones, whatever their rows.
+//   forward:  y[n, k, o] = Σ_t W_β[k, t] · x_pad(n)[off[t] + in(o)]             (tile: MR pos x NR k)
+//   dW:       dW_β[k, t] += Σ_n Σ_{o ∈ β} dy[n, k, o] · x_pad(n)[off[t] + in(o)] (tile: MR taps x NR k)
+//   dx:       at unit stride, the forward on dy with flipped, transposed filters and banks over
+//             the input positions: input position h of phase h mod T meets, through tap r, the
+//             output h + pad − r·dil, whose bank is (h + pad − r·dil) mod T — fixed per phase.
+// Work items are (image, bank), static ranges per thread; a thread pads each image once.
+#include "cpu/tiled_conv_implicit.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <vector>
+
+#include "cnnfast/checked.h"
+#include "cnnfast/runtime.h"
+#include "cpu/conv_implicit.h"
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+#include "cpu/workspace.h"
+
+namespace cnnfast::cpu {
+namespace {
+
+constexpr int64_t kMaxPackedBankBytes = int64_t(512) << 10;  // one bank's packed W, in L2
+
+// The output positions bank by bank: out[j] its flat output offset, in[j] the offset of its
+// window origin in the padded image; bank β holds j in [start[β], start[β + 1]).
+struct BankOrder {
+  std::vector<int64_t> out, in, start;
+};
+
+BankOrder bank_order(const TiledConvParams& p, const PaddedVolume& v) {
+  const Conv3dParams& c = p.conv;
+  BankOrder o;
+  o.out.reserve(static_cast<size_t>(c.out_volume()));
+  o.in.reserve(static_cast<size_t>(c.out_volume()));
+  for (int64_t bd = 0; bd < p.TD; ++bd)
+    for (int64_t bh = 0; bh < p.TH; ++bh)
+      for (int64_t bw = 0; bw < p.TW; ++bw) {
+        o.start.push_back(static_cast<int64_t>(o.out.size()));
+        for (int64_t od = bd; od < c.OD; od += p.TD)
+          for (int64_t oh = bh; oh < c.OH; oh += p.TH)
+            for (int64_t ow = bw; ow < c.OW; ow += p.TW) {
+              o.out.push_back((od * c.OH + oh) * c.OW + ow);
+              o.in.push_back((od * c.stride_d * v.Hp + oh * c.stride_h) * v.Wp + ow * c.stride_w);
+            }
+      }
+  o.start.push_back(static_cast<int64_t>(o.out.size()));
+  return o;
+}
+
+// Runs f(thread, item, first) over static ranges of items = (image, bank), on at most `nt`
+// threads; first: the item opens the thread's range or an image (its data is not yet staged).
+template <class F>
+void over_items(int64_t items, int64_t banks, int nt, F&& f) {
+  parallel_region(nt, [&](int t, int n) {
+    int64_t i0, i1;
+    static_range(items, t, n, i0, i1);
+    for (int64_t it = i0; it < i1; ++it) f(t, it, it == i0 || it % banks == 0);
+  });
+}
+
+int threads_for(int64_t items) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)));
+}
+
+int mod(int64_t a, int64_t m) { return static_cast<int>(((a % m) + m) % m); }
+
+}  // namespace
+
+bool tiled_implicit_pays(const TiledConvParams& p) {
+  const Conv3dParams& c = p.conv;
+  const int64_t nr = 16, kb = (c.K + nr - 1) / nr;
+  const int64_t packed = kb * nr * c.C * c.taps() * int64_t(sizeof(float));
+  return c.out_volume() >= 4 * kImplicitMaxRows * p.banks() && packed <= kMaxPackedBankBytes;
+}
+
+bool tiled_implicit_data_applies(const TiledConvParams& p) {
+  return implicit_data_applies(p.conv);
+}
+
+template <class T>
+void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, const T* w,
+                                 const T* b) {
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const int64_t MR = kr.mr, NR = kr.nr;
+  if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
+    throw std::logic_error("implicit conv tile larger than its buffer");
+  const Conv3dParams& c = p.conv;
+  const int64_t K = c.K, np = c.C * c.taps(), KB = (K + NR - 1) / NR, B = p.banks();
+  const int64_t out = c.out_volume(), image = c.C * c.in_volume();
+  const PaddedVolume v(c, MR);
+  const BankOrder o = bank_order(p, v);
+  const std::vector<int64_t> off = tap_offsets(c, v);  // off[t], t = (c, a, r, s)
+  // wp (B, KB, np, NR): wp[((β*KB + kb)*np + t)*NR + j] = W_β(kb*NR + j, t), 0 past K.
+  std::vector<T> wp(static_cast<size_t>(checked_mul(checked_mul(B * KB, np), NR)), T(0));
+  for (int64_t bk = 0; bk < B * K; ++bk) {
+    const int64_t bank = bk / K, k = bk % K;
+    for (int64_t t = 0; t < np; ++t)
+      wp[((bank * KB + k / NR) * np + t) * NR + k % NR] = w[bk * np + t];
+  }
+  int64_t most = 0;  // positions of the largest bank, rounded up to whole tiles
+  for (int64_t bank = 0; bank < B; ++bank) most = std::max(most, o.start[bank + 1] - o.start[bank]);
+  most = (most + MR - 1) / MR * MR;
+  over_items(c.N * B, B, threads_for(c.N * B), [&](int, int64_t it, bool first) {
+    const int64_t n = it / B, bank = it % B, j0 = o.start[bank], gs = o.start[bank + 1] - j0;
+    T* xp = thread_scratch<T>(Scratch::col, v.size);  // (C, Dp, Hp, Wp); same buffer each item
+    // The tiles land in yb (KB, most, NR), the bank's outputs by channel block, each tile one
+    // contiguous (MR, NR) block; they go to y after the bank (a tile's 16 channel rows in y are
+    // 16 cache lines apart, and storing them there element by element stalls on misses).
+    T* yb = thread_scratch<T>(Scratch::aux, checked_mul(KB * most, NR));
+    if (first) pad_volume(c, v, x + n * image, xp);
+    for (int64_t u0 = 0; u0 < gs; u0 += MR) {
+      const int64_t mr = std::min(MR, gs - u0);
+      const T* xs[kImplicitMaxRows];  // row i: position u0 + i (past the bank: its last again)
+      for (int64_t i = 0; i < MR; ++i) xs[i] = xp + o.in[j0 + u0 + std::min(i, mr - 1)];
+      for (int64_t kb = 0; kb < KB; ++kb)
+        kr.tile(np, xs, off.data(), wp.data() + (bank * KB + kb) * np * NR, NR,
+                yb + (kb * most + u0) * NR, false);
+    }
+    const int64_t* at = o.out.data() + j0;  // the bank's output offsets
+    for (int64_t k = 0; k < K; ++k) {
+      T* yk = y + (n * K + k) * out;
+      const T* src = yb + (k / NR * most) * NR + k % NR;  // src[u * NR]: position u, channel k
+      if (b && p.bias_per_location) {
+        for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + b[k * out + at[u]];
+      } else {
+        const T bias = b ? b[bank * K + k] : T(0);
+        for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + bias;
+      }
+    }
+  });
+}
+
+template <class T>
+void tiled_conv_backward_data_implicit(const TiledConvParams& p, T* dx, const T* dy, const T* w) {
+  const Conv3dParams& c = p.conv;
+  if (!tiled_implicit_data_applies(p))
+    throw std::logic_error("tiled implicit backward-data needs unit stride");
+  const TiledConvParams q{implicit_data_params(c), p.TD, p.TH, p.TW, false};
+  // wt (TD, TH, TW, C, K, taps): phase φ's filter for input channel ci, output channel k, tap
+  // (a', r', s') is W_β[k, ci, flipped tap] with β the bank that tap meets from phase φ.
+  const int64_t B = p.banks(), taps = c.taps(), wsize = c.C * c.K * taps;
+  T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(B, wsize));
+  for_each_item(B * c.C, get_num_threads(), [&](int64_t item, int) {
+    const int64_t phase = item / c.C, ci = item % c.C;
+    const int64_t fd = phase / (p.TH * p.TW), fh = (phase / p.TW) % p.TH, fw = phase % p.TW;
+    for (int64_t k = 0; k < c.K; ++k)
+      for (int64_t a = 0; a < c.KD; ++a)
+        for (int64_t r = 0; r < c.KH; ++r)
+          for (int64_t s = 0; s < c.KW; ++s) {
+            const int64_t bank =
+                (mod(fd + c.pad_front - a * c.dil_d, p.TD) * p.TH +
+                 mod(fh + c.pad_top - r * c.dil_h, p.TH)) * p.TW +
+                mod(fw + c.pad_left - s * c.dil_w, p.TW);
+            const int64_t flipped = ((c.KD - 1 - a) * c.KH + c.KH - 1 - r) * c.KW + c.KW - 1 - s;
+            wt[((phase * c.C + ci) * c.K + k) * taps + flipped] =
+                w[((bank * c.K + k) * c.C + ci) * taps + (a * c.KH + r) * c.KW + s];
+          }
+  });
+  tiled_conv_forward_implicit(q, dx, dy, static_cast<const T*>(wt), static_cast<const T*>(nullptr));
+}
+
+template <class T>
+void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, const T* dy,
+                                         const T* x) {
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const int64_t MR = kr.mr, NR = kr.nr;
+  if (MR > kImplicitMaxRows) throw std::logic_error("implicit conv tile has too many rows");
+  const Conv3dParams& c = p.conv;
+  const int64_t K = c.K, np = c.C * c.taps(), KB = (K + NR - 1) / NR, TB = (np + MR - 1) / MR;
+  const int64_t B = p.banks(), out = c.out_volume(), image = c.C * c.in_volume(), ldy = KB * NR;
+  const int64_t tile = MR * NR, acc_size = checked_mul(checked_mul(B * KB, TB), tile);
+  const PaddedVolume v(c, MR);
+  const BankOrder o = bank_order(p, v);
+  const std::vector<int64_t> toff = tap_offsets(c, v);
+  const int64_t items = c.N * B;
+  const int nthr = threads_for(items);
+  // acc[thread] is (B, KB, TB, MR, NR): tile (β, kb, tb) holds dW_β for taps tb*MR.. x channels kb*NR..
+  std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
+  over_items(items, B, nthr, [&](int th, int64_t it, bool first) {
+    const int64_t n = it / B, bank = it % B;
+    T* xp = thread_scratch<T>(Scratch::col, v.size);                 // (C, Dp, Hp, Wp)
+    T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(out, ldy));  // (positions, KB*NR)
+    if (first) {
+      pad_volume(c, v, x + n * image, xp);
+      const T* dyn = dy + n * K * out;  // (K, out)
+      for (int64_t j = 0; j < out; ++j) {
+        T* row = dyt + j * ldy;
+        for (int64_t k = 0; k < K; ++k) row[k] = dyn[k * out + o.out[j]];
+        for (int64_t k = K; k < ldy; ++k) row[k] = T(0);
+      }
+    }
+    T* mine = acc.data() + th * acc_size + bank * KB * TB * tile;
+    const int64_t end = o.start[bank + 1];
+    for (int64_t j0 = o.start[bank]; j0 < end; j0 += 256) {  // dY block of a channel block: L1
+      const int64_t un = std::min<int64_t>(256, end - j0);
+      for (int64_t kb = 0; kb < KB; ++kb)
+        for (int64_t tb = 0; tb < TB; ++tb) {
+          const T* xs[kImplicitMaxRows];  // row i: tap tb*MR + i (past np: tap 0, ignored)
+          for (int64_t i = 0; i < MR; ++i) xs[i] = xp + toff[tb * MR + i < np ? tb * MR + i : 0];
+          kr.tile(un, xs, o.in.data() + j0, dyt + j0 * ldy + kb * NR, ldy,
+                  mine + (kb * TB + tb) * tile, true);
+        }
+    }
+  });
+  // dW (B, K, np) += Σ_threads acc, in thread order.
+  for_each_item(B * K, get_num_threads(), [&](int64_t bk, int) {
+    const int64_t bank = bk / K, k = bk % K, kb = k / NR, j = k % NR;
+    for (int64_t t = 0; t < np; ++t) {
+      const int64_t at = ((bank * KB + kb) * TB + t / MR) * tile + (t % MR) * NR + j;
+      T s = dw[bk * np + t];
+      for (int u = 0; u < nthr; ++u) s += acc[u * acc_size + at];
+      dw[bk * np + t] = s;
+    }
+  });
+}
+
+#define CNNFAST_INSTANTIATE(T)                                                                  \
+  template void tiled_conv_forward_implicit<T>(const TiledConvParams&, T*, const T*, const T*,  \
+                                               const T*);                                       \
+  template void tiled_conv_backward_data_implicit<T>(const TiledConvParams&, T*, const T*,      \
+                                                     const T*);                                 \
+  template void tiled_conv_backward_weight_implicit<T>(const TiledConvParams&, T*, const T*,    \
+                                                       const T*);
+CNNFAST_INSTANTIATE(float)
+CNNFAST_INSTANTIATE(double)
+#undef CNNFAST_INSTANTIATE
+
+}  // namespace cnnfast::cpu
