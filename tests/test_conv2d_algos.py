@@ -271,6 +271,37 @@ def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
         _run_case(rng, case, dtype, tol, algo="implicit")
 
 
+# ---- implicit backward-data of strided layers: the stride phases as banks -----------------------
+
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_implicit_backward_data_phases(isa, rng, dtype, tol):
+    from cnnfast._checks import resolve_padding
+    # (N, C, H, W, K, R, S, stride, padding (t, b, l, r), dilation): phases with 1 or 2 taps,
+    # kernels smaller than the stride (phases without taps: zeros), stride 3 with dilation 2,
+    # padding past dil*(k-1), dx channels in several 16-blocks with a tail, odd sizes
+    for n, c, h, w, k, r, s, st, pad, dil in [
+            (2, 20, 17, 15, 9, 4, 4, (2, 2), (1, 1, 1, 1), (1, 1)),   # conv_transpose k4 s2 p1
+            (3, 7, 13, 14, 5, 3, 3, (2, 3), (0, 2, 1, 1), (1, 2)),
+            (2, 33, 11, 12, 6, 1, 2, (3, 2), (0, 0, 1, 0), (1, 1)),   # 1-tap rows: empty phases
+            (1, 5, 9, 10, 4, 2, 3, (2, 2), (3, 4, 5, 3), (1, 1)),     # padding > dil*(k-1)
+            (2, 3, 25, 19, 8, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1))]:   # ResNet-conv1-like
+        case = dict(x=(n, c, h, w), w=(k, c, r, s), stride=st, padding=pad,
+                    pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=1)
+        _run_case(rng, case, dtype, tol, algo="implicit")
+
+
+def test_auto_takes_phases_for_transposed_convolution_shapes(rng):
+    # conv_transpose2d k4 s2 (the dx of a 32 -> 64 conv: np = 64 x 4 taps per phase) runs the
+    # phases under 'auto': the same bits as 'implicit' (its GEMM gives other bits).
+    x = rng.standard_normal((2, 32, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 4, 4)).astype(np.float32)
+    gy = rng.standard_normal((2, 64, 8, 8)).astype(np.float32)
+    kw = dict(stride=2, padding=1, needs_input_grad=(True, False, False))
+    auto = conv2d_backward(gy, x, w, **kw)[0]
+    np.testing.assert_array_equal(auto, conv2d_backward(gy, x, w, algo="implicit", **kw)[0])
+    assert not np.array_equal(auto, conv2d_backward(gy, x, w, algo="gemm", **kw)[0])
+
+
 @pytest.mark.parametrize("algo", ("gemm", "auto"))
 @pytest.mark.parametrize("shape", [
     # (N, C, H, W, K, R, S, stride, padding, groups): one image has fewer than 256 output

@@ -42,8 +42,9 @@ bool implicit_pays(const Conv2dParams& p) {
 // scatter) and planes of 32x32 and up (16->16 on 56x56: 0.91 vs GEMM 0.71 of torch; on small
 // deep planes the GEMM wins: 512 ch on 8x8 0.92 vs 0.58).
 bool implicit_data_pays(const Conv2dParams& p) {
-  if (!(p.dil_h > 1 || p.dil_w > 1 || p.H * p.W >= 1024)) return false;
   const Conv3dParams q = cpu::as_conv3d(p);
+  if (cpu::implicit_phases_pay(q, get_num_threads())) return true;  // strided: its phases
+  if (!(p.dil_h > 1 || p.dil_w > 1 || p.H * p.W >= 1024)) return false;
   return cpu::implicit_data_applies(q) &&
          cpu::implicit_forward_fits(cpu::implicit_data_params(q), get_num_threads());
 }
@@ -63,8 +64,11 @@ bool direct_block_data_pays(const Conv2dParams& p) {
 }
 
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
-  if (algo == ConvAlgo::implicit && backward_data)  // unit stride: the forward on dy
-    return cpu::implicit_data_applies(cpu::as_conv3d(p)) ? algo : ConvAlgo::gemm;
+  if (algo == ConvAlgo::implicit && backward_data)  // the forward on dy, or its stride phases
+    return cpu::implicit_data_applies(cpu::as_conv3d(p)) ||
+                   cpu::implicit_phases_apply(cpu::as_conv3d(p))
+               ? algo
+               : ConvAlgo::gemm;
   if (algo != ConvAlgo::automatic) return algo;
   if (depthwise(p)) return ConvAlgo::direct;
   if (backward_data ? direct_block_data_pays(p) : direct_block_pays(p, false))

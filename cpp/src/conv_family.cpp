@@ -59,9 +59,12 @@ void conv3d_backward_data(const Conv3dParams& p, T* dx, const T* dy, const T* w,
   if (algo == ConvAlgo::ref) return ref::conv3d_backward_data(p, dx, dy, w);
   if (is_winograd(algo) || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, true)))
     return cpu::conv_backward_data_winograd(p, dx, dy, w, winograd_tile_of(algo));
-  if (cpu::implicit_data_applies(p) &&
+  const bool unit = cpu::implicit_data_applies(p);
+  if ((unit || cpu::implicit_phases_apply(p)) &&
       implicit_pays(p, algo,
-                    cpu::implicit_forward_fits(cpu::implicit_data_params(p), get_num_threads())))
+                    unit ? cpu::implicit_forward_fits(cpu::implicit_data_params(p),
+                                                      get_num_threads())
+                         : cpu::implicit_phases_pay(p, get_num_threads())))
     return cpu::conv_backward_data_implicit(p, dx, dy, w);
   cpu::conv3d_backward_data_gemm(p, dx, dy, w);
 }

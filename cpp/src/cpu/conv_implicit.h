@@ -75,6 +75,13 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
 // implicit forward on dy with flipped, transposed filters (conv_implicit_data.cpp).
 bool implicit_data_applies(const Conv3dParams& p);
 Conv3dParams implicit_data_params(const Conv3dParams& p);  // that forward's geometry
+// Backward-data of a strided convolution (groups 1) as the implicit GEMM over its stride phases
+// (conv_implicit_phases.cpp).
+bool implicit_phases_apply(const Conv3dParams& p);
+bool implicit_phases_pay(const Conv3dParams& p, int nthreads);  // what 'auto' takes
+template <class T>
+void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const T* w);
+// Runs whichever of the two applies (implicit_data_applies, else implicit_phases_apply).
 template <class T>
 void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w);
 

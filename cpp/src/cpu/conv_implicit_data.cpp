@@ -56,6 +56,7 @@ void flip_transpose_filters(const Conv3dParams& p, const T* w, T* wt) {
 
 template <class T>
 void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
+  if (!implicit_data_applies(p)) return conv_backward_data_phases(p, dx, dy, w);
   T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * p.Kg(), p.taps()));
   flip_transpose_filters(p, w, wt);  // (C, Kg, KD, KH, KW)
   conv_forward_implicit(implicit_data_params(p), dx, dy, static_cast<const T*>(wt),

@@ -16,6 +16,7 @@
 
 #include "cnnfast/checked.h"
 #include "cnnfast/runtime.h"
+#include "cpu/conv_banked_implicit.h"
 #include "cpu/conv_implicit.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
@@ -85,14 +86,11 @@ bool tiled_implicit_data_applies(const TiledConvParams& p) {
 template <class T>
 void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, const T* w,
                                  const T* b) {
-  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
-  const int64_t MR = kr.mr, NR = kr.nr;
-  if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
-    throw std::logic_error("implicit conv tile larger than its buffer");
   const Conv3dParams& c = p.conv;
+  const int64_t NR = implicit_tile_kernel<T>().nr;
   const int64_t K = c.K, np = c.C * c.taps(), KB = (K + NR - 1) / NR, B = p.banks();
-  const int64_t out = c.out_volume(), image = c.C * c.in_volume();
-  const PaddedVolume v(c, MR);
+  const int64_t out = c.out_volume();
+  const PaddedVolume v(c, implicit_tile_kernel<T>().mr);
   const BankOrder o = bank_order(p, v);
   const std::vector<int64_t> off = tap_offsets(c, v);  // off[t], t = (c, a, r, s)
   // wp (B, KB, np, NR): wp[((β*KB + kb)*np + t)*NR + j] = W_β(kb*NR + j, t), 0 past K.
@@ -102,37 +100,27 @@ void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, con
     for (int64_t t = 0; t < np; ++t)
       wp[((bank * KB + k / NR) * np + t) * NR + k % NR] = w[bk * np + t];
   }
-  int64_t most = 0;  // positions of the largest bank, rounded up to whole tiles
-  for (int64_t bank = 0; bank < B; ++bank) most = std::max(most, o.start[bank + 1] - o.start[bank]);
-  most = (most + MR - 1) / MR * MR;
-  over_items(c.N * B, B, threads_for(c.N * B), [&](int, int64_t it, bool first) {
-    const int64_t n = it / B, bank = it % B, j0 = o.start[bank], gs = o.start[bank + 1] - j0;
-    T* xp = thread_scratch<T>(Scratch::col, v.size);  // (C, Dp, Hp, Wp); same buffer each item
-    // The tiles land in yb (KB, most, NR), the bank's outputs by channel block, each tile one
-    // contiguous (MR, NR) block; they go to y after the bank (a tile's 16 channel rows in y are
-    // 16 cache lines apart, and storing them there element by element stalls on misses).
-    T* yb = thread_scratch<T>(Scratch::aux, checked_mul(KB * most, NR));
-    if (first) pad_volume(c, v, x + n * image, xp);
-    for (int64_t u0 = 0; u0 < gs; u0 += MR) {
-      const int64_t mr = std::min(MR, gs - u0);
-      const T* xs[kImplicitMaxRows];  // row i: position u0 + i (past the bank: its last again)
-      for (int64_t i = 0; i < MR; ++i) xs[i] = xp + o.in[j0 + u0 + std::min(i, mr - 1)];
-      for (int64_t kb = 0; kb < KB; ++kb)
-        kr.tile(np, xs, off.data(), wp.data() + (bank * KB + kb) * np * NR, NR,
-                yb + (kb * most + u0) * NR, false);
-    }
-    const int64_t* at = o.out.data() + j0;  // the bank's output offsets
-    for (int64_t k = 0; k < K; ++k) {
-      T* yk = y + (n * K + k) * out;
-      const T* src = yb + (k / NR * most) * NR + k % NR;  // src[u * NR]: position u, channel k
-      if (b && p.bias_per_location) {
-        for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + b[k * out + at[u]];
-      } else {
-        const T bias = b ? b[bank * K + k] : T(0);
-        for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + bias;
-      }
-    }
-  });
+  run_banked_implicit(
+      c, v, x, B, K,
+      [&](int64_t bank) {
+        const int64_t j0 = o.start[bank];
+        return ImplicitBank{o.in.data() + j0, o.start[bank + 1] - j0, off.data(), np};
+      },
+      [&](int64_t bank) { return static_cast<const T*>(wp.data() + bank * KB * np * NR); },
+      [&](int64_t n, int64_t bank, const T* yb, int64_t most) {
+        const int64_t j0 = o.start[bank], gs = o.start[bank + 1] - j0;
+        const int64_t* at = o.out.data() + j0;  // the bank's output offsets
+        for (int64_t k = 0; k < K; ++k) {
+          T* yk = y + (n * K + k) * out;
+          const T* src = yb + (k / NR * most) * NR + k % NR;  // src[u * NR]: position u
+          if (b && p.bias_per_location) {
+            for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + b[k * out + at[u]];
+          } else {
+            const T bias = b ? b[bank * K + k] : T(0);
+            for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + bias;
+          }
+        }
+      });
 }
 
 template <class T>

@@ -102,7 +102,10 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     (output = input + (k−1)·dilation at stride 1). algo: 'auto' (fastest for the shape) |
     'gemm' (im2col + packed GEMM) | 'implicit' (forward and weight gradient read straight
     from the padded image, no im2col; backward-data at unit stride with padding <=
-    dilation·(k−1) runs the same forward on grad_out with flipped filters, otherwise 'gemm') |
+    dilation·(k−1) runs the same forward on grad_out with flipped filters, otherwise (groups 1)
+    one such GEMM per stride phase over the taps that reach it — 'auto' takes that where every
+    phase has taps and its filter panel is small, as in conv_transpose k4 s2; grouped strided
+    layers run 'gemm') |
     'direct' (padded planes: register-blocked channel x output tiles for groups 1 at stride 1,
     dilation 1 — few-channel layers like LeNet's C1; row kernels otherwise — depthwise) |
     'winograd' (3x3, stride 1: F(4x4,3x3) from 48 of its tiles an image up, else F(2x2,3x3);

@@ -9,7 +9,8 @@ summed in its transformed-domain GEMMs; algo 'auto' where it pays, 'winograd' al
 also needs unit stride and padding <= dilation·(k−1) on every axis for backward-data). Otherwise
 conv3d's forward and weight gradient run an implicit GEMM read straight from the padded volume
 (algo 'auto' where it fits, 'implicit' always; backward-data at unit stride: the same forward on
-grad_out with flipped filters), the rest and algo 'gemm' vol2col + GEMM; 'ref' is the naive twin.
+grad_out with flipped filters; strided, groups 1: one such GEMM per stride phase, as conv2d), the
+rest and algo 'gemm' vol2col + GEMM; 'ref' is the naive twin.
 
 conv_transpose{1,2,3}d(x, weight, bias, stride, padding, output_padding, groups, dilation) is the
 adjoint of convolution, as PyTorch's: weight is (C_in, C_out/groups, *kernel), output extent
