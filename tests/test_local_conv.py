@@ -227,6 +227,30 @@ def test_thread_count_invariance(rng, algo):
         assert_close(other[2], out[0][2], 1e-6)
 
 
+def test_locally_connected_thread_counts(rng):
+    # Threads take ranges of positions (banks) with every image: forward and dW write disjoint
+    # slices (bitwise the same at any count); dx sums private copies (float rounding only).
+    x = rng.standard_normal((5, 3, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((7, 6, 4, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal((4, 7, 6)).astype(np.float32)
+    gy = rng.standard_normal((5, 4, 7, 6)).astype(np.float32)
+    want = ref.tiled_backward(gy.astype(np.float64), x.astype(np.float64), w.astype(np.float64),
+                              stride=(1, 1), pad=(0, 0, 0, 0), dilation=(1, 1), per_location=True)
+    before = cnnfast.get_num_threads()
+    try:
+        out = []
+        for n in (1, 2, 3):
+            cnnfast.set_num_threads(n)
+            out.append((F.locally_connected2d(x, w, b),) + F.locally_connected2d_backward(gy, x, w, b))
+    finally:
+        cnnfast.set_num_threads(before)
+    for got in out:
+        np.testing.assert_array_equal(got[0], out[0][0])
+        np.testing.assert_array_equal(got[2], out[0][2])
+        assert_close(got[1], want[0], 1e-5)
+        assert_close(got[2], want[1], 1e-5)
+
+
 def test_matches_torch_unfold(rng):
     # The formulation a PyTorch user writes for a locally connected layer: unfold + einsum.
     torch = pytest.importorskip("torch")

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "cnnfast/checked.h"
 #include "cnnfast/runtime.h"
 #include "cpu/dispatch.h"
 #include "cpu/gemm.h"
@@ -43,6 +44,11 @@ Bank make_bank(const TiledConvParams& p, int64_t index) {
     b.grid.count[i] = b.at[i] < out[i] ? (out[i] - b.at[i] + tile[i] - 1) / tile[i] : 0;
   }
   return b;
+}
+
+// The flat output offset of a bank's first position (its only one when locally connected).
+int64_t first_position(const TiledConvParams& p, const Bank& b) {
+  return (b.at[0] * p.conv.OH + b.at[1]) * p.conv.OW + b.at[2];
 }
 
 // Columns [c0, c0 + len) of a bank over images n0.. (column = (image, grid position)): calls
@@ -141,23 +147,33 @@ void over_image_ranges(int64_t N, F&& body) {
   }
 }
 
-// For each bank and chunk of the columns of images [n0, n1): f(bank, c0, l, col, ybuf).
+// For each bank (of [b0, b1), default all) and chunk of the columns of images [n0, n1):
+// f(bank, c0, l, col, ybuf).
 template <class T, class F>
-void for_each_bank_chunk(const TiledConvParams& p, const Plan& pl, int64_t n0, int64_t n1, F&& f) {
+void for_each_bank_chunk(const TiledConvParams& p, const Plan& pl, int64_t n0, int64_t n1, F&& f,
+                         int64_t b0 = 0, int64_t b1 = -1) {
   T* col = thread_scratch<T>(Scratch::col, (pl.rows + p.conv.K) * pl.len);
   T* ybuf = col + pl.rows * pl.len;
-  for (int64_t bi = 0; bi < p.banks(); ++bi) {
+  for (int64_t bi = b0; bi < (b1 < 0 ? p.banks() : b1); ++bi) {
     const Bank b = make_bank(p, bi);
     const int64_t cols = (n1 - n0) * b.grid.size();
     for (int64_t c0 = 0; c0 < cols; c0 += pl.len) f(b, c0, std::min(pl.len, cols - c0), col, ybuf);
   }
 }
 
-// ybuf (K, l) <- dy at the chunk's positions.
+// ybuf (K, l) <- dy at the chunk's positions. A bank with one position per image (locally
+// connected) has column t = image n0 + c0 + t at one output offset: a strided copy (the general
+// walk divides per element).
 template <class T>
 void gather_dy(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, int64_t l,
                const T* dy, T* ybuf) {
   const int64_t K = p.conv.K, out = p.conv.out_volume();
+  if (b.grid.size() == 1) {
+    const T* src = dy + (n0 + c0) * K * out + first_position(p, b);
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t t = 0; t < l; ++t) ybuf[k * l + t] = src[(t * K + k) * out];
+    return;
+  }
   for_each_image_segment(b, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
     for (int64_t k = 0; k < K; ++k) {
       const T* src = dy + (n * K + k) * out;
@@ -167,41 +183,114 @@ void gather_dy(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, 
   });
 }
 
+// The adjoint of gather_dy plus the bias: y at the chunk's positions <- ybuf (K, l) + b.
+template <class T>
+void scatter_y(const TiledConvParams& p, const Bank& b, int64_t n0, int64_t c0, int64_t l,
+               const T* ybuf, const T* bias, T* y) {
+  const int64_t K = p.conv.K, out = p.conv.out_volume();
+  auto bias_at = [&](int64_t k, int64_t o) {
+    return !bias ? T(0) : p.bias_per_location ? bias[k * out + o] : bias[b.index * K + k];
+  };
+  if (b.grid.size() == 1) {
+    const int64_t o = first_position(p, b);
+    T* dst = y + (n0 + c0) * K * out + o;
+    for (int64_t k = 0; k < K; ++k) {
+      const T bk = bias_at(k, o);
+      for (int64_t t = 0; t < l; ++t) dst[(t * K + k) * out] = ybuf[k * l + t] + bk;
+    }
+    return;
+  }
+  for_each_image_segment(b, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
+    for (int64_t k = 0; k < K; ++k) {
+      T* dst = y + (n * K + k) * out;
+      const T* src = ybuf + k * l + t0;
+      for_each_position(p, b, j, seg, [&](int64_t t, int64_t o) { dst[o] = src[t] + bias_at(k, o); });
+    }
+  });
+}
+
+// xt (C*D*H*W, N): the batch-last copy of x when every bank has one position per image, else null.
+template <class T>
+T* batch_last_scratch(const TiledConvParams& p) {
+  if (!one_position_per_bank(p)) return nullptr;
+  return thread_scratch<T>(Scratch::weights, checked_mul(p.conv.N * p.conv.C, p.conv.in_volume()));
+}
+
+// Locally connected backward-data on nt threads: each takes a range of banks (so each bank's
+// weights are read once) with every image, into a private batch-last dxt; dx is their sum,
+// transposed back to (N, C, D, H, W) in the same pass.
+template <class T>
+void local_backward_data_by_bank(const TiledConvParams& p, const Plan& pl, int nt, T* dx,
+                                 const T* dy, const T* w) {
+  const Conv3dParams& c = p.conv;
+  const int64_t size = checked_mul(c.N * c.C, pl.in), elems = c.C * pl.in;
+  T* all = thread_scratch<T>(Scratch::weights, checked_mul(size, nt));  // nt x (C*D*H*W, N)
+  int used = 1;
+  parallel_region(nt, [&](int t, int n) {
+    if (t == 0) used = n;
+    T* mine = all + t * size;
+    std::fill(mine, mine + size, T(0));
+    int64_t b0, b1;
+    static_range(p.banks(), t, n, b0, b1);
+    for_each_bank_chunk<T>(p, pl, 0, c.N, [&](const Bank& bk, int64_t c0, int64_t l, T* dcol,
+                                              T* ybuf) {
+      gather_dy(p, bk, 0, c0, l, dy, ybuf);
+      const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps), read transposed
+      gemm(pl.rows, l, c.K, wb, 1, pl.rows, ybuf, l, 1, dcol, l, false, 1);
+      lower_columns_adjoint(p, bk, 0, c0, l, dcol, dx, mine);
+    }, b0, b1);
+  });
+  parallel_region(nt, [&](int t, int n) {
+    int64_t e0, e1;
+    static_range(elems, t, n, e0, e1);
+    for (int64_t e = e0; e < e1; ++e)
+      for (int64_t i = 0; i < c.N; ++i) {
+        T s = T(0);
+        for (int u = 0; u < used; ++u) s += all[u * size + e * c.N + i];
+        dx[i * elems + e] = s;
+      }
+  });
+}
+
 }  // namespace
 
 template <class T>
 void tiled_conv_forward_gemm(const TiledConvParams& p, T* y, const T* x, const T* w, const T* b) {
   const Conv3dParams& c = p.conv;
   const Plan pl(p, gemm_kernel<T>().nr);
-  std::vector<T> xt(one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0);
-  if (!xt.empty()) transpose(c.N, c.C * pl.in, x, xt.data());
-  const T* xtp = xt.empty() ? nullptr : xt.data();
-  over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
+  T* xt = batch_last_scratch<T>(p);
+  if (xt) transpose(c.N, c.C * pl.in, x, xt);
+  const T* xtp = xt;
+  auto run = [&](int64_t n0, int64_t n1, int inner, int64_t b0, int64_t b1) {
     for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
                                               T* ybuf) {
       lower_columns(p, bk, n0, c0, l, x, xtp, col);
       const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps)
       gemm(c.K, l, pl.rows, wb, pl.rows, 1, col, l, 1, ybuf, l, false, inner);
-      for_each_image_segment(bk, n0, c0, l, [&](int64_t t0, int64_t n, int64_t j, int64_t seg) {
-        for (int64_t k = 0; k < c.K; ++k) {
-          T* dst = y + (n * c.K + k) * pl.out;
-          const T* src = ybuf + k * l + t0;
-          for_each_position(p, bk, j, seg, [&](int64_t t, int64_t o) {
-            const T bias = !b ? T(0) : p.bias_per_location ? b[k * pl.out + o] : b[bk.index * c.K + k];
-            dst[o] = src[t] + bias;
-          });
-        }
-      });
+      scatter_y(p, bk, n0, c0, l, static_cast<const T*>(ybuf), b, y);
+    }, b0, b1);
+  };
+  // Locally connected: threads take ranges of banks, so each bank's weights (read once, from
+  // memory) serve every image; otherwise ranges of images.
+  if (xt && get_num_threads() > 1) {
+    parallel_region(get_num_threads(), [&](int t, int n) {
+      int64_t b0, b1;
+      static_range(p.banks(), t, n, b0, b1);
+      run(0, c.N, 1, b0, b1);
     });
-  });
+  } else {
+    over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) { run(n0, n1, inner, 0, -1); });
+  }
 }
 
 template <class T>
 void tiled_conv_backward_data_gemm(const TiledConvParams& p, T* dx, const T* dy, const T* w) {
   const Conv3dParams& c = p.conv;
   const Plan pl(p, gemm_kernel<T>().nr);
-  std::vector<T> dxt(one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0, T(0));
-  T* dxtp = dxt.empty() ? nullptr : dxt.data();
+  const int nt = get_num_threads();
+  if (one_position_per_bank(p) && nt > 1) return local_backward_data_by_bank(p, pl, nt, dx, dy, w);
+  T* dxtp = batch_last_scratch<T>(p);
+  if (dxtp) std::fill(dxtp, dxtp + c.N * c.C * pl.in, T(0));
   over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
     if (!dxtp) std::fill(dx + n0 * c.C * pl.in, dx + n1 * c.C * pl.in, T(0));
     for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* dcol,
@@ -222,21 +311,32 @@ void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, con
   const Plan pl(p, gemm_kernel<T>().nr);
   const int nt = get_num_threads();
   const int64_t wsize = p.banks() * c.K * pl.rows;
-  const bool split = nt > 1 && c.N >= nt;
+  // Locally connected: threads take ranges of banks (disjoint slices of dW, every image each);
+  // otherwise ranges of images with a private dW each, added in thread order.
+  const bool by_bank = nt > 1 && one_position_per_bank(p);
+  const bool split = !by_bank && nt > 1 && c.N >= nt;
   std::vector<T> partial(split && dw ? static_cast<size_t>(nt) * wsize : 0, T(0));
-  std::vector<T> xt(dw && one_position_per_bank(p) ? static_cast<size_t>(c.N * c.C * pl.in) : 0);
-  if (!xt.empty()) transpose(c.N, c.C * pl.in, x, xt.data());
-  const T* xtp = xt.empty() ? nullptr : xt.data();
-  if (dw) {
+  T* xt = dw ? batch_last_scratch<T>(p) : nullptr;
+  if (xt) transpose(c.N, c.C * pl.in, x, xt);
+  const T* xtp = xt;
+  auto accumulate = [&](T* dwt, int64_t n0, int64_t n1, int inner, int64_t b0, int64_t b1) {
+    for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
+                                              T* ybuf) {
+      gather_dy(p, bk, n0, c0, l, dy, ybuf);
+      lower_columns(p, bk, n0, c0, l, x, xtp, col);
+      T* dwb = dwt + bk.index * c.K * pl.rows;  // (K, C*taps)
+      gemm(c.K, pl.rows, l, ybuf, l, 1, col, 1, l, dwb, pl.rows, true, inner);
+    }, b0, b1);
+  };
+  if (dw && by_bank) {
+    parallel_region(nt, [&](int t, int n) {
+      int64_t b0, b1;
+      static_range(p.banks(), t, n, b0, b1);
+      accumulate(dw, 0, c.N, 1, b0, b1);
+    });
+  } else if (dw) {
     over_image_ranges(c.N, [&](int t, int64_t n0, int64_t n1, int inner) {
-      T* dwt = split ? partial.data() + t * wsize : dw;
-      for_each_bank_chunk<T>(p, pl, n0, n1, [&](const Bank& bk, int64_t c0, int64_t l, T* col,
-                                                T* ybuf) {
-        gather_dy(p, bk, n0, c0, l, dy, ybuf);
-        lower_columns(p, bk, n0, c0, l, x, xtp, col);
-        T* dwb = dwt + bk.index * c.K * pl.rows;  // (K, C*taps)
-        gemm(c.K, pl.rows, l, ybuf, l, 1, col, 1, l, dwb, pl.rows, true, inner);
-      });
+      accumulate(split ? partial.data() + t * wsize : dw, n0, n1, inner, 0, -1);
     });
   }
   if (split && dw)
