@@ -25,6 +25,7 @@ namespace cnnfast::cpu {
 namespace {
 
 constexpr int64_t kColBudgetElems = int64_t(1) << 19;  // per-thread workspace (elements)
+constexpr int kDxSlices = 4;  // locally connected dx: fixed bank ranges, one dxt copy each
 
 struct Bank {
   int64_t index;   // (bd*TH + bh)*TW + bw
@@ -216,37 +217,41 @@ T* batch_last_scratch(const TiledConvParams& p) {
   return thread_scratch<T>(Scratch::weights, checked_mul(p.conv.N * p.conv.C, p.conv.in_volume()));
 }
 
-// Locally connected backward-data on nt threads: each takes a range of banks (so each bank's
-// weights are read once) with every image, into a private batch-last dxt; dx is their sum,
-// transposed back to (N, C, D, H, W) in the same pass.
+// Locally connected backward-data: the banks split into kDxSlices fixed ranges, each summed (all
+// images, each bank's weights read once) into its own batch-last dxt; threads take slices; dx is
+// the slices' sum in slice order, transposed back to (N, C, D, H, W) in the same pass — the same
+// bits at any thread count.
 template <class T>
-void local_backward_data_by_bank(const TiledConvParams& p, const Plan& pl, int nt, T* dx,
-                                 const T* dy, const T* w) {
+void local_backward_data_by_slices(const TiledConvParams& p, const Plan& pl, T* dx, const T* dy,
+                                   const T* w) {
   const Conv3dParams& c = p.conv;
   const int64_t size = checked_mul(c.N * c.C, pl.in), elems = c.C * pl.in;
-  T* all = thread_scratch<T>(Scratch::weights, checked_mul(size, nt));  // nt x (C*D*H*W, N)
-  int used = 1;
-  parallel_region(nt, [&](int t, int n) {
-    if (t == 0) used = n;
-    T* mine = all + t * size;
-    std::fill(mine, mine + size, T(0));
-    int64_t b0, b1;
-    static_range(p.banks(), t, n, b0, b1);
-    for_each_bank_chunk<T>(p, pl, 0, c.N, [&](const Bank& bk, int64_t c0, int64_t l, T* dcol,
-                                              T* ybuf) {
-      gather_dy(p, bk, 0, c0, l, dy, ybuf);
-      const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps), read transposed
-      gemm(pl.rows, l, c.K, wb, 1, pl.rows, ybuf, l, 1, dcol, l, false, 1);
-      lower_columns_adjoint(p, bk, 0, c0, l, dcol, dx, mine);
-    }, b0, b1);
+  const int S = static_cast<int>(std::min<int64_t>(kDxSlices, std::max<int64_t>(1, p.banks())));
+  T* all = thread_scratch<T>(Scratch::weights, checked_mul(size, S));  // S x (C*D*H*W, N)
+  parallel_region(std::min(get_num_threads(), S), [&](int t, int n) {
+    int64_t s0, s1;
+    static_range(S, t, n, s0, s1);
+    for (int64_t sl = s0; sl < s1; ++sl) {
+      T* mine = all + sl * size;
+      std::fill(mine, mine + size, T(0));
+      int64_t b0, b1;
+      static_range(p.banks(), static_cast<int>(sl), S, b0, b1);
+      for_each_bank_chunk<T>(p, pl, 0, c.N, [&](const Bank& bk, int64_t c0, int64_t l, T* dcol,
+                                                T* ybuf) {
+        gather_dy(p, bk, 0, c0, l, dy, ybuf);
+        const T* wb = w + bk.index * c.K * pl.rows;  // (K, C*taps), read transposed
+        gemm(pl.rows, l, c.K, wb, 1, pl.rows, ybuf, l, 1, dcol, l, false, 1);
+        lower_columns_adjoint(p, bk, 0, c0, l, dcol, dx, mine);
+      }, b0, b1);
+    }
   });
-  parallel_region(nt, [&](int t, int n) {
+  parallel_region(get_num_threads(), [&](int t, int n) {
     int64_t e0, e1;
     static_range(elems, t, n, e0, e1);
     for (int64_t e = e0; e < e1; ++e)
       for (int64_t i = 0; i < c.N; ++i) {
         T s = T(0);
-        for (int u = 0; u < used; ++u) s += all[u * size + e * c.N + i];
+        for (int u = 0; u < S; ++u) s += all[u * size + e * c.N + i];
         dx[i * elems + e] = s;
       }
   });
@@ -287,8 +292,7 @@ template <class T>
 void tiled_conv_backward_data_gemm(const TiledConvParams& p, T* dx, const T* dy, const T* w) {
   const Conv3dParams& c = p.conv;
   const Plan pl(p, gemm_kernel<T>().nr);
-  const int nt = get_num_threads();
-  if (one_position_per_bank(p) && nt > 1) return local_backward_data_by_bank(p, pl, nt, dx, dy, w);
+  if (one_position_per_bank(p)) return local_backward_data_by_slices(p, pl, dx, dy, w);
   T* dxtp = batch_last_scratch<T>(p);
   if (dxtp) std::fill(dxtp, dxtp + c.N * c.C * pl.in, T(0));
   over_image_ranges(c.N, [&](int, int64_t n0, int64_t n1, int inner) {
