@@ -9,6 +9,8 @@
 #include "cnnfast/checked.h"
 #include "cnnfast/conv.h"
 #include "cnnfast/conv_family.h"
+#include "cnnfast/runtime.h"
+#include "cpu/parallel.h"
 
 namespace cnnfast::cpu {
 
@@ -62,6 +64,24 @@ inline std::vector<int64_t> tap_offsets(const Conv3dParams& p, const PaddedVolum
 bool implicit_forward_fits(const Conv3dParams& p, int nthreads);
 // Weight gradient: fits when every thread gets an (image, group) item.
 bool implicit_weight_fits(const Conv3dParams& p, int nthreads);
+
+// dw (G·Kg, np) += Σ_u acc[u], u < nthr, in thread order: acc[u] (acc_size apart) holds the tiles
+// (G, KB, TB, MR, NR) of one thread's weight-gradient sums, tile (g, kb, tb) = taps tb·MR.. x
+// channels kb·NR.. of group (or bank) g. Rows split over threads.
+template <class T>
+void add_weight_tiles(int64_t G, int64_t Kg, int64_t np, int64_t MR, int64_t NR, const T* acc,
+                      int64_t acc_size, int nthr, T* dw) {
+  const int64_t KB = (Kg + NR - 1) / NR, TB = (np + MR - 1) / MR, tile = MR * NR;
+  for_each_item(G * Kg, get_num_threads(), [&](int64_t row, int) {
+    const int64_t g = row / Kg, k = row % Kg, kb = k / NR, j = k % NR;
+    for (int64_t t = 0; t < np; ++t) {
+      const int64_t at = ((g * KB + kb) * TB + t / MR) * tile + (t % MR) * NR + j;
+      T s = dw[row * np + t];
+      for (int u = 0; u < nthr; ++u) s += acc[u * acc_size + at];
+      dw[row * np + t] = s;
+    }
+  });
+}
 
 template <class T>
 void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,

@@ -78,20 +78,7 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
         }
       }
     });
-    // dW (K, CgRS) += Σ_threads acc, in thread order.
-    parallel_region(std::min<int64_t>(nthr, p.K), [&](int th, int nth) {
-      int64_t k0, k1;
-      static_range(p.K, th, nth, k0, k1);
-      for (int64_t kk = k0; kk < k1; ++kk) {
-        const int64_t g = kk / Kg, k = kk % Kg, kb = k / NR, j = k % NR;
-        for (int64_t t = 0; t < np; ++t) {
-          const int64_t at = ((g * KB + kb) * TB + t / MR) * tile + (t % MR) * NR + j;
-          T s = dw[kk * np + t];
-          for (int u = 0; u < nthr; ++u) s += acc[u * acc_size + at];
-          dw[kk * np + t] = s;
-        }
-      }
-    });
+    add_weight_tiles(G, Kg, np, MR, NR, acc.data(), acc_size, nthr, dw);  // dW (K, CgRS)
   }
   if (db) accumulate_channel_sums(p.N, p.K, PQ, db, dy);
 }

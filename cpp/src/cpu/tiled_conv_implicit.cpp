@@ -195,16 +195,7 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, const 
         }
     }
   });
-  // dW (B, K, np) += Σ_threads acc, in thread order.
-  for_each_item(B * K, get_num_threads(), [&](int64_t bk, int) {
-    const int64_t bank = bk / K, k = bk % K, kb = k / NR, j = k % NR;
-    for (int64_t t = 0; t < np; ++t) {
-      const int64_t at = ((bank * KB + kb) * TB + t / MR) * tile + (t % MR) * NR + j;
-      T s = dw[bk * np + t];
-      for (int u = 0; u < nthr; ++u) s += acc[u * acc_size + at];
-      dw[bk * np + t] = s;
-    }
-  });
+  add_weight_tiles(B, K, np, MR, NR, acc.data(), acc_size, nthr, dw);  // dW (B, K, np)
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
