@@ -25,8 +25,6 @@
 namespace cnnfast::cpu {
 namespace {
 
-constexpr int64_t kMaxPackedBankBytes = int64_t(512) << 10;  // one bank's packed W, in L2
-
 // The output positions bank by bank: out[j] its flat output offset, in[j] the offset of its
 // window origin in the padded image; bank β holds j in [start[β], start[β + 1]).
 struct BankOrder {
@@ -72,11 +70,10 @@ int mod(int64_t a, int64_t m) { return static_cast<int>(((a % m) + m) % m); }
 
 }  // namespace
 
+// One bank's filters are one group's (groups 1): the conv forward's L2 rule decides the fit.
 bool tiled_implicit_pays(const TiledConvParams& p) {
-  const Conv3dParams& c = p.conv;
-  const int64_t nr = 16, kb = (c.K + nr - 1) / nr;
-  const int64_t packed = kb * nr * c.C * c.taps() * int64_t(sizeof(float));
-  return c.out_volume() >= 4 * kImplicitMaxRows * p.banks() && packed <= kMaxPackedBankBytes;
+  return p.conv.out_volume() >= 4 * kImplicitMaxRows * p.banks() &&
+         implicit_forward_fits(p.conv, 1);
 }
 
 bool tiled_implicit_data_applies(const TiledConvParams& p) {
