@@ -126,7 +126,8 @@ def test_naive_twin_matches_reference(rng):
 @pytest.mark.parametrize("w", [7, 8, 9, 17, 33, 65])
 @pytest.mark.parametrize("k,s,p", [(2, 2, 0), (3, 2, 1), (3, 1, 1), (2, 1, 0), (4, 4, 0)])
 def test_simd_tails_2d(isa, rng, w, k, s, p):
-    """W around the 8/16-lane blocks for the stride-1/2 fast paths (and stride 4 fallback)."""
+    """W around the 8/16-lane blocks for the stride-1/2 fast paths (and stride 4 fallback),
+    forward and the avg backward's W gather."""
     if w + 2 * p < k:
         pytest.skip("kernel larger than the padded input")
     x = rng.standard_normal((1, 3, 5, w)).astype(np.float32)
@@ -135,7 +136,12 @@ def test_simd_tails_2d(isa, rng, w, k, s, p):
     want, widx = ref.max_pool(x, wins)
     np.testing.assert_array_equal(y, want.astype(np.float32))
     np.testing.assert_array_equal(sw.indices, widx)
-    assert_close(F.avg_pool2d(x, k, s, p), ref.avg_pool(x, wins), 2e-6)
+    for include in (True, False):
+        assert_close(F.avg_pool2d(x, k, s, p, count_include_pad=include),
+                     ref.avg_pool(x, wins, include), 2e-6)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        assert_close(F.avg_pool2d_backward(g, x, k, s, p, count_include_pad=include),
+                     ref.avg_pool_backward(g, x.shape, wins, include), 2e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

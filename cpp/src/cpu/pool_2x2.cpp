@@ -13,26 +13,11 @@
 namespace cnnfast::cpu {
 namespace {
 
-// f(pl, od, oh) for every output row, threads taking contiguous ranges (divisions once a range).
+// f(pl, od, oh) for every output row, threads taking contiguous ranges.
 template <class F>
 void for_each_row(const PoolParams& p, F&& f) {
-  const int64_t OD = p.out[0], OH = p.out[1], rows = p.planes() * OD * OH;
-  const int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
-  const int nt = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), rows / kRowsPerThread)));
-  parallel_region(nt, [&](int t, int n) {
-    int64_t r0, r1;
-    static_range(rows, t, n, r0, r1);
-    if (r0 >= r1) return;
-    int64_t oh = r0 % OH, od = r0 / OH % OD, pl = r0 / (OH * OD);
-    for (int64_t r = r0; r < r1; ++r) {
-      f(pl, od, oh);
-      if (++oh == OH) {
-        oh = 0;
-        if (++od == OD) od = 0, ++pl;
-      }
-    }
-  });
+  constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
+  for_each_raster(p.planes(), p.out[0], p.out[1], kRowsPerThread, f);
 }
 
 }  // namespace

@@ -35,19 +35,20 @@ Plan make_plan(const PoolParams& p) {
 // the input rows (d, h) of the row's window, row_index at their flat plane indices.
 template <class T, class F>
 void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& f) {
-  const int64_t OD = p.out[0], OH = p.out[1], H = p.in[1], W = p.in[2];
-  for_each_item(p.planes() * OD * OH, get_num_threads(), [&](int64_t item, int) {
+  const int64_t H = p.in[1], W = p.in[2];
+  constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
+  for_each_raster(p.planes(), p.out[0], p.out[1], kRowsPerThread, [&](int64_t pl, int64_t od,
+                                                                      int64_t oh) {
     constexpr int64_t kSmall = 64;  // windows up to 64 rows need no heap
     const T* rows_small[kSmall];
     int64_t index_small[kSmall];
-    thread_local std::vector<const T*> rows_big;
-    thread_local std::vector<int64_t> index_big;
-    const int64_t pl = item / (OD * OH), od = item / OH % OD, oh = item % OH;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
     const int64_t nrows = a.count * b.count;
     const T** rows = rows_small;
     int64_t* row_index = index_small;
-    if (nrows > kSmall) {
+    if (nrows > kSmall) {  // (a thread_local costs a lookup each time control passes it)
+      thread_local std::vector<const T*> rows_big;
+      thread_local std::vector<int64_t> index_big;
       rows_big.resize(static_cast<size_t>(nrows));
       index_big.resize(static_cast<size_t>(nrows));
       rows = rows_big.data();
@@ -63,6 +64,21 @@ void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& 
     f(pl, od, oh, nrows, rows, row_index);
   });
 }
+
+// A per-row scratch of n values: on the stack up to kSmall, else the thread's heap block (a
+// thread_local lookup per row costs more than a 3x3 row's pooling).
+template <class T>
+struct RowBuffer {
+  static constexpr int64_t kSmall = 1024;
+  T small[kSmall];
+  T* data;
+  explicit RowBuffer(int64_t n) : data(small) {
+    if (n <= kSmall) return;
+    thread_local std::vector<T> big;
+    big.resize(static_cast<size_t>(n));
+    data = big.data();
+  }
+};
 
 template <class T>
 T avg_scale(const AvgOptions& o, const PoolWindow& a, const PoolWindow& b, const PoolWindow& c) {
@@ -124,11 +140,23 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
     });
     return;
   }
-  const int64_t OW = p.out[2];
+  const int64_t OW = p.out[2], W = p.in[2];
+  // Windows that cover their row (kernel >= stride, adaptive) are summed down the rows first,
+  // once per column, then across on that one row: 3x3 windows read 3 + 3 values an output, not 9.
+  const bool rows_first = p.adaptive || p.kernel[2] >= p.stride[2];
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t*) {
     T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
+    const bool sum_rows_first = rows_first && nrows > 1;
+    RowBuffer<T> sums(sum_rows_first ? W : 0);  // (W,) Σ over the window's rows
+    const T* summed;
+    if (sum_rows_first) {
+      k.sum_rows(W, nrows, rows, 0, 1, 1, 1, T(1), sums.data);
+      summed = sums.data;
+      rows = &summed;
+      nrows = 1;
+    }
     auto one = [&](int64_t ow) {
       const PoolWindow& c = plan.ww[ow];
       k.sum_rows(1, nrows, rows, c.first, c.count, c.step, 1, avg_scale<T>(opt, a, b, c), yr + ow);
@@ -187,59 +215,120 @@ std::vector<T> factors(const std::vector<PoolWindow>& wins, const AvgOptions& o)
     f.push_back(o.divisor_override > 0 ? T(1) : T(1) / T(o.count_include_pad ? w.padded : w.count));
   return f;
 }
+
+// The W direction of a (non-adaptive) avg backward as a gather: input w = s*j + f is read by
+// output ow through tap t when ow*s - pad + t*dil = w, i.e. for the taps with
+// (f + pad - t*dil) ≡ 0 (mod s), ow = j + (f + pad - t*dil) / s. Outputs outside [0, OW) read
+// zeros: the gradient row lives at buf[left, left + OW) of a zero-padded buffer of len values.
+struct WGather {
+  int64_t s = 1, kt = 1, left = 0, len = 0;
+  std::vector<int64_t> ntaps, offs;  // (s,), (s, kt): per phase, buffer offsets from j
+};
+WGather w_gather(const PoolParams& p) {
+  WGather g;
+  g.s = p.stride[2];
+  g.kt = p.kernel[2];
+  g.ntaps.assign(static_cast<size_t>(g.s), 0);
+  g.offs.assign(static_cast<size_t>(g.s * g.kt), 0);
+  int64_t lo = 0, hi = 0;
+  for (int64_t f = 0; f < g.s; ++f)
+    for (int64_t t = 0; t < g.kt; ++t) {
+      const int64_t num = f + p.pad[2] - t * p.dil[2];
+      if (((num % g.s) + g.s) % g.s != 0) continue;
+      const int64_t c = num / g.s;  // exact
+      g.offs[f * g.kt + g.ntaps[f]++] = c;
+      lo = std::min(lo, c);
+      hi = std::max(hi, c);
+    }
+  g.left = -lo;
+  for (int64_t& c : g.offs) c += g.left;
+  const int64_t J = (p.in[2] + g.s - 1) / g.s;  // j < J
+  g.len = g.left + std::max(p.out[2], J + hi);
+  return g;
+}
+
+// Adaptive windows (contiguous, starts and ends non-decreasing) spread along one dx row, each
+// element stored once where only one window holds it and added to where windows overlap.
+template <class T>
+void spread_adaptive(const std::vector<PoolWindow>& ww, const T* acc, int64_t W, T* dxr) {
+  int64_t done = 0;  // dxr[0, done) written
+  for (size_t ow = 0; ow < ww.size(); ++ow) {
+    const int64_t lo = ww[ow].first, hi = lo + ww[ow].count;
+    if (lo > done) std::fill(dxr + done, dxr + lo, T(0));
+    for (int64_t w = lo; w < std::min(hi, done); ++w) dxr[w] += acc[ow];
+    if (hi > done) std::fill(dxr + std::max(lo, done), dxr + hi, acc[ow]);
+    done = std::max(done, hi);
+  }
+  std::fill(dxr + done, dxr + W, T(0));
+}
 }  // namespace
 
 // A gather over rows: each input row (plane, d, h) sums the scaled grad rows of the output rows
-// that read it into an OW-long buffer, then spreads that along W inside the row. Each dx row is
-// written by one thread only (OpenMP over input rows): no races, a fixed summation order.
+// that read it into an OW-long buffer, then gathers that along W (adaptive: spreads it). Each dx
+// row is written once, by one thread (OpenMP over input rows): no races, a fixed summation order.
 template <class T>
 void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx, const T* dy) {
   if (pool2x2_applies(p)) return avg_pool2x2_backward(p, avg_2x2_scale<T>(opt), dx, dy);
   const Plan plan = make_plan(p);
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
   const Inverse id = invert(plan.wd, p.in[0]), ih = invert(plan.wh, p.in[1]);
   const std::vector<T> fd = factors<T>(plan.wd, opt), fh = factors<T>(plan.wh, opt);
   std::vector<T> fw = factors<T>(plan.ww, opt);
   if (opt.divisor_override > 0)
     for (T& v : fw) v /= T(opt.divisor_override);
+  const WGather g = p.adaptive ? WGather{} : w_gather(p);
   const int64_t D = p.in[0], H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
-  for_each_item(p.planes() * D * H, get_num_threads(), [&](int64_t item, int) {
-    constexpr int64_t kSmall = 512;  // rows up to 512 outputs wide need no heap
-    T small[kSmall];
-    thread_local std::vector<T> big;
-    if (OW > kSmall) big.resize(static_cast<size_t>(OW));
-    T* acc = OW > kSmall ? big.data() : small;  // (OW,) Σ of the grad rows reading this row
-    std::fill(acc, acc + OW, T(0));
-    const int64_t pl = item / (D * H), d = item / H % D, h = item % H;
-    T* dxr = dx + item * W;  // (W,) this input row
-    const T* dyp = dy + pl * p.out_plane();
-    bool any = false;
-    for (int64_t a = id.off[d]; a < id.off[d + 1]; ++a)
-      for (int64_t b = ih.off[h]; b < ih.off[h + 1]; ++b) {
-        const int64_t od = id.out[a], oh = ih.out[b];
-        const T f = fd[od] * fh[oh];
-        const T* g = dyp + (od * OH + oh) * OW;
-        for (int64_t ow = 0; ow < OW; ++ow) acc[ow] += f * g[ow];
-        any = true;
-      }
-    if (!any) {
+  const int64_t len = p.adaptive ? OW : g.len, left = p.adaptive ? 0 : g.left;
+  // Rows read by the same output rows as the row above get its values (adaptive and global
+  // pooling: whole bands of identical rows).
+  std::vector<char> same_as_above(static_cast<size_t>(H), 0);
+  for (int64_t h = 1; h < H; ++h)
+    same_as_above[h] = std::equal(ih.out.begin() + ih.off[h], ih.out.begin() + ih.off[h + 1],
+                                  ih.out.begin() + ih.off[h - 1], ih.out.begin() + ih.off[h]);
+  constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
+  for_each_raster(p.planes(), D, H, kRowsPerThread, [&](int64_t pl, int64_t d, int64_t h,
+                                                        bool first) {
+    T* dxr = dx + ((pl * D + d) * H + h) * W;  // (W,) this input row
+    if (!first && h > 0 && same_as_above[h]) {  // the row above was written by this thread
+      std::copy(dxr - W, dxr, dxr);
+      return;
+    }
+    const int64_t a0 = id.off[d], a1 = id.off[d + 1], b0 = ih.off[h], b1 = ih.off[h + 1];
+    if (a0 == a1 || b0 == b1) {  // no output reads this row
       std::fill(dxr, dxr + W, T(0));
       return;
     }
-    std::fill(dxr, dxr + W, T(0));
-    for (int64_t ow = 0; ow < OW; ++ow) acc[ow] *= fw[ow];
-    auto spread = [&](int64_t ow) {  // one output's window, clipped (borders, adaptive)
-      const PoolWindow& c = plan.ww[ow];
-      for (int64_t t = 0; t < c.count; ++t) dxr[c.first + t * c.step] += acc[ow];
-    };
-    for (int64_t ow = 0; ow < plan.lo; ++ow) spread(ow);
-    if (plan.hi > plan.lo) {  // interior: tap by tap, a strided add over the outputs
-      const int64_t s = p.stride[2], base = plan.lo * s - p.pad[2];
-      for (int64_t t = 0; t < p.kernel[2]; ++t) {
-        T* dst = dxr + base + t * p.dil[2];
-        for (int64_t ow = plan.lo; ow < plan.hi; ++ow) dst[(ow - plan.lo) * s] += acc[ow];
-      }
+    RowBuffer<T> buf(len);
+    std::fill(buf.data, buf.data + left, T(0));
+    std::fill(buf.data + left + OW, buf.data + len, T(0));
+    T* acc = buf.data + left;  // (OW,) Σ of the scaled grad rows reading this row
+    const T* dyp = dy + pl * p.out_plane();
+    constexpr int64_t kSmall = 64;  // up to 64 grad rows without heap
+    const T* grows_small[kSmall];
+    T f_small[kSmall];
+    const int64_t n = (a1 - a0) * (b1 - b0);
+    const T** grows = grows_small;
+    T* f = f_small;
+    if (n > kSmall) {  // (a thread_local costs a lookup each time control passes it)
+      thread_local std::vector<const T*> grows_big;
+      thread_local std::vector<T> f_big;
+      grows_big.resize(static_cast<size_t>(n));
+      f_big.resize(static_cast<size_t>(n));
+      grows = grows_big.data();
+      f = f_big.data();
     }
-    for (int64_t ow = std::max(plan.hi, plan.lo); ow < OW; ++ow) spread(ow);
+    int64_t i = 0;
+    for (int64_t a = a0; a < a1; ++a)
+      for (int64_t b = b0; b < b1; ++b, ++i) {
+        const int64_t od = id.out[a], oh = ih.out[b];
+        f[i] = fd[od] * fh[oh];
+        grows[i] = dyp + (od * OH + oh) * OW;
+      }
+    k.combine_rows(OW, n, grows, f, fw.data(), acc);
+    if (p.adaptive)
+      spread_adaptive(plan.ww, acc, W, dxr);
+    else
+      k.gather_phases(W, g.s, g.kt, g.ntaps.data(), g.offs.data(), buf.data, dxr);
   });
 }
 

@@ -36,12 +36,25 @@ bool max2x2_bwd(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t 
   return ok;
 }
 
+template <class T>
+void combine_rows(int64_t n, int64_t nrows, const T* const* rows, const T* f, const T* colscale,
+                  T* y) {
+  combine_rows_from<T>(0, n, nrows, rows, f, colscale, y);
+}
+
+template <class T>
+void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
+                   const T* src, T* dx) {
+  gather_phases_from<T>(0, n, s, kt, ntaps, offs, src, dx);
+}
+
 }  // namespace
 
-const PoolKernels<float> pool_f32__scalar = {"scalar", &max_rows<float>, &sum_rows<float>,
-                                             &max2x2<float>, &sum2x2<float>, &max2x2_bwd<float>};
-const PoolKernels<double> pool_f64__scalar = {"scalar",          &max_rows<double>,
-                                              &sum_rows<double>, &max2x2<double>,
-                                              &sum2x2<double>,   &max2x2_bwd<double>};
+const PoolKernels<float> pool_f32__scalar = {
+    "scalar",       &max_rows<float>,   &sum_rows<float>,     &max2x2<float>,
+    &sum2x2<float>, &max2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>};
+const PoolKernels<double> pool_f64__scalar = {
+    "scalar",        &max_rows<double>,   &sum_rows<double>,     &max2x2<double>,
+    &sum2x2<double>, &max2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>};
 
 }  // namespace cnnfast

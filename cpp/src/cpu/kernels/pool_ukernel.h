@@ -11,6 +11,12 @@
 //   max2x2_bwd: their backward for one output row: a = b - W are dx rows (flat index ia of a[0]);
 //             columns 2j, 2j+1 of both get dy[j] at the cell idx[j] names, 0 at the other three.
 //             Returns false if some idx[j] is not one of its window's four cells.
+//   combine_rows: the H/D direction of avg pooling's backward: for j < n,
+//             y[j] = (Σ_{r < nrows} f[r] * rows[r][j]) * colscale[j] (summed in r order).
+//   gather_phases: the W-direction of avg pooling's backward as a gather, each dx element written
+//             once: for w < n, phase f = w mod s, j = w / s:
+//             dx[w] = Σ_{i < ntaps[f]} src[j + offs[f*kt + i]] (summed in i order; 0 if no taps).
+//             src must be readable at every index named (the caller zero-pads it).
 // Callers guarantee every index fits in int32 (planes < 2^31 elements) so SIMD lanes can hold
 // it; larger planes use the scalar kernels.
 #pragma once
@@ -28,6 +34,10 @@ struct PoolKernels {
   void (*max2x2)(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx);
   void (*sum2x2)(int64_t n, const T* a, const T* b, T scale, T* y);
   bool (*max2x2_bwd)(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a);
+  void (*combine_rows)(int64_t n, int64_t nrows, const T* const* rows, const T* f,
+                       const T* colscale, T* y);
+  void (*gather_phases)(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps,
+                        const int64_t* offs, const T* src, T* dx);
 };
 
 extern const PoolKernels<float> pool_f32__scalar;
@@ -91,6 +101,29 @@ inline bool max2x2_bwd_one(T g, int64_t idx, int64_t ia, int64_t W, T* a) {
   a[W] = v[r == W];
   a[W + 1] = v[r == W + 1];
   return (r == 0) | (r == 1) | (r == W) | (r == W + 1);
+}
+
+// combine_rows for j in [j0, n) (the SIMD kernels' tail).
+template <class T>
+inline void combine_rows_from(int64_t j0, int64_t n, int64_t nrows, const T* const* rows,
+                              const T* f, const T* colscale, T* y) {
+  for (int64_t j = j0; j < n; ++j) {
+    T sum = 0;
+    for (int64_t r = 0; r < nrows; ++r) sum += f[r] * rows[r][j];
+    y[j] = sum * colscale[j];
+  }
+}
+
+// gather_phases for w in [w0, n) (the SIMD kernels' tail).
+template <class T>
+inline void gather_phases_from(int64_t w0, int64_t n, int64_t s, int64_t kt, const int64_t* ntaps,
+                               const int64_t* offs, const T* src, T* dx) {
+  for (int64_t w = w0; w < n; ++w) {
+    const int64_t f = w % s, j = w / s;
+    T sum = 0;
+    for (int64_t i = 0; i < ntaps[f]; ++i) sum += src[j + offs[f * kt + i]];
+    dx[w] = sum;
+  }
 }
 
 template <class T>
