@@ -1,6 +1,6 @@
 """Pooling / unpooling benchmark: cnnfast vs PyTorch CPU side by side in one process, same
 thread count, validated before timing; GB/s (bytes read + written) next to the copy bandwidth
-measured in the same run.
+measured in the same reps (cnnfast, torch and the copies run in turn, rep by rep).
 
     python bench/bench_pool.py [--threads 2] [--reps 7] [--only SUBSTRING]
 """
@@ -17,25 +17,27 @@ import cnnfast
 import cnnfast.functional as F
 
 
-def median_time(fn, reps, warmup=2):
+def interleaved_medians(fns, reps, warmup=2):
+    """Median time of each fn, the fns run in turn within every rep (so a slow spell of this
+    shared machine hits all of them, not just the one timed during it)."""
     for _ in range(warmup):
-        fn()
-    ts = []
+        for fn in fns:
+            fn()
+    ts = [[] for _ in fns]
     for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+        for t, fn in zip(ts, fns):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
 
 
-def copy_bandwidth(torch, reps):
-    """GB/s of the best plain copy available here (bytes read + written)."""
+def copy_fns(torch):
+    """Plain copies of 64 MiB (numpy, and torch with its threads): the bandwidth reference."""
     src = np.random.default_rng(0).standard_normal(64 * 1024 * 1024 // 4 * 4, np.float32)
     dst = np.empty_like(src)
-    t_np = median_time(lambda: np.copyto(dst, src), reps)
     ts, td = torch.from_numpy(src), torch.from_numpy(dst)
-    t_torch = median_time(lambda: td.copy_(ts), reps)
-    return 2 * src.nbytes / min(t_np, t_torch) / 1e9
+    return 2 * src.nbytes, [lambda: np.copyto(dst, src), lambda: td.copy_(ts)]
 
 
 def nbytes(*arrays):
@@ -199,23 +201,24 @@ def main():
     torch.set_num_threads(args.threads)
     cnnfast.set_num_threads(args.threads)
     rng = np.random.default_rng(1)
-    bw = copy_bandwidth(torch, args.reps)
+    copy_bytes, copies = copy_fns(torch)
     print(f"# {platform.processor() or platform.machine()}, threads={args.threads}, "
           f"cnnfast {cnnfast.__version__} {cnnfast.info()['isa']}, torch {torch.__version__}")
-    print(f"# copy bandwidth (best of numpy/torch copy, read+write): {bw:.1f} GB/s")
+    print("# copy GB/s: best of a numpy and a torch 64 MiB copy (read + write), timed in turn "
+          "with each case's reps; %copy = GB/s over it")
     print(f"{'case':<52} {'cnnfast ms':>10} {'torch ms':>9} {'ratio':>6} {'GB/s':>6} "
-          f"{'%copy':>6}")
+          f"{'copy':>6} {'%copy':>6}")
     with torch.no_grad():
         for name, ours, theirs, moved, valid in configs(torch, rng):
             if args.only not in name:
                 continue
             if not valid():
                 raise SystemExit(f"VALIDATION FAILED: {name}")
-            t_ours = median_time(ours, args.reps)
-            t_theirs = median_time(theirs, args.reps)
-            gbs = moved / t_ours / 1e9
+            t_ours, t_theirs, *t_copy = interleaved_medians([ours, theirs] + copies, args.reps)
+            gbs, bw = moved / t_ours / 1e9, copy_bytes / min(t_copy) / 1e9
             print(f"{name:<52} {t_ours * 1e3:10.2f} {t_theirs * 1e3:9.2f} "
-                  f"{t_theirs / t_ours:6.2f} {gbs:6.1f} {100 * gbs / bw:5.0f}%", flush=True)
+                  f"{t_theirs / t_ours:6.2f} {gbs:6.1f} {bw:6.1f} {100 * gbs / bw:5.0f}%",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -171,9 +171,35 @@ void sum_columns(int64_t n, int64_t nrows, const float* const* rows, int64_t off
   for (int64_t j = nv; j < n; ++j) y[j] = scale * sum_rows_one(nrows, rows, 1, 1, off + j);
 }
 
+// sum_rows over one row at stride 2, dilation 1 (avg pooling's across pass after sum_columns):
+// taps t and t + 1 are the even and odd columns of the same two loads, summed in their
+// de-interleaved lane order and put in output order once a block; a last lone tap loads src + 7
+// as load_strided does (never past the window).
+void sum_row_s2(int64_t n, const float* src, int64_t kw, float scale, float* y) {
+  const __m256 k = _mm256_set1_ps(scale);
+  for (int64_t j = 0; j < n; j = std::min(j + kLanes, n)) {  // the last block overlaps
+    const float* s = src + 2 * std::min(j, n - kLanes);
+    __m256 acc = _mm256_setzero_ps();  // lanes 0 2 8 10 | 4 6 12 14
+    int64_t t = 0;
+    for (; t + 1 < kw; t += 2) {
+      const __m256 lo = _mm256_loadu_ps(s + t), hi = _mm256_loadu_ps(s + t + 8);
+      acc = _mm256_add_ps(acc, _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+      acc = _mm256_add_ps(acc, _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    if (t < kw) {
+      const __m256 lo = _mm256_loadu_ps(s + t), hi = _mm256_loadu_ps(s + t + 7);
+      acc = _mm256_add_ps(acc, _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 2, 0)));
+    }
+    acc = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(acc), _MM_SHUFFLE(3, 1, 2, 0)));
+    _mm256_storeu_ps(y + std::min(j, n - kLanes), _mm256_mul_ps(acc, k));
+  }
+}
+
 void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, int64_t kw,
               int64_t dw, int64_t sw, float scale, float* y) {
   if (kw == 1 && sw == 1) return sum_columns(n, nrows, rows, off, scale, y);
+  if (nrows == 1 && sw == 2 && dw == 1 && n >= kLanes)
+    return sum_row_s2(n, rows[0] + off, kw, scale, y);
   int64_t j = 0;
   if (n >= kLanes) {
     const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
