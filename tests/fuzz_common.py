@@ -84,12 +84,14 @@ def assert_bounded(got, want, scale, what="", factor=16.0):
                              f"got {got[i]!r}, want {want[i]!r}")
 
 
-def assert_near(got, want, rtol, what=""):
-    """|got − want| ≤ rtol·(|want| + max|want| / 1000) elementwise (nonlinear formulas)."""
+def assert_near(got, want, rtol, what="", terms=None):
+    """|got − want| ≤ rtol·(|want| + max|want| / 1000) elementwise (nonlinear formulas); where
+    want is a sum that cancels, `terms` (the sum of the terms' magnitudes) replaces |want|."""
     want = np.asarray(want, np.float64)
     assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    floor = np.max(np.abs(want)) / 1000 if want.size else 0.0
-    bad = ~(np.abs(got.astype(np.float64) - want) <= rtol * (np.abs(want) + floor) + 1e-300)
+    mag = np.abs(want) if terms is None else np.maximum(np.abs(want), terms)
+    floor = np.max(mag) / 1000 if want.size else 0.0
+    bad = ~(np.abs(got.astype(np.float64) - want) <= rtol * (mag + floor) + 1e-300)
     if bad.any():
         i = np.unravel_index(np.argmax(bad), bad.shape)
         raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} elements off, first at {i}: "
