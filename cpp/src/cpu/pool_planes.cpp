@@ -31,6 +31,22 @@ Plan make_plan(const PoolParams& p) {
   return pl;
 }
 
+// A per-row scratch of n values of U: on the stack up to kSmall, else the thread's heap block
+// (a thread_local lookup per row costs more than a 3x3 row's pooling, so only long rows and tall
+// windows pay it). One live instance per (U, kSmall) per thread: they share that heap block.
+template <class U, int64_t kSmall>
+struct RowScratch {
+  U small[kSmall];
+  U* data;
+  explicit RowScratch(int64_t n) : data(small) {
+    if (n <= kSmall) return;
+    thread_local std::vector<U> big;
+    big.resize(static_cast<size_t>(n));
+    data = big.data();
+  }
+};
+constexpr int64_t kRowValues = 1024, kWindowRows = 64;  // RowScratch stack sizes
+
 // Calls f(plane, od, oh, nrows, rows, row_index) for every output row; rows point at column 0 of
 // the input rows (d, h) of the row's window, row_index at their flat plane indices.
 template <class T, class F>
@@ -39,21 +55,12 @@ void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& 
   constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
   for_each_raster(p.planes(), p.out[0], p.out[1], kRowsPerThread, [&](int64_t pl, int64_t od,
                                                                       int64_t oh) {
-    constexpr int64_t kSmall = 64;  // windows up to 64 rows need no heap
-    const T* rows_small[kSmall];
-    int64_t index_small[kSmall];
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
     const int64_t nrows = a.count * b.count;
-    const T** rows = rows_small;
-    int64_t* row_index = index_small;
-    if (nrows > kSmall) {  // (a thread_local costs a lookup each time control passes it)
-      thread_local std::vector<const T*> rows_big;
-      thread_local std::vector<int64_t> index_big;
-      rows_big.resize(static_cast<size_t>(nrows));
-      index_big.resize(static_cast<size_t>(nrows));
-      rows = rows_big.data();
-      row_index = index_big.data();
-    }
+    RowScratch<const T*, kWindowRows> row_ptrs(nrows);
+    RowScratch<int64_t, kWindowRows> row_indices(nrows);
+    const T** rows = row_ptrs.data;
+    int64_t* row_index = row_indices.data;
     const T* xp = x + pl * p.in_plane();
     int64_t r = 0;
     for (int64_t i = 0; i < a.count; ++i)
@@ -64,21 +71,6 @@ void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& 
     f(pl, od, oh, nrows, rows, row_index);
   });
 }
-
-// A per-row scratch of n values: on the stack up to kSmall, else the thread's heap block (a
-// thread_local lookup per row costs more than a 3x3 row's pooling).
-template <class T>
-struct RowBuffer {
-  static constexpr int64_t kSmall = 1024;
-  T small[kSmall];
-  T* data;
-  explicit RowBuffer(int64_t n) : data(small) {
-    if (n <= kSmall) return;
-    thread_local std::vector<T> big;
-    big.resize(static_cast<size_t>(n));
-    data = big.data();
-  }
-};
 
 template <class T>
 T avg_scale(const AvgOptions& o, const PoolWindow& a, const PoolWindow& b, const PoolWindow& c) {
@@ -149,7 +141,7 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
     T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
     const bool sum_rows_first = rows_first && nrows > 1;
-    RowBuffer<T> sums(sum_rows_first ? W : 0);  // (W,) Σ over the window's rows
+    RowScratch<T, kRowValues> sums(sum_rows_first ? W : 0);  // (W,) Σ over the window's rows
     const T* summed;
     if (sum_rows_first) {
       k.sum_rows(W, nrows, rows, 0, 1, 1, 1, T(1), sums.data);
@@ -298,25 +290,16 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
       std::fill(dxr, dxr + W, T(0));
       return;
     }
-    RowBuffer<T> buf(len);
+    RowScratch<T, kRowValues> buf(len);
     std::fill(buf.data, buf.data + left, T(0));
     std::fill(buf.data + left + OW, buf.data + len, T(0));
     T* acc = buf.data + left;  // (OW,) Σ of the scaled grad rows reading this row
     const T* dyp = dy + pl * p.out_plane();
-    constexpr int64_t kSmall = 64;  // up to 64 grad rows without heap
-    const T* grows_small[kSmall];
-    T f_small[kSmall];
     const int64_t n = (a1 - a0) * (b1 - b0);
-    const T** grows = grows_small;
-    T* f = f_small;
-    if (n > kSmall) {  // (a thread_local costs a lookup each time control passes it)
-      thread_local std::vector<const T*> grows_big;
-      thread_local std::vector<T> f_big;
-      grows_big.resize(static_cast<size_t>(n));
-      f_big.resize(static_cast<size_t>(n));
-      grows = grows_big.data();
-      f = f_big.data();
-    }
+    RowScratch<const T*, kWindowRows> grad_rows(n);  // the grad rows reading this row
+    RowScratch<T, kWindowRows> factors_of(n);        // and their divisor factors
+    const T** grows = grad_rows.data;
+    T* f = factors_of.data;
     int64_t i = 0;
     for (int64_t a = a0; a < a1; ++a)
       for (int64_t b = b0; b < b1; ++b, ++i) {
