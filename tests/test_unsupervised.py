@@ -219,9 +219,12 @@ def test_pretrain_layerwise_lowers_reconstruction_error(rng):
                           nn.Linear(6 * 3 * 3, 10))
     keys = list(model.state_dict())
     w0 = model[0].weight.data.copy()
-    data = _smooth_images(rng, 48, 1, 14, 14).astype(np.float32)
-    # 8 epochs: over 60 seeds the worst after/before ratio was 0.28 (4 epochs: 0.45, and one CI
-    # seed reached 0.52), so the 0.5 bar holds with margin and still fails when nothing is learned
+    # standardized: on the raw images (all positive, std 0.1) 3 % of seeds drew 4 conv units
+    # whose negative bias the ReLU kept at 0 on every pixel, so no gradient reached the conv
+    data = _smooth_images(rng, 48, 1, 14, 14)
+    data = ((data - data.mean()) / data.std()).astype(np.float32)
+    # 8 epochs: over 200 seeds the worst after/before ratio was 0.42 (99th percentile 0.34), so
+    # the 0.5 bar holds and still fails when nothing is learned
     records = pretrain_layerwise(model, data, epochs=8, batch_size=16, lr=0.02,
                                  seed=int(rng.integers(1 << 30)))
     assert [r["layer"] for r in records] == ["0", "3"]
