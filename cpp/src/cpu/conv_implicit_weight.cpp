@@ -15,6 +15,7 @@
 #include "cpu/conv_implicit.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
+#include "cpu/transpose.h"
 #include "cpu/workspace.h"
 
 namespace cnnfast::cpu {
@@ -58,11 +59,8 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
         const int64_t n = it / G, g = it % G;
         pad_volume(p, pl, x + (n * p.C + g * Cg) * p.in_volume(), xp);
         const T* dyg = dy + (n * p.K + g * Kg) * PQ;  // (Kg, PQ)
-        for (int64_t u = 0; u < PQ; ++u) {
-          T* row = dyt + u * ldy;
-          for (int64_t k = 0; k < Kg; ++k) row[k] = dyg[k * PQ + u];
-          for (int64_t k = Kg; k < ldy; ++k) row[k] = T(0);
-        }
+        transpose_blocked(Kg, PQ, dyg, PQ, dyt, ldy);
+        for (int64_t u = 0; u < PQ; ++u) std::fill(dyt + u * ldy + Kg, dyt + (u + 1) * ldy, T(0));
         for (int64_t u0 = 0; u0 < PQ; u0 += kPositionChunk) {
           const int64_t un = std::min(kPositionChunk, PQ - u0);
           for (int64_t kb = 0; kb < KB; ++kb)

@@ -18,6 +18,7 @@
 #include "cpu/dispatch.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/transpose.h"
 #include "cpu/vol2col.h"
 #include "cpu/workspace.h"
 
@@ -93,8 +94,7 @@ void transpose(int64_t rows, int64_t cols, const T* src, T* dst) {
   parallel_region(get_num_threads(), [&](int t, int nt) {
     int64_t r0, r1;
     static_range(rows, t, nt, r0, r1);
-    for (int64_t r = r0; r < r1; ++r)
-      for (int64_t c = 0; c < cols; ++c) dst[c * rows + r] = src[r * cols + c];
+    transpose_blocked(r1 - r0, cols, src + r0 * cols, cols, dst + r0, rows);
   });
 }
 
