@@ -356,31 +356,40 @@ void tiled_conv_backward_weight_gemm(const TiledConvParams& p, T* dw, T* db, con
   if (db) tiled_conv_bias_grad(p, db, dy);
 }
 
-// db[bank, k] (tiled) or db[k, position] (locally connected) += Σ dy, one channel per item: the
-// tiled sums run along output rows, one strided partial sum per bank column.
+// db[bank, k] (tiled) or db[k, position] (locally connected) += Σ dy, one channel per item. Tiled:
+// the rows of each bank row (od mod TD, oh mod TH) are summed into one column row (contiguous,
+// vectorized adds), whose columns fold into the banks (ow mod TW) once at the end — db's K
+// channels share cache lines, so a write per dy row bounced those lines between the threads.
 template <class T>
 void tiled_conv_bias_grad(const TiledConvParams& p, T* db, const T* dy) {
   const Conv3dParams& c = p.conv;
-  const int64_t K = c.K, out = c.out_volume(), tw = std::min(p.TW, c.OW);
+  const int64_t K = c.K, out = c.out_volume(), OW = c.OW;
+  const int64_t td = std::min(p.TD, c.OD), th = std::min(p.TH, c.OH);
   for_each_item(K, get_num_threads(), [&](int64_t k, int) {
+    if (p.bias_per_location) {
+      T* dbk = db + k * out;  // (out,)
+      for (int64_t n = 0; n < c.N; ++n) {
+        const T* dyk = dy + (n * K + k) * out;
+        for (int64_t o = 0; o < out; ++o) dbk[o] += dyk[o];
+      }
+      return;
+    }
+    std::vector<T> cols(static_cast<size_t>(td * th * OW), T(0));  // (td, th, OW)
     for (int64_t n = 0; n < c.N; ++n) {
       const T* dyk = dy + (n * K + k) * out;  // (OD, OH, OW)
-      if (p.bias_per_location) {
-        T* dbk = db + k * out;
-        for (int64_t o = 0; o < out; ++o) dbk[o] += dyk[o];
-        continue;
-      }
       for (int64_t od = 0; od < c.OD; ++od)
         for (int64_t oh = 0; oh < c.OH; ++oh) {
-          const T* row = dyk + (od * c.OH + oh) * c.OW;
-          T* dbr = db + ((od % p.TD) * p.TH + oh % p.TH) * p.TW * K + k;  // bank (bd, bh, 0)
-          for (int64_t bw = 0; bw < tw; ++bw) {
-            T s = T(0);
-            for (int64_t ow = bw; ow < c.OW; ow += p.TW) s += row[ow];
-            dbr[bw * K] += s;
-          }
+          const T* row = dyk + (od * c.OH + oh) * OW;
+          T* col = cols.data() + ((od % p.TD) * th + oh % p.TH) * OW;
+          for (int64_t ow = 0; ow < OW; ++ow) col[ow] += row[ow];
         }
     }
+    for (int64_t bd = 0; bd < td; ++bd)
+      for (int64_t bh = 0; bh < th; ++bh) {
+        const T* col = cols.data() + (bd * th + bh) * OW;
+        T* dbr = db + ((bd * p.TH + bh) * p.TW) * K + k;  // bank (bd, bh, 0)
+        for (int64_t ow = 0; ow < OW; ++ow) dbr[(ow % p.TW) * K] += col[ow];
+      }
   });
 }
 
