@@ -345,3 +345,27 @@ def test_small_plane_large_weight_gradient_shares_columns(rng):
         want = ref.conv2d_backward(gy, x, w, stride=(1, 1), pad=(1,) * 4, groups=g)[1]
         err = np.linalg.norm(outs[0] - want) / np.linalg.norm(want)
         assert err <= tol, f"grad_w {x.shape} groups {g}: relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, K, R, S, stride, padding, dilation, groups): images too large for
+    # conv2d_gemm_small, so the forward packs its column chunks straight into GEMM panels from
+    # a padded copy of each image; chunks end mid-row, panels straddle output rows.
+    (1, 16, 70, 69, 8, 3, 3, 1, 1, 1, 1),               # 2 chunks, odd width, 1 image
+    (2, 64, 64, 61, 24, 3, 3, 2, (1, 0, 2, 1), 1, 2),   # strided, 2 groups, asymmetric pad
+    (3, 20, 45, 47, 21, 5, 3, 1, "same", (2, 1), 1),    # dilated 5x3, K tail
+])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_chunked_gemm_forward_panels(isa, rng, shape, threads):
+    from cnnfast._checks import resolve_padding
+    n, c, h, w, k, r, s, st, pad, dil, g = shape
+    dil = dil if isinstance(dil, tuple) else (dil, dil)
+    case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=(st, st), padding=pad,
+                pad=resolve_padding(pad, (h, w), (r, s), (st, st), dil), dilation=dil, groups=g)
+    before = cnnfast.get_num_threads()
+    try:
+        cnnfast.set_num_threads(threads)
+        for dtype, tol in ((np.float32, 1e-5), (np.float64, 1e-12)):
+            _run_case(rng, case, dtype, tol, algo="gemm")
+    finally:
+        cnnfast.set_num_threads(before)

@@ -10,6 +10,13 @@ inline bool is_pointwise(const Conv2dParams& p) {
          p.pad_left == 0 && p.pad_bottom == 0 && p.pad_right == 0;
 }
 
+// Every GEMM of a call has the same A per group: the weights (Kg, Cg*R*S), or their transpose
+// for dx. pack_weights_once packs them for all groups into one shared, read-only buffer
+// (gemm_pack_a layout, `stride` elements a group) so that no chunk or thread repacks them.
+template <class T>
+const T* pack_weights_once(const Conv2dParams& p, const T* w, bool transposed, int nt,
+                           int64_t& stride);
+
 template <class T>
 void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                          Activation act = Activation::none);

@@ -14,6 +14,7 @@
 
 #include "cnnfast/checked.h"
 #include "cnnfast/runtime.h"
+#include "cpu/conv2d_gemm.h"
 #include "cpu/conv2d_gemm_small.h"
 #include "cpu/epilogue.h"
 #include "cpu/gemm.h"
@@ -57,22 +58,6 @@ struct Blocks {
   }
 };
 
-// Every block's GEMM has the same A per group (the weights, or their transpose for dx): with
-// several blocks, pack it once for all of them (one shared, read-only copy) instead of once per
-// block and thread. Returns null when there is one block per group (gemm packs as it goes).
-template <class T>
-const T* prepack_weights(const Conv2dParams& p, const Blocks& B, int64_t m, int64_t k,
-                         const T* w, bool transposed, int nt, int64_t& stride) {
-  if (B.count < 2) return nullptr;
-  stride = gemm_packed_a_size<T>(m, k);
-  T* ap = thread_scratch<T>(Scratch::weights, p.groups * stride);
-  for (int64_t g = 0; g < p.groups; ++g) {
-    const T* wg = w + g * B.Kg * B.rows;  // (Kg, CgRS)
-    gemm_pack_a(m, k, wg, transposed ? 1 : B.rows, transposed ? B.rows : 1, ap + g * stride, nt);
-  }
-  return ap;
-}
-
 }  // namespace
 
 template <class T>
@@ -81,7 +66,7 @@ void conv2d_forward_gemm_small(const Conv2dParams& p, int64_t len, T* y, const T
   const int nt = get_num_threads();
   const Blocks B(p, len, nt);
   int64_t stride = 0;
-  const T* ap = prepack_weights(p, B, B.Kg, B.rows, w, /*transposed=*/false, nt, stride);
+  const T* ap = B.count < 2 ? nullptr : pack_weights_once(p, w, /*transposed=*/false, nt, stride);
   for_each_item(B.count * p.groups, nt, [&](int64_t it, int inner) {
     const int64_t g = it % p.groups, n0 = (it / p.groups) * B.nb;
     const int64_t n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;
@@ -111,7 +96,7 @@ void conv2d_backward_data_gemm_small(const Conv2dParams& p, int64_t len, T* dx, 
   const int nt = get_num_threads();
   const Blocks B(p, len, nt);
   int64_t stride = 0;
-  const T* ap = prepack_weights(p, B, B.rows, B.Kg, w, /*transposed=*/true, nt, stride);
+  const T* ap = B.count < 2 ? nullptr : pack_weights_once(p, w, /*transposed=*/true, nt, stride);
   for_each_item(B.count * p.groups, nt, [&](int64_t it, int inner) {
     const int64_t g = it % p.groups, n0 = (it / p.groups) * B.nb;
     const int64_t n1 = std::min(p.N, n0 + B.nb), cols = (n1 - n0) * B.PQ;

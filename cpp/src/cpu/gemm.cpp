@@ -51,10 +51,13 @@ constexpr int64_t kShallowK = 32;
 constexpr int64_t kSkinnyM = 16, kSkinnyMin = 256;  // gemm(): solve the transposed problem
 
 // A pre-packed by gemm_pack_a: rows [arow0, arow0 + m) of a matrix with mp padded rows.
+// B pre-packed by the caller (gemm_prepacked_ab): panels of (bk, NR), bp at this call's column 0.
 template <class T>
 struct Prepacked {
   const T* ap = nullptr;
   int64_t mp = 0, arow0 = 0;
+  const T* bp = nullptr;
+  int64_t bk = 0;
 };
 
 template <class T>
@@ -69,19 +72,22 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
   const int MR = kr.mr, NR = kr.nr;
   const int64_t MC = kr.mc, KC = kr.kc, NC = kr.nc;
   T* ap = pre.ap ? nullptr : thread_scratch<T>(Scratch::pack_a, MC * KC);
-  T* bp = thread_scratch<T>(Scratch::pack_b, KC * ((NC + NR - 1) / NR * NR));
+  T* bp = pre.bp ? nullptr : thread_scratch<T>(Scratch::pack_b, KC * ((NC + NR - 1) / NR * NR));
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min(KC, k - pc);
       const bool acc = accumulate || pc > 0;
-      pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, NR, bp);
+      // B micro-panel jr (a multiple of NR) of this block: at bpk + jr / NR * bstride.
+      const T* bpk = pre.bp ? pre.bp + jc / NR * pre.bk * NR + pc * NR : bp;
+      const int64_t bstride = pre.bp ? pre.bk * NR : kc * NR;
+      if (!pre.bp) pack_b(kc, nc, b + pc * rsb + jc * csb, rsb, csb, NR, bp);
       for (int64_t ic = 0; ic < m; ic += MC) {
         const int64_t mc = std::min(MC, m - ic);
         const T* apk = pre.ap ? pre.ap + pc * pre.mp + (pre.arow0 + ic) * kc : ap;
         if (!pre.ap) pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, MR, ap);
         auto tile = [&](int64_t ir, int64_t jr) {
-          kr.ukernel(kc, apk + ir * kc, bp + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+          kr.ukernel(kc, apk + ir * kc, bpk + jr / NR * bstride, c + (ic + ir) * ldc + jc + jr, ldc,
                      std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), acc);
         };
         if (kc <= kShallowK) {
@@ -103,7 +109,7 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
 template <class T>
 void gemm_threads(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
                   const T* ap, const T* b, int64_t rsb, int64_t csb, T* c, int64_t ldc,
-                  bool accumulate, int nthreads) {
+                  bool accumulate, int nthreads, const T* bp = nullptr) {
   if (m <= 0 || n <= 0) return;
   const GemmKernel<T>& kr = gemm_kernel<T>();
   const int64_t mp = (m + kr.mr - 1) / kr.mr * kr.mr;
@@ -120,12 +126,12 @@ void gemm_threads(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int6
     t0 *= tile;
     t1 = std::min(t1 * tile, extent);
     if (t1 <= t0) return;
-    if (split_n)
-      gemm_serial(kr, m, t1 - t0, k, a, rsa, csa, b + t0 * csb, rsb, csb, c + t0, ldc, accumulate,
-                  Prepacked<T>{ap, mp, 0});
+    if (split_n)  // t0 is a whole number of NR panels
+      gemm_serial(kr, m, t1 - t0, k, a, rsa, csa, bp ? b : b + t0 * csb, rsb, csb, c + t0, ldc,
+                  accumulate, Prepacked<T>{ap, mp, 0, bp ? bp + t0 / kr.nr * k * kr.nr : bp, k});
     else
       gemm_serial(kr, t1 - t0, n, k, ap ? a : a + t0 * rsa, rsa, csa, b, rsb, csb, c + t0 * ldc,
-                  ldc, accumulate, Prepacked<T>{ap, mp, t0});
+                  ldc, accumulate, Prepacked<T>{ap, mp, t0, bp, k});
   });
 }
 
@@ -182,6 +188,17 @@ void gemm_prepacked(int64_t m, int64_t n, int64_t k, const T* ap, const T* b, in
   gemm_threads<T>(m, n, k, nullptr, 0, 0, ap, b, rsb, csb, c, ldc, accumulate, nthreads);
 }
 
+template <class T>
+int gemm_panel_width() {
+  return gemm_kernel<T>().nr;
+}
+
+template <class T>
+void gemm_prepacked_ab(int64_t m, int64_t n, int64_t k, const T* ap, const T* bp, T* c,
+                       int64_t ldc, bool accumulate, int nthreads) {
+  gemm_threads<T>(m, n, k, nullptr, 0, 0, ap, nullptr, 0, 0, c, ldc, accumulate, nthreads, bp);
+}
+
 template int64_t gemm_packed_a_size<float>(int64_t, int64_t);
 template int64_t gemm_packed_a_size<double>(int64_t, int64_t);
 template PackedALayout gemm_packed_a_layout<float>(int64_t, int64_t);
@@ -192,6 +209,12 @@ template void gemm_prepacked<float>(int64_t, int64_t, int64_t, const float*, con
                                     int64_t, int64_t, float*, int64_t, bool, int);
 template void gemm_prepacked<double>(int64_t, int64_t, int64_t, const double*, const double*,
                                      int64_t, int64_t, double*, int64_t, bool, int);
+template int gemm_panel_width<float>();
+template int gemm_panel_width<double>();
+template void gemm_prepacked_ab<float>(int64_t, int64_t, int64_t, const float*, const float*,
+                                       float*, int64_t, bool, int);
+template void gemm_prepacked_ab<double>(int64_t, int64_t, int64_t, const double*, const double*,
+                                        double*, int64_t, bool, int);
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
                           int64_t, int64_t, float*, int64_t, bool, int);
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,

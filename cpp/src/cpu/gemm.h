@@ -35,4 +35,13 @@ template <class T>
 void gemm_prepacked(int64_t m, int64_t n, int64_t k, const T* ap, const T* b, int64_t rsb,
                     int64_t csb, T* c, int64_t ldc, bool accumulate, int nthreads);
 
+// B packed by the caller as well (im2col writing its columns straight into panels): ceil(n/NR)
+// panels of the whole k, B(p, j) at bp[(j / NR)*k*NR + p*NR + j % NR] (NR = gemm_panel_width),
+// columns past n finite (zeros). Saves the copy gemm's own B packing would make per KC block.
+template <class T>
+int gemm_panel_width();
+template <class T>
+void gemm_prepacked_ab(int64_t m, int64_t n, int64_t k, const T* ap, const T* bp, T* c,
+                       int64_t ldc, bool accumulate, int nthreads);
+
 }  // namespace cnnfast
