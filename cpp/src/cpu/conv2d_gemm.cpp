@@ -162,6 +162,20 @@ void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const 
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
   if (small_images(p, col_budget(p, gemm_kernel<T>().nr)))
     return conv2d_backward_data_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), dx, dy, w);
+  const Conv3dParams p3 = as_conv3d(p);
+  if (!pw && implicit_data_applies(p3)) {
+    // Unit stride: dx is the forward of dy with the filters flipped and transposed, padded by
+    // dil·(k-1) - pad (the 'full' correlation cropped to the input) — im2col + GEMM on dy
+    // without a column matrix to scatter back (col2im), which bound this pass at 64 % of peak.
+    T* wt = thread_scratch<T>(Scratch::weights2, checked_mul(p.C * p.Kg(), p.R * p.S));
+    flip_transpose_filters(p3, w, wt);  // (C, Kg, R, S)
+    const Conv3dParams q = implicit_data_params(p3);
+    Conv2dParams f = p;
+    f.C = p.K, f.H = p.P, f.W = p.Q, f.K = p.C, f.P = p.H, f.Q = p.W;
+    f.pad_top = q.pad_top, f.pad_bottom = q.pad_bottom, f.pad_left = q.pad_left;
+    f.pad_right = q.pad_right;
+    return conv2d_forward_gemm(f, dx, dy, static_cast<const T*>(wt), static_cast<const T*>(nullptr));
+  }
   int64_t stride = 0;
   const T* ap = pack_weights_once(p, w, /*transposed=*/true, get_num_threads(), stride);
   for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {

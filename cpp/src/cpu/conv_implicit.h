@@ -95,6 +95,10 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
 // implicit forward on dy with flipped, transposed filters (conv_implicit_data.cpp).
 bool implicit_data_applies(const Conv3dParams& p);
 Conv3dParams implicit_data_params(const Conv3dParams& p);  // that forward's geometry
+// That forward's filters: w (K, Cg, KD, KH, KW) -> wt (C, Kg, KD, KH, KW), flipped on every
+// axis and transposed per group.
+template <class T>
+void flip_transpose_filters(const Conv3dParams& p, const T* w, T* wt);
 // Backward-data of a strided convolution (groups 1) as the implicit GEMM over its stride phases
 // (conv_implicit_phases.cpp).
 bool implicit_phases_apply(const Conv3dParams& p);

@@ -34,8 +34,6 @@ Conv3dParams implicit_data_params(const Conv3dParams& p) {
   return q;
 }
 
-namespace {
-
 // That forward's filters: w (K, Cg, KD, KH, KW) -> wt (C, Kg, KD, KH, KW), flipped on every
 // axis and transposed per group. (Winograd reads w that way in its filter transform instead.)
 template <class T>
@@ -52,8 +50,6 @@ void flip_transpose_filters(const Conv3dParams& p, const T* w, T* wt) {
   });
 }
 
-}  // namespace
-
 template <class T>
 void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
   if (!implicit_data_applies(p)) return conv_backward_data_phases(p, dx, dy, w);
@@ -64,6 +60,7 @@ void conv_backward_data_implicit(const Conv3dParams& p, T* dx, const T* dy, cons
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
+  template void flip_transpose_filters<T>(const Conv3dParams&, const T*, T*);                    \
   template void conv_backward_data_implicit<T>(const Conv3dParams&, T*, const T*, const T*);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
