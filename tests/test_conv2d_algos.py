@@ -349,14 +349,16 @@ def test_small_plane_large_weight_gradient_shares_columns(rng):
 
 @pytest.mark.parametrize("shape", [
     # (N, C, H, W, K, R, S, stride, padding, dilation, groups): images too large for
-    # conv2d_gemm_small, so the forward packs its column chunks straight into GEMM panels from
-    # a padded copy of each image; chunks end mid-row, panels straddle output rows.
+    # conv2d_gemm_small, so the forward (and backward-data at unit stride, its forward on dy)
+    # packs column chunks straight into GEMM panels from a padded copy of each image, and the
+    # weight gradient packs the transposed columns (8x8 register transposes on AVX2); chunks end
+    # mid-row, panels straddle output rows, 3 threads split one image's GEMM.
     (1, 16, 70, 69, 8, 3, 3, 1, 1, 1, 1),               # 2 chunks, odd width, 1 image
     (2, 64, 64, 61, 24, 3, 3, 2, (1, 0, 2, 1), 1, 2),   # strided, 2 groups, asymmetric pad
     (3, 20, 45, 47, 21, 5, 3, 1, "same", (2, 1), 1),    # dilated 5x3, K tail
 ])
 @pytest.mark.parametrize("threads", [1, 3])
-def test_chunked_gemm_forward_panels(isa, rng, shape, threads):
+def test_chunked_gemm_column_panels(isa, rng, shape, threads):
     from cnnfast._checks import resolve_padding
     n, c, h, w, k, r, s, st, pad, dil, g = shape
     dil = dil if isinstance(dil, tuple) else (dil, dil)

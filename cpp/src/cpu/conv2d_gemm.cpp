@@ -198,20 +198,66 @@ void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const 
 }
 
 namespace {
+// The weight gradient's column source: for non-pointwise layers, each image is zero-padded once
+// and col(n)ᵀ goes chunk by chunk straight into the GEMM's B panels (kr.pack_rows transposes
+// runs of positions of NR taps at a time) — no im2col matrix and no strided pack of it.
+struct DwColumns {
+  bool pw;
+  int64_t len, rows_p;  // positions per chunk; column rows rounded up to whole panels
+  Conv3dParams q;
+  PaddedVolume v;
+  std::vector<int64_t> off;
+  DwColumns(const Conv2dParams& p, int64_t len_, int64_t nr)
+      : pw(is_pointwise(p)), len(len_), rows_p((p.Cg() * p.R * p.S + nr - 1) / nr * nr),
+        q(as_conv3d(p)), v(q, 1), off(pw ? std::vector<int64_t>() : tap_offsets(q, v)) {}
+};
+
+// bp = col(n)ᵀ for positions [j0, j0 + len) as gemm_prepacked_ab's B (k = positions, n = taps):
+// bp[(t / NR)*len*NR + u*NR + t % NR] = xp[off[t] + origin(j0 + u)]. Taps past `rows` in the
+// last panel repeat the last tap (finite; the GEMM never stores those columns).
+template <class T>
+void pack_column_panels_t(const GemmKernel<T>& kr, const Conv2dParams& p, int64_t Wp,
+                          const T* xp, const int64_t* off, int64_t rows, int64_t j0, int64_t len,
+                          T* bp) {
+  const int64_t NR = kr.nr;
+  const T* src[64];
+  for (int64_t t0 = 0; t0 < rows; t0 += NR) {
+    T* panel = bp + t0 / NR * len * NR;
+    int64_t i = j0 / p.Q, q = j0 % p.Q;
+    for (int64_t u = 0; u < len; q = 0, ++i) {  // one run of positions per output row
+      const int64_t run = std::min(p.Q - q, len - u);
+      const int64_t org = i * p.stride_h * Wp + q * p.stride_w;
+      for (int64_t j = 0; j < NR; ++j) src[j] = xp + off[std::min(t0 + j, rows - 1)] + org;
+      kr.pack_rows(run, src, p.stride_w, panel + u * NR);
+      u += run;
+    }
+  }
+}
+
 // dw_g += dY_g(n) · col(n)ᵀ for one (image, group) item.
 template <class T>
-void accumulate_dw_item(const Conv2dParams& p, const Dims& d, bool pw, int64_t len, int64_t it,
+void accumulate_dw_item(const Conv2dParams& p, const Dims& d, const DwColumns& cols, int64_t it,
                         int inner, T* dw, const T* dy, const T* x) {
-  const int64_t n = it / d.G, g = it % d.G;
+  const int64_t n = it / d.G, g = it % d.G, len = cols.len;
   const T* xg = x + (n * p.C + g * d.Cg) * d.HW;
   const T* dyg = dy + (n * p.K + g * d.Kg) * d.PQ;
   T* dwg = dw + g * d.Kg * d.rows;
-  T* col = pw ? nullptr : thread_scratch<T>(Scratch::col, d.rows * len);
+  if (cols.pw) {
+    for (int64_t j0 = 0; j0 < d.PQ; j0 += len)
+      gemm(d.Kg, d.rows, std::min(len, d.PQ - j0), dyg + j0, d.PQ, 1, xg + j0, 1, d.HW, dwg,
+           d.rows, true, inner);
+    return;
+  }
+  const GemmKernel<T>& kr = gemm_kernel<T>();
+  T* xp = thread_scratch<T>(Scratch::aux, cols.v.size);  // (Cg, Hp, Wp) + slack
+  T* bp = thread_scratch<T>(Scratch::col, cols.rows_p * len);
+  pad_volume(cols.q, cols.v, xg, xp);
   for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
     const int64_t l = std::min(len, d.PQ - j0);
-    if (!pw) im2col(p, xg, j0, l, col);
-    const T* bsrc = pw ? xg + j0 : col;
-    gemm(d.Kg, d.rows, l, dyg + j0, d.PQ, 1, bsrc, 1, pw ? d.HW : l, dwg, d.rows, true, inner);
+    pack_column_panels_t(kr, p, cols.v.Wp, static_cast<const T*>(xp), cols.off.data(), d.rows, j0,
+                         l, bp);
+    gemm_packed_b(d.Kg, d.rows, l, dyg + j0, d.PQ, 1, static_cast<const T*>(bp), dwg, d.rows,
+                  true, inner);
   }
 }
 }  // namespace
@@ -219,10 +265,10 @@ void accumulate_dw_item(const Conv2dParams& p, const Dims& d, bool pw, int64_t l
 template <class T>
 void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x) {
   const Dims d(p);
-  const bool pw = is_pointwise(p);
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
   const int nt = get_num_threads();
   const int64_t items = p.N * d.G, wsize = p.K * d.rows;
+  const DwColumns cols(p, len, gemm_kernel<T>().nr);
   if (dw && small_images(p, col_budget(p, gemm_kernel<T>().nr))) {
     conv2d_backward_weight_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), dw, dy, x);
   } else if (dw && nt > 1 && items >= nt) {
@@ -233,7 +279,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
       int64_t b0, e0;
       static_range(items, t, n, b0, e0);
       for (int64_t it = b0; it < e0; ++it)
-        accumulate_dw_item(p, d, pw, len, it, 1, partial.data() + t * wsize, dy, x);
+        accumulate_dw_item(p, d, cols, it, 1, partial.data() + t * wsize, dy, x);
     });
     parallel_region(nt, [&](int t, int n) {
       int64_t b0, e0;
@@ -245,7 +291,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
       }
     });
   } else if (dw) {
-    for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, pw, len, it, nt, dw, dy, x);
+    for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, cols, it, nt, dw, dy, x);
   }
   if (db) accumulate_channel_sums(p.N, p.K, d.PQ, db, dy);
 }

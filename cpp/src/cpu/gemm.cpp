@@ -199,6 +199,12 @@ void gemm_prepacked_ab(int64_t m, int64_t n, int64_t k, const T* ap, const T* bp
   gemm_threads<T>(m, n, k, nullptr, 0, 0, ap, nullptr, 0, 0, c, ldc, accumulate, nthreads, bp);
 }
 
+template <class T>
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                   const T* bp, T* c, int64_t ldc, bool accumulate, int nthreads) {
+  gemm_threads<T>(m, n, k, a, rsa, csa, nullptr, nullptr, 0, 0, c, ldc, accumulate, nthreads, bp);
+}
+
 template int64_t gemm_packed_a_size<float>(int64_t, int64_t);
 template int64_t gemm_packed_a_size<double>(int64_t, int64_t);
 template PackedALayout gemm_packed_a_layout<float>(int64_t, int64_t);
@@ -215,6 +221,10 @@ template void gemm_prepacked_ab<float>(int64_t, int64_t, int64_t, const float*, 
                                        float*, int64_t, bool, int);
 template void gemm_prepacked_ab<double>(int64_t, int64_t, int64_t, const double*, const double*,
                                         double*, int64_t, bool, int);
+template void gemm_packed_b<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t,
+                                   const float*, float*, int64_t, bool, int);
+template void gemm_packed_b<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,
+                                    const double*, double*, int64_t, bool, int);
 template void gemm<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*,
                           int64_t, int64_t, float*, int64_t, bool, int);
 template void gemm<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t,

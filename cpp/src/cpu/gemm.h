@@ -43,5 +43,9 @@ int gemm_panel_width();
 template <class T>
 void gemm_prepacked_ab(int64_t m, int64_t n, int64_t k, const T* ap, const T* bp, T* c,
                        int64_t ldc, bool accumulate, int nthreads);
+// A given by strides (packed as gemm packs it), B packed by the caller as for gemm_prepacked_ab.
+template <class T>
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, const T* a, int64_t rsa, int64_t csa,
+                   const T* bp, T* c, int64_t ldc, bool accumulate, int nthreads);
 
 }  // namespace cnnfast

@@ -90,8 +90,10 @@ void ukernel_f64_12x16(int64_t kc, const double* a, const double* b, double* c, 
 }  // namespace
 
 const GemmKernel<float> gemm_f32_12x32__avx512 = {"gemm_f32_12x32__avx512", 12, 32, 192, 384,
-                                                  3072, ukernel_f32_12x32};
+                                                  3072, ukernel_f32_12x32,
+                                                  gemm_pack_rows_generic<float, 32>};
 const GemmKernel<double> gemm_f64_12x16__avx512 = {"gemm_f64_12x16__avx512", 12, 16, 96, 384,
-                                                   2048, ukernel_f64_12x16};
+                                                   2048, ukernel_f64_12x16,
+                                                   gemm_pack_rows_generic<double, 16>};
 
 }  // namespace cnnfast

@@ -21,8 +21,10 @@ void gemm_ukernel_scalar(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, 
 }  // namespace
 
 const GemmKernel<float> gemm_f32_4x8__scalar = {"gemm_f32_4x8__scalar", 4, 8, 128, 256, 2048,
-                                                gemm_ukernel_scalar<float, 4, 8>};
+                                                gemm_ukernel_scalar<float, 4, 8>,
+                                                gemm_pack_rows_generic<float, 8>};
 const GemmKernel<double> gemm_f64_4x4__scalar = {"gemm_f64_4x4__scalar", 4, 4, 128, 256, 2048,
-                                                 gemm_ukernel_scalar<double, 4, 4>};
+                                                 gemm_ukernel_scalar<double, 4, 4>,
+                                                 gemm_pack_rows_generic<double, 4>};
 
 }  // namespace cnnfast

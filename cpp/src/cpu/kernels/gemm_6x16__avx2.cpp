@@ -151,11 +151,49 @@ void ukernel_f64_6x8(int64_t kc, const double* a, const double* b, double* c, in
 }
 #undef CNNFAST_F64_STEP
 
+// B panel (k, 16) from 16 rows: 8x8 blocks transposed in registers (unpack, shuffle, lane
+// permute); a tail of k % 8 positions and strided rows take the portable loop.
+inline void transpose8x8_store(const float* const* rows, int64_t p, float* dst) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + p);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[0..3]: columns 0,1,2,3 (lanes 0-3: rows 0-3, lanes 4-7: columns 4-7 of them); r[4..7] same
+  // for rows 4-7. Column q of the block goes to dst[q*16].
+  for (int q = 0; q < 4; ++q) {
+    _mm256_storeu_ps(dst + q * 16, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
+    _mm256_storeu_ps(dst + (q + 4) * 16, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
+  }
+}
+
+void pack_rows_f32_16(int64_t k, const float* const* rows, int64_t stride, float* dst) {
+  if (stride != 1) return gemm_pack_rows_generic<float, 16>(k, rows, stride, dst);
+  int64_t p = 0;
+  for (; p + 8 <= k; p += 8) {
+    transpose8x8_store(rows, p, dst + p * 16);
+    transpose8x8_store(rows + 8, p, dst + p * 16 + 8);
+  }
+  if (p < k) {
+    const float* tail[16];
+    for (int j = 0; j < 16; ++j) tail[j] = rows[j] + p;
+    gemm_pack_rows_generic<float, 16>(k - p, tail, 1, dst + p * 16);
+  }
+}
+
 }  // namespace
 
 const GemmKernel<float> gemm_f32_6x16__avx2 = {"gemm_f32_6x16__avx2", 6, 16, 144, 256, 3072,
-                                               ukernel_f32_6x16};
+                                               ukernel_f32_6x16, pack_rows_f32_16};
 const GemmKernel<double> gemm_f64_6x8__avx2 = {"gemm_f64_6x8__avx2", 6, 8, 96, 256, 2048,
-                                               ukernel_f64_6x8};
+                                               ukernel_f64_6x8,
+                                               gemm_pack_rows_generic<double, 8>};
 
 }  // namespace cnnfast

@@ -14,6 +14,25 @@ template <class T>
 using GemmUkernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, int64_t mr,
                              int64_t nr, bool accumulate);
 
+// Packs one B panel from NR source rows read along k (a transposing copy, for B given as Bᵀ):
+//   dst[p*NR + j] = rows[j][p*stride]   for p < k, j < NR
+template <class T>
+using GemmPackRows = void (*)(int64_t k, const T* const* rows, int64_t stride, T* dst);
+
+// The portable loop behind GemmPackRows (each ISA file instantiates it with its own flags).
+template <class T, int NR>
+void gemm_pack_rows_generic(int64_t k, const T* const* rows, int64_t stride, T* dst) {
+  constexpr int64_t kBlock = 64;  // positions per pass: the block of dst (kBlock x NR) in L1
+  for (int64_t p0 = 0; p0 < k; p0 += kBlock) {
+    const int64_t pn = k - p0 < kBlock ? k - p0 : kBlock;
+    for (int j = 0; j < NR; ++j) {
+      const T* s = rows[j] + p0 * stride;
+      T* d = dst + p0 * NR + j;
+      for (int64_t p = 0; p < pn; ++p) d[p * NR] = s[p * stride];
+    }
+  }
+}
+
 // Register tile and cache blocks of one ISA's kernel: configuration as data, not literals.
 template <class T>
 struct GemmKernel {
@@ -21,6 +40,7 @@ struct GemmKernel {
   int mr, nr;      // register tile
   int mc, kc, nc;  // cache blocks: A block mc x kc (L2), B panel kc x nc (L3)
   GemmUkernel<T> ukernel;
+  GemmPackRows<T> pack_rows;
 };
 
 // Per-ISA kernels (defined in the *__<isa>.cpp files of this folder).
