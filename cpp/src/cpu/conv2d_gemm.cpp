@@ -1,10 +1,13 @@
 // conv2d_gemm.cpp — conv2d as GEMM over im2col chunks, one (image, group) per work item.
 //   forward:      Y_g[Kg, PQ]   = W_g[Kg, CgRS] · col[CgRS, PQ]
-//   backward dx:  dcol[CgRS, PQ] = W_gᵀ · dY_g, then col2im (added into dx)
+//   backward dx:  unit stride: the forward on dy with flipped, transposed filters;
+//                 else dcol[CgRS, PQ] = W_gᵀ · dY_g, then col2im (added into dx)
 //   backward dw:  dW_g[Kg, CgRS] += dY_g · colᵀ
-// 1×1 / stride 1 / no padding skips im2col: the image itself is the column matrix.
-// Output positions are processed in chunks so the column workspace is bounded per thread; images
-// smaller than half a chunk go to conv2d_gemm_small.cpp (several images per GEMM).
+// The weights are packed once per call; the column chunks (col, or colᵀ for dw) are written
+// straight into the GEMM's packed B panels from a zero-padded copy of the image, so no column
+// matrix is built and packed again. 1×1 / stride 1 / no padding: the image itself is the column
+// matrix. Output positions go in chunks so the workspace is bounded per thread; images smaller
+// than half a chunk go to conv2d_gemm_small.cpp (several images per GEMM).
 #include <algorithm>
 #include <cstring>
 #include <stdexcept>
