@@ -177,7 +177,8 @@ void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const 
     f.C = p.K, f.H = p.P, f.W = p.Q, f.K = p.C, f.P = p.H, f.Q = p.W;
     f.pad_top = q.pad_top, f.pad_bottom = q.pad_bottom, f.pad_left = q.pad_left;
     f.pad_right = q.pad_right;
-    return conv2d_forward_gemm(f, dx, dy, static_cast<const T*>(wt), static_cast<const T*>(nullptr));
+    return conv2d_forward_gemm(f, dx, dy, static_cast<const T*>(wt),
+                               static_cast<const T*>(nullptr));
   }
   int64_t stride = 0;
   const T* ap = pack_weights_once(p, w, /*transposed=*/true, get_num_threads(), stride);

@@ -87,8 +87,8 @@ void gemm_serial(const GemmKernel<T>& kr, int64_t m, int64_t n, int64_t k, const
         const T* apk = pre.ap ? pre.ap + pc * pre.mp + (pre.arow0 + ic) * kc : ap;
         if (!pre.ap) pack_a(mc, kc, a + ic * rsa + pc * csa, rsa, csa, MR, ap);
         auto tile = [&](int64_t ir, int64_t jr) {
-          kr.ukernel(kc, apk + ir * kc, bpk + jr / NR * bstride, c + (ic + ir) * ldc + jc + jr, ldc,
-                     std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), acc);
+          kr.ukernel(kc, apk + ir * kc, bpk + jr / NR * bstride, c + (ic + ir) * ldc + jc + jr,
+                     ldc, std::min<int64_t>(MR, mc - ir), std::min<int64_t>(NR, nc - jr), acc);
         };
         if (kc <= kShallowK) {
           // Shallow k (a weight gradient over a batch of 16): C traffic dominates, so sweep each
