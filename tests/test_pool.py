@@ -310,6 +310,27 @@ def test_nan_propagates_with_its_index(isa, rng):
     assert np.isnan(m[0, 1, 0, 0]) and si.indices[0, 1, 0, 0] == 2 * 40 + 17
 
 
+@pytest.mark.parametrize("fill", ["inf_pair", "nan", "ties"])
+def test_max_pool_special_values_in_wide_rows(isa, rng, fill):
+    """Rows wide enough for the AVX2 kernel's 16-output blocks: its plain pass (no NaN
+    bookkeeping) must hand a block with a NaN, or with +inf and -inf together (their sum is a
+    NaN: a false alarm), to the exact pass, and keep the first index among equal maxima."""
+    x = rng.standard_normal((2, 3, 9, 75)).astype(np.float32)
+    if fill == "inf_pair":
+        x[0, 1, 3, 20], x[0, 1, 4, 22], x[1, 2, 0, 60] = np.inf, -np.inf, -np.inf
+    elif fill == "nan":
+        x[0, 0, 5, 33] = x[1, 1, 2, 70] = np.nan
+        x[1, 1, 3, 71] = np.inf
+    else:
+        x = rng.integers(-2, 2, x.shape).astype(np.float32)  # many equal maxima per window
+    for k, s, p in ((3, 2, 1), (3, 1, 1), (2, 1, 0), (4, 3, 2)):
+        y, sw = F.max_pool2d(x, k, s, p, return_indices=True)
+        want, widx = ref.max_pool(x, [ref.windows(9, k, s, p), ref.windows(75, k, s, p)])
+        np.testing.assert_array_equal(y, want.astype(np.float32), err_msg=f"k{k} s{s} p{p}")
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=f"k{k} s{s} p{p}")
+        np.testing.assert_array_equal(F.max_pool2d(x, k, s, p), y)
+
+
 def test_thread_count_invariance(rng):
     x = rng.standard_normal((3, 5, 17, 33)).astype(np.float32)
     before = cnnfast.get_num_threads()

@@ -50,29 +50,71 @@ inline void store_idx(int64_t* idx, __m256i v) {
                       _mm256_cvtepi32_epi64(_mm256_extracti128_si256(v, 1)));
 }
 
-template <bool kIdx>
-void max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
+// B blocks of 8 outputs from j0 (B independent running maxima per tap: the taps' compare and
+// blend chains of one block are serial, two blocks keep twice as many in flight).
+// kPlain: no NaN bookkeeping per tap (a plain max and a strictly-greater blend, i.e. step()
+// when no NaN occurs); a NaN input shows in a running sum of the taps, and then the function
+// returns false without storing (the caller reruns the block with the exact rule). A false
+// alarm (inf + -inf) only costs that rerun.
+template <bool kIdx, int B, bool kPlain>
+bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
                int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
   off += j0 * sw;
   const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                               _mm256_set1_epi32(static_cast<int>(sw)));
-  Running run;
-  __m256i arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[0] + off)),
-                                 lane_off);
+  const __m256i block_off = _mm256_set1_epi32(static_cast<int>(kLanes * sw));
+  Running run[B];
+  __m256 sum[B];
+  __m256i arg[B];
+  arg[0] = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[0] + off)), lane_off);
+  for (int k = 0; k < B; ++k) {
+    if (k > 0) arg[k] = _mm256_add_epi32(arg[k - 1], block_off);
+    sum[k] = _mm256_setzero_ps();
+  }
+  const __m256i tap_step = _mm256_set1_epi32(static_cast<int>(dw));
   for (int64_t r = 0; r < nrows; ++r) {
     const float* src = rows[r] + off;
-    for (int64_t t = 0; t < kw; ++t) {
-      const __m256 m = step(run, load_strided(src + t * dw, sw, lane_off));
-      if (kIdx) {
-        const __m256i at = _mm256_add_epi32(
-            _mm256_set1_epi32(static_cast<int>(row_index[r] + off + t * dw)), lane_off);
-        arg = _mm256_castps_si256(
-            _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), m));
+    // flat indices of block 0's outputs at tap t: one broadcast a row, then a vector add a tap
+    __m256i at_t = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[r] + off)),
+                                    lane_off);
+    for (int64_t t = 0; t < kw; ++t, at_t = _mm256_add_epi32(at_t, tap_step)) {
+      __m256i at = at_t;
+      for (int k = 0; k < B; ++k) {
+        const __m256 v = load_strided(src + t * dw + k * kLanes * sw, sw, lane_off);
+        __m256 m;
+        if (kPlain) {
+          if (kIdx) m = _mm256_cmp_ps(v, run[k].best, _CMP_GT_OQ);
+          run[k].best = _mm256_max_ps(v, run[k].best);
+          sum[k] = _mm256_add_ps(sum[k], v);
+        } else {
+          m = step(run[k], v);
+        }
+        if (kIdx) {
+          arg[k] = _mm256_castps_si256(
+              _mm256_blendv_ps(_mm256_castsi256_ps(arg[k]), _mm256_castsi256_ps(at), m));
+          at = _mm256_add_epi32(at, block_off);
+        }
       }
     }
   }
-  _mm256_storeu_ps(y + j0, result(run));
-  if (kIdx) store_idx(idx + j0, arg);
+  if (kPlain) {
+    __m256 bad = _mm256_setzero_ps();
+    for (int k = 0; k < B; ++k) bad = _mm256_or_ps(bad, _mm256_cmp_ps(sum[k], sum[k], _CMP_UNORD_Q));
+    if (_mm256_movemask_ps(bad)) return false;
+  }
+  for (int k = 0; k < B; ++k) {
+    _mm256_storeu_ps(y + j0 + k * kLanes, result(run[k]));
+    if (kIdx) store_idx(idx + j0 + k * kLanes, arg[k]);
+  }
+  return true;
+}
+
+// Blocks of 8 outputs from j0: the plain pass, or the exact one where a NaN turned up.
+template <bool kIdx, int B>
+void max_blocks(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
+                int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
+  if (!max_block<kIdx, B, true>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx))
+    max_block<kIdx, B, false>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx);
 }
 
 // One output, taps vectorised (dw == 1, kw >= 8): lane l keeps the best of taps t ≡ l (mod 8).
@@ -122,10 +164,13 @@ void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t*
   if (n >= kLanes) {
     // Full blocks, then one last block overlapping the previous one (recomputing a few
     // outputs to the same values) instead of a scalar tail.
+    for (; j + 2 * kLanes <= n; j += 2 * kLanes)
+      idx ? max_blocks<true, 2>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx)
+          : max_blocks<false, 2>(j, nrows, rows, row_index, off, kw, dw, sw, y, idx);
     for (; j < n; j = std::min(j + kLanes, n)) {
       const int64_t at = std::min(j, n - kLanes);
-      idx ? max_block<true>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx)
-          : max_block<false>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+      idx ? max_blocks<true, 1>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx)
+          : max_blocks<false, 1>(at, nrows, rows, row_index, off, kw, dw, sw, y, idx);
     }
   }
   for (; j < n; ++j) {
