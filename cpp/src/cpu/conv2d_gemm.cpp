@@ -53,7 +53,8 @@ struct Dims {
 // bp = the column matrix of positions [j0, j0 + len) as gemm_prepacked_ab's B: panels of
 // (rows, NR), entry (row t, position u) = xp[off[t] + origin(u)], read from the zero-padded
 // image xp (so no bounds tests). A panel's positions on one output row at unit stride are one
-// contiguous run of the padded row: each column row is then a short vector copy.
+// contiguous run of the padded row: each column row is then a short vector copy (two for a
+// panel that straddles two output rows).
 template <class T, int NR>
 void pack_column_panels(const Conv2dParams& p, int64_t Wp, const T* xp, const int64_t* off,
                         int64_t rows, int64_t j0, int64_t len, T* bp) {
@@ -73,6 +74,17 @@ void pack_column_panels(const Conv2dParams& p, int64_t Wp, const T* xp, const in
     if (nruns == 1 && w == NR) {
       for (int64_t t = 0; t < rows; ++t) {
         std::memcpy(dst + t * NR, xp + off[t] + org[0], NR * sizeof(T));  // inlined: fixed size
+      }
+      continue;
+    }
+    if (nruns == 2 && w == NR && sw == 1) {
+      // Straddles two output rows: both runs as fixed-size copies, the second written over the
+      // first's excess; its own excess (runs[1] entries) spills into the next column row or
+      // panel, which is written after this one (the buffer has NR entries of slack).
+      const int r1 = runs[1];
+      for (int64_t t = 0; t < rows; ++t) {
+        std::memcpy(dst + t * NR, xp + off[t] + org[0], NR * sizeof(T));
+        std::memcpy(dst + t * NR + r1, xp + off[t] + org[r1], NR * sizeof(T));
       }
       continue;
     }
@@ -140,7 +152,7 @@ void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, co
     // Columns go from a zero-padded copy of the image straight into the GEMM's B panels: no
     // bounds tests per entry and no column matrix for the GEMM to pack again.
     T* xp = pw ? nullptr : thread_scratch<T>(Scratch::aux, v.size);  // (Cg, Hp, Wp) + slack
-    T* col = pw ? nullptr : thread_scratch<T>(Scratch::col, d.rows * lenp);
+    T* col = pw ? nullptr : thread_scratch<T>(Scratch::col, d.rows * lenp + nr);  // + spill
     if (!pw) pad_volume(q, v, xg, xp);
     for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
       const int64_t l = std::min(len, d.PQ - j0);
