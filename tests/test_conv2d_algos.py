@@ -356,6 +356,7 @@ def test_small_plane_large_weight_gradient_shares_columns(rng):
     (1, 16, 70, 69, 8, 3, 3, 1, 1, 1, 1),               # 2 chunks, odd width, 1 image
     (2, 64, 64, 61, 24, 3, 3, 2, (1, 0, 2, 1), 1, 2),   # strided, 2 groups, asymmetric pad
     (3, 20, 45, 47, 21, 5, 3, 1, "same", (2, 1), 1),    # dilated 5x3, K tail
+    (1, 12, 40, 41, 6, 3, 3, 1, (2, 0, 1, 2), 1, 2),    # dx as the forward on dy, 2 groups
 ])
 @pytest.mark.parametrize("threads", [1, 3])
 def test_chunked_gemm_column_panels(isa, rng, shape, threads):
