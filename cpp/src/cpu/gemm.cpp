@@ -13,11 +13,24 @@
 namespace cnnfast {
 namespace {
 
+// One full panel of MR rows (a compile-time MR: the row loop unrolls to MR loads and stores).
+template <int MR, class T>
+void pack_a_panel(int64_t kc, const T* a, int64_t rsa, int64_t csa, T* ap) {
+  for (int64_t p = 0; p < kc; ++p, ap += MR)
+    for (int i = 0; i < MR; ++i) ap[i] = a[i * rsa + p * csa];
+}
+
 // ap is (ceil(mc/MR) panels) x (kc, MR); rows past mc are zero.
 template <class T>
 void pack_a(int64_t mc, int64_t kc, const T* a, int64_t rsa, int64_t csa, int MR, T* ap) {
   for (int64_t i0 = 0; i0 < mc; i0 += MR) {
     const int64_t rows = std::min<int64_t>(MR, mc - i0);
+    if (rows == MR && (MR == 6 || MR == 12)) {
+      if (MR == 6) pack_a_panel<6>(kc, a + i0 * rsa, rsa, csa, ap);
+      else pack_a_panel<12>(kc, a + i0 * rsa, rsa, csa, ap);
+      ap += kc * MR;
+      continue;
+    }
     for (int64_t p = 0; p < kc; ++p) {
       const T* src = a + i0 * rsa + p * csa;
       int64_t i = 0;
