@@ -35,16 +35,24 @@ struct PaddedVolume {
   }
 };
 
-// xp (Cg, Dp, Hp, Wp) + slack = the zero-padded image xg (Cg, D, H, W).
+// xp (Cg, Dp, Hp, Wp) + slack = the zero-padded image xg (Cg, D, H, W). Each element is written
+// once: the image rows with their left and right pads, zeros for the pad rows and slabs between
+// them (in memory order) and the slack.
 template <class T>
 void pad_volume(const Conv3dParams& p, const PaddedVolume& v, const T* xg, T* xp) {
-  std::fill(xp, xp + v.size, T(0));
+  T* at = xp;  // everything before `at` is written
+  auto zero_to = [&](T* end) {
+    std::fill(at, end, T(0));
+    at = end;
+  };
   for (int64_t c = 0; c < p.Cg(); ++c)
     for (int64_t d = 0; d < p.D; ++d)
-      for (int64_t h = 0; h < p.H; ++h)
-        std::copy_n(xg + ((c * p.D + d) * p.H + h) * p.W, p.W,
-                    xp + ((c * v.Dp + d + p.pad_front) * v.Hp + h + p.pad_top) * v.Wp +
-                        p.pad_left);
+      for (int64_t h = 0; h < p.H; ++h) {
+        T* row = xp + ((c * v.Dp + d + p.pad_front) * v.Hp + h + p.pad_top) * v.Wp;
+        zero_to(row + p.pad_left);
+        at = std::copy_n(xg + ((c * p.D + d) * p.H + h) * p.W, p.W, at);
+      }
+  zero_to(xp + v.size);
 }
 
 // off[t] for t = (c, a, r, s): where tap (a, r, s) of channel c sits from a position's origin.
