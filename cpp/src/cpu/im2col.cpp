@@ -81,17 +81,11 @@ void col2im_add_ld(const Conv2dParams& p, const T* col, int64_t j0, int64_t len,
 }
 
 template <class T>
-void im2col(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col) {
-  im2col_ld(p, x, j0, len, col, len);
-}
-
-template <class T>
 void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx) {
   col2im_add_ld(p, col, j0, len, len, dx);
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
-  template void im2col<T>(const Conv2dParams&, const T*, int64_t, int64_t, T*);                  \
   template void col2im_add<T>(const Conv2dParams&, const T*, int64_t, int64_t, T*);              \
   template void im2col_ld<T>(const Conv2dParams&, const T*, int64_t, int64_t, T*, int64_t);      \
   template void col2im_add_ld<T>(const Conv2dParams&, const T*, int64_t, int64_t, int64_t, T*);

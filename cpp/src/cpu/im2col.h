@@ -10,15 +10,13 @@
 
 namespace cnnfast {
 
-template <class T>
-void im2col(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col);
-// The adjoint: dx[c][ih][iw] += col[(c*R + r)*S + s][t] (dx not cleared).
-template <class T>
-void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx);
-
-// The same with an explicit column-row stride ldcol >= len (several images side by side).
+// col with column rows ldcol >= len apart (several images side by side: ldcol > len).
 template <class T>
 void im2col_ld(const Conv2dParams& p, const T* x, int64_t j0, int64_t len, T* col, int64_t ldcol);
+
+// The adjoint: dx[c][ih][iw] += col[(c*R + r)*S + s][t] (dx not cleared); ldcol = len, or given.
+template <class T>
+void col2im_add(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, T* dx);
 template <class T>
 void col2im_add_ld(const Conv2dParams& p, const T* col, int64_t j0, int64_t len, int64_t ldcol,
                    T* dx);
