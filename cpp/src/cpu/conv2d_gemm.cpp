@@ -50,6 +50,18 @@ struct Dims {
         G(p.groups) {}
 };
 
+// Where the GEMM paths read columns from: for non-pointwise layers, a zero-padded copy of each
+// image (v) and the tap offsets into it (off); pointwise layers read the image itself.
+struct PaddedColumns {
+  bool pw;
+  Conv3dParams q;
+  PaddedVolume v;
+  std::vector<int64_t> off;
+  explicit PaddedColumns(const Conv2dParams& p)
+      : pw(is_pointwise(p)), q(as_conv3d(p)), v(q, 1),
+        off(pw ? std::vector<int64_t>() : tap_offsets(q, v)) {}
+};
+
 // bp = the column matrix of positions [j0, j0 + len) as gemm_prepacked_ab's B: panels of
 // (rows, NR), entry (row t, position u) = xp[off[t] + origin(u)], read from the zero-padded
 // image xp (so no bounds tests). A panel's positions on one output row at unit stride are one
@@ -134,7 +146,6 @@ template <class T>
 void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                          Activation act) {
   const Dims d(p);
-  const bool pw = is_pointwise(p);
   if (small_images(p, col_budget(p, gemm_kernel<T>().nr)))
     return conv2d_forward_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), y, x, w, b, act);
   // Packed once: repacking the weights for every chunk cost VGG's 256-channel layers ~20 %.
@@ -142,25 +153,24 @@ void conv2d_forward_gemm(const Conv2dParams& p, T* y, const T* x, const T* w, co
   const T* ap = pack_weights_once(p, w, /*transposed=*/false, get_num_threads(), stride);
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
   const int64_t nr = gemm_panel_width<T>(), lenp = (len + nr - 1) / nr * nr;
-  const Conv3dParams q = as_conv3d(p);
-  const PaddedVolume v(q, 1);
-  const std::vector<int64_t> off = pw ? std::vector<int64_t>() : tap_offsets(q, v);
+  const PaddedColumns cols(p);
+  const bool pw = cols.pw;
   for_each_item(p.N * d.G, get_num_threads(), [&](int64_t it, int inner) {
     const int64_t n = it / d.G, g = it % d.G;
     const T* xg = x + (n * p.C + g * d.Cg) * d.HW;  // (Cg, H, W)
     T* yg = y + (n * p.K + g * d.Kg) * d.PQ;         // (Kg, P, Q)
     // Columns go from a zero-padded copy of the image straight into the GEMM's B panels: no
     // bounds tests per entry and no column matrix for the GEMM to pack again.
-    T* xp = pw ? nullptr : thread_scratch<T>(Scratch::aux, v.size);  // (Cg, Hp, Wp) + slack
+    T* xp = pw ? nullptr : thread_scratch<T>(Scratch::aux, cols.v.size);  // (Cg, Hp, Wp) + slack
     T* col = pw ? nullptr : thread_scratch<T>(Scratch::col, d.rows * lenp + nr);  // + spill
-    if (!pw) pad_volume(q, v, xg, xp);
+    if (!pw) pad_volume(cols.q, cols.v, xg, xp);
     for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
       const int64_t l = std::min(len, d.PQ - j0);
       if (pw) {
         gemm_prepacked(d.Kg, l, d.rows, ap + g * stride, xg + j0, d.HW, 1, yg + j0, d.PQ, false,
                        inner);
       } else {
-        pack_column_panels(nr, p, v.Wp, xp, off.data(), d.rows, j0, l, col);
+        pack_column_panels(nr, p, cols.v.Wp, xp, cols.off.data(), d.rows, j0, l, col);
         gemm_prepacked_ab(d.Kg, l, d.rows, ap + g * stride, col, yg + j0, d.PQ, false, inner);
       }
       if (b || act != Activation::none)  // epilogue on the chunk just written (in cache)
@@ -214,20 +224,6 @@ void conv2d_backward_data_gemm(const Conv2dParams& p, T* dx, const T* dy, const 
 }
 
 namespace {
-// The weight gradient's column source: for non-pointwise layers, each image is zero-padded once
-// and col(n)ᵀ goes chunk by chunk straight into the GEMM's B panels (kr.pack_rows transposes
-// runs of positions of NR taps at a time) — no im2col matrix and no strided pack of it.
-struct DwColumns {
-  bool pw;
-  int64_t len, rows_p;  // positions per chunk; column rows rounded up to whole panels
-  Conv3dParams q;
-  PaddedVolume v;
-  std::vector<int64_t> off;
-  DwColumns(const Conv2dParams& p, int64_t len_, int64_t nr)
-      : pw(is_pointwise(p)), len(len_), rows_p((p.Cg() * p.R * p.S + nr - 1) / nr * nr),
-        q(as_conv3d(p)), v(q, 1), off(pw ? std::vector<int64_t>() : tap_offsets(q, v)) {}
-};
-
 // bp = col(n)ᵀ for positions [j0, j0 + len) as gemm_prepacked_ab's B (k = positions, n = taps):
 // bp[(t / NR)*len*NR + u*NR + t % NR] = xp[off[t] + origin(j0 + u)]. Taps past `rows` in the
 // last panel repeat the last tap (finite; the GEMM never stores those columns).
@@ -236,7 +232,7 @@ void pack_column_panels_t(const GemmKernel<T>& kr, const Conv2dParams& p, int64_
                           const T* xp, const int64_t* off, int64_t rows, int64_t j0, int64_t len,
                           T* bp) {
   const int64_t NR = kr.nr;
-  const T* src[64];
+  const T* src[64];  // NR row pointers (NR <= 32 on every ISA)
   for (int64_t t0 = 0; t0 < rows; t0 += NR) {
     T* panel = bp + t0 / NR * len * NR;
     int64_t i = j0 / p.Q, q = j0 % p.Q;
@@ -252,9 +248,9 @@ void pack_column_panels_t(const GemmKernel<T>& kr, const Conv2dParams& p, int64_
 
 // dw_g += dY_g(n) · col(n)ᵀ for one (image, group) item.
 template <class T>
-void accumulate_dw_item(const Conv2dParams& p, const Dims& d, const DwColumns& cols, int64_t it,
-                        int inner, T* dw, const T* dy, const T* x) {
-  const int64_t n = it / d.G, g = it % d.G, len = cols.len;
+void accumulate_dw_item(const Conv2dParams& p, const Dims& d, const PaddedColumns& cols,
+                        int64_t len, int64_t it, int inner, T* dw, const T* dy, const T* x) {
+  const int64_t n = it / d.G, g = it % d.G;
   const T* xg = x + (n * p.C + g * d.Cg) * d.HW;
   const T* dyg = dy + (n * p.K + g * d.Kg) * d.PQ;
   T* dwg = dw + g * d.Kg * d.rows;
@@ -264,9 +260,12 @@ void accumulate_dw_item(const Conv2dParams& p, const Dims& d, const DwColumns& c
            d.rows, true, inner);
     return;
   }
+  // col(n)ᵀ goes chunk by chunk straight into the GEMM's B panels (kr.pack_rows transposes runs
+  // of positions, NR taps at a time): no im2col matrix and no strided pack of it.
   const GemmKernel<T>& kr = gemm_kernel<T>();
+  const int64_t rows_p = (d.rows + kr.nr - 1) / kr.nr * kr.nr;  // whole panels of taps
   T* xp = thread_scratch<T>(Scratch::aux, cols.v.size);  // (Cg, Hp, Wp) + slack
-  T* bp = thread_scratch<T>(Scratch::col, cols.rows_p * len);
+  T* bp = thread_scratch<T>(Scratch::col, rows_p * len);
   pad_volume(cols.q, cols.v, xg, xp);
   for (int64_t j0 = 0; j0 < d.PQ; j0 += len) {
     const int64_t l = std::min(len, d.PQ - j0);
@@ -284,7 +283,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
   const int64_t len = chunk_len(p, gemm_kernel<T>().nr);
   const int nt = get_num_threads();
   const int64_t items = p.N * d.G, wsize = p.K * d.rows;
-  const DwColumns cols(p, len, gemm_kernel<T>().nr);
+  const PaddedColumns cols(p);
   if (dw && small_images(p, col_budget(p, gemm_kernel<T>().nr))) {
     conv2d_backward_weight_gemm_small(p, col_budget(p, gemm_kernel<T>().nr), dw, dy, x);
   } else if (dw && nt > 1 && items >= nt) {
@@ -295,7 +294,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
       int64_t b0, e0;
       static_range(items, t, n, b0, e0);
       for (int64_t it = b0; it < e0; ++it)
-        accumulate_dw_item(p, d, cols, it, 1, partial.data() + t * wsize, dy, x);
+        accumulate_dw_item(p, d, cols, len, it, 1, partial.data() + t * wsize, dy, x);
     });
     parallel_region(nt, [&](int t, int n) {
       int64_t b0, e0;
@@ -307,7 +306,7 @@ void conv2d_backward_weight_gemm(const Conv2dParams& p, T* dw, T* db, const T* d
       }
     });
   } else if (dw) {
-    for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, cols, it, nt, dw, dy, x);
+    for (int64_t it = 0; it < items; ++it) accumulate_dw_item(p, d, cols, len, it, nt, dw, dy, x);
   }
   if (db) accumulate_channel_sums(p.N, p.K, d.PQ, db, dy);
 }
