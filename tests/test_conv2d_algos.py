@@ -49,12 +49,13 @@ def test_direct_block_shapes(isa, rng, dtype, tol):
     """The register-blocked direct kernels (groups 1, unit stride and dilation): channel counts
     around their 3-channel forward and 2-channel weight-gradient blocks, filter widths 1-6 (the
     weight kernel's unrolled range) and 7 (forward only), output rows around the 8-lane blocks
-    and the 32-output tile (the weight gradient's masked dy tail), 'same' and asymmetric pads."""
+    and the 32-output tile (the weight gradient's masked dy tail), 'same' and asymmetric pads,
+    and padding deeper than the filter (output rows whose window holds padding only)."""
     from cnnfast._checks import resolve_padding
     for k, c, r, s, h, w, pad in ((1, 1, 5, 5, 28, 28, 2), (2, 3, 3, 3, 9, 8, 1),
                                   (4, 2, 2, 1, 7, 40, 0), (5, 1, 1, 6, 6, 13, (0, 1, 3, 2)),
                                   (7, 2, 3, 4, 5, 33, "same"), (8, 3, 4, 7, 11, 17, 3),
-                                  (11, 2, 3, 5, 10, 31, 2)):
+                                  (11, 2, 3, 5, 10, 31, 2), (3, 2, 2, 3, 5, 9, 3)):
         case = dict(x=(3, c, h, w), w=(k, c, r, s), stride=(1, 1), padding=pad,
                     pad=resolve_padding(pad, (h, w), (r, s), (1, 1), (1, 1)), dilation=(1, 1),
                     groups=1)

@@ -73,18 +73,24 @@ void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const 
     T* xp = thread_scratch<T>(Scratch::col, checked_mul(p.C, g.plane));  // (C, Hp, Wv)
     T* rows = thread_scratch<T>(Scratch::aux, KB * g.Qv);               // (nk, Qv)
     pad_planes(p, p.C, g.Wv, x + n * p.C * p.H * p.W, xp);
-    for (int64_t i = 0; i < p.P; ++i)
+    for (int64_t i = 0; i < p.P; ++i) {
+      // Only the filter rows [r0, r1) meet rows of x rather than its zero padding (the
+      // backward-data's dy is padded by R-1-pad: LeNet C3's 10 rows to 18).
+      const int64_t r0 = std::clamp<int64_t>(p.pad_top - i, 0, p.R);
+      const int64_t r1 = std::clamp<int64_t>(p.pad_top + p.H - i, r0, p.R);
       for (int64_t k0 = 0; k0 < p.K; k0 += KB) {
         const int64_t nk = std::min(KB, p.K - k0);
         for (int64_t q0 = 0; q0 < g.Qv; q0 += kDirectBlockNJ)
-          kr.fwd(nk, std::min(kDirectBlockNJ, g.Qv - q0), xp + i * g.Wv + q0, g.plane, g.Wv,
-                 p.C, p.R, p.S, w + k0 * g.taps, g.taps, rows + q0, g.Qv);
+          kr.fwd(nk, std::min(kDirectBlockNJ, g.Qv - q0), xp + (i + r0) * g.Wv + q0, g.plane,
+                 g.Wv, p.C, r1 - r0, p.S, w + k0 * g.taps + r0 * p.S, g.taps, p.R * p.S,
+                 rows + q0, g.Qv);
         for (int64_t k = 0; k < nk; ++k) {
           T* yr = y + ((n * p.K + k0 + k) * p.P + i) * p.Q;  // (Q,)
           std::memcpy(yr, rows + k * g.Qv, sizeof(T) * p.Q);
           bias_act(yr, p.Q, b ? b[k0 + k] : T(0), act);
         }
       }
+    }
   });
 }
 

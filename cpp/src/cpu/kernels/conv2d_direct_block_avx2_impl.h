@@ -13,7 +13,7 @@
 
 template <int NK, int NV>
 void fwd_tile(const float* x, int64_t ldc, int64_t ldr, int64_t C, int64_t R, int64_t S,
-              const float* w, int64_t ldk, float* out, int64_t ldo) {
+              const float* w, int64_t ldk, int64_t ldwc, float* out, int64_t ldo) {
   __m256 acc[NK][NV];
   #pragma GCC unroll 16
   for (int k = 0; k < NK; ++k)
@@ -22,7 +22,7 @@ void fwd_tile(const float* x, int64_t ldc, int64_t ldr, int64_t C, int64_t R, in
   for (int64_t c = 0; c < C; ++c)
     for (int64_t r = 0; r < R; ++r) {
       const float* xr = x + c * ldc + r * ldr;
-      const float* wr = w + (c * R + r) * S;
+      const float* wr = w + c * ldwc + r * S;
       for (int64_t s = 0; s < S; ++s) {
         __m256 xv[NV];
         #pragma GCC unroll 16
@@ -43,28 +43,28 @@ void fwd_tile(const float* x, int64_t ldc, int64_t ldr, int64_t C, int64_t R, in
 
 template <int NK>
 void fwd_nk(int64_t nj, const float* x, int64_t ldc, int64_t ldr, int64_t C, int64_t R,
-            int64_t S, const float* w, int64_t ldk, float* out, int64_t ldo) {
+            int64_t S, const float* w, int64_t ldk, int64_t ldwc, float* out, int64_t ldo) {
   switch (nj / 8) {
-    case 1: return fwd_tile<NK, 1>(x, ldc, ldr, C, R, S, w, ldk, out, ldo);
-    case 2: return fwd_tile<NK, 2>(x, ldc, ldr, C, R, S, w, ldk, out, ldo);
+    case 1: return fwd_tile<NK, 1>(x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
+    case 2: return fwd_tile<NK, 2>(x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
     case 3:
-      if constexpr (NK <= 3) return fwd_tile<NK, 3>(x, ldc, ldr, C, R, S, w, ldk, out, ldo);
+      if constexpr (NK <= 3) return fwd_tile<NK, 3>(x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
       break;
     default:
-      if constexpr (NK <= 3) return fwd_tile<NK, 4>(x, ldc, ldr, C, R, S, w, ldk, out, ldo);
+      if constexpr (NK <= 3) return fwd_tile<NK, 4>(x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
       break;
   }
 }
 
 void fwd(int64_t nk, int64_t nj, const float* x, int64_t ldc, int64_t ldr, int64_t C, int64_t R,
-         int64_t S, const float* w, int64_t ldk, float* out, int64_t ldo) {
+         int64_t S, const float* w, int64_t ldk, int64_t ldwc, float* out, int64_t ldo) {
   switch (nk) {  // nk > 3 only with nj <= 16 (the contract)
-    case 1: return fwd_nk<1>(nj, x, ldc, ldr, C, R, S, w, ldk, out, ldo);
-    case 2: return fwd_nk<2>(nj, x, ldc, ldr, C, R, S, w, ldk, out, ldo);
-    case 3: return fwd_nk<3>(nj, x, ldc, ldr, C, R, S, w, ldk, out, ldo);
-    case 4: return fwd_nk<4>(nj, x, ldc, ldr, C, R, S, w, ldk, out, ldo);
-    case 5: return fwd_nk<5>(nj, x, ldc, ldr, C, R, S, w, ldk, out, ldo);
-    default: return fwd_nk<6>(nj, x, ldc, ldr, C, R, S, w, ldk, out, ldo);
+    case 1: return fwd_nk<1>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
+    case 2: return fwd_nk<2>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
+    case 3: return fwd_nk<3>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
+    case 4: return fwd_nk<4>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
+    case 5: return fwd_nk<5>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
+    default: return fwd_nk<6>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
   }
 }
 
