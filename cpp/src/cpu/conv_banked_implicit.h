@@ -43,20 +43,31 @@ void run_banked_implicit(const Conv3dParams& geometry, const PaddedVolume& v, co
   for (int64_t b = 0; b < banks; ++b) most = std::max(most, bank_of(b).count);
   most = (most + MR - 1) / MR * MR;
   const int nt = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)));
+  // Without padding the tiles read the images in place: a tile's rows past its bank repeat the
+  // bank's last position, so no read goes past the window of a real position.
+  const Conv3dParams& g = geometry;
+  const bool in_place = g.Cg() == g.C && g.pad_front == 0 && g.pad_back == 0 && g.pad_top == 0 &&
+                        g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0;
   parallel_region(nt, [&](int t, int nth) {
     int64_t i0, i1;
     static_range(items, t, nth, i0, i1);
-    T* xp = thread_scratch<T>(Scratch::col, v.size);                     // (C, Dp, Hp, Wp)
-    T* yb = thread_scratch<T>(Scratch::aux, checked_mul(KB * most, NR));  // (KB, most, NR)
+    T* xp = in_place ? nullptr : thread_scratch<T>(Scratch::col, v.size);  // (C, Dp, Hp, Wp)
+    T* yb = thread_scratch<T>(Scratch::aux, checked_mul(KB * most, NR));    // (KB, most, NR)
+    const T* xn = nullptr;  // image n, padded
     for (int64_t it = i0; it < i1; ++it) {
       const int64_t n = it / banks, b = it % banks;
-      if (it == i0 || b == 0) pad_volume(geometry, v, x + n * image, xp);
+      if (in_place) {
+        xn = x + n * image;
+      } else if (it == i0 || b == 0) {
+        pad_volume(geometry, v, x + n * image, xp);
+        xn = xp;
+      }
       const ImplicitBank bk = bank_of(b);
       const T* wp = filters_of(b);
       for (int64_t u0 = 0; u0 < bk.count; u0 += MR) {
         const int64_t mr = std::min(MR, bk.count - u0);
         const T* xs[kImplicitMaxRows];  // row i: position u0 + i (past the bank: its last again)
-        for (int64_t i = 0; i < MR; ++i) xs[i] = xp + bk.in[u0 + std::min(i, mr - 1)];
+        for (int64_t i = 0; i < MR; ++i) xs[i] = xn + bk.in[u0 + std::min(i, mr - 1)];
         for (int64_t kb = 0; kb < KB; ++kb)
           kr.tile(bk.np, xs, bk.off, wp + kb * bk.np * NR, NR, yb + (kb * most + u0) * NR, false);
       }
