@@ -69,28 +69,34 @@ void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, 
     T* xp = thread_scratch<T>(Scratch::col, v.size);  // (Cg, Dp, Hp, Wp) + slack
     pad_volume(p, v, x + (n * p.C + g * Cg) * in, xp);
     alignas(64) T tile[kImplicitMaxTile];  // (MR, NR)
-    for (int64_t od = 0; od < p.OD; ++od)
-      for (int64_t oh = 0; oh < p.OH; ++oh)
-        for (int64_t ow0 = 0; ow0 < p.OW; ow0 += MR) {
-          const int64_t mr = std::min(MR, p.OW - ow0);
-          const T* base = xp + (od * p.stride_d * v.Hp + oh * p.stride_h) * v.Wp +
-                          ow0 * p.stride_w;
-          const T* xs[kImplicitMaxRows];  // row i: output position ow0 + i (past OW: slack)
-          for (int64_t i = 0; i < MR; ++i) xs[i] = base + i * p.stride_w;
-          const int64_t pos = (od * p.OH + oh) * p.OW + ow0;
-          for (int64_t kb = 0; kb < KB; ++kb) {
-            kr.tile(np, xs, off.data(), wp.data() + (g * KB + kb) * np * NR, NR, tile, false);
-            const int64_t k0 = g * Kg + kb * NR, nk = std::min(NR, Kg - kb * NR);
-            for (int64_t j = 0; j < nk; ++j) {
-              T* yr = y + (n * p.K + k0 + j) * out + pos;  // row of channel k0 + j
-              const T bk = b ? b[k0 + j] : T(0);
-              for (int64_t i = 0; i < mr; ++i) {
-                const T val = tile[i * NR + j] + bk;
-                yr[i] = (act == Activation::relu && val < T(0)) ? T(0) : val;
-              }
-            }
+    // A tile takes MR consecutive output positions in raster order, across row ends (y's
+    // positions are contiguous per channel), so a row whose width is no multiple of MR leaves
+    // no part-empty tile behind: LeNet C3's 10x10 outputs take 17 tiles, not 20.
+    int64_t od = 0, oh = 0, ow = 0;  // position pos
+    auto advance = [&](int64_t& d, int64_t& h, int64_t& w_, int64_t by) {
+      for (w_ += by; w_ >= p.OW; w_ -= p.OW)
+        if (++h == p.OH) h = 0, ++d;
+    };
+    for (int64_t pos = 0; pos < out; pos += MR, advance(od, oh, ow, MR)) {
+      const int64_t mr = std::min(MR, out - pos);
+      const T* xs[kImplicitMaxRows];  // row i: position pos + i (past the image: its last again)
+      for (int64_t i = 0, d = od, h = oh, w_ = ow; i < MR; ++i) {
+        xs[i] = xp + (d * p.stride_d * v.Hp + h * p.stride_h) * v.Wp + w_ * p.stride_w;
+        if (i + 1 < mr) advance(d, h, w_, 1);
+      }
+      for (int64_t kb = 0; kb < KB; ++kb) {
+        kr.tile(np, xs, off.data(), wp.data() + (g * KB + kb) * np * NR, NR, tile, false);
+        const int64_t k0 = g * Kg + kb * NR, nk = std::min(NR, Kg - kb * NR);
+        for (int64_t j = 0; j < nk; ++j) {
+          T* yr = y + (n * p.K + k0 + j) * out + pos;  // positions pos.. of channel k0 + j
+          const T bk = b ? b[k0 + j] : T(0);
+          for (int64_t i = 0; i < mr; ++i) {
+            const T val = tile[i * NR + j] + bk;
+            yr[i] = (act == Activation::relu && val < T(0)) ? T(0) : val;
           }
         }
+      }
+    }
   });
 }
 

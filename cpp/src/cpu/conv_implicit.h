@@ -29,7 +29,7 @@ struct PaddedVolume {
   PaddedVolume(const Conv3dParams& p, int64_t mr)
       : Dp(p.D + p.pad_front + p.pad_back), Hp(p.H + p.pad_top + p.pad_bottom),
         Wp(p.W + p.pad_left + p.pad_right) {
-    // Slack: the forward's last tile of the last row reads up to (mr - 1) * stride_w past it.
+    // Slack: a register tile run past the last position reads up to (mr - 1) * stride_w past it.
     size = checked_add(checked_mul(checked_mul(checked_mul(p.Cg(), Dp), Hp), Wp),
                        mr * p.stride_w + 16);
   }
