@@ -184,3 +184,25 @@ def test_ops_without_a_device_path_raise_type_errors(fake, rng):
         nn.Linear(48, 2)(x.reshape(2, 48))  # a host model fed a device batch
     with pytest.raises(TypeError, match=r"\.to_numpy\(\)"):
         x + np.ones((2, 3, 4, 4), np.float32)  # no silent copies to or from the host
+
+@needs_no_device
+def test_linear_backward_into_checks_match_the_host_op(fake, rng):
+    """grad_weight_into / grad_bias_into on the device path: the host op's errors, not a silent
+    None (a bias gradient asked into a layer without bias) or a host array added into."""
+    from cnnfast import functional as F
+    x, w, g = (cuda.from_numpy(f32(rng, *s)) for s in ((4, 3), (2, 3), (4, 2)))
+    gw0 = f32(rng, 2, 3)
+    gw_into = cuda.from_numpy(gw0)
+    _, gw, gb = F.linear_backward(g, x, w, None, grad_weight_into=gw_into)
+    assert gw is gw_into and gb is None
+    want = gw0 + g.to_numpy().T @ x.to_numpy()
+    np.testing.assert_allclose(gw.to_numpy(), want, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="grad_bias_into: given but the layer has no bias"):
+        F.linear_backward(g, x, w, None, grad_bias_into=cuda.from_numpy(f32(rng, 2)))
+    with pytest.raises(TypeError, match=r"mixes CUDA device arrays .* host arrays "
+                                        r"\(grad_weight_into\)"):
+        F.linear_backward(g, x, w, None, grad_weight_into=f32(rng, 2, 3))
+    with pytest.raises(TypeError, match="grad_weight_into: expected a CUDA device array"):
+        F.linear_backward(g, x, w, None, grad_weight_into=f32(rng, 2, 3).tolist())
+    with pytest.raises(ValueError, match=r"grad_weight_into: expected shape \(2, 3\)"):
+        F.linear_backward(g, x, w, None, grad_weight_into=cuda.from_numpy(f32(rng, 3, 2)))

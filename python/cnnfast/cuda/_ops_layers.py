@@ -49,16 +49,25 @@ def linear_backward(grad_out, x, weight, bias=None, needs_input_grad=(True, True
                          f"{x.shape} and weight {tuple(w4.shape[:2])}), got {g.shape}")
     gx, gw, gb = conv2d_grads(g.reshape(n, w4.shape[0], 1, 1), x4, w4, bias, _ONE, _NO_PAD, _ONE,
                               1, need, x.shape, w4.shape[:2])
-    return gx, _added_into("grad_weight_into", grad_weight_into, gw), \
-        _added_into("grad_bias_into", grad_bias_into, gb)
+    return gx, _added_into("grad_weight_into", grad_weight_into, gw, weight), \
+        _added_into("grad_bias_into", grad_bias_into, gb, bias)
 
 
-def _added_into(name, into, grad):
-    """into += grad, returned as the gradient (the host op's contract); grad when into is None."""
-    if into is None or grad is None:
+def _added_into(name, into, grad, like):
+    """into += grad, returned as the gradient (the host op's contract, its checks included);
+    grad when into is None, None when the gradient was not asked for."""
+    if into is None:
         return grad
-    if tuple(into.shape) != tuple(grad.shape):
-        raise ValueError(f"{name}: expected shape {tuple(grad.shape)}, got {tuple(into.shape)}")
+    if like is None:
+        raise ValueError(f"{name}: given but the layer has no bias")
+    if not hasattr(type(into), "__cuda_array_interface__"):
+        raise TypeError(f"{name}: expected a CUDA device array like the layer's parameters, got "
+                        f"{type(into).__name__}")
+    if tuple(into.shape) != tuple(like.shape) or not str(into.dtype).endswith("float32"):
+        raise ValueError(f"{name}: expected shape {tuple(like.shape)} and dtype float32, got "
+                         f"{tuple(into.shape)} {into.dtype}")
+    if grad is None:
+        return None
     into += grad
     return into
 
