@@ -77,6 +77,34 @@ def test_conv3d_large_enough_for_unsplit_sums(rng):  # 8·8·32·32 rows: no spl
         close(gg, ww, what=name)
 
 
+def test_conv3d_unsplit_with_groups_stride_and_slices_without_taps(rng):
+    # 16·32·32 rows a slice, 2 groups: whole waves of blocks, so the sums are not split on an
+    # H200 either; depth padding 3 > KD - 1 leaves output slices no tap reaches (depth-0 GEMMs)
+    kw_ = dict(stride=(2, 1, 1), padding=(3, 1, 1), groups=2)
+    x, wt, b = f32(rng, 16, 4, 6, 32, 32), f32(rng, 4, 2, 3, 3, 3), f32(rng, 4)
+    y = F.conv3d(x, wt, b, **kw_)
+    close(F.conv3d(*dev(x, wt, b), **kw_), y, what="forward")
+    gy = f32(rng, *y.shape)
+    want = F.conv3d_backward(gy, x, wt, b, **kw_)
+    got = F.conv3d_backward(*dev(gy, x, wt, b), **kw_)
+    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gg, ww, what=name)
+
+
+def test_more_column_tiles_than_the_grid_y_limit(rng):
+    # a dense layer's weight gradient as a conv over (2048, 64, 64): 2^23 columns, 65536 tiles of
+    # 128 where gridDim.y holds 65535 (the emulated twin is in test_cuda_emulated.py)
+    x, wt, gy = f32(rng, 1, 2048, 64, 64), f32(rng, 1, 2048, 64, 64), f32(rng, 1, 1, 1, 1)
+    got = F.conv2d_backward(*dev(gy, x, wt), needs_input_grad=(False, True, False))[1]
+    close(got, gy[0, 0, 0, 0] * x)
+
+
+def test_empty_planes_with_padding_give_bias_only(rng):
+    x, wt, b = np.zeros((1, 2, 0, 5), np.float32), f32(rng, 2, 1, 3, 3), f32(rng, 2)
+    kw_ = dict(padding=2, groups=2)
+    close(F.conv2d(*dev(x, wt, b), **kw_), F.conv2d(x, wt, b, **kw_))
+
+
 @pytest.mark.parametrize("st, pad, out_pad, dil, g", [
     (2, 1, 1, 1, 1), ((1, 2, 2), 0, (0, 1, 0), 1, 2), (2, (1, 0, 1), 0, (1, 2, 1), 1)])
 def test_conv_transpose3d_matches_cpu(rng, st, pad, out_pad, dil, g):
