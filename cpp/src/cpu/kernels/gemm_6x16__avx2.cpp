@@ -7,6 +7,7 @@
 
 namespace cnnfast {
 namespace {
+#include "cpu/kernels/avx2_lanes_impl.h"
 
 // One k step of the f32 tile: two B vectors, six broadcasts of A, twelve FMAs.
 #define CNNFAST_F32_STEP(A, B)                                               \
@@ -151,27 +152,13 @@ void ukernel_f64_6x8(int64_t kc, const double* a, const double* b, double* c, in
 }
 #undef CNNFAST_F64_STEP
 
-// B panel (k, 16) from 16 rows: 8x8 blocks transposed in registers (unpack, shuffle, lane
-// permute); a tail of k % 8 positions and strided rows take the portable loop.
+// B panel (k, 16) from 16 rows: 8x8 blocks transposed in registers; a tail of k % 8 positions
+// and strided rows take the portable loop. Column q of the block goes to dst[q*16].
 inline void transpose8x8_store(const float* const* rows, int64_t p, float* dst) {
-  __m256 r[8], t[8];
+  __m256 r[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(rows[i] + p);
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 8; i += 4) {
-    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-  // r[0..3]: columns 0,1,2,3 (lanes 0-3: rows 0-3, lanes 4-7: columns 4-7 of them); r[4..7] same
-  // for rows 4-7. Column q of the block goes to dst[q*16].
-  for (int q = 0; q < 4; ++q) {
-    _mm256_storeu_ps(dst + q * 16, _mm256_permute2f128_ps(r[q], r[q + 4], 0x20));
-    _mm256_storeu_ps(dst + (q + 4) * 16, _mm256_permute2f128_ps(r[q], r[q + 4], 0x31));
-  }
+  transpose8x8(r);
+  for (int q = 0; q < 8; ++q) _mm256_storeu_ps(dst + q * 16, r[q]);
 }
 
 void pack_rows_f32_16(int64_t k, const float* const* rows, int64_t stride, float* dst) {

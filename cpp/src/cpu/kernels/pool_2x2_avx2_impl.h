@@ -3,7 +3,8 @@
 // even and odd columns; row tails as an overlapping block or, under 8 outputs, a masked one. pool__avx2.cpp and pool__avx512.cpp include it inside their anonymous
 // namespace (internal linkage: each copy is built with its own file's flags, no ODR sharing).
 #pragma once
-// (included after <immintrin.h>, <algorithm> and pool_ukernel.h; no includes here)
+// (included after <immintrin.h>, <algorithm>, pool_ukernel.h and avx2_lanes_impl.h
+// (interleave16); no includes here)
 
 // Lanes l < count set (count may be <= 0 or >= 8).
 inline __m256i lanes_below(int64_t count) {
@@ -119,13 +120,6 @@ inline __m256 pack_mask64(__m256i m0, __m256i m1) {
   const __m256 e = _mm256_shuffle_ps(_mm256_castsi256_ps(m0), _mm256_castsi256_ps(m1),
                                      _MM_SHUFFLE(2, 0, 2, 0));  // 0 1 4 5 | 2 3 6 7
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-}
-
-// dst[0..15] = even[0], odd[0], even[1], odd[1], ...
-inline void interleave16(float* dst, __m256 even, __m256 odd) {
-  const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
-  _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
 }
 
 // 8 outputs a block: each index compared (in 64 bits) with its window's four cells, dy masked

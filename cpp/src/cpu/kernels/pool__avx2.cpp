@@ -285,6 +285,7 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
   }
 }
 
+#include "cpu/kernels/avx2_lanes_impl.h"
 #include "cpu/kernels/pool_2x2_avx2_impl.h"
 #include "cpu/kernels/pool_gather_avx2_impl.h"
 

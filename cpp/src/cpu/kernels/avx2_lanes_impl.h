@@ -1,0 +1,36 @@
+// avx2_lanes_impl.h — register shuffles several AVX2 kernels share: an 8x8 transpose of eight
+// ymm rows and the interleave of two vectors into 16 consecutive floats. Included inside each
+// kernel file's anonymous namespace (internal linkage: every copy is built with its own file's
+// ISA flags — an inline function shared across files would let the linker keep an AVX-512 build
+// of it for the AVX2 path).
+#pragma once
+// (included after <immintrin.h>; no includes here)
+
+// r[q] <- column q of the 8x8 block whose rows are r[0..7] (unpack, shuffle, lane permute).
+inline void transpose8x8(__m256 r[8]) {
+  __m256 t[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  // r[0..3]: columns 0-3 of rows 0-3 (low lanes) and columns 4-7 of them (high lanes); r[4..7]
+  // the same for rows 4-7.
+  for (int q = 0; q < 4; ++q) {
+    t[q] = _mm256_permute2f128_ps(r[q], r[q + 4], 0x20);
+    t[q + 4] = _mm256_permute2f128_ps(r[q], r[q + 4], 0x31);
+  }
+  for (int q = 0; q < 8; ++q) r[q] = t[q];
+}
+
+// dst[0..15] = even[0], odd[0], even[1], odd[1], ...
+inline void interleave16(float* dst, __m256 even, __m256 odd) {
+  const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+  _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
