@@ -109,6 +109,33 @@ def int_pair(v):
     return tuple(v) if isinstance(v, tuple) else (v, v)
 
 
+@pytest.mark.parametrize("case", [
+    # (x, w, padding): T_w = 2 on even output widths, so threads holding whole images write each
+    # output row with the two column banks interleaved (8x8 register transposes on AVX2): rows of
+    # 13 / 18 / 16 positions per bank (an overlapping last block, or none), 12 / 21 / 16 channels
+    # (channel tails), bank rows of T_h = 1..3; dx runs the same on dy (input widths 28 / 36 / 34)
+    ((3, 9, 20, 28), (2, 2, 12, 9, 3, 3), 0),
+    ((2, 9, 12, 36), (3, 2, 21, 9, 3, 3), 1),
+    ((3, 16, 9, 34), (1, 2, 16, 16, 3, 3), 0),
+])
+def test_implicit_two_column_banks(isa, rng, case):
+    xs, ws, padding = case
+    pad = resolve_padding(padding, xs[2:], ws[-2:], (1, 1), (1, 1))
+    c = dict(x=xs, w=ws, b=ws[:3], stride=(1, 1), padding=padding, pad=pad, dilation=(1, 1))
+    # 3-D: T = (2, 1, 2), 16 output columns (8 per bank), 9 channels
+    c3 = dict(x=(2, 3, 4, 5, 18), w=(2, 1, 2, 9, 3, 2, 2, 3), b=(2, 1, 2, 9), stride=(1, 1, 1),
+              padding=0, pad=(0,) * 6, dilation=(1, 1, 1))
+    before = cnnfast.get_num_threads()
+    try:
+        for n in (1, 2):  # whole images per thread: at most one thread per image (N >= 2 here)
+            cnnfast.set_num_threads(n)
+            run_case(rng, 2, False, c, np.float64, 1e-12, "implicit")
+            run_case(rng, 2, False, c, np.float32, 1e-5, "implicit")
+            run_case(rng, 3, False, c3, np.float32, 1e-5, "implicit")
+    finally:
+        cnnfast.set_num_threads(before)
+
+
 def test_auto_takes_implicit_for_few_banks_gemm_for_locally_connected(rng):
     # A tiled layer with many positions per bank runs the implicit GEMM, a locally connected one
     # the per-bank GEMM batched over images: 'auto' gives those algorithms' exact bits.

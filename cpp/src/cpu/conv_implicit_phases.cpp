@@ -123,7 +123,7 @@ void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const 
   };
   const int64_t volume = p.in_volume();
   run_banked_implicit(
-      g, v, dy, blocks * B, C,
+      g, v, dy, blocks * B, 1, C,
       [&](int64_t bank) {
         const int64_t b = bank % B;
         int64_t u0, u1;

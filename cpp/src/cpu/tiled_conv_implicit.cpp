@@ -29,6 +29,8 @@ namespace {
 // window origin in the padded image; bank β holds j in [start[β], start[β + 1]).
 struct BankOrder {
   std::vector<int64_t> out, in, start;
+  std::vector<int64_t> rows;  // rows[bh]: the output rows oh with oh mod TH = bh
+  int64_t most = 0;           // positions of the largest bank
 };
 
 BankOrder bank_order(const TiledConvParams& p, const PaddedVolume& v) {
@@ -48,6 +50,9 @@ BankOrder bank_order(const TiledConvParams& p, const PaddedVolume& v) {
             }
       }
   o.start.push_back(static_cast<int64_t>(o.out.size()));
+  for (int64_t bh = 0; bh < p.TH; ++bh) o.rows.push_back((c.OH - bh + p.TH - 1) / p.TH);
+  for (size_t b = 0; b + 1 < o.start.size(); ++b)
+    o.most = std::max(o.most, o.start[b + 1] - o.start[b]);
   return o;
 }
 
@@ -65,6 +70,10 @@ void over_items(int64_t items, int64_t banks, int nt, F&& f) {
 int threads_for(int64_t items) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), items)));
 }
+
+// Scratch for all banks of an image's output, at most (the bench's 4 banks of 16 channels on
+// 26x26 outputs take 44 KiB).
+constexpr int64_t kWholeImageBanksBytes = int64_t(1) << 20;
 
 int mod(int64_t a, int64_t m) { return static_cast<int>(((a % m) + m) % m); }
 
@@ -97,26 +106,53 @@ void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, con
     for (int64_t t = 0; t < np; ++t)
       wp[((bank * KB + k / NR) * np + t) * NR + k % NR] = w[bk * np + t];
   }
+  // T_w = 2 on an even output width (the bench's 2x2 banks): a thread holding whole images
+  // runs all their banks, then writes y row by row, the two banks of a bank row interleaved by
+  // the kernel's vector transpose (the bank-by-bank scalar scatter was 17 % of this forward).
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const int64_t MR = kr.mr, most = (o.most + MR - 1) / MR * MR;
+  const bool pairs = p.TW == 2 && c.OW % 2 == 0 && !(b && p.bias_per_location) &&
+                     c.N >= get_num_threads() &&
+                     B * KB * most * NR * int64_t(sizeof(T)) <= kWholeImageBanksBytes;
+  const std::vector<T> no_bias(static_cast<size_t>(KB * NR), T(0));
   run_banked_implicit(
-      c, v, x, B, K,
+      c, v, x, B, pairs ? B : 1, K,
       [&](int64_t bank) {
         const int64_t j0 = o.start[bank];
         return ImplicitBank{o.in.data() + j0, o.start[bank + 1] - j0, off.data(), np};
       },
       [&](int64_t bank) { return static_cast<const T*>(wp.data() + bank * KB * np * NR); },
-      [&](int64_t n, int64_t bank, const T* yb, int64_t most) {
-        const int64_t j0 = o.start[bank], gs = o.start[bank + 1] - j0;
-        const int64_t* at = o.out.data() + j0;  // the bank's output offsets
-        for (int64_t k = 0; k < K; ++k) {
-          T* yk = y + (n * K + k) * out;
-          const T* src = yb + (k / NR * most) * NR + k % NR;  // src[u * NR]: position u
-          if (b && p.bias_per_location) {
-            for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + b[k * out + at[u]];
-          } else {
-            const T bias = b ? b[bank * K + k] : T(0);
-            for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + bias;
+      [&](int64_t n, int64_t bank0, const T* yb, int64_t ld) {
+        if (!pairs) {  // one bank: its positions, wherever they are in y
+          const int64_t j0 = o.start[bank0], gs = o.start[bank0 + 1] - j0;
+          const int64_t* at = o.out.data() + j0;  // the bank's output offsets
+          for (int64_t k = 0; k < K; ++k) {
+            T* yk = y + (n * K + k) * out;
+            const T* src = yb + (k / NR * ld) * NR + k % NR;  // src[u * NR]: position u
+            if (b && p.bias_per_location) {
+              for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + b[k * out + at[u]];
+            } else {
+              const T bias = b ? b[bank0 * K + k] : T(0);
+              for (int64_t u = 0; u < gs; ++u) yk[at[u]] = src[u * NR] + bias;
+            }
           }
+          return;
         }
+        // Output row (od, oh) holds, at ow = 2q + bw, position u0 + q of bank (bd, bh, bw).
+        const int64_t cols = c.OW / 2, bstride = KB * ld * NR;
+        for (int64_t od = 0; od < c.OD; ++od)
+          for (int64_t oh = 0; oh < c.OH; ++oh) {
+            const int64_t bank = ((od % p.TD) * p.TH + oh % p.TH) * 2;  // bw = 0; bw = 1 next
+            const int64_t u0 = (od / p.TD * o.rows[oh % p.TH] + oh / p.TH) * cols;
+            for (int64_t kb = 0; kb < KB; ++kb) {
+              const int64_t k0 = kb * NR, nk = std::min(NR, K - k0);
+              const T* ya = yb + bank * bstride + (kb * ld + u0) * NR;
+              kr.interleave2(nk, cols, ya, ya + bstride, NR,
+                             b ? b + bank * K + k0 : no_bias.data(),
+                             b ? b + (bank + 1) * K + k0 : no_bias.data(),
+                             y + (n * K + k0) * out + (od * c.OH + oh) * c.OW, out);
+            }
+          }
       });
 }
 

@@ -13,12 +13,18 @@
 
 namespace cnnfast {
 
+// interleave2: two blocks of tiles (position q, channel k at a[q*lds + k], b[q*lds + k]), plus a
+// bias per channel, written as nk channel rows of 2·nq outputs in which a and b alternate:
+//   y[k*ldy + 2q] = a[q*lds + k] + ba[k],  y[k*ldy + 2q + 1] = b[q*lds + k] + bb[k]
+// (a tiled convolution's banks (·, ·, 0) and (·, ·, 1) of one output row, T_w = 2).
 template <class T>
 struct ImplicitTileKernel {
   const char* name;
   int mr, nr;  // positions x output channels per tile
   void (*tile)(int64_t n, const T* const* xs, const int64_t* off, const T* b, int64_t ldb, T* out,
                bool accumulate);
+  void (*interleave2)(int64_t nk, int64_t nq, const T* a, const T* b, int64_t lds, const T* ba,
+                      const T* bb, T* y, int64_t ldy);
 };
 
 extern const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__scalar;

@@ -8,8 +8,10 @@ namespace {
 }  // namespace
 
 const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__scalar = {
-    "conv2d_implicit_f32_6x16__scalar", 6, 16, implicit_tile_6x16<float>};
+    "conv2d_implicit_f32_6x16__scalar", 6, 16, implicit_tile_6x16<float>,
+    interleave2_rows<float>};
 const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__scalar = {
-    "conv2d_implicit_f64_6x16__scalar", 6, 16, implicit_tile_6x16<double>};
+    "conv2d_implicit_f64_6x16__scalar", 6, 16, implicit_tile_6x16<double>,
+    interleave2_rows<double>};
 
 }  // namespace cnnfast

@@ -16,3 +16,15 @@ void implicit_tile_6x16(int64_t n, const T* const* xs, const int64_t* off, const
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 16; ++j) out[i * 16 + j] = (accumulate ? out[i * 16 + j] : T(0)) + acc[i][j];
 }
+
+template <class T>
+void interleave2_rows(int64_t nk, int64_t nq, const T* a, const T* b, int64_t lds, const T* ba,
+                      const T* bb, T* y, int64_t ldy) {
+  for (int64_t k = 0; k < nk; ++k) {
+    T* yk = y + k * ldy;
+    for (int64_t q = 0; q < nq; ++q) {
+      yk[2 * q] = a[q * lds + k] + ba[k];
+      yk[2 * q + 1] = b[q * lds + k] + bb[k];
+    }
+  }
+}
