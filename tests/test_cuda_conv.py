@@ -52,29 +52,28 @@ def test_conv2d_backward_needs_input_grad_and_no_bias(rng):
     close(got[1], want[1])
 
 
+def check_forward_backward(rng, fwd, bwd, x, wt, b, **kw):
+    """The device forward and all three gradients against the CPU op's."""
+    y = fwd(x, wt, b, **kw)
+    close(fwd(*dev(x, wt, b), **kw), y, what="forward")
+    gy = f32(rng, *y.shape)
+    want = bwd(gy, x, wt, b, **kw)
+    got = bwd(*dev(gy, x, wt, b), **kw)
+    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gg, ww, what=name)
+
+
 @pytest.mark.parametrize("case", CONV3D_CASES)
 def test_conv3d_forward_backward_match_cpu(rng, case):
     n, c, d, h, w, k, kd, kh, kw, st, pad, dil, g = case
     x, wt, b = f32(rng, n, c, d, h, w), f32(rng, k, c // g, kd, kh, kw), f32(rng, k)
     kw_ = dict(stride=st, padding=pad, dilation=dil, groups=g)
-    y = F.conv3d(x, wt, b, **kw_)
-    close(F.conv3d(*dev(x, wt, b), **kw_), y, what="forward")
-    gy = f32(rng, *y.shape)
-    want = F.conv3d_backward(gy, x, wt, b, **kw_)
-    got = F.conv3d_backward(*dev(gy, x, wt, b), **kw_)
-    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
-        close(gg, ww, what=name)
+    check_forward_backward(rng, F.conv3d, F.conv3d_backward, x, wt, b, **kw_)
 
 
 def test_conv3d_large_enough_for_unsplit_sums(rng):  # 8·8·32·32 rows: no split on any GPU
     x, wt, b = f32(rng, 8, 5, 8, 32, 32), f32(rng, 6, 5, 3, 3, 3), f32(rng, 6)
-    y = F.conv3d(x, wt, b, padding=1)
-    close(F.conv3d(*dev(x, wt, b), padding=1), y, what="forward")
-    gy = f32(rng, *y.shape)
-    want = F.conv3d_backward(gy, x, wt, b, padding=1)
-    got = F.conv3d_backward(*dev(gy, x, wt, b), padding=1)
-    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
-        close(gg, ww, what=name)
+    check_forward_backward(rng, F.conv3d, F.conv3d_backward, x, wt, b, padding=1)
 
 
 def test_conv3d_unsplit_with_groups_stride_and_slices_without_taps(rng):
@@ -82,13 +81,7 @@ def test_conv3d_unsplit_with_groups_stride_and_slices_without_taps(rng):
     # H200 either; depth padding 3 > KD - 1 leaves output slices no tap reaches (depth-0 GEMMs)
     kw_ = dict(stride=(2, 1, 1), padding=(3, 1, 1), groups=2)
     x, wt, b = f32(rng, 16, 4, 6, 32, 32), f32(rng, 4, 2, 3, 3, 3), f32(rng, 4)
-    y = F.conv3d(x, wt, b, **kw_)
-    close(F.conv3d(*dev(x, wt, b), **kw_), y, what="forward")
-    gy = f32(rng, *y.shape)
-    want = F.conv3d_backward(gy, x, wt, b, **kw_)
-    got = F.conv3d_backward(*dev(gy, x, wt, b), **kw_)
-    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
-        close(gg, ww, what=name)
+    check_forward_backward(rng, F.conv3d, F.conv3d_backward, x, wt, b, **kw_)
 
 
 def test_more_column_tiles_than_the_grid_y_limit(rng):
@@ -110,13 +103,7 @@ def test_empty_planes_with_padding_give_bias_only(rng):
 def test_conv_transpose3d_matches_cpu(rng, st, pad, out_pad, dil, g):
     x, wt, b = f32(rng, 2, 4, 3, 4, 3), f32(rng, 4, 6 // g, 3, 3, 2), f32(rng, 6)
     kw_ = dict(stride=st, padding=pad, output_padding=out_pad, groups=g, dilation=dil)
-    y = F.conv_transpose3d(x, wt, b, **kw_)
-    close(F.conv_transpose3d(*dev(x, wt, b), **kw_), y, what="forward")
-    gy = f32(rng, *y.shape)
-    want = F.conv_transpose3d_backward(gy, x, wt, b, **kw_)
-    got = F.conv_transpose3d_backward(*dev(gy, x, wt, b), **kw_)
-    for name, gg, ww in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
-        close(gg, ww, what=name)
+    check_forward_backward(rng, F.conv_transpose3d, F.conv_transpose3d_backward, x, wt, b, **kw_)
 
 
 def test_relu_forward_backward(rng):
