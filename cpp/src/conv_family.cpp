@@ -142,8 +142,7 @@ void tiled_conv_backward_weight(const TiledConvParams& p, T* dw, T* db, const T*
                                 ConvAlgo algo) {
   if (algo == ConvAlgo::ref) return ref::tiled_conv_backward_weight(p, dw, db, dy, x);
   if (!tiled_implicit(p, algo)) return cpu::tiled_conv_backward_weight_gemm(p, dw, db, dy, x);
-  if (dw) cpu::tiled_conv_backward_weight_implicit(p, dw, dy, x);
-  if (db) cpu::tiled_conv_bias_grad(p, db, dy);
+  cpu::tiled_conv_backward_weight_implicit(p, dw, db, dy, x);
 }
 
 #define CNNFAST_INSTANTIATE(T, P, name)                                                          \

@@ -50,8 +50,7 @@ void run_banked_implicit(const Conv3dParams& geometry, const PaddedVolume& v, co
   // Without padding the tiles read the images in place: a tile's rows past its bank repeat the
   // bank's last position, so no read goes past the window of a real position.
   const Conv3dParams& g = geometry;
-  const bool in_place = g.Cg() == g.C && g.pad_front == 0 && g.pad_back == 0 && g.pad_top == 0 &&
-                        g.pad_bottom == 0 && g.pad_left == 0 && g.pad_right == 0;
+  const bool in_place = g.Cg() == g.C && conv3d_unpadded(g);
   parallel_region(nt, [&](int t, int nth) {
     int64_t i0, i1;
     static_range(items, t, nth, i0, i1);

@@ -36,8 +36,7 @@ Conv3dParams as_conv3d(const Conv2dParams& p) {
 
 bool conv3d_is_pointwise(const Conv3dParams& p) {
   return p.taps() == 1 && p.stride_d == 1 && p.stride_h == 1 && p.stride_w == 1 &&
-         p.pad_front == 0 && p.pad_back == 0 && p.pad_top == 0 && p.pad_bottom == 0 &&
-         p.pad_left == 0 && p.pad_right == 0;
+         conv3d_unpadded(p);
 }
 
 bool implicit_forward_fits(const Conv3dParams& p, int nthreads) {

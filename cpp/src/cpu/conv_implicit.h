@@ -23,6 +23,13 @@ Conv3dParams as_conv3d(const Conv2dParams& p);
 // 1x1x1, stride 1, no padding: GEMM runs on the image itself; the implicit path has no edge.
 bool conv3d_is_pointwise(const Conv3dParams& p);
 
+// No zero padding on any side: tiles that read only real positions' windows can read the image
+// in place.
+inline bool conv3d_unpadded(const Conv3dParams& p) {
+  return p.pad_front == 0 && p.pad_back == 0 && p.pad_top == 0 && p.pad_bottom == 0 &&
+         p.pad_left == 0 && p.pad_right == 0;
+}
+
 // One (image, group) as a zero-padded volume stack (Cg, Dp, Hp, Wp) followed by zero slack.
 struct PaddedVolume {
   int64_t Dp, Hp, Wp, size;

@@ -53,11 +53,15 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
       int64_t i0, i1;
       static_range(items, th, nth, i0, i1);
       T* mine = acc.data() + th * acc_size;
-      T* xp = thread_scratch<T>(Scratch::col, pl.size);             // (Cg, Dp, Hp, Wp) + slack
+      // The tiles read only real positions' windows: without padding, the image in place.
+      const bool in_place = conv3d_unpadded(p);
+      T* xp = in_place ? nullptr : thread_scratch<T>(Scratch::col, pl.size);  // (Cg, Dp, Hp, Wp)
       T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(PQ, ldy));  // (PQ, KB*NR)
       for (int64_t it = i0; it < i1; ++it) {
         const int64_t n = it / G, g = it % G;
-        pad_volume(p, pl, x + (n * p.C + g * Cg) * p.in_volume(), xp);
+        const T* xg = x + (n * p.C + g * Cg) * p.in_volume();  // (Cg, D, H, W)
+        if (!in_place) pad_volume(p, pl, xg, xp);
+        const T* xn = in_place ? xg : xp;
         const T* dyg = dy + (n * p.K + g * Kg) * PQ;  // (Kg, PQ)
         transpose_blocked(Kg, PQ, dyg, PQ, dyt, ldy);
         for (int64_t u = 0; u < PQ; ++u) std::fill(dyt + u * ldy + Kg, dyt + (u + 1) * ldy, T(0));
@@ -68,7 +72,7 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
               const T* xs[kImplicitMaxRows];  // row i: tap tb*MR + i (past np: tap 0, ignored)
               for (int64_t i = 0; i < MR; ++i) {
                 const int64_t t = tb * MR + i;
-                xs[i] = xp + toff[t < np ? t : 0];
+                xs[i] = xn + toff[t < np ? t : 0];
               }
               kr.tile(un, xs, poff.data() + u0, dyt + u0 * ldy + kb * NR, ldy,
                       mine + ((g * KB + kb) * TB + tb) * tile, true);

@@ -7,7 +7,9 @@
 //   dx:       at unit stride, the forward on dy with flipped, transposed filters and banks over
 //             the input positions: input position h of phase h mod T meets, through tap r, the
 //             output h + pad − r·dil, whose bank is (h + pad − r·dil) mod T — fixed per phase.
-// Work items are (image, bank), static ranges per thread; a thread pads each image once.
+//   db:       Σ of each bank's rows of the transposed dY the dW tiles read.
+// Work items are (image, bank), static ranges per thread; a thread pads each image once (reads
+// it in place when there is no padding).
 #include "cpu/tiled_conv_implicit.h"
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include "cpu/conv_implicit.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
+#include "cpu/tiled_conv_gemm.h"
 #include "cpu/workspace.h"
 
 namespace cnnfast::cpu {
@@ -169,25 +172,30 @@ void tiled_conv_backward_data_implicit(const TiledConvParams& p, T* dx, const T*
   for_each_item(B * c.C, get_num_threads(), [&](int64_t item, int) {
     const int64_t phase = item / c.C, ci = item % c.C;
     const int64_t fd = phase / (p.TH * p.TW), fh = (phase / p.TW) % p.TH, fw = phase % p.TW;
-    for (int64_t k = 0; k < c.K; ++k)
-      for (int64_t a = 0; a < c.KD; ++a)
-        for (int64_t r = 0; r < c.KH; ++r)
-          for (int64_t s = 0; s < c.KW; ++s) {
-            const int64_t bank =
-                (mod(fd + c.pad_front - a * c.dil_d, p.TD) * p.TH +
-                 mod(fh + c.pad_top - r * c.dil_h, p.TH)) * p.TW +
-                mod(fw + c.pad_left - s * c.dil_w, p.TW);
-            const int64_t flipped = ((c.KD - 1 - a) * c.KH + c.KH - 1 - r) * c.KW + c.KW - 1 - s;
-            wt[((phase * c.C + ci) * c.K + k) * taps + flipped] =
-                w[((bank * c.K + k) * c.C + ci) * taps + (a * c.KH + r) * c.KW + s];
-          }
+    for (int64_t a = 0; a < c.KD; ++a)
+      for (int64_t r = 0; r < c.KH; ++r)
+        for (int64_t s = 0; s < c.KW; ++s) {  // the tap's bank, then every output channel
+          const int64_t bank =
+              (mod(fd + c.pad_front - a * c.dil_d, p.TD) * p.TH +
+               mod(fh + c.pad_top - r * c.dil_h, p.TH)) * p.TW +
+              mod(fw + c.pad_left - s * c.dil_w, p.TW);
+          const int64_t flipped = ((c.KD - 1 - a) * c.KH + c.KH - 1 - r) * c.KW + c.KW - 1 - s;
+          const T* src = w + (bank * c.K * c.C + ci) * taps + (a * c.KH + r) * c.KW + s;
+          T* dst = wt + (phase * c.C + ci) * c.K * taps + flipped;
+          for (int64_t k = 0; k < c.K; ++k) dst[k * taps] = src[k * c.C * taps];
+        }
   });
   tiled_conv_forward_implicit(q, dx, dy, static_cast<const T*>(wt), static_cast<const T*>(nullptr));
 }
 
 template <class T>
-void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, const T* dy,
+void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db, const T* dy,
                                          const T* x) {
+  if (db && (!dw || p.bias_per_location)) {  // no dW tiles to share dY with, or a bias per position
+    tiled_conv_bias_grad(p, db, dy);
+    db = nullptr;
+  }
+  if (!dw) return;
   const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
   const int64_t MR = kr.mr, NR = kr.nr;
   if (MR > kImplicitMaxRows) throw std::logic_error("implicit conv tile has too many rows");
@@ -200,35 +208,64 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, const 
   const std::vector<int64_t> toff = tap_offsets(c, v);
   const int64_t items = c.N * B;
   const int nthr = threads_for(items);
+  // The weight tiles read only real positions' windows: without padding, the image in place.
+  const bool in_place = conv3d_unpadded(c);
+  // T_w = 2 on an even output width: each output row of dY splits into its two banks' rows by
+  // the kernel's vector deinterleave + transpose (the per-element gather was 10 % of the backward).
+  const bool pairs = p.TW == 2 && c.OW % 2 == 0;
   // acc[thread] is (B, KB, TB, MR, NR): tile (β, kb, tb) holds dW_β for taps tb*MR.. x channels kb*NR..
   std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
+  std::vector<T> bias_acc(db ? static_cast<size_t>(nthr * B * ldy) : 0, T(0));  // (thread, B, ldy)
   over_items(items, B, nthr, [&](int th, int64_t it, bool first) {
     const int64_t n = it / B, bank = it % B;
-    T* xp = thread_scratch<T>(Scratch::col, v.size);                 // (C, Dp, Hp, Wp)
-    T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(out, ldy));  // (positions, KB*NR)
+    T* xp = in_place ? nullptr : thread_scratch<T>(Scratch::col, v.size);  // (C, Dp, Hp, Wp)
+    T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(out, ldy));      // (positions, KB*NR)
     if (first) {
-      pad_volume(c, v, x + n * image, xp);
+      if (!in_place) pad_volume(c, v, x + n * image, xp);
       const T* dyn = dy + n * K * out;  // (K, out)
-      for (int64_t j = 0; j < out; ++j) {
-        T* row = dyt + j * ldy;
-        for (int64_t k = 0; k < K; ++k) row[k] = dyn[k * out + o.out[j]];
-        for (int64_t k = K; k < ldy; ++k) row[k] = T(0);
+      if (pairs) {
+        const int64_t cols = c.OW / 2;
+        for (int64_t od = 0; od < c.OD; ++od)
+          for (int64_t oh = 0; oh < c.OH; ++oh) {
+            const int64_t b0 = ((od % p.TD) * p.TH + oh % p.TH) * 2;  // banks b0, b0 + 1
+            const int64_t u0 = (od / p.TD * o.rows[oh % p.TH] + oh / p.TH) * cols;
+            kr.deinterleave2(K, cols, dyn + (od * c.OH + oh) * c.OW, out,
+                             dyt + (o.start[b0] + u0) * ldy, dyt + (o.start[b0 + 1] + u0) * ldy,
+                             ldy);
+          }
+        if (K < ldy)
+          for (int64_t j = 0; j < out; ++j) std::fill(dyt + j * ldy + K, dyt + (j + 1) * ldy, T(0));
+      } else {
+        for (int64_t j = 0; j < out; ++j) {
+          T* row = dyt + j * ldy;
+          for (int64_t k = 0; k < K; ++k) row[k] = dyn[k * out + o.out[j]];
+          for (int64_t k = K; k < ldy; ++k) row[k] = T(0);
+        }
       }
     }
+    const T* xn = in_place ? x + n * image : xp;
     T* mine = acc.data() + th * acc_size + bank * KB * TB * tile;
     const int64_t end = o.start[bank + 1];
+    if (db) {  // the bank's dY rows, summed while they are in cache
+      T* sum = bias_acc.data() + (th * B + bank) * ldy;
+      for (int64_t j = o.start[bank]; j < end; ++j)
+        for (int64_t k = 0; k < ldy; ++k) sum[k] += dyt[j * ldy + k];
+    }
     for (int64_t j0 = o.start[bank]; j0 < end; j0 += 256) {  // dY block of a channel block: L1
       const int64_t un = std::min<int64_t>(256, end - j0);
       for (int64_t kb = 0; kb < KB; ++kb)
         for (int64_t tb = 0; tb < TB; ++tb) {
           const T* xs[kImplicitMaxRows];  // row i: tap tb*MR + i (past np: tap 0, ignored)
-          for (int64_t i = 0; i < MR; ++i) xs[i] = xp + toff[tb * MR + i < np ? tb * MR + i : 0];
+          for (int64_t i = 0; i < MR; ++i) xs[i] = xn + toff[tb * MR + i < np ? tb * MR + i : 0];
           kr.tile(un, xs, o.in.data() + j0, dyt + j0 * ldy + kb * NR, ldy,
                   mine + (kb * TB + tb) * tile, true);
         }
     }
   });
   add_weight_tiles(B, K, np, MR, NR, acc.data(), acc_size, nthr, dw);  // dW (B, K, np)
+  if (db)  // db (B, K): the threads' sums in thread order
+    for (int64_t bk = 0; bk < B * K; ++bk)
+      for (int t = 0; t < nthr; ++t) db[bk] += bias_acc[(t * B + bk / K) * ldy + bk % K];
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \
@@ -236,7 +273,7 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, const 
                                                const T*);                                       \
   template void tiled_conv_backward_data_implicit<T>(const TiledConvParams&, T*, const T*,      \
                                                      const T*);                                 \
-  template void tiled_conv_backward_weight_implicit<T>(const TiledConvParams&, T*, const T*,    \
+  template void tiled_conv_backward_weight_implicit<T>(const TiledConvParams&, T*, T*, const T*, \
                                                        const T*);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)

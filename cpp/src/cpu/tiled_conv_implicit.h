@@ -17,9 +17,10 @@ void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, con
                                  const T* b);
 template <class T>
 void tiled_conv_backward_data_implicit(const TiledConvParams& p, T* dx, const T* dy, const T* w);
-// dw += the weight gradient (dw (TD, TH, TW, K, C, taps)); the bias gradient is not computed.
+// dw += the weight gradient (dw (TD, TH, TW, K, C, taps)), db += the bias gradient (either may
+// be null; tiled biases are summed from the transposed dY the weight tiles read).
 template <class T>
-void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, const T* dy,
+void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db, const T* dy,
                                          const T* x);
 
 }  // namespace cnnfast::cpu

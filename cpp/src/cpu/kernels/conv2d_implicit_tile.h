@@ -17,6 +17,9 @@ namespace cnnfast {
 // bias per channel, written as nk channel rows of 2·nq outputs in which a and b alternate:
 //   y[k*ldy + 2q] = a[q*lds + k] + ba[k],  y[k*ldy + 2q + 1] = b[q*lds + k] + bb[k]
 // (a tiled convolution's banks (·, ·, 0) and (·, ·, 1) of one output row, T_w = 2).
+// deinterleave2: its adjoint without the bias, nk channel rows of 2·nq values split into the
+// two (position, channel) blocks:  a[q*lds + k] = y[k*ldy + 2q],  b[q*lds + k] = y[k*ldy + 2q + 1]
+// (dY of one output row into the two banks' transposed dY for the weight gradient).
 template <class T>
 struct ImplicitTileKernel {
   const char* name;
@@ -25,6 +28,7 @@ struct ImplicitTileKernel {
                bool accumulate);
   void (*interleave2)(int64_t nk, int64_t nq, const T* a, const T* b, int64_t lds, const T* ba,
                       const T* bb, T* y, int64_t ldy);
+  void (*deinterleave2)(int64_t nk, int64_t nq, const T* y, int64_t ldy, T* a, T* b, int64_t lds);
 };
 
 extern const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__scalar;

@@ -28,3 +28,15 @@ void interleave2_rows(int64_t nk, int64_t nq, const T* a, const T* b, int64_t ld
     }
   }
 }
+
+template <class T>
+void deinterleave2_rows(int64_t nk, int64_t nq, const T* y, int64_t ldy, T* a, T* b,
+                        int64_t lds) {
+  for (int64_t k = 0; k < nk; ++k) {
+    const T* yk = y + k * ldy;
+    for (int64_t q = 0; q < nq; ++q) {
+      a[q * lds + k] = yk[2 * q];
+      b[q * lds + k] = yk[2 * q + 1];
+    }
+  }
+}
