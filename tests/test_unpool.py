@@ -96,3 +96,50 @@ def test_thread_count_invariance_with_shared_switches(rng):
                 np.testing.assert_array_equal(a, b)
     finally:
         cnnfast.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_2x2_windows_one_pass_and_every_fallback(isa, rng, dtype):
+    # Indices that all lie in their 2x2 stride-2 windows take a one-pass path (forward: the
+    # switch rows written once; backward: a gather). Pooled rows of 3..21 outputs (the 8-lane
+    # blocks and their tails), odd unpooled sizes (rows / columns no window covers), 3-D with a
+    # unit-depth kernel; then one index moved out of its window must give the general path's
+    # result: onto a neighbour's switch (shared: the last writer wins), onto a free cell of a
+    # neighbour's window, past the left of its row, and out of the plane (a ValueError).
+    for nd, spatial in ((2, (7, 43)), (2, (9, 6)), (2, (4, 17)), (3, (3, 5, 33))):
+        x = rng.standard_normal((2, 3) + spatial).astype(dtype)
+        kernel = (2, 2) if nd == 2 else (1, 2, 2)
+        y, sw = MAX[nd](x, kernel, return_indices=True)
+        want_u = ref.max_unpool(y, sw.indices, spatial)
+        np.testing.assert_array_equal(UNPOOL[nd](y, sw), want_u.astype(dtype))
+        g = rng.standard_normal(x.shape).astype(dtype)
+        np.testing.assert_array_equal(UNPOOL_B[nd](g, y, sw),
+                                      ref.max_unpool_backward(g, sw.indices, y.shape).astype(dtype))
+        W = spatial[-1]
+        for how in ("shared", "free", "row_left", "out_of_plane"):
+            idx = sw.indices.copy()
+            flat = idx.reshape(-1, idx.shape[-1])  # a view: rows of pooled outputs
+            r = int(rng.integers(0, flat.shape[0]))
+            c = int(rng.integers(1, flat.shape[1]))
+            if how == "shared":
+                flat[r, c] = flat[r, c - 1]
+            elif how == "free":  # a cell of the left neighbour's window that is not its switch
+                oh, od = r % y.shape[-2], (r // y.shape[-2]) % y.shape[2] if nd == 3 else 0
+                base = (od * spatial[-2] + 2 * oh) * W + 2 * (c - 1)
+                flat[r, c] = next(v for v in (base, base + 1, base + W, base + W + 1)
+                                  if v != flat[r, c - 1])
+            elif how == "row_left":
+                flat[r, 0] = flat[r, 0] - 1 if flat[r, 0] % W else flat[r, 0] + 2
+            else:
+                flat[r, c] = int(np.prod(spatial[-2:])) * (1 if nd == 2 else spatial[0])
+            if how == "out_of_plane":
+                with pytest.raises(ValueError, match="indices"):
+                    UNPOOL[nd](y, idx, output_size=spatial)
+                with pytest.raises(ValueError, match="indices"):
+                    UNPOOL_B[nd](g, y, idx, output_size=spatial)
+                continue
+            np.testing.assert_array_equal(UNPOOL[nd](y, idx, output_size=spatial),
+                                          ref.max_unpool(y, idx, spatial).astype(dtype), how)
+            np.testing.assert_array_equal(UNPOOL_B[nd](g, y, idx, output_size=spatial),
+                                          ref.max_unpool_backward(g, idx, y.shape).astype(dtype),
+                                          how)

@@ -133,17 +133,10 @@ py::array avg_backward(const py::array& dy, const py::array& x, I3 kernel, I3 st
   return std::move(dx);
 }
 
-int64_t out_count(I3 out) {
-  for (int64_t v : out)
-    if (v < 1) throw py::value_error("output_size: every dimension must be >= 1");
-  return checked_prod({out[0], out[1], out[2]}, "output_size");
-}
-
 template <class T>
 py::array unpool_forward(const py::array& x, const py::array& idx, I3 out, PoolAlgo algo) {
   const Spatial s = spatial_of(x, "input");
-  const UnpoolParams p = unpool_params(s.N * s.C, s.in[0] * s.in[1] * s.in[2],
-                                       out_count(out));
+  const UnpoolParams p = unpool_params(s.N * s.C, s.in, out.data());
   std::vector<int64_t> in_shape(x.shape(), x.shape() + x.ndim());
   check_same_shape(idx, in_shape, "indices", "the input to unpool");
   const int64_t* ip = in_ptr<int64_t>(idx, "indices");
@@ -161,8 +154,7 @@ template <class T>
 py::array unpool_backward(const py::array& dy, const py::array& x, const py::array& idx, I3 out,
                           PoolAlgo algo) {
   const Spatial s = spatial_of(x, "input");
-  const UnpoolParams p = unpool_params(s.N * s.C, s.in[0] * s.in[1] * s.in[2],
-                                       out_count(out));
+  const UnpoolParams p = unpool_params(s.N * s.C, s.in, out.data());
   std::vector<int64_t> in_shape(x.shape(), x.shape() + x.ndim());
   check_same_shape(idx, in_shape, "indices", "the input to unpool");
   check_same_shape(dy, shape_with(s, out.data()), "grad_out", "the unpooled output");

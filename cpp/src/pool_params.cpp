@@ -116,6 +116,20 @@ UnpoolParams unpool_params(int64_t planes, int64_t in_count, int64_t out_count) 
   return {planes, in_count, out_count};
 }
 
+UnpoolParams unpool_params(int64_t planes, const int64_t in[3], const int64_t out[3]) {
+  for (int d = 0; d < 3; ++d) {
+    if (in[d] < 0) arg_error("input: negative dimension");
+    if (out[d] < 1) arg_error("output_size: every dimension must be >= 1");
+  }
+  UnpoolParams p = unpool_params(planes, checked_prod({in[0], in[1], in[2]}, "input size"),
+                                 checked_prod({out[0], out[1], out[2]}, "output_size"));
+  for (int d = 0; d < 3; ++d) {
+    p.in[d] = in[d];
+    p.out[d] = out[d];
+  }
+  return p;
+}
+
 InterpParams interp_params(int64_t N, int64_t C, const int64_t in[3], const int64_t out[3],
                            const double scale[3], InterpMode mode, bool align_corners) {
   check_input(N, C, in);

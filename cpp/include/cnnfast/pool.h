@@ -67,10 +67,15 @@ void avg_pool_backward(const PoolParams& p, const AvgOptions& o, T* dx, const T*
 // Max-unpooling: x and idx are (planes, in_count); y is (planes, out_count). y is zero except
 // y[idx[j]] = x[j]; when several j share an index the LAST in raster order wins (deterministic).
 // backward is its exact adjoint: dx[j] = dy[idx[j]] if j is that last writer, else 0.
+// With the (D, H, W) extents known (in: pooled, out: unpooled; 0 when not given), indices that
+// all lie in the 2x2 stride-2 windows they would come from run a one-pass path (disjoint windows:
+// no shared index, so no writer bookkeeping); anything else takes the general path.
 struct UnpoolParams {
   int64_t planes, in_count, out_count;
+  int64_t in[3] = {0, 0, 0}, out[3] = {0, 0, 0};
 };
 UnpoolParams unpool_params(int64_t planes, int64_t in_count, int64_t out_count);
+UnpoolParams unpool_params(int64_t planes, const int64_t in[3], const int64_t out[3]);
 template <class T>
 void max_unpool_forward(const UnpoolParams& p, T* y, const T* x, const int64_t* idx,
                         PoolAlgo algo = PoolAlgo::automatic);

@@ -3,6 +3,7 @@
 // output rows and hands whole rows to the 2x2 microkernel (no per-row window setup, which cost
 // more than the pooling itself on LeNet's 10x10 maps). Backward: the same rows, each writing its
 // two dx rows (and the odd last column/row) exactly once: race-free, no zero pass, deterministic.
+// Max-unpooling whose indices fit these windows runs here too (see pool_planes.h).
 #include <algorithm>
 
 #include "cnnfast/runtime.h"
@@ -91,11 +92,26 @@ bool max_pool2x2_backward(const PoolParams& p, T* dx, const T* dy, const int64_t
   return in_window;
 }
 
+// One pooled row a thread: dx's row gathered from the two rows of dy its windows cover.
+template <class T>
+bool max_unpool2x2_backward(const PoolParams& p, T* dx, const T* dy, const int64_t* idx) {
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  bool in_window = true;  // only ever set to false, by any thread
+  for_each_row(p, [&](int64_t pl, int64_t od, int64_t oh) {
+    const int64_t ia = (od * H + 2 * oh) * W, o = pl * p.out_plane() + (od * OH + oh) * OW;
+    if (!k.unpool2x2_bwd(OW, dy + pl * p.in_plane() + ia, idx + o, ia, W, dx + o))
+      __atomic_store_n(&in_window, false, __ATOMIC_RELAXED);
+  });
+  return in_window;
+}
+
 #define CNNFAST_INSTANTIATE(T)                                                                \
   template void max_pool2x2_forward<T>(const PoolParams&, T*, int64_t*, const T*);            \
   template void avg_pool2x2_forward<T>(const PoolParams&, T, T*, const T*);                   \
   template void avg_pool2x2_backward<T>(const PoolParams&, T, T*, const T*);                  \
-  template bool max_pool2x2_backward<T>(const PoolParams&, T*, const T*, const int64_t*);
+  template bool max_pool2x2_backward<T>(const PoolParams&, T*, const T*, const int64_t*);      \
+  template bool max_unpool2x2_backward<T>(const PoolParams&, T*, const T*, const int64_t*);
 CNNFAST_INSTANTIATE(float)
 CNNFAST_INSTANTIATE(double)
 #undef CNNFAST_INSTANTIATE

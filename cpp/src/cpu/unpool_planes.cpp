@@ -1,6 +1,8 @@
 // unpool_planes.cpp — fast max-unpooling loops, OpenMP over (N, C) planes. Forward writes each
 // plane in raster order so the last writer of a shared index wins; backward gathers in the same
-// order and zeroes a writer's gradient as soon as a later one overwrites its index.
+// order and zeroes a writer's gradient as soon as a later one overwrites its index. Indices that
+// all lie in the 2x2 stride-2 windows of their positions cannot be shared: those calls take the
+// one-pass 2x2 loops of pool_2x2.cpp.
 // Every index is range-checked before its write.
 #include <algorithm>
 #include <string>
@@ -17,10 +19,21 @@ namespace {
   arg_error("indices: value " + std::to_string(i) + " is out of range [0, " +
             std::to_string(count) + ") of the output plane");
 }
+
+// The 2x2 stride-2 pooling that maps the unpooled planes onto the pooled ones, when the
+// extents are known and fit it (depth kept, every pooled row and column a window inside).
+bool as_pool2x2(const UnpoolParams& u, PoolParams& q) {
+  if (u.in_count < 1 || u.out[0] < 1) return false;
+  q = PoolParams{u.planes, 1, {u.out[0], u.out[1], u.out[2]}, {u.in[0], u.in[1], u.in[2]},
+                 {1, 2, 2}, {1, 2, 2}, {0, 0, 0}, {1, 1, 1}, false};
+  return pool2x2_applies(q);
+}
 }  // namespace
 
 template <class T>
 void max_unpool_forward_planes(const UnpoolParams& p, T* y, const T* x, const int64_t* idx) {
+  PoolParams q;  // indices in disjoint 2x2 windows: y written once, row pair by row pair
+  if (as_pool2x2(p, q) && max_pool2x2_backward(q, y, x, idx)) return;
   for_each_item(p.planes, get_num_threads(), [&](int64_t pl, int) {
     T* yp = y + pl * p.out_count;  // (out_count,) one plane
     const T* xp = x + pl * p.in_count;
@@ -36,6 +49,8 @@ void max_unpool_forward_planes(const UnpoolParams& p, T* y, const T* x, const in
 
 template <class T>
 void max_unpool_backward_planes(const UnpoolParams& p, T* dx, const T* dy, const int64_t* idx) {
+  PoolParams q;  // indices in disjoint 2x2 windows: no index is shared, a plain gather
+  if (as_pool2x2(p, q) && max_unpool2x2_backward(q, dx, dy, idx)) return;
   for_each_item(p.planes, get_num_threads(), [&](int64_t pl, int) {
     // writer[i] = stamp + j + 1 of the latest j that wrote output i in this plane; entries from
     // earlier planes or calls are <= stamp (the per-thread stamp only grows), so no clearing.

@@ -35,12 +35,11 @@ inline void interleave16(float* dst, __m256 even, __m256 odd) {
   _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
 }
 
-// even = src[0], src[2], ..., src[14]; odd = src[1], src[3], ..., src[15] (interleave16's inverse).
-inline void deinterleave16(const float* src, __m256& even, __m256& odd) {
-  const __m256 lo = _mm256_loadu_ps(src), hi = _mm256_loadu_ps(src + 8);
-  // Within each 128-bit lane: lo's evens then hi's evens; the 64-bit permute puts lo's first.
-  even = _mm256_castpd_ps(_mm256_permute4x64_pd(
-      _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(
-      _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+// The even and odd floats of (lo, hi) = src[0..15]: src[0], src[2], ..., src[14] and src[1],
+// src[3], ..., src[15] (interleave16's inverse).
+inline void deinterleave16(__m256 lo, __m256 hi, __m256& even, __m256& odd) {
+  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // 0 2 8 10 | 4 6 12 14
+  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));  // 1 3 9 11 | 5 7 13 15
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
 }

@@ -88,7 +88,10 @@ void deinterleave2_f32(int64_t nk, int64_t nq, const float* y, int64_t ldy, floa
       for (int64_t q0 = 0;; q0 += 8) {
         const int64_t at = std::min(q0, nq - 8);
         __m256 ra[8], rb[8];
-        for (int c = 0; c < 8; ++c) deinterleave16(y + (k0 + c) * ldy + 2 * at, ra[c], rb[c]);
+        for (int c = 0; c < 8; ++c) {
+          const float* row = y + (k0 + c) * ldy + 2 * at;
+          deinterleave16(_mm256_loadu_ps(row), _mm256_loadu_ps(row + 8), ra[c], rb[c]);
+        }
         transpose8x8(ra);  // ra[i]: position at + i, channels k0 .. k0 + 7
         transpose8x8(rb);
         for (int i = 0; i < 8; ++i) {

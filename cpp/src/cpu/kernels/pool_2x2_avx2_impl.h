@@ -19,10 +19,7 @@ inline void deinterleave16(const float* src, int64_t count, __m256& even, __m256
   const __m256 lo = kMasked ? _mm256_maskload_ps(src, lanes_below(count)) : _mm256_loadu_ps(src);
   const __m256 hi =
       kMasked ? _mm256_maskload_ps(src + 8, lanes_below(count - 8)) : _mm256_loadu_ps(src + 8);
-  const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));  // 0 2 8 10 | 4 6 12 14
-  const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));  // 1 3 9 11 | 5 7 13 15
-  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
-  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+  deinterleave16(lo, hi, even, odd);
 }
 
 // Candidates in raster order: a lane moves to v (and its index) on a strictly greater value
@@ -120,6 +117,40 @@ inline __m256 pack_mask64(__m256i m0, __m256i m1) {
   const __m256 e = _mm256_shuffle_ps(_mm256_castsi256_ps(m0), _mm256_castsi256_ps(m1),
                                      _MM_SHUFFLE(2, 0, 2, 0));  // 0 1 4 5 | 2 3 6 7
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// 8 outputs a block: each index compared (in 64 bits) with its window's four cells (as in
+// max2x2_bwd), the four cells' columns de-interleaved from both rows and the named one kept.
+bool unpool2x2_bwd(int64_t n, const float* a, const int64_t* idx, int64_t ia, int64_t W,
+                   float* dx) {
+  const __m256i step0 = _mm256_setr_epi64x(0, 2, 4, 6), step1 = _mm256_setr_epi64x(8, 10, 12, 14);
+  const __m256i cell[4] = {_mm256_set1_epi64x(0), _mm256_set1_epi64x(1), _mm256_set1_epi64x(W),
+                           _mm256_set1_epi64x(W + 1)};
+  __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256i base = _mm256_set1_epi64x(ia + 2 * j);
+    const __m256i r0 = _mm256_sub_epi64(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j)), _mm256_add_epi64(base, step0));
+    const __m256i r1 = _mm256_sub_epi64(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j + 4)),
+        _mm256_add_epi64(base, step1));
+    __m256 v[4];  // the four cells of the 8 windows: a even, a odd, b even, b odd
+    deinterleave16<false>(a + 2 * j, 16, v[0], v[1]);
+    deinterleave16<false>(a + W + 2 * j, 16, v[2], v[3]);
+    __m256 got = _mm256_setzero_ps(), any = _mm256_setzero_ps();
+    for (int c = 0; c < 4; ++c) {
+      const __m256 m =
+          pack_mask64(_mm256_cmpeq_epi64(r0, cell[c]), _mm256_cmpeq_epi64(r1, cell[c]));
+      got = _mm256_or_ps(got, _mm256_and_ps(m, v[c]));
+      any = _mm256_or_ps(any, m);
+    }
+    all = _mm256_and_ps(all, any);
+    _mm256_storeu_ps(dx + j, got);
+  }
+  bool ok = _mm256_movemask_ps(all) == 0xff;
+  for (; j < n; ++j) ok &= unpool2x2_bwd_one(a + 2 * j, idx[j], ia + 2 * j, W, dx + j);
+  return ok;
 }
 
 // 8 outputs a block: each index compared (in 64 bits) with its window's four cells, dy masked

@@ -292,6 +292,7 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
 }  // namespace
 
 const PoolKernels<float> pool_f32__avx2 = {"avx2", &max_rows, &sum_rows, &max2x2, &sum2x2,
-                                           &max2x2_bwd, &combine_rows, &gather_phases};
+                                           &max2x2_bwd, &unpool2x2_bwd, &combine_rows,
+                                           &gather_phases};
 
 }  // namespace cnnfast

@@ -37,6 +37,13 @@ bool max2x2_bwd(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t 
 }
 
 template <class T>
+bool unpool2x2_bwd(int64_t n, const T* a, const int64_t* idx, int64_t ia, int64_t W, T* dx) {
+  bool ok = true;
+  for (int64_t j = 0; j < n; ++j) ok &= unpool2x2_bwd_one(a + 2 * j, idx[j], ia + 2 * j, W, dx + j);
+  return ok;
+}
+
+template <class T>
 void combine_rows(int64_t n, int64_t nrows, const T* const* rows, const T* f, const T* colscale,
                   T* y) {
   combine_rows_from<T>(0, n, nrows, rows, f, colscale, y);
@@ -51,10 +58,12 @@ void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const
 }  // namespace
 
 const PoolKernels<float> pool_f32__scalar = {
-    "scalar",       &max_rows<float>,   &sum_rows<float>,     &max2x2<float>,
-    &sum2x2<float>, &max2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>};
+    "scalar",           &max_rows<float>,      &sum_rows<float>,
+    &max2x2<float>,     &sum2x2<float>,        &max2x2_bwd<float>,
+    &unpool2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>};
 const PoolKernels<double> pool_f64__scalar = {
-    "scalar",        &max_rows<double>,   &sum_rows<double>,     &max2x2<double>,
-    &sum2x2<double>, &max2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>};
+    "scalar",            &max_rows<double>,      &sum_rows<double>,
+    &max2x2<double>,     &sum2x2<double>,        &max2x2_bwd<double>,
+    &unpool2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>};
 
 }  // namespace cnnfast

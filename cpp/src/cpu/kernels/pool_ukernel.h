@@ -11,6 +11,10 @@
 //   max2x2_bwd: their backward for one output row: a = b - W are dx rows (flat index ia of a[0]);
 //             columns 2j, 2j+1 of both get dy[j] at the cell idx[j] names, 0 at the other three.
 //             Returns false if some idx[j] is not one of its window's four cells.
+//   unpool2x2_bwd: max-unpooling's backward for one pooled row, a gather: a = b - W are rows of
+//             the unpooled gradient (flat index ia of a[0]); dx[j] = the one of a[2j], a[2j+1],
+//             b[2j], b[2j+1] that idx[j] names. Returns false if some idx[j] is not one of those
+//             four cells (dx[j] is then 0 there).
 //   combine_rows: the H/D direction of avg pooling's backward: for j < n,
 //             y[j] = (Σ_{r < nrows} f[r] * rows[r][j]) * colscale[j] (summed in r order).
 //   gather_phases: the W-direction of avg pooling's backward as a gather, each dx element written
@@ -34,6 +38,7 @@ struct PoolKernels {
   void (*max2x2)(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx);
   void (*sum2x2)(int64_t n, const T* a, const T* b, T scale, T* y);
   bool (*max2x2_bwd)(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a);
+  bool (*unpool2x2_bwd)(int64_t n, const T* a, const int64_t* idx, int64_t ia, int64_t W, T* dx);
   void (*combine_rows)(int64_t n, int64_t nrows, const T* const* rows, const T* f,
                        const T* colscale, T* y);
   void (*gather_phases)(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps,
@@ -101,6 +106,15 @@ inline bool max2x2_bwd_one(T g, int64_t idx, int64_t ia, int64_t W, T* a) {
   a[W] = v[r == W];
   a[W + 1] = v[r == W + 1];
   return (r == 0) | (r == 1) | (r == W) | (r == W + 1);
+}
+
+// One unpool2x2_bwd output (the SIMD kernels' tail): true when idx was in the window.
+template <class T>
+inline bool unpool2x2_bwd_one(const T* a, int64_t idx, int64_t ia, int64_t W, T* dx) {
+  const int64_t r = idx - ia;  // 0, 1: row a; W, W + 1: row b = a + W
+  const bool in_window = (r == 0) | (r == 1) | (r == W) | (r == W + 1);
+  *dx = in_window ? a[r] : T(0);
+  return in_window;
 }
 
 // combine_rows for j in [j0, n) (the SIMD kernels' tail).
