@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 
 #include "cpu/kernels/pool_ukernel.h"
 

@@ -1,5 +1,6 @@
 // pool_gather_avx2_impl.h — avg pooling's backward microkernels (contract in pool_ukernel.h) in
 // 256-bit AVX2. combine_rows: 8 outputs a block, the scaled grad rows summed in row order.
+// Up to 3 rows (combine) and 3 taps a phase (stride-2 gather) run unrolled at compile time.
 // gather_phases (along W): stride 1 sums ntaps[0] shifted loads per 8 outputs; stride 2 sums the
 // even and the odd phase's loads for 8 j's and interleaves them into 16 dx; other strides and
 // rows shorter than a block run the scalar loop (same order: every ISA gives the same bits).
@@ -7,18 +8,43 @@
 // values). pool__avx2.cpp and pool__avx512.cpp include this inside their anonymous namespace,
 // after pool_2x2_avx2_impl.h (interleave16).
 #pragma once
-// (included after <immintrin.h>, <algorithm>, pool_ukernel.h and pool_2x2_avx2_impl.h)
+// (included after <immintrin.h>, <algorithm>, <array>, pool_ukernel.h and pool_2x2_avx2_impl.h)
 
-// 8 outputs a block, the row tail as one overlapping block (y is written, never read).
-void combine_rows(int64_t n, int64_t nrows, const float* const* rows, const float* f,
-                  const float* colscale, float* y) {
-  if (n < 8) return combine_rows_from(int64_t(0), n, nrows, rows, f, colscale, y);
+// 8 outputs a block, the row tail as one overlapping block (y is written, never read). R > 0:
+// exactly R rows, their pointers and factors held in registers (the per-row loop and its exit
+// cost as much as the adds for the 1-3 rows of small windows); R = 0: any nrows.
+template <int R>
+void combine_rows_n(int64_t n, int64_t nrows, const float* const* rows, const float* f,
+                    const float* colscale, float* y) {
+  const float* rp[R > 0 ? R : 1];
+  __m256 fv[R > 0 ? R : 1];
+  for (int r = 0; r < R; ++r) {
+    rp[r] = rows[r];
+    fv[r] = _mm256_set1_ps(f[r]);
+  }
   for (int64_t j = 0; j < n; j = std::min(j + 8, n)) {
     const int64_t at = std::min(j, n - 8);
     __m256 acc = _mm256_setzero_ps();
-    for (int64_t r = 0; r < nrows; ++r)
-      acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(f[r]), _mm256_loadu_ps(rows[r] + at)));
+    if (R > 0) {
+      for (int r = 0; r < R; ++r)
+        acc = _mm256_add_ps(acc, _mm256_mul_ps(fv[r], _mm256_loadu_ps(rp[r] + at)));
+    } else {
+      for (int64_t r = 0; r < nrows; ++r)
+        acc = _mm256_add_ps(acc,
+                            _mm256_mul_ps(_mm256_set1_ps(f[r]), _mm256_loadu_ps(rows[r] + at)));
+    }
     _mm256_storeu_ps(y + at, _mm256_mul_ps(acc, _mm256_loadu_ps(colscale + at)));
+  }
+}
+
+void combine_rows(int64_t n, int64_t nrows, const float* const* rows, const float* f,
+                  const float* colscale, float* y) {
+  if (n < 8) return combine_rows_from(int64_t(0), n, nrows, rows, f, colscale, y);
+  switch (nrows) {
+    case 1: return combine_rows_n<1>(n, nrows, rows, f, colscale, y);
+    case 2: return combine_rows_n<2>(n, nrows, rows, f, colscale, y);
+    case 3: return combine_rows_n<3>(n, nrows, rows, f, colscale, y);
+    default: return combine_rows_n<0>(n, nrows, rows, f, colscale, y);
   }
 }
 
@@ -29,8 +55,42 @@ inline __m256 sum_taps8(const float* src, int64_t ntaps, const int64_t* offs) {
   return acc;
 }
 
+// Stride 2 with N0 and N1 taps in the two phases (each at most 3: windows up to 6 wide), the
+// offsets held in registers; the same sums in the same order as sum_taps8.
+template <int N0, int N1>
+void gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* src, float* dx) {
+  int64_t o0[N0 > 0 ? N0 : 1], o1[N1 > 0 ? N1 : 1];
+  for (int i = 0; i < N0; ++i) o0[i] = offs[i];
+  for (int i = 0; i < N1; ++i) o1[i] = offs[kt + i];
+  const int64_t last = (n - 16) & ~int64_t(1);  // blocks start at even w (phase 0 first)
+  for (int64_t w = 0;; w += 16) {
+    const int64_t at = std::min(w, last), j = at / 2;
+    __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+    for (int i = 0; i < N0; ++i) even = _mm256_add_ps(even, _mm256_loadu_ps(src + j + o0[i]));
+    for (int i = 0; i < N1; ++i) odd = _mm256_add_ps(odd, _mm256_loadu_ps(src + j + o1[i]));
+    interleave16(dx + at, even, odd);
+    if (at == last) break;
+  }
+}
+
+using GatherStride2 = void (*)(int64_t, int64_t, const int64_t*, const float*, float*);
+template <int N0, int... N1>
+constexpr std::array<GatherStride2, sizeof...(N1)> gather_stride2_row() {
+  return {&gather_stride2<N0, N1>...};
+}
+// [n0][n1] for phases of up to 3 taps each
+constexpr std::array<std::array<GatherStride2, 4>, 4> kGatherStride2 = {
+    gather_stride2_row<0, 0, 1, 2, 3>(), gather_stride2_row<1, 0, 1, 2, 3>(),
+    gather_stride2_row<2, 0, 1, 2, 3>(), gather_stride2_row<3, 0, 1, 2, 3>()};
+
 void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
                    const float* src, float* dx) {
+  if (s == 2 && n >= 16 && ntaps[0] <= 3 && ntaps[1] <= 3) {
+    kGatherStride2[ntaps[0]][ntaps[1]](n, kt, offs, src, dx);
+    const int64_t last = (n - 16) & ~int64_t(1);
+    gather_phases_from(last + 16, n, s, kt, ntaps, offs, src, dx);  // odd n: the last element
+    return;
+  }
   if (s == 1 && n >= 8) {
     for (int64_t w = 0; w < n; w = std::min(w + 8, n)) {
       const int64_t at = std::min(w, n - 8);
