@@ -119,31 +119,38 @@ inline __m256 pack_mask64(__m256i m0, __m256i m1) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
-// 8 outputs a block: each index compared (in 64 bits) with its window's four cells (as in
-// max2x2_bwd), the four cells' columns de-interleaved from both rows and the named one kept.
+// m[c] for 8 consecutive windows (first one at flat index `base`, the next ones 2 apart): the
+// lanes whose idx names cell c of their window, c = 0, 1 (row a), 2, 3 (row b = a + W); compared
+// in 64 bits, packed to 32-bit lanes.
+inline void window_cells(const int64_t* idx, int64_t base, int64_t W, __m256 m[4]) {
+  const __m256i b = _mm256_set1_epi64x(base);
+  const __m256i r0 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)),
+                                      _mm256_add_epi64(b, _mm256_setr_epi64x(0, 2, 4, 6)));
+  const __m256i r1 =
+      _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + 4)),
+                       _mm256_add_epi64(b, _mm256_setr_epi64x(8, 10, 12, 14)));
+  const int64_t cells[4] = {0, 1, W, W + 1};
+  for (int c = 0; c < 4; ++c) {
+    const __m256i cell = _mm256_set1_epi64x(cells[c]);
+    m[c] = pack_mask64(_mm256_cmpeq_epi64(r0, cell), _mm256_cmpeq_epi64(r1, cell));
+  }
+}
+
+// 8 outputs a block: the four cells' columns de-interleaved from both rows, the one each index
+// names kept.
 bool unpool2x2_bwd(int64_t n, const float* a, const int64_t* idx, int64_t ia, int64_t W,
                    float* dx) {
-  const __m256i step0 = _mm256_setr_epi64x(0, 2, 4, 6), step1 = _mm256_setr_epi64x(8, 10, 12, 14);
-  const __m256i cell[4] = {_mm256_set1_epi64x(0), _mm256_set1_epi64x(1), _mm256_set1_epi64x(W),
-                           _mm256_set1_epi64x(W + 1)};
   __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256i base = _mm256_set1_epi64x(ia + 2 * j);
-    const __m256i r0 = _mm256_sub_epi64(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j)), _mm256_add_epi64(base, step0));
-    const __m256i r1 = _mm256_sub_epi64(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j + 4)),
-        _mm256_add_epi64(base, step1));
-    __m256 v[4];  // the four cells of the 8 windows: a even, a odd, b even, b odd
+    __m256 m[4], v[4];  // v: the four cells of the 8 windows: a even, a odd, b even, b odd
+    window_cells(idx + j, ia + 2 * j, W, m);
     deinterleave16<false>(a + 2 * j, 16, v[0], v[1]);
     deinterleave16<false>(a + W + 2 * j, 16, v[2], v[3]);
     __m256 got = _mm256_setzero_ps(), any = _mm256_setzero_ps();
     for (int c = 0; c < 4; ++c) {
-      const __m256 m =
-          pack_mask64(_mm256_cmpeq_epi64(r0, cell[c]), _mm256_cmpeq_epi64(r1, cell[c]));
-      got = _mm256_or_ps(got, _mm256_and_ps(m, v[c]));
-      any = _mm256_or_ps(any, m);
+      got = _mm256_or_ps(got, _mm256_and_ps(m[c], v[c]));
+      any = _mm256_or_ps(any, m[c]);
     }
     all = _mm256_and_ps(all, any);
     _mm256_storeu_ps(dx + j, got);
@@ -153,28 +160,17 @@ bool unpool2x2_bwd(int64_t n, const float* a, const int64_t* idx, int64_t ia, in
   return ok;
 }
 
-// 8 outputs a block: each index compared (in 64 bits) with its window's four cells, dy masked
-// into the four cell vectors, those interleaved into the two dx rows.
+// 8 outputs a block: dy masked into the four cell vectors, those interleaved into the two dx rows.
 bool max2x2_bwd(int64_t n, const float* dy, const int64_t* idx, int64_t ia, int64_t W, float* a) {
-  const __m256i step0 = _mm256_setr_epi64x(0, 2, 4, 6), step1 = _mm256_setr_epi64x(8, 10, 12, 14);
-  const __m256i cell[4] = {_mm256_set1_epi64x(0), _mm256_set1_epi64x(1), _mm256_set1_epi64x(W),
-                           _mm256_set1_epi64x(W + 1)};
   __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
-    const __m256i base = _mm256_set1_epi64x(ia + 2 * j);
-    const __m256i r0 = _mm256_sub_epi64(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j)), _mm256_add_epi64(base, step0));
-    const __m256i r1 = _mm256_sub_epi64(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + j + 4)),
-        _mm256_add_epi64(base, step1));
+    __m256 m[4], v[4], any = _mm256_setzero_ps();
+    window_cells(idx + j, ia + 2 * j, W, m);
     const __m256 g = _mm256_loadu_ps(dy + j);
-    __m256 v[4], any = _mm256_setzero_ps();
     for (int c = 0; c < 4; ++c) {
-      const __m256 m =
-          pack_mask64(_mm256_cmpeq_epi64(r0, cell[c]), _mm256_cmpeq_epi64(r1, cell[c]));
-      v[c] = _mm256_and_ps(m, g);
-      any = _mm256_or_ps(any, m);
+      v[c] = _mm256_and_ps(m[c], g);
+      any = _mm256_or_ps(any, m[c]);
     }
     all = _mm256_and_ps(all, any);
     interleave16(a + 2 * j, v[0], v[1]);
