@@ -127,3 +127,37 @@ def test_large_outputs_recycle_memory_without_aliasing(rng):
     for _ in range(50):  # many sizes: the cache never holds more than its bound
         conv2d(rng.standard_normal((int(rng.integers(1, 9)), 8, 64, 64)).astype(np.float32), w)
     assert _core._output_cache_bytes() <= 512 << 20
+
+
+_WORKSPACE_SCRIPT = r"""
+import sys
+import numpy as np
+import cnnfast, cnnfast.functional as F
+from cnnfast import _core
+cnnfast.set_num_threads(2)
+n = int(sys.argv[1])
+rng = np.random.default_rng(0)
+x = rng.standard_normal((n, 128, 28, 28)).astype(np.float32)
+w = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
+g = rng.standard_normal((n, 128, 28, 28)).astype(np.float32)
+for algo in ("auto", "gemm", "implicit", "direct", "winograd"):
+    F.conv2d(x, w, padding=1, algo=algo)
+    F.conv2d_backward(g, x, w, None, padding=1, algo=algo)
+print(_core._scratch_bytes())
+"""
+
+
+def test_conv_workspace_is_bounded_whatever_the_batch():
+    # Every conv2d algorithm processes the batch in tiles: the reusable per-thread scratch that a
+    # fresh process holds after all of them, forward and backward (each slot keeps its largest
+    # size, so this bounds every single call), stays under 32 MiB and does not scale with N.
+    import subprocess
+    import sys
+
+    held = {}
+    for n in (2, 48):
+        out = subprocess.run([sys.executable, "-c", _WORKSPACE_SCRIPT, str(n)], check=True,
+                             capture_output=True, text=True).stdout
+        held[n] = int(out.split()[-1])
+    assert 0 < held[48] <= 32 * 2**20, held
+    assert held[48] <= 1.5 * held[2] + 4 * 2**20, held  # 24x the batch: not 24x the scratch

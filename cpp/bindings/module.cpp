@@ -56,6 +56,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("kernels", &active_kernel_names);
   m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });
   m.def("_output_cache_bytes", &py_bind::output_cache_bytes);
+  m.def("_scratch_bytes", &scratch_bytes);
   // The thread budget's observations (tests): peak OpenMP workers running at once besides the
   // calling threads, top-level parallel regions run, and those granted fewer threads than asked.
   m.def("_thread_stats", [] {

@@ -31,6 +31,8 @@ struct ThreadStats {
 };
 ThreadStats thread_stats();
 void reset_thread_stats();
+// Bytes that all threads' reusable scratch buffers hold now (each slot keeps its largest size).
+int64_t scratch_bytes();
 bool openmp_enabled();
 // Names of the float32 microkernels the active ISA runs (gemm, conv tiles, eltwise, ...).
 std::vector<std::string> active_kernel_names();

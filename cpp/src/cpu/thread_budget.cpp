@@ -1,5 +1,7 @@
-// thread_budget.cpp — read-out of the process-wide thread budget kept in cpu/parallel.h.
+// thread_budget.cpp — read-outs of the process-wide thread budget kept in cpu/parallel.h and of
+// the scratch buffers of cpu/workspace.h.
 #include "cpu/parallel.h"
+#include "cpu/workspace.h"
 
 namespace cnnfast {
 
@@ -9,5 +11,7 @@ ThreadStats thread_stats() {
 }
 
 void reset_thread_stats() { thread_budget::reset_stats(); }
+
+int64_t scratch_bytes() { return scratch_bytes_held().load(); }
 
 }  // namespace cnnfast

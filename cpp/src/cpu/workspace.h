@@ -1,6 +1,7 @@
 // workspace.h — per-thread scratch buffers reused across calls (no allocation per tile or per
 // call once warm; no sharing between threads, so concurrent callers never collide).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,19 +14,31 @@ enum class Scratch {
   count = 7
 };
 
+// Bytes held by every thread's scratch buffers together (they only grow: the high-water mark of
+// each slot), for the memory tests.
+inline std::atomic<int64_t>& scratch_bytes_held() {
+  static std::atomic<int64_t> held{0};
+  return held;
+}
+
 class ScratchBuffer {
  public:
-  ~ScratchBuffer() { std::free(ptr_); }
+  ~ScratchBuffer() {
+    std::free(ptr_);
+    scratch_bytes_held() -= static_cast<int64_t>(cap_);
+  }
   // Returns at least `bytes` bytes, 64-byte aligned; contents are unspecified.
   void* get(size_t bytes) {
     if (bytes > cap_) {
       std::free(ptr_);
       ptr_ = nullptr;
+      scratch_bytes_held() -= static_cast<int64_t>(cap_);
       cap_ = 0;
       size_t rounded = (bytes + 63) / 64 * 64;
       ptr_ = std::aligned_alloc(64, rounded);
       if (!ptr_) throw std::bad_alloc();
       cap_ = rounded;
+      scratch_bytes_held() += static_cast<int64_t>(cap_);
     }
     return ptr_;
   }
