@@ -27,7 +27,7 @@ def _ops(rng):
     g3 = r(3, 8, 6, 8, 8)
     wt = r(8, 4, 3, 3)
     gt = r(*F.conv_transpose2d(x, wt, stride=2).shape)
-    wtl, wlc = r(2, 2, 6, 8, 3, 3), r(7, 7, 4, 8, 4, 4)
+    wtl, wlc, btl = r(2, 2, 6, 8, 3, 3), r(7, 7, 4, 8, 4, 4), r(2, 2, 6)
     gtl, glc = r(6, 6, 14, 14), r(6, 4, 7, 7)
     a, bm, gm = r(150, 200), r(200, 120), r(150, 120)
     xl, wl, bl, gl = r(64, 300), r(100, 300), r(100), r(64, 100)
@@ -51,6 +51,11 @@ def _ops(rng):
                              + F.conv_transpose2d_backward(gt, x, wt, stride=2), (2,)),
         "tiled_conv2d": (lambda: (F.tiled_conv2d(x, wtl),) + F.tiled_conv2d_backward(
             gtl, x, wtl), (2,)),
+        # the implicit path with a bias: T_w = 2 on an even width (dY split by rows, the bias
+        # summed from the split rows)
+        "tiled_conv2d[implicit]": (lambda: (F.tiled_conv2d(x, wtl, btl, algo="implicit"),)
+                                   + F.tiled_conv2d_backward(gtl, x, wtl, btl, algo="implicit"),
+                                   (2,)),
         "locally_connected2d": (lambda: (F.locally_connected2d(x, wlc, stride=2),)
                                 + F.locally_connected2d_backward(glc, x, wlc, stride=2), (2,)),
         "matmul": (lambda: (F.matmul(a, bm),) + F.matmul_backward(gm, a, bm), ()),

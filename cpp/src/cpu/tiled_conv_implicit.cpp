@@ -7,7 +7,8 @@
 //   dx:       at unit stride, the forward on dy with flipped, transposed filters and banks over
 //             the input positions: input position h of phase h mod T meets, through tap r, the
 //             output h + pad − r·dil, whose bank is (h + pad − r·dil) mod T — fixed per phase.
-//   db:       Σ of each bank's rows of the transposed dY the dW tiles read.
+//   db:       Σ of each bank's rows of the transposed dY the dW tiles read (per image, then
+//             over images in order: independent of the thread count).
 // Work items are (image, bank), static ranges per thread; a thread pads each image once (reads
 // it in place when there is no padding).
 #include "cpu/tiled_conv_implicit.h"
@@ -215,7 +216,9 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db,
   const bool pairs = p.TW == 2 && c.OW % 2 == 0;
   // acc[thread] is (B, KB, TB, MR, NR): tile (β, kb, tb) holds dW_β for taps tb*MR.. x channels kb*NR..
   std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
-  std::vector<T> bias_acc(db ? static_cast<size_t>(nthr * B * ldy) : 0, T(0));  // (thread, B, ldy)
+  // The bias: each item's dY rows summed in row order into its own slot, the slots added in
+  // image order at the end, so db does not depend on how the items fall to threads.
+  std::vector<T> bias_sums(db ? static_cast<size_t>(checked_mul(items, ldy)) : 0);  // (N, B, ldy)
   over_items(items, B, nthr, [&](int th, int64_t it, bool first) {
     const int64_t n = it / B, bank = it % B;
     T* xp = in_place ? nullptr : thread_scratch<T>(Scratch::col, v.size);  // (C, Dp, Hp, Wp)
@@ -247,7 +250,8 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db,
     T* mine = acc.data() + th * acc_size + bank * KB * TB * tile;
     const int64_t end = o.start[bank + 1];
     if (db) {  // the bank's dY rows, summed while they are in cache
-      T* sum = bias_acc.data() + (th * B + bank) * ldy;
+      T* sum = bias_sums.data() + it * ldy;
+      std::fill(sum, sum + ldy, T(0));
       for (int64_t j = o.start[bank]; j < end; ++j)
         for (int64_t k = 0; k < ldy; ++k) sum[k] += dyt[j * ldy + k];
     }
@@ -263,9 +267,9 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db,
     }
   });
   add_weight_tiles(B, K, np, MR, NR, acc.data(), acc_size, nthr, dw);  // dW (B, K, np)
-  if (db)  // db (B, K): the threads' sums in thread order
+  if (db)  // db (B, K): the items' sums in image order
     for (int64_t bk = 0; bk < B * K; ++bk)
-      for (int t = 0; t < nthr; ++t) db[bk] += bias_acc[(t * B + bk / K) * ldy + bk % K];
+      for (int64_t n = 0; n < c.N; ++n) db[bk] += bias_sums[(n * B + bk / K) * ldy + bk % K];
 }
 
 #define CNNFAST_INSTANTIATE(T)                                                                  \

@@ -96,10 +96,16 @@ inline void max2x2_one(const T* a, const T* b, int64_t ia, int64_t ib, T* y, int
   if (idx) *idx = arg;
 }
 
+// idx - ia without signed overflow (any int64 index may come in; wrapped values land outside
+// the window's four cells just the same).
+inline int64_t cell_of(int64_t idx, int64_t ia) {
+  return static_cast<int64_t>(static_cast<uint64_t>(idx) - static_cast<uint64_t>(ia));
+}
+
 // Branch-free (the cell is data-dependent and unpredictable): true when idx was in the window.
 template <class T>
 inline bool max2x2_bwd_one(T g, int64_t idx, int64_t ia, int64_t W, T* a) {
-  const int64_t r = idx - ia;  // 0, 1: row a; W, W + 1: row b = a + W
+  const int64_t r = cell_of(idx, ia);  // 0, 1: row a; W, W + 1: row b = a + W
   const T v[2] = {T(0), g};
   a[0] = v[r == 0];
   a[1] = v[r == 1];
@@ -111,7 +117,7 @@ inline bool max2x2_bwd_one(T g, int64_t idx, int64_t ia, int64_t W, T* a) {
 // One unpool2x2_bwd output (the SIMD kernels' tail): true when idx was in the window.
 template <class T>
 inline bool unpool2x2_bwd_one(const T* a, int64_t idx, int64_t ia, int64_t W, T* dx) {
-  const int64_t r = idx - ia;  // 0, 1: row a; W, W + 1: row b = a + W
+  const int64_t r = cell_of(idx, ia);  // 0, 1: row a; W, W + 1: row b = a + W
   const bool in_window = (r == 0) | (r == 1) | (r == W) | (r == W + 1);
   *dx = in_window ? a[r] : T(0);
   return in_window;
