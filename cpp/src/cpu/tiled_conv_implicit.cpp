@@ -60,6 +60,16 @@ BankOrder bank_order(const TiledConvParams& p, const PaddedVolume& v) {
   return o;
 }
 
+// With T_w = 2 on an even output width: output row (od, oh) holds, at ow = 2q + bw, position
+// u0 + q of bank b0 + bw.
+struct PairRow {
+  int64_t b0, u0;
+};
+PairRow pair_row(const TiledConvParams& p, const BankOrder& o, int64_t od, int64_t oh) {
+  return {((od % p.TD) * p.TH + oh % p.TH) * 2,
+          (od / p.TD * o.rows[oh % p.TH] + oh / p.TH) * (p.conv.OW / 2)};
+}
+
 // Runs f(thread, item, first) over static ranges of items = (image, bank), on at most `nt`
 // threads; first: the item opens the thread's range or an image (its data is not yet staged).
 template <class F>
@@ -142,18 +152,16 @@ void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, con
           }
           return;
         }
-        // Output row (od, oh) holds, at ow = 2q + bw, position u0 + q of bank (bd, bh, bw).
         const int64_t cols = c.OW / 2, bstride = KB * ld * NR;
         for (int64_t od = 0; od < c.OD; ++od)
           for (int64_t oh = 0; oh < c.OH; ++oh) {
-            const int64_t bank = ((od % p.TD) * p.TH + oh % p.TH) * 2;  // bw = 0; bw = 1 next
-            const int64_t u0 = (od / p.TD * o.rows[oh % p.TH] + oh / p.TH) * cols;
+            const PairRow r = pair_row(p, o, od, oh);
             for (int64_t kb = 0; kb < KB; ++kb) {
               const int64_t k0 = kb * NR, nk = std::min(NR, K - k0);
-              const T* ya = yb + bank * bstride + (kb * ld + u0) * NR;
+              const T* ya = yb + r.b0 * bstride + (kb * ld + r.u0) * NR;
               kr.interleave2(nk, cols, ya, ya + bstride, NR,
-                             b ? b + bank * K + k0 : no_bias.data(),
-                             b ? b + (bank + 1) * K + k0 : no_bias.data(),
+                             b ? b + r.b0 * K + k0 : no_bias.data(),
+                             b ? b + (r.b0 + 1) * K + k0 : no_bias.data(),
                              y + (n * K + k0) * out + (od * c.OH + oh) * c.OW, out);
             }
           }
@@ -227,14 +235,12 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db,
       if (!in_place) pad_volume(c, v, x + n * image, xp);
       const T* dyn = dy + n * K * out;  // (K, out)
       if (pairs) {
-        const int64_t cols = c.OW / 2;
         for (int64_t od = 0; od < c.OD; ++od)
           for (int64_t oh = 0; oh < c.OH; ++oh) {
-            const int64_t b0 = ((od % p.TD) * p.TH + oh % p.TH) * 2;  // banks b0, b0 + 1
-            const int64_t u0 = (od / p.TD * o.rows[oh % p.TH] + oh / p.TH) * cols;
-            kr.deinterleave2(K, cols, dyn + (od * c.OH + oh) * c.OW, out,
-                             dyt + (o.start[b0] + u0) * ldy, dyt + (o.start[b0 + 1] + u0) * ldy,
-                             ldy);
+            const PairRow r = pair_row(p, o, od, oh);
+            kr.deinterleave2(K, c.OW / 2, dyn + (od * c.OH + oh) * c.OW, out,
+                             dyt + (o.start[r.b0] + r.u0) * ldy,
+                             dyt + (o.start[r.b0 + 1] + r.u0) * ldy, ldy);
           }
         if (K < ldy)
           for (int64_t j = 0; j < out; ++j) std::fill(dyt + j * ldy + K, dyt + (j + 1) * ldy, T(0));

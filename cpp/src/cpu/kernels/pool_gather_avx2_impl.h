@@ -56,9 +56,10 @@ inline __m256 sum_taps8(const float* src, int64_t ntaps, const int64_t* offs) {
 }
 
 // Stride 2 with N0 and N1 taps in the two phases (each at most 3: windows up to 6 wide), the
-// offsets held in registers; the same sums in the same order as sum_taps8.
+// offsets held in registers; the same sums in the same order as sum_taps8. Returns the first w
+// not written (odd n leaves the last element to the scalar tail).
 template <int N0, int N1>
-void gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* src, float* dx) {
+int64_t gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* src, float* dx) {
   int64_t o0[N0 > 0 ? N0 : 1], o1[N1 > 0 ? N1 : 1];
   for (int i = 0; i < N0; ++i) o0[i] = offs[i];
   for (int i = 0; i < N1; ++i) o1[i] = offs[kt + i];
@@ -69,11 +70,11 @@ void gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* src
     for (int i = 0; i < N0; ++i) even = _mm256_add_ps(even, _mm256_loadu_ps(src + j + o0[i]));
     for (int i = 0; i < N1; ++i) odd = _mm256_add_ps(odd, _mm256_loadu_ps(src + j + o1[i]));
     interleave16(dx + at, even, odd);
-    if (at == last) break;
+    if (at == last) return last + 16;
   }
 }
 
-using GatherStride2 = void (*)(int64_t, int64_t, const int64_t*, const float*, float*);
+using GatherStride2 = int64_t (*)(int64_t, int64_t, const int64_t*, const float*, float*);
 template <int N0, int... N1>
 constexpr std::array<GatherStride2, sizeof...(N1)> gather_stride2_row() {
   return {&gather_stride2<N0, N1>...};
@@ -86,10 +87,8 @@ constexpr std::array<std::array<GatherStride2, 4>, 4> kGatherStride2 = {
 void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
                    const float* src, float* dx) {
   if (s == 2 && n >= 16 && ntaps[0] <= 3 && ntaps[1] <= 3) {
-    kGatherStride2[ntaps[0]][ntaps[1]](n, kt, offs, src, dx);
-    const int64_t last = (n - 16) & ~int64_t(1);
-    gather_phases_from(last + 16, n, s, kt, ntaps, offs, src, dx);  // odd n: the last element
-    return;
+    const int64_t done = kGatherStride2[ntaps[0]][ntaps[1]](n, kt, offs, src, dx);
+    return gather_phases_from(done, n, s, kt, ntaps, offs, src, dx);
   }
   if (s == 1 && n >= 8) {
     for (int64_t w = 0; w < n; w = std::min(w + 8, n)) {
