@@ -136,18 +136,41 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   // Windows that cover their row (kernel >= stride, adaptive) are summed down the rows first,
   // once per column, then across on that one row: 3x3 windows read 3 + 3 values an output, not 9.
   const bool rows_first = p.adaptive || p.kernel[2] >= p.stride[2];
+  // When every W-window has the same divisor (an override, or padding counted and no window cut
+  // short by ceil_mode), that row is zero-padded and the border outputs join the kernel call.
+  const bool same_divisor =
+      !p.adaptive && (opt.divisor_override > 0 ||
+                      (opt.count_include_pad &&
+                       std::all_of(plan.ww.begin(), plan.ww.end(), [&](const PoolWindow& c) {
+                         return c.padded == p.kernel[2];
+                       })));
+  const int64_t pad_left = rows_first && same_divisor ? p.pad[2] : 0;
+  const int64_t pad_right =
+      rows_first && same_divisor
+          ? std::max<int64_t>(0, (OW - 1) * p.stride[2] - p.pad[2] +
+                                     (p.kernel[2] - 1) * p.dil[2] + 1 - W)
+          : 0;
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t*) {
     T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
-    const bool sum_rows_first = rows_first && nrows > 1;
-    RowScratch<T, kRowValues> sums(sum_rows_first ? W : 0);  // (W,) Σ over the window's rows
+    const bool sum_rows_first = rows_first && (nrows > 1 || same_divisor);
+    // (pad_left + W + pad_right,) Σ over the window's rows, zeros in the padding
+    RowScratch<T, kRowValues> sums(sum_rows_first ? pad_left + W + pad_right : 0);
     const T* summed;
     if (sum_rows_first) {
-      k.sum_rows(W, nrows, rows, 0, 1, 1, 1, T(1), sums.data);
+      std::fill(sums.data, sums.data + pad_left, T(0));
+      std::fill(sums.data + pad_left + W, sums.data + pad_left + W + pad_right, T(0));
+      k.sum_rows(W, nrows, rows, 0, 1, 1, 1, T(1), sums.data + pad_left);
       summed = sums.data;
       rows = &summed;
       nrows = 1;
+      if (same_divisor) {
+        const PoolWindow full{0, p.kernel[2], 1, p.kernel[2]};
+        k.sum_rows(OW, 1, rows, 0, p.kernel[2], p.dil[2], p.stride[2],
+                   avg_scale<T>(opt, a, b, full), yr);
+        return;
+      }
     }
     auto one = [&](int64_t ow) {
       const PoolWindow& c = plan.ww[ow];
@@ -253,6 +276,34 @@ void spread_adaptive(const std::vector<PoolWindow>& ww, const T* acc, int64_t W,
   }
   std::fill(dxr + done, dxr + W, T(0));
 }
+// For every input row (d, h) of a plane, the grad rows that read it: their offsets in the grad
+// plane and their divisor factors (D and H parts), in raster order; CSR over d * H + h. Built
+// once a call, so the per-row loop only adds its plane's base.
+template <class T>
+struct RowSources {
+  std::vector<int64_t> start, offset;
+  std::vector<T> factor;
+};
+template <class T>
+RowSources<T> row_sources(const PoolParams& p, const Plan& plan, const Inverse& id,
+                          const Inverse& ih, const AvgOptions& opt) {
+  const std::vector<T> fd = factors<T>(plan.wd, opt), fh = factors<T>(plan.wh, opt);
+  const int64_t D = p.in[0], H = p.in[1], OH = p.out[1], OW = p.out[2];
+  RowSources<T> s;
+  s.start.reserve(static_cast<size_t>(D * H + 1));
+  s.start.push_back(0);
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t h = 0; h < H; ++h) {
+      for (int64_t a = id.off[d]; a < id.off[d + 1]; ++a)
+        for (int64_t b = ih.off[h]; b < ih.off[h + 1]; ++b) {
+          const int64_t od = id.out[a], oh = ih.out[b];
+          s.offset.push_back((od * OH + oh) * OW);
+          s.factor.push_back(fd[od] * fh[oh]);
+        }
+      s.start.push_back(static_cast<int64_t>(s.offset.size()));
+    }
+  return s;
+}
 }  // namespace
 
 // A gather over rows: each input row (plane, d, h) sums the scaled grad rows of the output rows
@@ -264,12 +315,12 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
   const Plan plan = make_plan(p);
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
   const Inverse id = invert(plan.wd, p.in[0]), ih = invert(plan.wh, p.in[1]);
-  const std::vector<T> fd = factors<T>(plan.wd, opt), fh = factors<T>(plan.wh, opt);
   std::vector<T> fw = factors<T>(plan.ww, opt);
   if (opt.divisor_override > 0)
     for (T& v : fw) v /= T(opt.divisor_override);
+  const RowSources<T> src = row_sources<T>(p, plan, id, ih, opt);
   const WGather g = p.adaptive ? WGather{} : w_gather(p);
-  const int64_t D = p.in[0], H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  const int64_t D = p.in[0], H = p.in[1], W = p.in[2], OW = p.out[2];
   const int64_t len = p.adaptive ? OW : g.len, left = p.adaptive ? 0 : g.left;
   // Rows read by the same output rows as the row above get its values (adaptive and global
   // pooling: whole bands of identical rows).
@@ -285,8 +336,8 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
       std::copy(dxr - W, dxr, dxr);
       return;
     }
-    const int64_t a0 = id.off[d], a1 = id.off[d + 1], b0 = ih.off[h], b1 = ih.off[h + 1];
-    if (a0 == a1 || b0 == b1) {  // no output reads this row
+    const int64_t e0 = src.start[d * H + h], n = src.start[d * H + h + 1] - e0;
+    if (n == 0) {  // no output reads this row
       std::fill(dxr, dxr + W, T(0));
       return;
     }
@@ -295,19 +346,9 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
     std::fill(buf.data + left + OW, buf.data + len, T(0));
     T* acc = buf.data + left;  // (OW,) Σ of the scaled grad rows reading this row
     const T* dyp = dy + pl * p.out_plane();
-    const int64_t n = (a1 - a0) * (b1 - b0);
     RowScratch<const T*, kWindowRows> grad_rows(n);  // the grad rows reading this row
-    RowScratch<T, kWindowRows> factors_of(n);        // and their divisor factors
-    const T** grows = grad_rows.data;
-    T* f = factors_of.data;
-    int64_t i = 0;
-    for (int64_t a = a0; a < a1; ++a)
-      for (int64_t b = b0; b < b1; ++b, ++i) {
-        const int64_t od = id.out[a], oh = ih.out[b];
-        f[i] = fd[od] * fh[oh];
-        grows[i] = dyp + (od * OH + oh) * OW;
-      }
-    k.combine_rows(OW, n, grows, f, fw.data(), acc);
+    for (int64_t i = 0; i < n; ++i) grad_rows.data[i] = dyp + src.offset[e0 + i];
+    k.combine_rows(OW, n, grad_rows.data, src.factor.data() + e0, fw.data(), acc);
     if (p.adaptive)
       spread_adaptive(plan.ww, acc, W, dxr);
     else
