@@ -192,6 +192,30 @@ def test_2x2_stride2_fast_path(isa, rng, dtype):
                  ref.avg_pool_backward(g3, x3.shape, wins3), 2e-6)
 
 
+def test_max_backward_switches_anywhere_in_the_plane(isa, rng):
+    """The general backward zeroes each plane a band at a time, just ahead of the output row
+    whose window ends there. Switches that leave their windows (ahead of the band, behind it,
+    shared, the plane's last element) must still land on zeroed memory and add up."""
+    cases = [((2, 3, 11, 13), 3, 2, 1, 1), ((1, 2, 9, 30), 3, 1, 1, 1), ((2, 2, 12, 7), 2, 1, 0, 2)]
+    for shape, k, s, p, d in cases:
+        x = rng.standard_normal(shape).astype(np.float32)
+        y, sw = F.max_pool2d(x, k, s, p, d, return_indices=True)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        plane = shape[2] * shape[3]
+        for idx in (rng.integers(0, plane, y.shape),        # anywhere, shared
+                    np.full(y.shape, plane - 1),           # all on the last element
+                    plane - 1 - sw.indices):                # mirrored: early outputs far ahead
+            idx = idx.astype(np.int64)
+            assert_close(F.max_pool2d_backward(g, x, k, s, p, d, indices=idx),
+                         ref.max_pool_backward(g, x.shape, idx), 1e-5, str((shape, k, s)))
+    x = rng.standard_normal((2, 3, 10, 9)).astype(np.float32)
+    y, sw = F.adaptive_max_pool2d(x, (3, 4), return_indices=True)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    idx = rng.integers(0, 90, y.shape).astype(np.int64)
+    assert_close(F.adaptive_max_pool2d_backward(g, x, (3, 4), indices=idx),
+                 ref.max_pool_backward(g, x.shape, idx), 1e-5)
+
+
 def test_ties_pick_first_maximum(isa, rng):
     """Few distinct values: the index must be the FIRST maximum in raster order on every path
     (SIMD blocks, stride-2 de-interleave, gathers, long-window lanes, borders)."""

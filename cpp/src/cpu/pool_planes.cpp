@@ -1,9 +1,10 @@
 // pool_planes.cpp — fast max/avg pooling loops. Forward: OpenMP over output rows (plane, od, oh);
 // each row gathers its input row pointers once, the W outputs whose windows lie fully inside the
 // input go to the microkernel in one call (SIMD over W), border and adaptive outputs one by one.
-// Max backward: OpenMP over planes, each scattering in raster order (deterministic, race-free);
-// avg backward: a gather over input rows.
+// Max backward: OpenMP over planes, each scattered in raster order (deterministic, race-free) into
+// bands of the plane zeroed just ahead; avg backward: a gather over input rows.
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -186,22 +187,58 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   });
 }
 
+namespace {
+// The cold path of the banded scatter below: a switch at or past the zeroed part of the plane
+// (an index not from this pooling's windows, or out of range). Zeroes through i's row and
+// returns the new end of the zeroed part; out of range is an error.
+template <class T>
+[[gnu::noinline]] int64_t zero_through(T* dxp, int64_t zeroed, int64_t i, int64_t in, int64_t W) {
+  if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(in))
+    arg_error("indices: value " + std::to_string(i) + " is out of range [0, " +
+              std::to_string(in) + ") of the input plane");
+  const int64_t to = std::min(in, (i / W + 1) * W);
+  std::memset(dxp + zeroed, 0, sizeof(T) * static_cast<size_t>(to - zeroed));
+  return to;
+}
+}  // namespace
+
+// OpenMP over planes, each scattered in raster order (deterministic, race-free). A plane is
+// zeroed a band at a time: before output row (od, oh) scatters, the plane up to the end of its
+// window's last input row, so the adds land in lines just zeroed (L1), not in a whole plane
+// filled beforehand.
 template <class T>
 void max_pool_backward_planes(const PoolParams& p, T* dx, const T* dy, const int64_t* idx) {
   if (pool2x2_applies(p) && max_pool2x2_backward(p, dx, dy, idx)) return;
-  const int64_t in = p.in_plane(), out = p.out_plane();
+  const int64_t in = p.in_plane(), out = p.out_plane(), H = p.in[1], W = p.in[2];
+  const int64_t OD = p.out[0], OH = p.out[1], OW = p.out[2];
+  const std::vector<PoolWindow> wd = pool_windows(p, 0), wh = pool_windows(p, 1);
+  std::vector<int64_t> band_end(static_cast<size_t>(OD * OH));  // (OD, OH) in elements
+  for (int64_t od = 0; od < OD; ++od)
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      const int64_t d = wd[od].first + (wd[od].count - 1) * wd[od].step;  // counts are >= 1
+      const int64_t h = wh[oh].first + (wh[oh].count - 1) * wh[oh].step;
+      band_end[od * OH + oh] = std::min(in, (d * H + h + 1) * W);
+    }
   for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
     T* dxp = dx + pl * in;  // (in,) one plane
     const T* dyp = dy + pl * out;
     const int64_t* ip = idx + pl * out;
-    std::fill(dxp, dxp + in, T(0));
-    for (int64_t o = 0; o < out; ++o) {
-      const int64_t i = ip[o];
-      if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(in))
-        arg_error("indices: value " + std::to_string(i) + " is out of range [0, " +
-                  std::to_string(in) + ") of the input plane");
-      dxp[i] += dyp[o];
+    int64_t zeroed = 0;  // dxp[0, zeroed) is zero or holds its sum so far
+    for (int64_t r = 0; r < OD * OH; ++r) {
+      if (band_end[r] > zeroed) {
+        std::memset(dxp + zeroed, 0, sizeof(T) * static_cast<size_t>(band_end[r] - zeroed));
+        zeroed = band_end[r];
+      }
+      const int64_t* ir = ip + r * OW;  // (OW,) this output row's switches
+      const T* gr = dyp + r * OW;
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        const int64_t i = ir[ow];
+        if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(zeroed))
+          zeroed = zero_through(dxp, zeroed, i, in, W);
+        dxp[i] += gr[ow];
+      }
     }
+    std::memset(dxp + zeroed, 0, sizeof(T) * static_cast<size_t>(in - zeroed));
   });
 }
 
