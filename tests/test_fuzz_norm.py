@@ -140,6 +140,7 @@ def test_fuzz_norm(a, seed):
             fwd()
         return
     rtol = 2e-5 if dt == np.float32 else 1e-10
+    terms = None
     if op == "batch_norm":
         y, mean, invstd = fwd()
         axes = (0,) + tuple(range(2, x.ndim))
@@ -160,9 +161,19 @@ def test_fuzz_norm(a, seed):
                                                p["eps"])
             np.testing.assert_array_equal(rm, rm0)
         want = f(x, w, b) if w is not None else f(x)
-        if w is not None:  # w·x̂ + b cancels where b ≈ −w·x̂: bound by the terms' sizes
-            bshape = (1, -1) + (1,) * (x.ndim - 2)
-            terms = np.abs(f(x, w, np.zeros_like(b))) + np.abs(b.astype(np.float64)).reshape(bshape)
+        # Cancellations are bounded by the sizes of the terms: w·x̂ + b where b ≈ −w·x̂, and in
+        # eval mode x̂ = (x − running_mean)·invstd where x ≈ running_mean (float32 folds that
+        # into x·invstd − running_mean·invstd, as PyTorch does).
+        bshape = (1, -1) + (1,) * (x.ndim - 2)
+        if not p["training"]:
+            inv = (1 / np.sqrt(rv0.astype(np.float64) + p["eps"])).reshape(bshape)
+            terms = (np.abs(x64) + np.abs(rm0.astype(np.float64)).reshape(bshape)) * inv
+            if w is not None:
+                terms = terms * np.abs(w.astype(np.float64)).reshape(bshape)
+        elif w is not None:
+            terms = np.abs(f(x, w, np.zeros_like(b)))
+        if b is not None and terms is not None:
+            terms = terms + np.abs(b.astype(np.float64)).reshape(bshape)
     elif op == "lrn":
         y = fwd()
         f = lambda xx: ref.lrn(xx, p["size"], p["alpha"], p["beta"], p["k"])  # noqa: E731
@@ -177,8 +188,7 @@ def test_fuzz_norm(a, seed):
         f = lambda xx: ref.lcn(xx, taps, p["across"], p["eps"])  # noqa: E731
         want = f(x)
     assert y.dtype == dt and y.shape == x.shape
-    assert_near(y, want, 5 * rtol, f"{op} forward",
-                terms if op == "batch_norm" and w is not None else None)
+    assert_near(y, want, 5 * rtol, f"{op} forward", terms)
     g = rng.standard_normal(x.shape).astype(dt)
     if late:
         g = g[:, :-1]
