@@ -24,6 +24,13 @@ inline __m256 load_strided(const float* src, int64_t sw, __m256i lane_off) {
   return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ab), _MM_SHUFFLE(3, 1, 2, 0)));
 }
 
+// Stride 2 without the lane fix-up: src[0, 2, 8, 10 | 4, 6, 12, 14] (outputs 0 1 4 5 | 2 3 6 7).
+// Lane-wise reductions over such loads put their result in output order once, with kS2Order.
+inline __m256 load_s2_lanes(const float* src) {
+  return _mm256_shuffle_ps(_mm256_loadu_ps(src), _mm256_loadu_ps(src + 7), _MM_SHUFFLE(3, 1, 2, 0));
+}
+constexpr int kS2Order = _MM_SHUFFLE(3, 1, 2, 0);  // 64-bit pairs: lanes 0 1 4 5 2 3 6 7 -> 0..7
+
 // A running max per lane. `best` skips NaNs (vmaxps returns its second operand, best, when v is
 // NaN), so its dependency chain is one max per tap; `nan` marks lanes that met a NaN and the
 // result is NaN there. step() returns the lanes whose index moves to v's: a strictly greater
@@ -57,12 +64,16 @@ inline void store_idx(int64_t* idx, __m256i v) {
 // when no NaN occurs); a NaN input shows in a running sum of the taps, and then the function
 // returns false without storing (the caller reruns the block with the exact rule). A false
 // alarm (inf + -inf) only costs that rerun.
-template <bool kIdx, int B, bool kPlain>
+// kS2 (sw == 2): loads stay in load_s2_lanes' lane order and the results are put in output
+// order once, at the store (one lane fix-up a block instead of one a tap).
+template <bool kIdx, int B, bool kPlain, bool kS2>
 bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
                int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
   off += j0 * sw;
-  const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                              _mm256_set1_epi32(static_cast<int>(sw)));
+  const __m256i lane_off =
+      kS2 ? _mm256_setr_epi32(0, 2, 8, 10, 4, 6, 12, 14)
+          : _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                               _mm256_set1_epi32(static_cast<int>(sw)));
   const __m256i block_off = _mm256_set1_epi32(static_cast<int>(kLanes * sw));
   Running run[B];
   __m256 sum[B];
@@ -81,7 +92,8 @@ bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
     for (int64_t t = 0; t < kw; ++t, at_t = _mm256_add_epi32(at_t, tap_step)) {
       __m256i at = at_t;
       for (int k = 0; k < B; ++k) {
-        const __m256 v = load_strided(src + t * dw + k * kLanes * sw, sw, lane_off);
+        const float* at_src = src + t * dw + k * kLanes * sw;
+        const __m256 v = kS2 ? load_s2_lanes(at_src) : load_strided(at_src, sw, lane_off);
         __m256 m;
         if (kPlain) {
           if (kIdx) m = _mm256_cmp_ps(v, run[k].best, _CMP_GT_OQ);
@@ -104,7 +116,12 @@ bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
     if (_mm256_movemask_ps(bad)) return false;
   }
   for (int k = 0; k < B; ++k) {
-    _mm256_storeu_ps(y + j0 + k * kLanes, result(run[k]));
+    __m256 best = result(run[k]);
+    if (kS2) {
+      best = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(best), kS2Order));
+      if (kIdx) arg[k] = _mm256_permute4x64_epi64(arg[k], kS2Order);
+    }
+    _mm256_storeu_ps(y + j0 + k * kLanes, best);
     if (kIdx) store_idx(idx + j0 + k * kLanes, arg[k]);
   }
   return true;
@@ -114,8 +131,13 @@ bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
 template <bool kIdx, int B>
 void max_blocks(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
                 int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
-  if (!max_block<kIdx, B, true>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx))
-    max_block<kIdx, B, false>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+  if (sw == 2) {
+    if (!max_block<kIdx, B, true, true>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx))
+      max_block<kIdx, B, false, true>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx);
+    return;
+  }
+  if (!max_block<kIdx, B, true, false>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx))
+    max_block<kIdx, B, false, false>(j0, nrows, rows, row_index, off, kw, dw, sw, y, idx);
 }
 
 // One output, taps vectorised (dw == 1, kw >= 8): lane l keeps the best of taps t ≡ l (mod 8).
