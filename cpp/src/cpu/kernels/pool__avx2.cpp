@@ -263,11 +263,29 @@ void sum_row_s2(int64_t n, const float* src, int64_t kw, float scale, float* y) 
   }
 }
 
+// sum_rows over one row of 4-wide windows at stride 4 (each output reads its own 4 values):
+// four loads hold 8 windows, two rounds of pairwise adds sum them (outputs 0 2 4 6 | 1 3 5 7),
+// one permute puts them in order; the last block overlaps.
+void sum_row_k4s4(int64_t n, const float* src, float scale, float* y) {
+  const __m256 k = _mm256_set1_ps(scale);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t j = 0; j < n; j = std::min(j + kLanes, n)) {
+    const int64_t at = std::min(j, n - kLanes);
+    const float* s = src + 4 * at;
+    const __m256 h01 = _mm256_hadd_ps(_mm256_loadu_ps(s), _mm256_loadu_ps(s + 8));
+    const __m256 h23 = _mm256_hadd_ps(_mm256_loadu_ps(s + 16), _mm256_loadu_ps(s + 24));
+    const __m256 sums = _mm256_permutevar8x32_ps(_mm256_hadd_ps(h01, h23), order);
+    _mm256_storeu_ps(y + at, _mm256_mul_ps(sums, k));
+  }
+}
+
 void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, int64_t kw,
               int64_t dw, int64_t sw, float scale, float* y) {
   if (kw == 1 && sw == 1) return sum_columns(n, nrows, rows, off, scale, y);
   if (nrows == 1 && sw == 2 && dw == 1 && n >= kLanes)
     return sum_row_s2(n, rows[0] + off, kw, scale, y);
+  if (nrows == 1 && sw == 4 && kw == 4 && dw == 1 && n >= kLanes)
+    return sum_row_k4s4(n, rows[0] + off, scale, y);
   int64_t j = 0;
   if (n >= kLanes) {
     const __m256i lane_off = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),

@@ -2,8 +2,9 @@
 // 256-bit AVX2. combine_rows: 8 outputs a block, the scaled grad rows summed in row order.
 // Up to 3 rows (combine) and 3 taps a phase (stride-2 gather) run unrolled at compile time.
 // gather_phases (along W): stride 1 sums ntaps[0] shifted loads per 8 outputs; stride 2 sums the
-// even and the odd phase's loads for 8 j's and interleaves them into 16 dx; other strides and
-// rows shorter than a block run the scalar loop (same order: every ISA gives the same bits).
+// even and the odd phase's loads for 8 j's and interleaves them into 16 dx; stride 4 transposes
+// the four phases' sums for 8 j's into 32 dx; other strides and rows shorter than a block run
+// the scalar loop (same order: every ISA gives the same bits).
 // Row tails are one overlapping block (outputs are written, never read, so again the same
 // values). pool__avx2.cpp and pool__avx512.cpp include this inside their anonymous namespace,
 // after pool_2x2_avx2_impl.h (interleave16).
@@ -84,8 +85,32 @@ constexpr std::array<std::array<GatherStride2, 4>, 4> kGatherStride2 = {
     gather_stride2_row<0, 0, 1, 2, 3>(), gather_stride2_row<1, 0, 1, 2, 3>(),
     gather_stride2_row<2, 0, 1, 2, 3>(), gather_stride2_row<3, 0, 1, 2, 3>()};
 
+// Stride 4 (e.g. 4-wide windows at stride 4): the four phases' sums for 8 j's, transposed in
+// registers into dx[4j .. 4j + 32). Returns the first w not written.
+int64_t gather_stride4(int64_t n, int64_t kt, const int64_t* ntaps, const int64_t* offs,
+                       const float* src, float* dx) {
+  int64_t j = 0;
+  for (; 4 * (j + 8) <= n; j += 8) {
+    __m256 p[4];
+    for (int f = 0; f < 4; ++f) p[f] = sum_taps8(src + j, ntaps[f], offs + f * kt);
+    const __m256 t0 = _mm256_unpacklo_ps(p[0], p[1]), t1 = _mm256_unpackhi_ps(p[0], p[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(p[2], p[3]), t3 = _mm256_unpackhi_ps(p[2], p[3]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);  // j 0|4, 1|5
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);  // j 2|6, 3|7
+    float* d = dx + 4 * j;
+    _mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(d + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(d + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
+  }
+  return 4 * j;
+}
+
 void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
                    const float* src, float* dx) {
+  if (s == 4 && n >= 32)
+    return gather_phases_from(gather_stride4(n, kt, ntaps, offs, src, dx), n, s, kt, ntaps, offs,
+                              src, dx);
   if (s == 2 && n >= 16 && ntaps[0] <= 3 && ntaps[1] <= 3) {
     const int64_t done = kGatherStride2[ntaps[0]][ntaps[1]](n, kt, offs, src, dx);
     return gather_phases_from(done, n, s, kt, ntaps, offs, src, dx);

@@ -138,11 +138,14 @@ inline void combine_rows_from(int64_t j0, int64_t n, int64_t nrows, const T* con
 template <class T>
 inline void gather_phases_from(int64_t w0, int64_t n, int64_t s, int64_t kt, const int64_t* ntaps,
                                const int64_t* offs, const T* src, T* dx) {
+  int64_t f = w0 % s, j = w0 / s;  // w = j*s + f, stepped without a division per element
   for (int64_t w = w0; w < n; ++w) {
-    const int64_t f = w % s, j = w / s;
+    const T* at = src + j;
+    const int64_t* o = offs + f * kt;
     T sum = 0;
-    for (int64_t i = 0; i < ntaps[f]; ++i) sum += src[j + offs[f * kt + i]];
+    for (int64_t i = 0; i < ntaps[f]; ++i) sum += at[o[i]];
     dx[w] = sum;
+    if (++f == s) f = 0, ++j;
   }
 }
 
