@@ -260,6 +260,19 @@ def test_adaptive_random_every_isa(isa, rng, nd):
                      ref.max_pool_backward(g, x.shape, widx), 2e-6)
 
 
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_adaptive_avg_tiling_windows_every_isa(isa, rng, nd):
+    """Adaptive windows that tile the row (W a multiple of the output width, e.g. 112 -> 7) take
+    one lattice call per row; rows they do not tile, and windows of one column, take the
+    per-output path. Both must match the reference."""
+    for w, ow in ((112, 7), (48, 3), (40, 8), (24, 24), (33, 11), (35, 8), (9, 1)):
+        shape = (5, 7, w)[-nd:]
+        out = (2, 3, ow)[-nd:]
+        x = rng.standard_normal((2, 3) + shape).astype(np.float32)
+        wins = [ref.adaptive_windows(n, m) for n, m in zip(shape, out)]
+        assert_close(ADAPTIVE[nd][1](x, out), ref.avg_pool(x, wins, False), 2e-6, f"{w}->{ow}")
+
+
 def test_adaptive_none_keeps_size_and_global(rng):
     x = rng.standard_normal((2, 3, 9, 13)).astype(np.float32)
     assert F.adaptive_avg_pool2d(x, (None, 4)).shape == (2, 3, 9, 4)

@@ -137,25 +137,27 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   // Windows that cover their row (kernel >= stride, adaptive) are summed down the rows first,
   // once per column, then across on that one row: 3x3 windows read 3 + 3 values an output, not 9.
   const bool rows_first = p.adaptive || p.kernel[2] >= p.stride[2];
-  // When every W-window has the same divisor (an override, or padding counted and no window cut
-  // short by ceil_mode), that row is zero-padded and the border outputs join the kernel call.
-  const bool same_divisor =
-      !p.adaptive && (opt.divisor_override > 0 ||
-                      (opt.count_include_pad &&
-                       std::all_of(plan.ww.begin(), plan.ww.end(), [&](const PoolWindow& c) {
-                         return c.padded == p.kernel[2];
-                       })));
-  const int64_t pad_left = rows_first && same_divisor ? p.pad[2] : 0;
+  // When the W-windows form one lattice with one divisor, the rows-first row is zero-padded and
+  // all OW outputs are one kernel call: padding counted (or an override) and no window cut short
+  // by ceil_mode; or adaptive windows that tile the row (W a multiple of OW, e.g. 112 -> 7).
+  const bool adaptive_tiles = p.adaptive && W % OW == 0;
+  const bool lattice =
+      adaptive_tiles ||
+      (!p.adaptive && (opt.divisor_override > 0 ||
+                       (opt.count_include_pad &&
+                        std::all_of(plan.ww.begin(), plan.ww.end(), [&](const PoolWindow& c) {
+                          return c.padded == p.kernel[2];
+                        }))));
+  const int64_t kw = adaptive_tiles ? W / OW : p.kernel[2], sw = adaptive_tiles ? kw : p.stride[2];
+  const int64_t dw = adaptive_tiles ? 1 : p.dil[2], pw = adaptive_tiles ? 0 : p.pad[2];
+  const int64_t pad_left = rows_first && lattice ? pw : 0;
   const int64_t pad_right =
-      rows_first && same_divisor
-          ? std::max<int64_t>(0, (OW - 1) * p.stride[2] - p.pad[2] +
-                                     (p.kernel[2] - 1) * p.dil[2] + 1 - W)
-          : 0;
+      rows_first && lattice ? std::max<int64_t>(0, (OW - 1) * sw - pw + (kw - 1) * dw + 1 - W) : 0;
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t*) {
     T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
-    const bool sum_rows_first = rows_first && (nrows > 1 || same_divisor);
+    const bool sum_rows_first = rows_first && (nrows > 1 || lattice);
     // (pad_left + W + pad_right,) Σ over the window's rows, zeros in the padding
     RowScratch<T, kRowValues> sums(sum_rows_first ? pad_left + W + pad_right : 0);
     const T* summed;
@@ -166,10 +168,9 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
       summed = sums.data;
       rows = &summed;
       nrows = 1;
-      if (same_divisor) {
-        const PoolWindow full{0, p.kernel[2], 1, p.kernel[2]};
-        k.sum_rows(OW, 1, rows, 0, p.kernel[2], p.dil[2], p.stride[2],
-                   avg_scale<T>(opt, a, b, full), yr);
+      if (lattice) {
+        const PoolWindow full{0, kw, 1, kw};
+        k.sum_rows(OW, 1, rows, 0, kw, dw, sw, avg_scale<T>(opt, a, b, full), yr);
         return;
       }
     }
