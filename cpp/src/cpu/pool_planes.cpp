@@ -1,6 +1,7 @@
 // pool_planes.cpp — fast max/avg pooling loops. Forward: OpenMP over output rows (plane, od, oh);
 // each row gathers its input row pointers once, the W outputs whose windows lie fully inside the
-// input go to the microkernel in one call (SIMD over W), border and adaptive outputs one by one.
+// input go to the microkernel in one call (SIMD over W), border and adaptive outputs one by one
+// (avg: all of a row in one call when its windows form a lattice).
 // Max backward: OpenMP over planes, each scattered in raster order (deterministic, race-free) into
 // bands of the plane zeroed just ahead; avg backward: a gather over input rows.
 #include <algorithm>
@@ -150,14 +151,15 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
                         }))));
   const int64_t kw = adaptive_tiles ? W / OW : p.kernel[2], sw = adaptive_tiles ? kw : p.stride[2];
   const int64_t dw = adaptive_tiles ? 1 : p.dil[2], pw = adaptive_tiles ? 0 : p.pad[2];
-  const int64_t pad_left = rows_first && lattice ? pw : 0;
+  const int64_t pad_left = lattice ? pw : 0;  // zeros the lattice needs around the row
   const int64_t pad_right =
-      rows_first && lattice ? std::max<int64_t>(0, (OW - 1) * sw - pw + (kw - 1) * dw + 1 - W) : 0;
+      lattice ? std::max<int64_t>(0, (OW - 1) * sw - pw + (kw - 1) * dw + 1 - W) : 0;
+  const bool padded = pad_left > 0 || pad_right > 0;
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t*) {
     T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
-    const bool sum_rows_first = rows_first && (nrows > 1 || lattice);
+    const bool sum_rows_first = rows_first && (nrows > 1 || padded);
     // (pad_left + W + pad_right,) Σ over the window's rows, zeros in the padding
     RowScratch<T, kRowValues> sums(sum_rows_first ? pad_left + W + pad_right : 0);
     const T* summed;
@@ -168,11 +170,11 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
       summed = sums.data;
       rows = &summed;
       nrows = 1;
-      if (lattice) {
-        const PoolWindow full{0, kw, 1, kw};
-        k.sum_rows(OW, 1, rows, 0, kw, dw, sw, avg_scale<T>(opt, a, b, full), yr);
-        return;
-      }
+    }
+    if (lattice && nrows == 1 && (sum_rows_first || !padded)) {  // a row the lattice can read
+      const PoolWindow full{0, kw, 1, kw};
+      k.sum_rows(OW, 1, rows, 0, kw, dw, sw, avg_scale<T>(opt, a, b, full), yr);
+      return;
     }
     auto one = [&](int64_t ow) {
       const PoolWindow& c = plan.ww[ow];
