@@ -345,6 +345,9 @@ def test_nan_propagates_with_its_index(isa, rng):
     assert np.isfinite(y[0, 0]).all()
     m, si = F.global_max_pool(x, return_indices=True)
     assert np.isnan(m[0, 1, 0, 0]) and si.indices[0, 1, 0, 0] == 2 * 40 + 17
+    y, sw = F.max_pool2d(x, 4, 4, return_indices=True)  # 4-wide windows at stride 4
+    assert np.isnan(y[0, 1, 0, 4]) and sw.indices[0, 1, 0, 4] == 2 * 40 + 17
+    assert np.isnan(y).sum() == 1
 
 
 @pytest.mark.parametrize("fill", ["inf_pair", "nan", "ties"])

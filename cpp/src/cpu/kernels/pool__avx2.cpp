@@ -31,6 +31,19 @@ inline __m256 load_s2_lanes(const float* src) {
 }
 constexpr int kS2Order = _MM_SHUFFLE(3, 1, 2, 0);  // 64-bit pairs: lanes 0 1 4 5 2 3 6 7 -> 0..7
 
+// The 4 taps of 8 windows 4 wide at stride 4 (src[0..31]): tap[t] = src[4o + t] for outputs
+// o = 0 2 4 6 | 1 3 5 7 (a 4x8 transpose of four loads).
+inline void load_k4s4_taps(const float* src, __m256 tap[4]) {
+  const __m256 v0 = _mm256_loadu_ps(src), v1 = _mm256_loadu_ps(src + 8);
+  const __m256 v2 = _mm256_loadu_ps(src + 16), v3 = _mm256_loadu_ps(src + 24);
+  const __m256 t0 = _mm256_unpacklo_ps(v0, v1), t1 = _mm256_unpackhi_ps(v0, v1);
+  const __m256 t2 = _mm256_unpacklo_ps(v2, v3), t3 = _mm256_unpackhi_ps(v2, v3);
+  tap[0] = _mm256_shuffle_ps(t0, t2, 0x44);
+  tap[1] = _mm256_shuffle_ps(t0, t2, 0xEE);
+  tap[2] = _mm256_shuffle_ps(t1, t3, 0x44);
+  tap[3] = _mm256_shuffle_ps(t1, t3, 0xEE);
+}
+
 // A running max per lane. `best` skips NaNs (vmaxps returns its second operand, best, when v is
 // NaN), so its dependency chain is one max per tap; `nan` marks lanes that met a NaN and the
 // result is NaN there. step() returns the lanes whose index moves to v's: a strictly greater
@@ -127,6 +140,43 @@ bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
   return true;
 }
 
+// max_block for 4-wide windows at stride 4 (dilation 1): per row, the four taps of 8 outputs
+// come from four loads and a transpose (load_k4s4_taps' lane order) instead of four gathers;
+// the same running max, NaN and index rules as max_block, results put in order at the store.
+template <bool kIdx, bool kPlain>
+bool max_block_k4s4(int64_t j0, int64_t nrows, const float* const* rows,
+                    const int64_t* row_index, int64_t off, float* y, int64_t* idx) {
+  off += j0 * 4;
+  const __m256i lane_off = _mm256_setr_epi32(0, 8, 16, 24, 4, 12, 20, 28);
+  const __m256i one = _mm256_set1_epi32(1);
+  Running run;
+  __m256 sum = _mm256_setzero_ps();
+  __m256i arg = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[0] + off)), lane_off);
+  for (int64_t r = 0; r < nrows; ++r) {
+    __m256 tap[4];
+    load_k4s4_taps(rows[r] + off, tap);
+    __m256i at = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[r] + off)), lane_off);
+    for (int t = 0; t < 4; ++t, at = _mm256_add_epi32(at, one)) {
+      __m256 m;
+      if (kPlain) {
+        if (kIdx) m = _mm256_cmp_ps(tap[t], run.best, _CMP_GT_OQ);
+        run.best = _mm256_max_ps(tap[t], run.best);
+        sum = _mm256_add_ps(sum, tap[t]);
+      } else {
+        m = step(run, tap[t]);
+      }
+      if (kIdx)
+        arg = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), m));
+    }
+  }
+  if (kPlain && _mm256_movemask_ps(_mm256_cmp_ps(sum, sum, _CMP_UNORD_Q))) return false;
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  _mm256_storeu_ps(y + j0, _mm256_permutevar8x32_ps(result(run), order));
+  if (kIdx) store_idx(idx + j0, _mm256_permutevar8x32_epi32(arg, order));
+  return true;
+}
+
 // Blocks of 8 outputs from j0: the plain pass, or the exact one where a NaN turned up.
 template <bool kIdx, int B>
 void max_blocks(int64_t j0, int64_t nrows, const float* const* rows, const int64_t* row_index,
@@ -181,8 +231,24 @@ void max_one_long(int64_t nrows, const float* const* rows, const int64_t* row_in
   if (idx) *idx = a;
 }
 
+// max_rows for 4-wide windows at stride 4 (dilation 1), n >= 8: blocks of 8, the last one
+// overlapping.
+template <bool kIdx>
+[[gnu::noinline]] void max_rows_k4s4(int64_t n, int64_t nrows, const float* const* rows,
+                                     const int64_t* row_index, int64_t off, float* y,
+                                     int64_t* idx) {
+  for (int64_t j = 0; j < n; j = std::min(j + kLanes, n)) {
+    const int64_t at = std::min(j, n - kLanes);
+    if (!max_block_k4s4<kIdx, true>(at, nrows, rows, row_index, off, y, idx))
+      max_block_k4s4<kIdx, false>(at, nrows, rows, row_index, off, y, idx);
+  }
+}
+
 void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t* row_index,
               int64_t off, int64_t kw, int64_t dw, int64_t sw, float* y, int64_t* idx) {
+  if (sw == 4 && kw == 4 && dw == 1 && n >= kLanes)
+    return idx ? max_rows_k4s4<true>(n, nrows, rows, row_index, off, y, idx)
+               : max_rows_k4s4<false>(n, nrows, rows, row_index, off, y, idx);
   int64_t j = 0;
   if (n >= kLanes) {
     // Full blocks, then one last block overlapping the previous one (recomputing a few
