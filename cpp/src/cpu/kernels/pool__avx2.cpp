@@ -64,6 +64,23 @@ inline __m256 result(const Running& s) {
   return _mm256_blendv_ps(s.best, _mm256_set1_ps(__builtin_nanf("")), s.nan);
 }
 
+// One tap v (flat indices at) into a block's running max and index. kPlain: no NaN bookkeeping
+// (a plain max and a strictly-greater blend); the tap joins `sum`, where a NaN shows up later.
+template <bool kIdx, bool kPlain>
+inline void max_tap(Running& run, __m256& sum, __m256i& arg, __m256 v, __m256i at) {
+  __m256 m;
+  if (kPlain) {
+    if (kIdx) m = _mm256_cmp_ps(v, run.best, _CMP_GT_OQ);
+    run.best = _mm256_max_ps(v, run.best);
+    sum = _mm256_add_ps(sum, v);
+  } else {
+    m = step(run, v);
+  }
+  if (kIdx)
+    arg = _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), m));
+}
+
 inline void store_idx(int64_t* idx, __m256i v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx),
                       _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)));
@@ -107,19 +124,8 @@ bool max_block(int64_t j0, int64_t nrows, const float* const* rows, const int64_
       for (int k = 0; k < B; ++k) {
         const float* at_src = src + t * dw + k * kLanes * sw;
         const __m256 v = kS2 ? load_s2_lanes(at_src) : load_strided(at_src, sw, lane_off);
-        __m256 m;
-        if (kPlain) {
-          if (kIdx) m = _mm256_cmp_ps(v, run[k].best, _CMP_GT_OQ);
-          run[k].best = _mm256_max_ps(v, run[k].best);
-          sum[k] = _mm256_add_ps(sum[k], v);
-        } else {
-          m = step(run[k], v);
-        }
-        if (kIdx) {
-          arg[k] = _mm256_castps_si256(
-              _mm256_blendv_ps(_mm256_castsi256_ps(arg[k]), _mm256_castsi256_ps(at), m));
-          at = _mm256_add_epi32(at, block_off);
-        }
+        max_tap<kIdx, kPlain>(run[k], sum[k], arg[k], v, at);
+        if (kIdx) at = _mm256_add_epi32(at, block_off);
       }
     }
   }
@@ -156,19 +162,8 @@ bool max_block_k4s4(int64_t j0, int64_t nrows, const float* const* rows,
     __m256 tap[4];
     load_k4s4_taps(rows[r] + off, tap);
     __m256i at = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(row_index[r] + off)), lane_off);
-    for (int t = 0; t < 4; ++t, at = _mm256_add_epi32(at, one)) {
-      __m256 m;
-      if (kPlain) {
-        if (kIdx) m = _mm256_cmp_ps(tap[t], run.best, _CMP_GT_OQ);
-        run.best = _mm256_max_ps(tap[t], run.best);
-        sum = _mm256_add_ps(sum, tap[t]);
-      } else {
-        m = step(run, tap[t]);
-      }
-      if (kIdx)
-        arg = _mm256_castps_si256(
-            _mm256_blendv_ps(_mm256_castsi256_ps(arg), _mm256_castsi256_ps(at), m));
-    }
+    for (int t = 0; t < 4; ++t, at = _mm256_add_epi32(at, one))
+      max_tap<kIdx, kPlain>(run, sum, arg, tap[t], at);
   }
   if (kPlain && _mm256_movemask_ps(_mm256_cmp_ps(sum, sum, _CMP_UNORD_Q))) return false;
   const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
