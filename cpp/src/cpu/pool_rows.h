@@ -40,6 +40,18 @@ struct RowScratch {
 };
 constexpr int64_t kRowValues = 1024, kWindowRows = 64;  // RowScratch stack sizes
 
+// Asks for the cache lines of bytes [from, from + n) of an array of size bytes at base, ahead of
+// their use: a hint that never faults, clipped to the array so no pointer leaves it.
+// kWrite: 0 to read them, 1 to write them (the line arrives owned, ready for the stores).
+template <int kWrite>
+inline void prefetch_lines(const void* base, int64_t size, int64_t from, int64_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+  const char* b = static_cast<const char*>(base);
+  for (int64_t o = std::max<int64_t>(from, 0); o < std::min(from + n, size); o += 64)
+    __builtin_prefetch(b + o, kWrite, 3);
+#endif
+}
+
 // A 2x2 window without padding: 1/4, or the override.
 template <class T>
 T avg_2x2_scale(const AvgOptions& o) {
