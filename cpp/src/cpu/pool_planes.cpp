@@ -74,8 +74,8 @@ void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x
     int64_t* ir = idx ? idx + o : nullptr;
     auto one = [&](int64_t ow) {
       const PoolWindow& c = plan.ww[ow];
-      max_rows_one(nrows, rows, row_index, c.count, c.step, c.first, yr + ow,
-                   ir ? ir + ow : nullptr);
+      k.max_rows(1, nrows, rows, row_index, c.first, c.count, c.step, 1, yr + ow,
+                 ir ? ir + ow : nullptr);
     };
     for (int64_t ow = 0; ow < plan.lo; ++ow) one(ow);
     if (plan.hi > plan.lo)

@@ -59,13 +59,11 @@ inline void max_rows_one(int64_t nrows, const T* const* rows, const int64_t* row
   for (int64_t r = 0; r < nrows; ++r) {
     const T* src = rows[r] + off;
     for (int64_t t = 0; t < kw; ++t) {
-      // Selects, not branches: which tap wins is data, as unpredictable as the input.
       const T v = src[t * dw];
-      const int take = (v > best) | ((v != v) & (best == best));
-      const T vals[2] = {best, v};
-      const int64_t args[2] = {arg, row_index[r] + off + t * dw};
-      best = vals[take];
-      arg = args[take];
+      if (v > best || (v != v && best == best)) {
+        best = v;
+        arg = row_index[r] + off + t * dw;
+      }
     }
   }
   *y = best;
