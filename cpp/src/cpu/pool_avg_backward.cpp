@@ -12,7 +12,8 @@
 
 namespace cnnfast::cpu {
 namespace {
-// For every input index along one dim, the outputs whose windows read it (CSR: out[off[i]..off[i+1])).
+// For every input index along one dim, the outputs whose windows read it
+// (CSR: out[off[i] .. off[i+1])).
 struct Inverse {
   std::vector<int64_t> off, out;
 };
@@ -25,7 +26,8 @@ Inverse invert(const std::vector<PoolWindow>& wins, int64_t in) {
   inv.out.resize(static_cast<size_t>(inv.off[in]));
   std::vector<int64_t> fill(inv.off.begin(), inv.off.end() - 1);
   for (int64_t o = 0; o < static_cast<int64_t>(wins.size()); ++o)
-    for (int64_t t = 0; t < wins[o].count; ++t) inv.out[fill[wins[o].first + t * wins[o].step]++] = o;
+    for (int64_t t = 0; t < wins[o].count; ++t)
+      inv.out[fill[wins[o].first + t * wins[o].step]++] = o;
   return inv;
 }
 // Per-dim factors of the avg divisor (the divisor is a product over dims, or the override).

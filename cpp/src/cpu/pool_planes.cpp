@@ -119,18 +119,20 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   const int64_t pad_right =
       lattice ? std::max<int64_t>(0, (OW - 1) * sw - pw + (kw - 1) * dw + 1 - W) : 0;
   const bool padded = pad_left > 0 || pad_right > 0;
-  // Regular windows: the rows the window 4 output rows on adds are fetched ahead. The light sums
-  // left the loads waiting on memory (A/B, k3s2p1 on 32x64x112x112: 0.80-0.86 at 1 thread,
-  // 0.90 at 2); max pooling's compare chains hide that wait, and adaptive windows' long runs of
-  // rows are found by the hardware prefetcher (1.10-1.20 with software prefetch added).
+  // Regular windows: the rows the window 4 output rows on adds are fetched ahead. The light
+  // sums left the loads waiting on memory (A/B, k3s2p1 on 32x64x112x112: 0.80-0.91 at 1
+  // thread; 0.84-1.03 at 2, the gain in the minutes of high bandwidth). Max pooling's compare
+  // chains hide that wait (1.02-1.04 with it); adaptive windows' long runs of rows are found by
+  // the hardware prefetcher (1.10-1.20 with it).
   const int64_t x_bytes = p.planes() * p.in_plane() * int64_t(sizeof(T));
   const int64_t step_bytes = p.adaptive ? 0 : p.stride[1] * W * int64_t(sizeof(T));
   for_each_output_row(p, plan, x, [&](int64_t pl, int64_t od, int64_t oh, int64_t nrows,
                                       const T* const* rows, const int64_t*) {
     T* yr = y + pl * p.out_plane() + (od * p.out[1] + oh) * OW;
-    if (step_bytes > 0)  // the window's end, 4 steps on: the step's new rows
-      prefetch_lines<0>(x, x_bytes, (rows[nrows - 1] + W - x) * int64_t(sizeof(T)) + 3 * step_bytes,
-                        step_bytes);
+    if (step_bytes > 0) {  // the new rows of the window 4 steps on: up to its end
+      const int64_t end = (rows[nrows - 1] + W - x) * int64_t(sizeof(T));  // this window's
+      prefetch_lines<0>(x, x_bytes, end + 3 * step_bytes, step_bytes);
+    }
     const PoolWindow &a = plan.wd[od], &b = plan.wh[oh];
     const bool sum_rows_first = rows_first && (nrows > 1 || padded);
     // (pad_left + W + pad_right,) Σ over the window's rows, zeros in the padding
