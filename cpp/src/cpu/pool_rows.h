@@ -1,5 +1,6 @@
 // pool_rows.h — what the pooling row loops (pool_planes.cpp, pool_avg_backward.cpp) share: the
-// per-dim windows of a call with the W range that needs no clipping, and a per-row scratch.
+// per-dim windows of a call with the W range that needs no clipping, a per-row scratch, and a
+// bounded prefetch of the lines a loop will need a few rows on.
 #pragma once
 #include <algorithm>
 #include <cstdint>
