@@ -158,9 +158,13 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
       k.sum_rows(OW, 1, rows, 0, kw, dw, sw, avg_scale<T>(opt, a, b, full), yr);
       return;
     }
-    auto one = [&](int64_t ow) {
+    auto one = [&](int64_t ow) {  // short windows inline, as for max (the kernels' own tail)
       const PoolWindow& c = plan.ww[ow];
-      k.sum_rows(1, nrows, rows, c.first, c.count, c.step, 1, avg_scale<T>(opt, a, b, c), yr + ow);
+      const T scale = avg_scale<T>(opt, a, b, c);
+      if (c.count >= 2 && !(c.step == 1 && c.count >= 16))
+        yr[ow] = scale * sum_rows_one(nrows, rows, c.count, c.step, c.first);
+      else  // one column (its column-sum loop) or long contiguous windows (vector taps)
+        k.sum_rows(1, nrows, rows, c.first, c.count, c.step, 1, scale, yr + ow);
     };
     for (int64_t ow = 0; ow < plan.lo; ++ow) one(ow);
     if (plan.hi > plan.lo) {
