@@ -44,6 +44,11 @@ void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& 
   });
 }
 
+// Windows of this many contiguous taps or more get vector taps for a single output in the
+// kernels (AVX2: two 8-lane vectors); shorter ones run the scalar loop in every kernel, which the
+// border and adaptive outputs below call inline instead of through the kernel table.
+constexpr int64_t kLongWindow = 16;
+
 template <class T>
 T avg_scale(const AvgOptions& o, const PoolWindow& a, const PoolWindow& b, const PoolWindow& c) {
   if (o.divisor_override > 0) return T(1) / T(o.divisor_override);
@@ -72,12 +77,10 @@ void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x
     const int64_t o = pl * p.out_plane() + (od * p.out[1] + oh) * OW;
     T* yr = y + o;
     int64_t* ir = idx ? idx + o : nullptr;
-    // A border output: a short window goes to the scalar loop here (the kernels' own tail for
-    // it, but without the call through the table: 11 instead of 20 ns for a 3x2 window), a long
-    // contiguous one (adaptive) to the kernel for its vector taps.
+    // A border or adaptive output (a 3x2 window: 11 ns inline, 20 ns through the table).
     auto one = [&](int64_t ow) {
       const PoolWindow& c = plan.ww[ow];
-      if (c.step == 1 && c.count >= 16)
+      if (c.step == 1 && c.count >= kLongWindow)
         k.max_rows(1, nrows, rows, row_index, c.first, c.count, 1, 1, yr + ow,
                    ir ? ir + ow : nullptr);
       else
@@ -158,10 +161,10 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
       k.sum_rows(OW, 1, rows, 0, kw, dw, sw, avg_scale<T>(opt, a, b, full), yr);
       return;
     }
-    auto one = [&](int64_t ow) {  // short windows inline, as for max (the kernels' own tail)
+    auto one = [&](int64_t ow) {  // short windows inline, as for max
       const PoolWindow& c = plan.ww[ow];
       const T scale = avg_scale<T>(opt, a, b, c);
-      if (c.count >= 2 && !(c.step == 1 && c.count >= 16))
+      if (c.count >= 2 && !(c.step == 1 && c.count >= kLongWindow))
         yr[ow] = scale * sum_rows_one(nrows, rows, c.count, c.step, c.first);
       else  // one column (its column-sum loop) or long contiguous windows (vector taps)
         k.sum_rows(1, nrows, rows, c.first, c.count, c.step, 1, scale, yr + ow);
