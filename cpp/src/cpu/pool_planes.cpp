@@ -44,9 +44,10 @@ void for_each_output_row(const PoolParams& p, const Plan& plan, const T* x, F&& 
   });
 }
 
-// Windows of this many contiguous taps or more get vector taps for a single output in the
-// kernels (AVX2: two 8-lane vectors); shorter ones run the scalar loop in every kernel, which the
-// border and adaptive outputs below call inline instead of through the kernel table.
+// Below this many taps every kernel reduces a single output's window with the scalar loop
+// (max_rows_one / sum_rows_one), which the border and adaptive outputs below call inline instead
+// of through the kernel table. From here on they go to the kernel: AVX2 vectorises the taps of
+// a contiguous window of 16 or more (two 8-lane vectors), AVX-512 from 32.
 constexpr int64_t kLongWindow = 16;
 
 template <class T>
