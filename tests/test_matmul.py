@@ -106,7 +106,8 @@ def test_peak_probe_is_positive_and_scales_with_isa():
             cnnfast.set_isa(before)
         assert g > 0
         scalar = g if isa == "scalar" else scalar
-        if isa != "scalar":
-            assert g > scalar  # wider FMAs: a higher peak than the scalar loop
+        if isa != "scalar" and isa not in cnnfast.info()["isa_emulated"]:
+            assert g > scalar  # wider FMAs: a higher peak than the scalar loop (an emulated
+            # ISA's speed means nothing)
     with pytest.raises(ValueError, match="nthreads"):
         _core._peak_gflops(0)

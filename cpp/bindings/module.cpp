@@ -49,6 +49,12 @@ PYBIND11_MODULE(_core, m) {
     for (Isa i : isa_available()) out.push_back(isa_name(i));
     return out;
   });
+  m.def("isa_emulated", [] {
+    std::vector<std::string> out;
+    for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512})
+      if (isa_emulated(i)) out.push_back(isa_name(i));
+    return out;
+  });
   m.def("set_isa", [](const std::string& name) { set_isa(isa_from_name(name)); }, py::arg("isa"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));

@@ -24,6 +24,7 @@ def info() -> dict:
         "isa": _core.isa_active(),
         "isa_detected": _core.isa_detected(),
         "isa_available": list(_core.isa_available()),
+        "isa_emulated": list(_core.isa_emulated()),  # non-empty only in a test build
         "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
         "kernels": list(_core.kernels()),

@@ -15,6 +15,7 @@ Isa isa_from_name(const std::string& name);  // throws invalid_argument for unkn
 bool isa_supported(Isa isa);                 // compiled in AND the CPU/OS can run it
 std::vector<Isa> isa_available();            // supported ISAs, best last
 Isa isa_detected();                          // best supported
+bool isa_emulated(Isa isa);                  // avx512 in a CNNFAST_AVX512_EMULATION test build
 Isa isa_active();                            // what kernels use now
 void set_isa(Isa isa);                       // throws invalid_argument if not supported
 

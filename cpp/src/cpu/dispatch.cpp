@@ -19,6 +19,7 @@ namespace {
 
 bool cpu_has(Isa isa) {
   if (isa == Isa::scalar) return true;
+  if (isa_emulated(isa)) return cpu_has(Isa::avx2);  // the emulation runs on AVX2
 #if defined(CNNFAST_X86) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   if (isa == Isa::avx2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -75,6 +76,15 @@ std::vector<Isa> isa_available() {
   for (Isa i : {Isa::scalar, Isa::avx2, Isa::avx512})
     if (isa_supported(i)) out.push_back(i);
   return out;
+}
+
+bool isa_emulated(Isa isa) {
+#ifdef CNNFAST_AVX512_EMULATION
+  return isa == Isa::avx512;
+#else
+  (void)isa;
+  return false;
+#endif
 }
 
 Isa isa_detected() { return isa_available().back(); }
