@@ -12,11 +12,14 @@ import cnnfast
 
 def test_info_keys():
     info = cnnfast.info()
-    for key in ("version", "isa", "isa_available", "openmp", "num_threads", "cuda_built",
-                "cuda_device_found", "cuda_device_name", "cuda_reason"):
+    for key in ("version", "isa", "isa_available", "isa_emulated", "openmp", "num_threads",
+                "cuda_built", "cuda_device_found", "cuda_device_name", "cuda_reason"):
         assert key in info
     assert info["isa"] in info["isa_available"]
     assert "scalar" in info["isa_available"]
+    # only the AVX-512 emulation test build emulates an ISA, and then avx512 alone
+    assert info["isa_emulated"] in ([], ["avx512"])
+    assert set(info["isa_emulated"]) <= set(info["isa_available"])
     assert info["version"] == cnnfast.__version__
     # every listed microkernel is the picked ISA's (names end in __<isa>)
     assert info["kernels"] and all(k.endswith("__" + info["isa"]) for k in info["kernels"])
