@@ -1,7 +1,7 @@
 // pool__avx2.cpp — AVX2 pooling microkernels (f32): 8 outputs per vector along W (stride 1: one
 // load, 2: two loads de-interleaved, larger: a gather), 8 taps per vector for long windows
-// (adaptive and global pooling); 2x2 stride-2 windows in pool_2x2_avx2_impl.h; everything else
-// falls to the scalar loop. Compiled with -mavx2 -mfma only.
+// (adaptive and global pooling); 2x2 stride-2 windows in pool_2x2_avx2_impl.h, 2-column border
+// windows in pool_border_avx2_impl.h; the rest to the scalar loop. Flags: -mavx2 -mfma only.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -390,11 +390,12 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
 #include "cpu/kernels/avx2_lanes_impl.h"
 #include "cpu/kernels/pool_2x2_avx2_impl.h"
 #include "cpu/kernels/pool_gather_avx2_impl.h"
+#include "cpu/kernels/pool_border_avx2_impl.h"
 
 }  // namespace
 
-const PoolKernels<float> pool_f32__avx2 = {"avx2", &max_rows, &sum_rows, &max2x2, &sum2x2,
-                                           &max2x2_bwd, &unpool2x2_bwd, &combine_rows,
-                                           &gather_phases};
+const PoolKernels<float> pool_f32__avx2 = {
+    "avx2", &max_rows, &sum_rows, &max_2cols, &max2x2, &sum2x2, &max2x2_bwd, &unpool2x2_bwd,
+    &combine_rows, &gather_phases};
 
 }  // namespace cnnfast

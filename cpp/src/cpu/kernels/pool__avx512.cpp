@@ -1,8 +1,8 @@
 // pool__avx512.cpp — AVX-512 pooling microkernels (f32): pool__avx2.cpp's kernels with 16 lanes
 // and mask registers (stride 2 de-interleaves with one two-source permute, so it needs no
 // lane-order variant; 4-wide stride-4 windows are transposed from four loads, not gathered);
-// 2x2 windows, their backward and avg backward's gathers reuse the AVX2 code (included at the
-// end). Compiled with the AVX-512 flags only.
+// 2x2 windows, their backward, 2-column border windows and avg backward's gathers reuse the AVX2
+// code (included at the end). Compiled with the AVX-512 flags only.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -300,11 +300,12 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
 #include "cpu/kernels/avx2_lanes_impl.h"
 #include "cpu/kernels/pool_2x2_avx2_impl.h"
 #include "cpu/kernels/pool_gather_avx2_impl.h"
+#include "cpu/kernels/pool_border_avx2_impl.h"
 
 }  // namespace
 
-const PoolKernels<float> pool_f32__avx512 = {"avx512", &max_rows, &sum_rows, &max2x2,
-                                             &sum2x2, &max2x2_bwd, &unpool2x2_bwd,
-                                             &combine_rows, &gather_phases};
+const PoolKernels<float> pool_f32__avx512 = {
+    "avx512", &max_rows, &sum_rows, &max_2cols, &max2x2, &sum2x2, &max2x2_bwd, &unpool2x2_bwd,
+    &combine_rows, &gather_phases};
 
 }  // namespace cnnfast

@@ -19,6 +19,12 @@ void sum_rows(int64_t n, int64_t nrows, const T* const* rows, int64_t off, int64
 }
 
 template <class T>
+void max_2cols(int64_t nrows, const T* const* rows, const int64_t* row_index, int64_t off, T* y,
+               int64_t* idx) {
+  max_rows_one(nrows, rows, row_index, 2, 1, off, y, idx);
+}
+
+template <class T>
 void max2x2(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx) {
   for (int64_t j = 0; j < n; ++j)
     max2x2_one(a + 2 * j, b + 2 * j, ia + 2 * j, ib + 2 * j, y + j, idx ? idx + j : nullptr);
@@ -58,11 +64,11 @@ void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const
 }  // namespace
 
 const PoolKernels<float> pool_f32__scalar = {
-    "scalar",           &max_rows<float>,      &sum_rows<float>,
+    "scalar",           &max_rows<float>,      &sum_rows<float>,    &max_2cols<float>,
     &max2x2<float>,     &sum2x2<float>,        &max2x2_bwd<float>,
     &unpool2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>};
 const PoolKernels<double> pool_f64__scalar = {
-    "scalar",            &max_rows<double>,      &sum_rows<double>,
+    "scalar",            &max_rows<double>,      &sum_rows<double>,   &max_2cols<double>,
     &max2x2<double>,     &sum2x2<double>,        &max2x2_bwd<double>,
     &unpool2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>};
 

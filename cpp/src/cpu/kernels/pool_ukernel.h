@@ -5,6 +5,8 @@
 //   max_rows: y[j] = max, idx[j] (if idx != null) = row_index[r] + off + t*dw + j*sw of the first
 //             maximum in raster order; a NaN wins (the first one) and propagates.
 //   sum_rows: y[j] = scale * Σ
+//   max_2cols: max_rows for one output whose window is the 2 adjacent columns off, off + 1 of
+//             nrows <= 4 rows (a 3-wide window cut to 2 by padding: the border outputs).
 //   max2x2 / sum2x2: the same for 2x2 windows at stride 2 (no padding, no dilation) over the two
 //             input rows a, b (flat plane indices ia, ib): output j reads a[2j], a[2j+1], b[2j],
 //             b[2j+1] in that (raster) order — LeNet/VGG/U-Net pooling without per-row setup.
@@ -35,6 +37,8 @@ struct PoolKernels {
                    int64_t off, int64_t kw, int64_t dw, int64_t sw, T* y, int64_t* idx);
   void (*sum_rows)(int64_t n, int64_t nrows, const T* const* rows, int64_t off, int64_t kw,
                    int64_t dw, int64_t sw, T scale, T* y);
+  void (*max_2cols)(int64_t nrows, const T* const* rows, const int64_t* row_index, int64_t off,
+                    T* y, int64_t* idx);
   void (*max2x2)(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx);
   void (*sum2x2)(int64_t n, const T* a, const T* b, T scale, T* y);
   bool (*max2x2_bwd)(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a);
