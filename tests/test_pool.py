@@ -371,6 +371,26 @@ def test_max_pool_special_values_in_wide_rows(isa, rng, fill):
         np.testing.assert_array_equal(F.max_pool2d(x, k, s, p), y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_border_windows_special_values(isa, rng, dtype):
+    """Windows cut to 2 columns by padding (3-wide at padding 1; 2 or 3 rows, 2 at the top and
+    bottom borders): the first NaN in raster order wins even with several in one window, the
+    first of equal maxima wins, a window of -inf gives -inf at its first cell."""
+    x = rng.standard_normal((2, 3, 7, 21)).astype(dtype)
+    x[0, 0, 0:2, 0:2] = np.nan  # four NaNs in the top-left window
+    x[0, 1, 3, 1] = x[0, 1, 4, 0] = np.nan  # two NaNs, the later one in the earlier column
+    x[0, 2, :, 19:] = np.nan  # the right border column pair, every row
+    x[1, 0, 2:5, 0:2] = 5.0  # ties: six equal maxima in one window
+    x[1, 1, 4:7, 0:2] = -np.inf  # a window of -inf (the bottom border has 2 rows)
+    x[1, 2, :, 0] = np.inf
+    for k, s, p in ((3, 2, 1), (3, 1, 1)):
+        wins = [ref.windows(7, k, s, p), ref.windows(21, k, s, p)]
+        y, sw = F.max_pool2d(x, k, s, p, return_indices=True)
+        want, widx = ref.max_pool(x, wins)
+        np.testing.assert_array_equal(y, want.astype(dtype), err_msg=f"k{k} s{s} p{p}")
+        np.testing.assert_array_equal(sw.indices, widx, err_msg=f"k{k} s{s} p{p}")
+
+
 def test_thread_count_invariance(rng):
     x = rng.standard_normal((3, 5, 17, 33)).astype(np.float32)
     before = cnnfast.get_num_threads()
