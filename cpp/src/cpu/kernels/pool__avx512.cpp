@@ -3,6 +3,11 @@
 // lane-order variant; 4-wide stride-4 windows are transposed from four loads, not gathered);
 // 2x2 windows, their backward, 2-column border windows and avg backward's gathers reuse the AVX2
 // code (included at the end). Compiled with the AVX-512 flags only.
+// GCC 12's AVX-512 intrinsics start from self-initialised "undefined" vectors, which
+// -Wmaybe-uninitialized flags once they are inlined here (GCC bug 105593): a false positive.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
