@@ -79,9 +79,9 @@ void max_pool_forward_planes(const PoolParams& p, T* y, int64_t* idx, const T* x
     T* yr = y + o;
     int64_t* ir = idx ? idx + o : nullptr;
     // A border or adaptive output. Two columns of at most 4 rows (3-wide windows at padding 1):
-    // the kernel's branch-free vector reduction (A/B 0.93-0.94 against the loop below). Other
-    // short windows: the scalar loop inline (a 3x2 window: 11 ns inline, 20 ns through the
-    // kernel's generic max_rows).
+    // the kernel's branch-free vector reduction (A/B against the loop below: 0.935 at 1 thread,
+    // 0.98-1.01 at 2; RESULTS (p)). Other short windows: the scalar loop inline (a 3x2 window:
+    // 11 ns inline, 20 ns through the kernel's generic max_rows).
     auto one = [&](int64_t ow) {
       const PoolWindow& c = plan.ww[ow];
       if (c.count == 2 && c.step == 1 && nrows <= 4)
