@@ -32,7 +32,7 @@ inline __m512 load_strided(const float* src, int64_t sw, __m512i lane_off) {
 
 // The 4 taps of 16 windows 4 wide at stride 4 (src[0..63]): tap[t] = src[4o + t], the window
 // o = 4k + L at lane 4L + k (a 4x4 transpose inside each 128-bit lane of four loads);
-// kK4S4Order puts such lanes in output order.
+// k4s4_order() is the permute that puts such lanes in output order.
 inline void load_k4s4_taps(const float* src, __m512 tap[4]) {
   const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
   const __m512 v2 = _mm512_loadu_ps(src + 32), v3 = _mm512_loadu_ps(src + 48);
@@ -249,7 +249,8 @@ void sum_row_k4s4(int64_t n, const float* src, float scale, float* y) {
     const int64_t at = std::min(j, n - kLanes);
     __m512 tap[4];
     load_k4s4_taps(src + 4 * at, tap);
-    const __m512 sums = _mm512_add_ps(_mm512_add_ps(tap[0], tap[1]), _mm512_add_ps(tap[2], tap[3]));
+    const __m512 sums =
+        _mm512_add_ps(_mm512_add_ps(tap[0], tap[1]), _mm512_add_ps(tap[2], tap[3]));
     _mm512_storeu_ps(y + at, _mm512_mul_ps(_mm512_permutexvar_ps(k4s4_order(), sums), k));
   }
 }
