@@ -2,8 +2,9 @@
 // before each *__avx512.cpp so its AVX-512 intrinsics run on a CPU without AVX-512. SIMDe
 // (Debian: libsimde-dev) maps every _mm512_* name to a portable implementation built on AVX2.
 // The kernels' own code is unchanged; only the instructions under it are emulated, so a test run
-// with CNNFAST_ISA=avx512 checks their logic (lanes, masks, tails), never their speed.
-// What SIMDe 0.7 lacks is defined below, each from Intel's pseudo-code of the instruction.
+// on that build (avx512 is picked by default) checks their logic (lanes, masks, tails), never
+// their speed. What SIMDe 0.7 lacks is defined below from the instruction's definition
+// (reduce_add_ps, which is no one instruction, in GCC's order).
 #pragma once
 
 #define SIMDE_ENABLE_NATIVE_ALIASES
