@@ -7,7 +7,8 @@
 //   backward dw:  dW_β[K, C·taps] += gather(dy) · colᵀ
 // T = (1, 1, 1) is a plain convolution (one bank, the full grid); T = output size is the locally
 // connected layer (one position per image and bank: a GEMM batched over the images).
-// Threads take static ranges of images (private dW partials, added in order).
+// Threads take static ranges of images (private dW partials, added in order). The banks' geometry
+// is in tiled_conv_banks.h.
 #include "cpu/tiled_conv_gemm.h"
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include "cpu/dispatch.h"
 #include "cpu/gemm.h"
 #include "cpu/parallel.h"
+#include "cpu/tiled_conv_banks.h"
 #include "cpu/transpose.h"
 #include "cpu/vol2col.h"
 #include "cpu/workspace.h"
@@ -27,66 +29,6 @@ namespace {
 
 constexpr int64_t kColBudgetElems = int64_t(1) << 19;  // per-thread workspace (elements)
 constexpr int kDxSlices = 4;  // locally connected dx: fixed bank ranges, one dxt copy each
-
-struct Bank {
-  int64_t index;   // (bd*TH + bh)*TW + bw
-  int64_t at[3];   // (bd, bh, bw)
-  Grid3 grid;      // its output positions as a strided input grid
-};
-
-Bank make_bank(const TiledConvParams& p, int64_t index) {
-  const Conv3dParams& c = p.conv;
-  const int64_t tile[3] = {p.TD, p.TH, p.TW}, out[3] = {c.OD, c.OH, c.OW};
-  const int64_t stride[3] = {c.stride_d, c.stride_h, c.stride_w};
-  const int64_t pad[3] = {c.pad_front, c.pad_top, c.pad_left};
-  Bank b{index, {index / (p.TH * p.TW), (index / p.TW) % p.TH, index % p.TW}, {}};
-  for (int i = 0; i < 3; ++i) {
-    b.grid.origin[i] = b.at[i] * stride[i] - pad[i];
-    b.grid.step[i] = tile[i] * stride[i];
-    b.grid.count[i] = b.at[i] < out[i] ? (out[i] - b.at[i] + tile[i] - 1) / tile[i] : 0;
-  }
-  return b;
-}
-
-// The flat output offset of a bank's first position (its only one when locally connected).
-int64_t first_position(const TiledConvParams& p, const Bank& b) {
-  return (b.at[0] * p.conv.OH + b.at[1]) * p.conv.OW + b.at[2];
-}
-
-// Columns [c0, c0 + len) of a bank over images n0.. (column = (image, grid position)): calls
-// f(t, n, j, seg) for each run of `seg` grid positions j.. of image n starting at column t.
-template <class F>
-void for_each_image_segment(const Bank& b, int64_t n0, int64_t c0, int64_t len, F&& f) {
-  const int64_t gs = b.grid.size();
-  for (int64_t t = 0; t < len;) {
-    const int64_t n = n0 + (c0 + t) / gs, j = (c0 + t) % gs, seg = std::min(gs - j, len - t);
-    f(t, n, j, seg);
-    t += seg;
-  }
-}
-
-// Calls f(t, o) for each of the seg grid positions j.. (column t) with o its flat output offset.
-template <class F>
-void for_each_position(const TiledConvParams& p, const Bank& b, int64_t j, int64_t seg, F&& f) {
-  if (seg <= 0) return;  // also: a bank with no positions (tile larger than the output)
-  const Conv3dParams& c = p.conv;
-  const int64_t cv = b.grid.count[1], cq = b.grid.count[2];
-  int64_t u = j / (cv * cq), v = (j / cq) % cv, q = j % cq;
-  for (int64_t t = 0; t < seg; ++t) {
-    f(t, ((b.at[0] + p.TD * u) * c.OH + b.at[1] + p.TH * v) * c.OW + b.at[2] + p.TW * q);
-    if (++q == cq) {
-      q = 0;
-      if (++v == cv) v = 0, ++u;
-    }
-  }
-}
-
-// Locally connected (every bank has at most one position per image): the columns of a bank are
-// one window of every image, gathered from a batch-last copy of the input, xt (C*D*H*W, N),
-// where each window element is a contiguous run over the images.
-bool one_position_per_bank(const TiledConvParams& p) {
-  return p.TD >= p.conv.OD && p.TH >= p.conv.OH && p.TW >= p.conv.OW;
-}
 
 // dst (cols, rows) = src (rows, cols)ᵀ, rows split over threads.
 template <class T>
