@@ -133,11 +133,13 @@ def max_unpool_backward(g, idx, x_shape):
 def interp_matrix(n_in, n_out, mode, align_corners, scale=None):
     """(n_out, n_in) weights along one dim."""
     a = np.zeros((n_out, n_in))
-    if mode == "nearest":
-        sc = scale if scale else n_in / n_out
+    if mode == "nearest":  # from the sizes: floor(o * n_in / n_out) exactly, in integers
         for o in range(n_out):
-            a[o, min(int(math.floor(o * sc)), n_in - 1)] = 1
+            i = int(math.floor(o * scale)) if scale else o * n_in // n_out
+            a[o, min(i, n_in - 1)] = 1
         return a
+    if n_out == n_in and not align_corners:  # the same size: a copy, whatever the scale
+        return np.eye(n_in)
     if align_corners:
         sc = (n_in - 1) / (n_out - 1) if n_out > 1 else 0.0
     else:

@@ -145,8 +145,10 @@ InterpParams interp_params(int64_t N, int64_t C, const int64_t in[3], const int6
     p.out[d] = out[d];
     if (mode == InterpMode::linear && align_corners)
       p.scale[d] = out[d] > 1 ? double(in[d] - 1) / double(out[d] - 1) : 0.0;
+    else if (mode == InterpMode::linear && out[d] == in[d])
+      p.scale[d] = 1.0;  // the same size: a copy whatever scale_factor says (as PyTorch)
     else
-      p.scale[d] = scale[d] > 0 ? scale[d] : double(in[d]) / double(out[d]);
+      p.scale[d] = scale[d] > 0 ? scale[d] : 0.0;  // 0: from the sizes, in / out exactly
   }
   checked_prod({N, C, out[0], out[1], out[2]}, "output size");
   return p;
@@ -159,11 +161,19 @@ std::vector<InterpTap> interp_taps(const InterpParams& p, int dim) {
   for (int64_t o = 0; o < out; ++o) {
     InterpTap& tap = t[static_cast<size_t>(o)];
     if (p.mode == InterpMode::nearest) {
-      const int64_t i = std::min(static_cast<int64_t>(std::floor(double(o) * sc)), in - 1);
-      tap = {i, i, 0.0};
+      // floor(o·in/out) in integers when the sizes set the scale: in double, o·(in/out) can
+      // land just under an exact integer (o = 23, 26 -> 46: 12.99..., not 13)
+      const int64_t i = sc > 0 ? static_cast<int64_t>(std::floor(double(o) * sc))
+                               : checked_mul(o, in, "interpolate index") / out;
+      tap = {std::min(i, in - 1), std::min(i, in - 1), 0.0};
       continue;
     }
-    double src = p.align_corners ? double(o) * sc : (double(o) + 0.5) * sc - 0.5;
+    if (sc == 1.0 && in == out && !p.align_corners) {  // a copy: no weight on a neighbour
+      tap = {o, o, 0.0};
+      continue;
+    }
+    const double s = sc > 0 || p.align_corners ? sc : double(in) / double(out);
+    double src = p.align_corners ? double(o) * s : (double(o) + 0.5) * s - 0.5;
     if (src < 0) src = 0;
     const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);
     const int64_t i1 = i0 < in - 1 ? i0 + 1 : i0;
