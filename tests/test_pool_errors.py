@@ -117,7 +117,7 @@ def test_core_rechecks_what_python_checks(rng):
     ({"size": 0}, ValueError, "size"),
     ({"size": (4, 4, 4)}, TypeError, "size"),
     ({"scale_factor": -1.0}, ValueError, "scale_factor"),
-    ({"scale_factor": 0.01}, ValueError, "size"),
+    ({"scale_factor": 0.01}, ValueError, "scale_factor"),
     ({"size": 4, "mode": "trilinear"}, ValueError, "mode"),
     ({"size": 4, "mode": "bicubic"}, ValueError, "mode"),
     ({"size": 4, "mode": "nearest", "align_corners": True}, ValueError, "align_corners"),

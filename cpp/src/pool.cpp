@@ -8,6 +8,7 @@ namespace cnnfast {
 
 template <class T>
 void max_pool_forward(const PoolParams& p, T* y, int64_t* idx, const T* x, PoolAlgo algo) {
+  if (p.planes() == 0) return;  // no element: not even the per-dim tables
   if (algo == PoolAlgo::ref) return ref::max_pool_forward(p, y, idx, x);
   cpu::max_pool_forward_planes(p, y, idx, x);
 }
@@ -15,12 +16,14 @@ void max_pool_forward(const PoolParams& p, T* y, int64_t* idx, const T* x, PoolA
 template <class T>
 void max_pool_backward(const PoolParams& p, T* dx, const T* dy, const int64_t* idx,
                        PoolAlgo algo) {
+  if (p.planes() == 0) return;  // no element: not even the per-dim tables
   if (algo == PoolAlgo::ref) return ref::max_pool_backward(p, dx, dy, idx);
   cpu::max_pool_backward_planes(p, dx, dy, idx);
 }
 
 template <class T>
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, T* y, const T* x, PoolAlgo algo) {
+  if (p.planes() == 0) return;  // no element: not even the per-dim tables
   if (algo == PoolAlgo::ref) return ref::avg_pool_forward(p, o, y, x);
   cpu::avg_pool_forward_planes(p, o, y, x);
 }
@@ -28,6 +31,7 @@ void avg_pool_forward(const PoolParams& p, const AvgOptions& o, T* y, const T* x
 template <class T>
 void avg_pool_backward(const PoolParams& p, const AvgOptions& o, T* dx, const T* dy,
                        PoolAlgo algo) {
+  if (p.planes() == 0) return;  // no element: not even the per-dim tables
   if (algo == PoolAlgo::ref) return ref::avg_pool_backward(p, o, dx, dy);
   cpu::avg_pool_backward_planes(p, o, dx, dy);
 }
@@ -48,12 +52,14 @@ void max_unpool_backward(const UnpoolParams& p, T* dx, const T* dy, const int64_
 
 template <class T>
 void interpolate_forward(const InterpParams& p, T* y, const T* x, PoolAlgo algo) {
+  if (p.planes() == 0) return;  // no element: not even the per-dim tables
   if (algo == PoolAlgo::ref) return ref::interpolate_forward(p, y, x);
   cpu::interpolate_forward_planes(p, y, x);
 }
 
 template <class T>
 void interpolate_backward(const InterpParams& p, T* dx, const T* dy, PoolAlgo algo) {
+  if (p.planes() == 0) return;  // no element: not even the per-dim tables
   if (algo == PoolAlgo::ref) return ref::interpolate_backward(p, dx, dy);
   cpu::interpolate_backward_planes(p, dx, dy);
 }

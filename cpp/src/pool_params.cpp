@@ -54,9 +54,14 @@ PoolParams pool_params(int64_t N, int64_t C, const int64_t in[3], const int64_t 
   }
   p.adaptive = false;
   checked_prod({N, C, p.out[0], p.out[1], p.out[2]}, "output size");
+  if (N * C == 0) return p;  // nothing to pool (and the sizes may be far larger than memory)
   for (int d = 0; d < 3; ++d)
-    for (const PoolWindow& w : pool_windows(p, d))
-      if (w.count < 1) arg_error("a pooling window lies entirely in the padding along dim " + s(d));
+    for (int64_t o = 0; o < p.out[d]; ++o)
+      if (pool_window(p, d, o).count < 1)
+        arg_error("padding " + dims(pad) + " / dilation " + dims(dil) + ": output " + s(o) +
+                  " along spatial dim " + s(d) + " of input " + dims(in) +
+                  " pools a window that lies entirely in the padding (kernel_size " +
+                  dims(kernel) + ", stride " + dims(stride) + ")");
   return p;
 }
 
@@ -78,26 +83,24 @@ PoolParams adaptive_pool_params(int64_t N, int64_t C, const int64_t in[3], const
   return p;
 }
 
-std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim) {
+PoolWindow pool_window(const PoolParams& p, int dim, int64_t o) {
   const int64_t in = p.in[dim], out = p.out[dim];
-  std::vector<PoolWindow> w(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    PoolWindow& win = w[static_cast<size_t>(o)];
-    if (p.adaptive) {
-      const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
-      win = {start, end - start, 1, end - start};
-      continue;
-    }
-    const int64_t k = p.kernel[dim], dl = p.dil[dim];
-    const int64_t start = o * p.stride[dim] - p.pad[dim];
-    const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
-    const int64_t last = in - 1 - start;  // largest offset from start still inside the input
-    const int64_t t_hi = last < 0 ? 0 : std::min(k, last / dl + 1);
-    win.first = start + t_lo * dl;
-    win.count = std::max<int64_t>(t_hi - t_lo, 0);
-    win.step = dl;
-    win.padded = std::min(start + k, in + p.pad[dim]) - start;  // avg (dilation 1) only
+  if (p.adaptive) {
+    const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
+    return {start, end - start, 1, end - start};
   }
+  const int64_t k = p.kernel[dim], dl = p.dil[dim];
+  const int64_t start = o * p.stride[dim] - p.pad[dim];
+  const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
+  const int64_t last = in - 1 - start;  // largest offset from start still inside the input
+  const int64_t t_hi = last < 0 ? 0 : std::min(k, last / dl + 1);
+  return {start + t_lo * dl, std::max<int64_t>(t_hi - t_lo, 0), dl,
+          std::min(start + k, in + p.pad[dim]) - start};  // padded: avg (dilation 1) only
+}
+
+std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim) {
+  std::vector<PoolWindow> w(static_cast<size_t>(p.out[dim]));
+  for (int64_t o = 0; o < p.out[dim]; ++o) w[static_cast<size_t>(o)] = pool_window(p, dim, o);
   return w;
 }
 

@@ -48,9 +48,12 @@ def _is_int(v) -> bool:
     return isinstance(v, (numbers.Integral, np.integer)) and not isinstance(v, bool)
 
 
+INT64_MAX = 2**63 - 1
+
+
 def int_tuple(name: str, v, n: int, minimum: int) -> Tuple[int, ...]:
-    """An int or a length-n sequence of ints, each >= minimum."""
-    if type(v) is int and v >= minimum:  # the common case, checked in one step
+    """An int or a length-n sequence of ints, each >= minimum and within int64."""
+    if type(v) is int and minimum <= v <= INT64_MAX:  # the common case, checked in one step
         return (v,) * n
     if _is_int(v):
         vals = (int(v),) * n
@@ -61,7 +64,16 @@ def int_tuple(name: str, v, n: int, minimum: int) -> Tuple[int, ...]:
         raise TypeError(f"{name}: expected an int or a tuple of {n} ints, got {v!r}")
     if any(e < minimum for e in vals):
         raise ValueError(f"{name}: every value must be >= {minimum}, got {vals}")
+    if any(e > INT64_MAX for e in vals):
+        raise ValueError(f"{name}: every value must fit in int64 (at most 2**63 - 1), got {vals}")
     return vals
+
+
+def check_bool(name: str, v) -> bool:
+    """A flag: a bool (or NumPy bool), not any object Python would call truthy."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {v!r}")
+    return bool(v)
 
 
 PaddingArg = Union[int, str, Sequence[int]]

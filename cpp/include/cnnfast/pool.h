@@ -36,7 +36,8 @@ PoolParams adaptive_pool_params(int64_t N, int64_t C, const int64_t in[3], const
 struct PoolWindow {
   int64_t first, count, step, padded;
 };
-std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim);
+PoolWindow pool_window(const PoolParams& p, int dim, int64_t o);
+std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim);  // every o < out[dim]
 
 // Avg pooling's divisor options: divisor_override > 0 replaces the count entirely.
 struct AvgOptions {

@@ -49,24 +49,36 @@ struct WGather {
 };
 WGather w_gather(const PoolParams& p) {
   WGather g;
-  g.s = p.stride[2];
-  g.kt = p.kernel[2];
+  const int64_t S = p.stride[2], dil = p.dil[2], pad = p.pad[2], OW = p.out[2];
+  // The phase period: a stride of at least W gives each w its own phase (j = 0) either way.
+  g.s = std::min(S, p.in[2]);
+  const int64_t J = (p.in[2] + S - 1) / S;  // j < J
+  // Only taps that join some output (0 <= j + c < OW for a j < J) can be nonzero; the others
+  // read the buffer's zeros. Leaving them out bounds the tables by the sizes, not the kernel
+  // (a kernel of 2^30 over 5 columns and its padding): t*dil in
+  // [pad - S*(OW - 1), s - 1 + pad + S*(J - 1)] (each term at most the padded input).
+  const int64_t t_lo = std::max<int64_t>(0, (pad - S * (OW - 1)) / dil);
+  const int64_t t_hi = std::min(p.kernel[2] - 1, (g.s - 1 + pad + S * (J - 1)) / dil);
+  // Tap t serves the one phase f ≡ t*dil - pad (mod S); taps in t order within a phase.
+  const auto phase = [&](int64_t t) { return ((t * dil - pad) % S + S) % S; };
   g.ntaps.assign(static_cast<size_t>(g.s), 0);
+  for (int64_t t = t_lo; t <= t_hi; ++t)
+    if (phase(t) < g.s) ++g.ntaps[phase(t)];
+  g.kt = std::max<int64_t>(1, *std::max_element(g.ntaps.begin(), g.ntaps.end()));
   g.offs.assign(static_cast<size_t>(g.s * g.kt), 0);
+  std::fill(g.ntaps.begin(), g.ntaps.end(), 0);
   int64_t lo = 0, hi = 0;
-  for (int64_t f = 0; f < g.s; ++f)
-    for (int64_t t = 0; t < g.kt; ++t) {
-      const int64_t num = f + p.pad[2] - t * p.dil[2];
-      if (((num % g.s) + g.s) % g.s != 0) continue;
-      const int64_t c = num / g.s;  // exact
-      g.offs[f * g.kt + g.ntaps[f]++] = c;
-      lo = std::min(lo, c);
-      hi = std::max(hi, c);
-    }
+  for (int64_t t = t_lo; t <= t_hi; ++t) {
+    const int64_t f = phase(t);
+    if (f >= g.s) continue;
+    const int64_t c = (f + pad - t * dil) / S;  // exact
+    g.offs[f * g.kt + g.ntaps[f]++] = c;
+    lo = std::min(lo, c);
+    hi = std::max(hi, c);
+  }
   g.left = -lo;
   for (int64_t& c : g.offs) c += g.left;
-  const int64_t J = (p.in[2] + g.s - 1) / g.s;  // j < J
-  g.len = g.left + std::max(p.out[2], J + hi);
+  g.len = g.left + std::max(OW, J + hi);
   return g;
 }
 

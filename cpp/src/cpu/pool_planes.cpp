@@ -53,8 +53,9 @@ constexpr int64_t kLongWindow = 16;
 template <class T>
 T avg_scale(const AvgOptions& o, const PoolWindow& a, const PoolWindow& b, const PoolWindow& c) {
   if (o.divisor_override > 0) return T(1) / T(o.divisor_override);
-  if (o.count_include_pad) return T(1) / T(a.padded * b.padded * c.padded);
-  return T(1) / T(a.count * b.count * c.count);
+  // products in double: a kernel of 2^21 per dim would overflow int64 (exact below 2^53)
+  if (o.count_include_pad) return T(1) / T(double(a.padded) * double(b.padded) * double(c.padded));
+  return T(1) / T(double(a.count) * double(b.count) * double(c.count));
 }
 
 }  // namespace
@@ -122,7 +123,7 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   // all OW outputs are one kernel call: padding counted (or an override) and no window cut short
   // by ceil_mode; or adaptive windows that tile the row (W a multiple of OW, e.g. 112 -> 7).
   const bool adaptive_tiles = p.adaptive && W % OW == 0;
-  const bool lattice =
+  const bool lattice_windows =
       adaptive_tiles ||
       (!p.adaptive && (opt.divisor_override > 0 ||
                        (opt.count_include_pad &&
@@ -131,9 +132,12 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
                         }))));
   const int64_t kw = adaptive_tiles ? W / OW : p.kernel[2], sw = adaptive_tiles ? kw : p.stride[2];
   const int64_t dw = adaptive_tiles ? 1 : p.dil[2], pw = adaptive_tiles ? 0 : p.pad[2];
+  const int64_t lattice_right = std::max<int64_t>(0, (OW - 1) * sw - pw + (kw - 1) * dw + 1 - W);
+  // Zeros around the row at most about the row itself: a kernel mostly over padding (2^30 taps
+  // on 5 columns) takes the clipped windows instead of a row of 2^30 zeros summed per output.
+  const bool lattice = lattice_windows && pw + lattice_right <= W + 64;
   const int64_t pad_left = lattice ? pw : 0;  // zeros the lattice needs around the row
-  const int64_t pad_right =
-      lattice ? std::max<int64_t>(0, (OW - 1) * sw - pw + (kw - 1) * dw + 1 - W) : 0;
+  const int64_t pad_right = lattice ? lattice_right : 0;
   const bool padded = pad_left > 0 || pad_right > 0;
   // Regular windows: the rows the window 4 output rows on adds are fetched ahead. The light
   // sums left the loads waiting on memory (A/B, k3s2p1 on 32x64x112x112: 0.80-0.91 at 1

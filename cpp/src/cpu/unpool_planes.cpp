@@ -51,26 +51,38 @@ template <class T>
 void max_unpool_backward_planes(const UnpoolParams& p, T* dx, const T* dy, const int64_t* idx) {
   PoolParams q;  // indices in disjoint 2x2 windows: no index is shared, a plain gather
   if (as_pool2x2(p, q) && max_unpool2x2_backward(q, dx, dy, idx)) return;
-  for_each_item(p.planes, get_num_threads(), [&](int64_t pl, int) {
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), p.planes));
+  parallel_region(nt, [&](int t, int n) {
+    int64_t pl0, pl1;
+    static_range(p.planes, t, n, pl0, pl1);
     // writer[i] = stamp + j + 1 of the latest j that wrote output i in this plane; entries from
     // earlier planes or calls are <= stamp (the per-thread stamp only grows), so no clearing.
     thread_local std::vector<uint64_t> writer_buffer;
     thread_local uint64_t stamp = 0;
-    if (writer_buffer.size() < static_cast<size_t>(p.out_count))
+    if (pl0 < pl1 && writer_buffer.size() < static_cast<size_t>(p.out_count))
       writer_buffer.resize(static_cast<size_t>(p.out_count), 0);
     uint64_t* writer = writer_buffer.data();  // (out_count,)
-    const uint64_t base = stamp;
-    stamp += static_cast<uint64_t>(p.in_count) + 1;
-    T* dxp = dx + pl * p.in_count;  // (in_count,) one plane
-    const T* dyp = dy + pl * p.out_count;
-    const int64_t* ip = idx + pl * p.in_count;
-    for (int64_t j = 0; j < p.in_count; ++j) {
-      const int64_t i = ip[j];
-      if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(p.out_count)) bad_index(i, p.out_count);
-      const uint64_t prev = writer[i];
-      if (prev > base) dxp[prev - base - 1] = T(0);  // overwritten by j: its gradient is 0
-      writer[i] = base + static_cast<uint64_t>(j) + 1;
-      dxp[j] = dyp[i];
+    for (int64_t pl = pl0; pl < pl1; ++pl) {
+      const uint64_t base = stamp;
+      stamp += static_cast<uint64_t>(p.in_count) + 1;
+      T* dxp = dx + pl * p.in_count;  // (in_count,) one plane
+      const T* dyp = dy + pl * p.out_count;
+      const int64_t* ip = idx + pl * p.in_count;
+      for (int64_t j = 0; j < p.in_count; ++j) {
+        const int64_t i = ip[j];
+        if (static_cast<uint64_t>(i) >= static_cast<uint64_t>(p.out_count))
+          bad_index(i, p.out_count);
+        const uint64_t prev = writer[i];
+        if (prev > base) dxp[prev - base - 1] = T(0);  // overwritten by j: its gradient is 0
+        writer[i] = base + static_cast<uint64_t>(j) + 1;
+        dxp[j] = dyp[i];
+      }
+    }
+    // Kept for the next call up to 8 MiB a thread (planes up to 1024x1024); larger ones are
+    // given back rather than held for the life of the thread.
+    if (writer_buffer.size() > (size_t(1) << 20)) {
+      writer_buffer = std::vector<uint64_t>();
+      stamp = 0;
     }
   });
 }

@@ -27,7 +27,7 @@ Range window(const PoolParams& p, int d, int64_t o) {
   int64_t lo = o * p.stride[d] - p.pad[d];
   const int64_t padded = std::min(lo + p.kernel[d], in + p.pad[d]) - lo;
   int64_t hi = lo + (p.kernel[d] - 1) * p.dil[d] + 1;
-  while (lo < 0) lo += p.dil[d];
+  if (lo < 0) lo += (-lo + p.dil[d] - 1) / p.dil[d] * p.dil[d];  // the first tap inside
   if (hi > in) hi = in;
   return {lo, hi, p.dil[d], padded};
 }
@@ -47,8 +47,9 @@ int64_t count(const Range& r) { return r.hi > r.lo ? (r.hi - r.lo + r.step - 1) 
 
 double avg_scale(const AvgOptions& o, const Range& a, const Range& b, const Range& c) {
   if (o.divisor_override > 0) return 1.0 / double(o.divisor_override);
-  if (o.count_include_pad) return 1.0 / double(a.padded * b.padded * c.padded);
-  return 1.0 / double(count(a) * count(b) * count(c));
+  // products in double: a kernel of 2^21 per dim would overflow int64 (exact below 2^53)
+  if (o.count_include_pad) return 1.0 / (double(a.padded) * double(b.padded) * double(c.padded));
+  return 1.0 / (double(count(a)) * double(count(b)) * double(count(c)));
 }
 
 }  // namespace

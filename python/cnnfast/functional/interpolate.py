@@ -1,20 +1,26 @@
 """Interpolation (the "upsampling" layer of encoder–decoders) and its backward, PyTorch's rules.
 
 Per spatial dim with scale = in/out (or 1/scale_factor when scale_factor is given):
-  nearest: y[o] = x[min(floor(o·scale), in − 1)]
-  linear (align_corners=False): src = max((o + 0.5)·scale − 0.5, 0)
+  nearest: y[o] = x[min(floor(o·scale), in − 1)] (from the sizes: floor(o·in/out) in integers,
+           exact where a float product would round just below an integer)
+  linear (align_corners=False): src = max((o + 0.5)·scale − 0.5, 0); where out = in along a
+           dim, a copy whatever scale_factor says (PyTorch's rule for its linear modes)
   linear (align_corners=True):  src = o·(in − 1)/(out − 1)
   y[o] = (1 − λ)·x[i0] + λ·x[i1], i0 = floor(src), i1 = min(i0 + 1, in − 1), λ = src − i0;
 bilinear / trilinear are the products of the per-dim weights.
+PyTorch's 2-D nearest alone (not its 1-D or 3-D) also copies where out = in and takes o // 2
+where out = 2·in whatever scale_factor says; here nearest always follows the rule above.
 """
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import _core
-from .._checks import as_float_array
+from .._checks import INT64_MAX, as_float_array, check_bool, int_tuple
 
 _MODES = {"nearest": None, "linear": 1, "bilinear": 2, "trilinear": 3}
 
@@ -31,6 +37,8 @@ def _prepare(x, size, scale_factor, mode, align_corners, algo):
                          f"has {nd}")
     if mode == "nearest" and align_corners is not None:
         raise ValueError("align_corners: only valid for linear modes, not 'nearest'")
+    if align_corners is not None:
+        check_bool("align_corners", align_corners)
     if algo not in ("auto", "ref"):
         raise ValueError(f"algo: expected one of ('auto', 'ref'), got {algo!r}")
     if (size is None) == (scale_factor is None):
@@ -38,23 +46,25 @@ def _prepare(x, size, scale_factor, mode, align_corners, algo):
     in_sp = x.shape[2:]
     scales = [0.0] * nd
     if size is not None:
-        out = (size,) * nd if isinstance(size, (int, np.integer)) else tuple(size)
-        if len(out) != nd or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                                     for v in out):
-            raise TypeError(f"size: expected an int or a tuple of {nd} ints, got {size!r}")
+        out = int_tuple("size", size, nd, 1)
     else:
-        sf = (scale_factor,) * nd if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
-        if len(sf) != nd or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                    for v in sf):
+        def number(v):
+            return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+        sf = (scale_factor,) * nd if number(scale_factor) else scale_factor
+        if not (isinstance(sf, Sequence) and len(sf) == nd and all(number(v) for v in sf)):
             raise TypeError(f"scale_factor: expected a number or a tuple of {nd}, "
                             f"got {scale_factor!r}")
+        sf = tuple(float(v) for v in sf)
         if not all(math.isfinite(v) and v > 0 for v in sf):
             raise ValueError(f"scale_factor: every value must be finite and > 0, got {sf}")
         out = tuple(int(math.floor(n * v)) for n, v in zip(in_sp, sf))
+        if any(v > INT64_MAX for v in out):
+            raise ValueError(f"scale_factor: {sf} on input {x.shape} gives output dims {out}, "
+                             f"past int64")
         scales = [1.0 / v for v in sf]
-    if any(v < 1 for v in out):
-        raise ValueError(f"size: every output dim must be >= 1, got {tuple(out)} for input "
-                         f"{x.shape}")
+        if any(v < 1 for v in out):
+            raise ValueError(f"scale_factor: {sf} on input {x.shape} gives output dims {out}; "
+                             f"every one must be >= 1")
     kind = "nearest" if mode == "nearest" else "linear"
     pad = 3 - nd
     return (x, (1,) * pad + tuple(int(v) for v in out), (0.0,) * pad + tuple(scales), kind,

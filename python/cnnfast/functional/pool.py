@@ -9,6 +9,12 @@ maximum in raster order (a NaN wins and propagates); its indices are int64, flat
 (N, C) plane of the input (PyTorch's convention). ``return_indices=True`` returns a
 :class:`Switches` (indices + the input shape), which :func:`max_unpool2d` etc. accept directly.
 1-D and 2-D run through the same 3-D core with singleton leading dims.
+
+Where PyTorch differs: it picks the LAST NaN of a window as the index; it accepts, in ceil_mode,
+a (dilated) kernel larger than the padded input (a first window overhanging the input), which
+is a ValueError here as for every other mode; its lp_pool scales a partial ceil_mode window by
+kernel size / taps inside (it is avg pooling times the kernel size), while this lp_pool sums
+the taps inside.
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _core
-from .._checks import as_float_array, check_ndim, int_tuple
+from .._checks import INT64_MAX, as_float_array, check_bool, check_ndim, int_tuple
 from ._dispatch import on_device
 from .switches import Switches, indices_array
 
@@ -88,9 +94,19 @@ def _variants(core, name: str):
     out = {}
     sig = inspect.signature(core)
     sig = sig.replace(parameters=list(sig.parameters.values())[1:])
+    def wrap(nd, public):
+        def f(*a, **kw):
+            try:
+                return core(nd, *a, **kw)
+            except TypeError as e:  # a bad call names the public function, not the core
+                prefix = f"{core.__qualname__}() "
+                if str(e).startswith(prefix):
+                    raise TypeError(f"{public}() {str(e)[len(prefix):]}") from None
+                raise
+        return f
+
     for nd in (1, 2, 3):
-        f = functools.partial(core, nd)
-        f = functools.update_wrapper(lambda *a, _f=f, **kw: _f(*a, **kw), core)
+        f = functools.update_wrapper(wrap(nd, name.format(nd)), core)
         f.__name__ = f.__qualname__ = name.format(nd)
         f.__signature__ = sig
         f.__doc__ = f"{nd}-D " + (core.__doc__ or "").strip()
@@ -106,7 +122,7 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
     """max pooling of x (N, C, *spatial). return_indices=True returns (y, Switches)."""
     x = _input(x, nd, algo)
     win, _ = _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    y, idx = _core.pool_max_forward(x, *win, bool(ceil_mode), None, bool(return_indices), algo)
+    y, idx = _core.pool_max_forward(x, *win, bool(ceil_mode), None, check_bool("return_indices", return_indices), algo)
     if not return_indices:
         return y
     return y, Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
@@ -139,8 +155,8 @@ def _divisor(divisor_override) -> int:
         return 0
     if isinstance(divisor_override, bool) or not isinstance(divisor_override, (int, np.integer)):
         raise TypeError(f"divisor_override: expected an int or None, got {divisor_override!r}")
-    if divisor_override < 1:
-        raise ValueError(f"divisor_override: must be >= 1, got {divisor_override}")
+    if not 1 <= divisor_override <= INT64_MAX:
+        raise ValueError(f"divisor_override: must be >= 1 and fit in int64, got {divisor_override}")
     return int(divisor_override)
 
 
@@ -151,7 +167,7 @@ def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
     count_include_pad, else the in-input count; divisor_override replaces both)."""
     x = _input(x, nd, algo)
     win, _ = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
-    return _core.pool_avg_forward(x, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
+    return _core.pool_avg_forward(x, *win[:3], bool(ceil_mode), None, check_bool("count_include_pad", count_include_pad),
                                   _divisor(divisor_override), algo)
 
 
@@ -162,7 +178,7 @@ def _avg_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, cei
     x = _input(x, nd, algo)
     win, shape = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
     g = _grad(grad_out, x, shape, "average pooling")
-    return _core.pool_avg_backward(g, x, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
+    return _core.pool_avg_backward(g, x, *win[:3], bool(ceil_mode), None, check_bool("count_include_pad", count_include_pad),
                                    _divisor(divisor_override), algo)
 
 
@@ -249,7 +265,7 @@ def _adaptive_max_pool(nd, x, output_size, return_indices=False, algo="auto"):
     (y, Switches) for max_unpool."""
     x = _input(x, nd, algo)
     size, _ = _adaptive_size(x, nd, output_size)
-    y, idx = _core.pool_max_forward(x, *_NO_WIN, False, size, bool(return_indices), algo)
+    y, idx = _core.pool_max_forward(x, *_NO_WIN, False, size, check_bool("return_indices", return_indices), algo)
     return (y, Switches(idx, x.shape)) if return_indices else y
 
 
@@ -276,7 +292,9 @@ adaptive_max_pool1d_backward, adaptive_max_pool2d_backward, adaptive_max_pool3d_
 
 
 def _spatial_dims(x) -> int:
-    if not hasattr(x, "shape") or len(x.shape) not in (3, 4, 5):  # NumPy or device arrays
+    if not hasattr(x, "shape"):  # NumPy or device arrays
+        raise TypeError(f"input: expected an array (N, C, *spatial), got {type(x).__name__}")
+    if len(x.shape) not in (3, 4, 5):
         raise ValueError(f"input: expected (N, C) + 1 to 3 spatial dims, got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
     return len(x.shape) - 2

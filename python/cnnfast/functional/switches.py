@@ -23,6 +23,22 @@ class Switches:
     dilation: Optional[Tuple[int, ...]] = None
     ceil_mode: bool = False
 
+    def __post_init__(self):
+        if not hasattr(self.indices, "shape"):  # NumPy or device arrays
+            raise TypeError(f"Switches.indices: expected an array, got "
+                            f"{type(self.indices).__name__}")
+        shape = self.input_shape
+        if not (isinstance(shape, (tuple, list)) and all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in shape)):
+            raise TypeError(f"Switches.input_shape: expected a tuple of ints, got {shape!r}")
+        shape = tuple(int(v) for v in shape)
+        ndim = len(self.indices.shape)
+        if len(shape) != ndim or min(shape, default=0) < 0 or max(shape, default=0) > 2**63 - 1:
+            raise ValueError(f"Switches.input_shape {shape}: expected {ndim} "
+                             f"sizes in int64 (N, C, *spatial) for indices of shape "
+                             f"{self.indices.shape}")
+        object.__setattr__(self, "input_shape", shape)
+
     def __array__(self, dtype=None, copy=None):
         return self.indices if dtype is None else self.indices.astype(dtype)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .._checks import as_float_array, check_ndim, int_tuple
+from .._checks import INT64_MAX, as_float_array, check_ndim, int_tuple
 from ._dispatch import on_device
 from .pool import _LAYOUT, _variants
 from .switches import Switches, indices_array
@@ -39,6 +39,9 @@ def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
         default = tuple((n - 1) * ss - 2 * pp + kk for n, kk, ss, pp in zip(in_sp, k, s, p))
     if output_size is not None:
         if isinstance(output_size, (tuple, list)) and len(output_size) == nd + 2:
+            if tuple(output_size[:2]) != tuple(x.shape[:2]):
+                raise ValueError(f"output_size {tuple(output_size)}: (N, C) must be the input's "
+                                 f"{x.shape[:2]} (input {x.shape})")
             output_size = tuple(output_size)[2:]
         out = int_tuple("output_size", output_size, nd, 1)
         if default is not None:
@@ -50,6 +53,11 @@ def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
                         f"padding {p}: pooling it gives {fits[0]} (ceil_mode: {fits[1]}) along "
                         f"spatial dim {i}, not the input's {n} (input {x.shape})")
     if isinstance(indices, Switches):
+        recorded = (indices.kernel_size, indices.stride, indices.padding)
+        if kernel_size is not None and recorded[0] is not None and (k, s, p) != recorded:
+            raise ValueError(f"kernel_size {k}, stride {s}, padding {p}: the Switches were "
+                             f"recorded by pooling with {recorded[0]}, {recorded[1]}, "
+                             f"{recorded[2]} (give the Switches alone)")
         if indices.input_shape[:2] != x.shape[:2]:
             raise ValueError(f"indices: Switches recorded input {indices.input_shape}, which "
                              f"does not match input {x.shape} in (N, C)")
@@ -62,9 +70,9 @@ def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
     if default is None:
         raise ValueError("output_size: give a Switches, output_size or kernel_size (raw "
                          "indices alone cannot say the unpooled size)")
-    if min(default) < 1:
+    if min(default) < 1 or max(default) > INT64_MAX:
         raise ValueError(f"kernel_size: default output size {default} for input {x.shape} "
-                         f"is empty")
+                         f"is {'empty' if min(default) < 1 else 'past int64'}")
     return default
 
 
