@@ -2,12 +2,13 @@
 functional's dispatch (functional/_dispatch.py) when the array arguments are device arrays:
 conv2d (+ fused bias/ReLU) and backward, relu, max/avg/adaptive pooling (1-D/2-D/3-D) with
 switches, max-unpooling; conv1d / conv_transpose1d/2d in _ops_conv_family.py, batch norm and
-cross-entropy in _ops_nn.py, linear / dropout (the layer API's) in _ops_layers.py. Arguments go through the CPU
-ops' own shape checks; results are new DeviceArrays, parameter gradients zeros + accumulation."""
+cross-entropy in _ops_nn.py, linear / dropout (the layer API's) in _ops_layers.py. Arguments go
+through the CPU ops' own shape checks; results are new DeviceArrays, parameter gradients zeros +
+accumulation."""
 from __future__ import annotations
 
 from .. import _core
-from .._checks import check_ndim, check_needs
+from .._checks import check_bool, check_ndim, check_needs
 from ..functional import conv as _conv, pool as _pool, unpool as _unpool
 from ..functional.switches import Switches
 from ._array import empty
@@ -160,7 +161,8 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
               return_indices=False, algo="auto"):
     x = _input(x, nd, algo)
     win, shape = _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    y, idx = _max_forward(x, win, ceil_mode, None, shape, bool(return_indices))
+    want_idx = check_bool("return_indices", return_indices)
+    y, idx = _max_forward(x, win, ceil_mode, None, shape, want_idx)
     if not return_indices:
         return y
     return y, Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
@@ -178,8 +180,9 @@ def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
               count_include_pad=True, divisor_override=None, algo="auto"):
     x = _input(x, nd, algo)
     win, shape = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
+    include_pad = check_bool("count_include_pad", count_include_pad)
     y = empty(shape)
-    _core.cuda_avg_pool_forward(y, x, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
+    _core.cuda_avg_pool_forward(y, x, *win[:3], bool(ceil_mode), None, include_pad,
                                 _pool._divisor(divisor_override))
     return y
 
@@ -189,8 +192,9 @@ def _avg_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, cei
     x = _input(x, nd, algo)
     win, shape = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
     g = _grad(grad_out, x, shape, "average pooling")
+    include_pad = check_bool("count_include_pad", count_include_pad)
     dx = empty(x.shape)
-    _core.cuda_avg_pool_backward(dx, g, *win[:3], bool(ceil_mode), None, bool(count_include_pad),
+    _core.cuda_avg_pool_backward(dx, g, *win[:3], bool(ceil_mode), None, include_pad,
                                  _pool._divisor(divisor_override))
     return dx
 
@@ -215,7 +219,8 @@ def _adaptive_avg_pool_backward(nd, grad_out, x, output_size, algo="auto"):
 def _adaptive_max_pool(nd, x, output_size, return_indices=False, algo="auto"):
     x = _input(x, nd, algo)
     size, shape = _pool._adaptive_size(x, nd, output_size)
-    y, idx = _max_forward(x, _pool._NO_WIN, False, size, shape, bool(return_indices))
+    want_idx = check_bool("return_indices", return_indices)
+    y, idx = _max_forward(x, _pool._NO_WIN, False, size, shape, want_idx)
     return (y, Switches(idx, x.shape)) if return_indices else y
 
 

@@ -11,8 +11,6 @@ exact adjoint: ``grad_x[j] = grad_out[idx[j]]`` for that last writer, 0 for the 
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .. import _core
 from .._checks import INT64_MAX, as_float_array, check_ndim, int_tuple
 from ._dispatch import on_device
