@@ -62,8 +62,10 @@ CNNFAST_HD inline void for_each_tap(const PoolParams& p, const Out3& o, F&& f) {
 CNNFAST_HD inline float avg_scale(const PoolParams& p, const AvgOptions& opt, const Out3& o) {
   const PoolWindow a = window_of(p, 0, o.d), b = window_of(p, 1, o.h), c = window_of(p, 2, o.w);
   if (opt.divisor_override > 0) return float(1.0 / double(opt.divisor_override));
-  if (opt.count_include_pad) return float(1.0 / double(a.padded * b.padded * c.padded));
-  return float(1.0 / double(a.count * b.count * c.count));
+  // products in double: a kernel of 2^21 per dim would overflow int64 (exact below 2^53)
+  if (opt.count_include_pad)
+    return float(1.0 / (double(a.padded) * double(b.padded) * double(c.padded)));
+  return float(1.0 / (double(a.count) * double(b.count) * double(c.count)));
 }
 
 // ---- one output element each (the kernels run these in grid-stride loops) -----------------------

@@ -56,6 +56,9 @@ inline bool geo_of(const PoolParams& p, bool dil1, Geo* g) {
   constexpr int64_t kMax = int64_t(1) << 30;
   if (p.adaptive || p.planes() <= 0 || p.in_plane() <= 0 || p.out_plane() <= 0) return false;
   if (p.planes() * p.in_plane() >= kMax || p.planes() * p.out_plane() >= kMax) return false;
+  // window sizes whose product (avg's divisor, in int64) stays far from overflow
+  if (double(p.kernel[0]) * double(p.kernel[1]) * double(p.kernel[2]) >= double(kMax) * kMax)
+    return false;
   for (int d = 0; d < 3; ++d) {
     if (dil1 && p.dil[d] != 1) return false;
     if (p.in[d] + p.kernel[d] * p.dil[d] + p.stride[d] + 2 * p.pad[d] >= kMax) return false;
