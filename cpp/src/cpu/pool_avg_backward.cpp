@@ -148,7 +148,10 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
   for (int64_t h = 1; h < H; ++h)
     same_as_above[h] = std::equal(ih.out.begin() + ih.off[h], ih.out.begin() + ih.off[h + 1],
                                   ih.out.begin() + ih.off[h - 1], ih.out.begin() + ih.off[h]);
-  constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
+  constexpr int64_t kRowsPerThread = 16;
+  // The row buffer on the stack up to 256 values (a frame over 4 KiB is probed page by page);
+  // the zeros on its two sides written as kZeros values each when they are that few.
+  constexpr int64_t kGatherValues = 256, kZeros = 8;  // below this a thread costs more than it saves
   // Copied rows (adaptive bands) are bound by the stores' line fills: the row ~2 KB on is asked
   // for, owned, ahead (A/B, 32x64x112x112 -> 7x7 and 1x1: 0.80-0.92; rows that gather instead
   // gain nothing, 0.98-1.02, and cost 1.06-1.09 with it).
@@ -168,9 +171,14 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
       std::fill(dxr, dxr + W, T(0));
       return;
     }
-    RowScratch<T, kRowValues> buf(len);
-    std::fill(buf.data, buf.data + left, T(0));
-    std::fill(buf.data + left + OW, buf.data + len, T(0));
+    RowScratch<T, kGatherValues> buf(len + kZeros);
+    if (left <= kZeros && len - left - OW <= kZeros) {  // fixed-size stores, no memset call
+      for (int64_t i = 0; i < kZeros; ++i) buf.data[i] = T(0);
+      for (int64_t i = 0; i < kZeros; ++i) buf.data[left + OW + i] = T(0);
+    } else {
+      std::fill(buf.data, buf.data + left, T(0));
+      std::fill(buf.data + left + OW, buf.data + len, T(0));
+    }
     T* acc = buf.data + left;  // (OW,) Σ of the scaled grad rows reading this row
     const T* dyp = dy + pl * p.out_plane();
     RowScratch<const T*, kWindowRows> grad_rows(n);  // the grad rows reading this row
