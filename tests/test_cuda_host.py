@@ -331,23 +331,6 @@ def test_cpu_results_and_signatures_unchanged_by_the_dispatch(rng):
     assert list(inspect.signature(F.max_pool2d).parameters)[:2] == ["x", "kernel_size"]
 
 
-# ---- the kernels' pooling window formula (host copy of the device code) --------------------------
-
-@needs_cuda_build
-def test_pool_window_formula_matches_pool_windows(rng):
-    for _ in range(300):
-        k = tuple(int(v) for v in rng.integers(1, 6, 3))
-        s = tuple(int(v) for v in rng.integers(1, 4, 3))
-        d = tuple(int(v) for v in rng.integers(1, 3, 3))
-        p = tuple(int(rng.integers(0, kk // 2 + 1)) for kk in k)
-        n = tuple(int((kk - 1) * dd + 1 + rng.integers(0, 9)) for kk, dd in zip(k, d))
-        ceil = bool(rng.integers(0, 2))
-        assert _core._cuda_pool_windows_agree(n, k, s, p, d, ceil, None), (n, k, s, p, d, ceil)
-        out = tuple(int(v) for v in rng.integers(1, 12, 3))
-        assert _core._cuda_pool_windows_agree(n, (1,) * 3, (1,) * 3, (0,) * 3, (1,) * 3, False,
-                                              out), (n, out)
-
-
 # ---- the CUDA benchmark without a GPU ------------------------------------------------------------
 
 @needs_no_device

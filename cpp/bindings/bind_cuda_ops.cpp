@@ -95,13 +95,6 @@ void avg_pool_bwd(py::handle dx, py::handle dy, Triple k, Triple s, Triple pad, 
   cuda::avg_pool_backward(p, o, dxd.as<float>(), dyd.as<const float>());
 }
 
-// Host-only test hook: the kernels' window formula against pool_windows() (no device needed).
-bool windows_agree(Triple in, Triple k, Triple s, Triple pad, Triple dil, bool ceil_mode,
-                   std::optional<Triple> out) {
-  const Planes pl{1, 1, {in[0], in[1], in[2]}, 3};
-  return cuda::pool_windows_agree(pool_of(pl, k, s, pad, dil, ceil_mode, out));
-}
-
 // ---- max-unpooling: x, idx (N, C, *pooled), y (N, C, *unpooled) --------------------------------
 UnpoolParams unpool_of(const Dev& small, const char* small_name, const Dev& big,
                        const char* big_name, const Dev& idx) {
@@ -352,7 +345,6 @@ CNNFAST_BINDINGS(cuda_ops) {
   m.def("cuda_max_pool_backward", &max_pool_bwd);
   m.def("cuda_avg_pool_forward", &avg_pool_fwd);
   m.def("cuda_avg_pool_backward", &avg_pool_bwd);
-  m.def("_cuda_pool_windows_agree", &windows_agree);
   m.def("cuda_max_unpool_forward", &unpool_fwd, py::arg("y"), py::arg("x"), py::arg("idx"),
         py::arg("windows") = py::none());
   m.def("cuda_max_unpool_backward", &unpool_bwd, py::arg("dx"), py::arg("dy"), py::arg("idx"),

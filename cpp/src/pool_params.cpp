@@ -83,21 +83,6 @@ PoolParams adaptive_pool_params(int64_t N, int64_t C, const int64_t in[3], const
   return p;
 }
 
-PoolWindow pool_window(const PoolParams& p, int dim, int64_t o) {
-  const int64_t in = p.in[dim], out = p.out[dim];
-  if (p.adaptive) {
-    const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
-    return {start, end - start, 1, end - start};
-  }
-  const int64_t k = p.kernel[dim], dl = p.dil[dim];
-  const int64_t start = o * p.stride[dim] - p.pad[dim];
-  const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
-  const int64_t last = in - 1 - start;  // largest offset from start still inside the input
-  const int64_t t_hi = last < 0 ? 0 : std::min(k, last / dl + 1);
-  return {start + t_lo * dl, std::max<int64_t>(t_hi - t_lo, 0), dl,
-          std::min(start + k, in + p.pad[dim]) - start};  // padded: avg (dilation 1) only
-}
-
 std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim) {
   std::vector<PoolWindow> w(static_cast<size_t>(p.out[dim]));
   for (int64_t o = 0; o < p.out[dim]; ++o) w[static_cast<size_t>(o)] = pool_window(p, dim, o);

@@ -135,8 +135,6 @@ void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float* m
 // tiles, thread by thread, incl. the split of the weight-gradient sum as on a GPU with
 // `multiprocessors` SMs; pooling, unpooling, cross-entropy per-item and optimizer bodies. Not
 // covered: the block reductions (bias gradient, batch norm, loss reduction) and the runtime.
-// The kernels' in-place window formula gives pool_windows(p, d) for every d and o.
-bool pool_windows_agree(const PoolParams& p);
 namespace emulate {
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
                     const float* b, bool relu);

@@ -36,7 +36,26 @@ PoolParams adaptive_pool_params(int64_t N, int64_t C, const int64_t in[3], const
 struct PoolWindow {
   int64_t first, count, step, padded;
 };
-PoolWindow pool_window(const PoolParams& p, int dim, int64_t o);
+#if defined(__CUDACC__)
+#define CNNFAST_POOL_HD __host__ __device__  // the CUDA kernels compute windows in place too
+#else
+#define CNNFAST_POOL_HD
+#endif
+inline CNNFAST_POOL_HD PoolWindow pool_window(const PoolParams& p, int dim, int64_t o) {
+  const int64_t in = p.in[dim], out = p.out[dim];
+  if (p.adaptive) {
+    const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
+    return {start, end - start, 1, end - start};
+  }
+  const int64_t k = p.kernel[dim], dl = p.dil[dim];
+  const int64_t start = o * p.stride[dim] - p.pad[dim];
+  const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
+  const int64_t last = in - 1 - start;  // largest offset from start still inside the input
+  const int64_t t_hi = last < 0 ? 0 : (k < last / dl + 1 ? k : last / dl + 1);
+  const int64_t end = start + k < in + p.pad[dim] ? start + k : in + p.pad[dim];
+  // (ternaries, not std::min: the same code runs on the device)
+  return {start + t_lo * dl, t_hi - t_lo > 0 ? t_hi - t_lo : 0, dl, end - start};
+}
 std::vector<PoolWindow> pool_windows(const PoolParams& p, int dim);  // every o < out[dim]
 
 // Avg pooling's divisor options: divisor_override > 0 replaces the count entirely.

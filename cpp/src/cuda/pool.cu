@@ -1,8 +1,8 @@
 // pool.cu — max / average pooling on CUDA, regular and adaptive, through pool.h's 3-D core
 // (1-D/2-D are 3-D with singleton leading dims); one thread per output element. Windows come from
-// window_of(), a __host__ __device__ copy of pool_windows() (pool_params.cpp) that
-// pool_windows_agree() checks against it on the host. Max keeps the first maximum in raster
-// order (a NaN wins and stays); the backward passes scatter with atomicAdd (shared taps add up).
+// pool.h's pool_window(), the host's own formula compiled for the device. Max keeps the first
+// maximum in raster order (a NaN wins and stays); the backward passes scatter with atomicAdd
+// (shared taps add up).
 // Regular windows with int-sized extents take pool_fast.cuh's 32-bit paths instead: the same
 // forward bodies in int (2x2 stride-2 windows on aligned pairs), and backward passes without
 // atomics, each dx element written once (max falls back here when a switch lies outside its
@@ -17,22 +17,6 @@
 
 namespace cnnfast::cuda {
 namespace {
-
-// pool_windows(p, dim)[o], computed in place (same integer formulas).
-__host__ __device__ inline PoolWindow window_of(const PoolParams& p, int dim, int64_t o) {
-  const int64_t in = p.in[dim], out = p.out[dim];
-  if (p.adaptive) {
-    const int64_t start = o * in / out, end = ((o + 1) * in + out - 1) / out;
-    return {start, end - start, 1, end - start};
-  }
-  const int64_t k = p.kernel[dim], dl = p.dil[dim];
-  const int64_t start = o * p.stride[dim] - p.pad[dim];
-  const int64_t t_lo = start < 0 ? (-start + dl - 1) / dl : 0;
-  const int64_t last = in - 1 - start;  // largest offset from start still inside the input
-  const int64_t t_hi = last < 0 ? 0 : (k < last / dl + 1 ? k : last / dl + 1);
-  const int64_t end = start + k < in + p.pad[dim] ? start + k : in + p.pad[dim];
-  return {start + t_lo * dl, t_hi - t_lo > 0 ? t_hi - t_lo : 0, dl, end - start};
-}
 
 struct Out3 {  // output element o as (plane, od, oh, ow)
   int64_t plane, d, h, w;
@@ -51,7 +35,8 @@ CNNFAST_HD inline Out3 decode(const PoolParams& p, int64_t o) {
 // Calls f(flat index within the input plane) for every tap of output o's window, raster order.
 template <class F>
 CNNFAST_HD inline void for_each_tap(const PoolParams& p, const Out3& o, F&& f) {
-  const PoolWindow a = window_of(p, 0, o.d), b = window_of(p, 1, o.h), c = window_of(p, 2, o.w);
+  const PoolWindow a = pool_window(p, 0, o.d), b = pool_window(p, 1, o.h),
+                   c = pool_window(p, 2, o.w);
   for (int64_t td = 0; td < a.count; ++td)
     for (int64_t th = 0; th < b.count; ++th)
       for (int64_t tw = 0; tw < c.count; ++tw)
@@ -60,7 +45,8 @@ CNNFAST_HD inline void for_each_tap(const PoolParams& p, const Out3& o, F&& f) {
 }
 
 CNNFAST_HD inline float avg_scale(const PoolParams& p, const AvgOptions& opt, const Out3& o) {
-  const PoolWindow a = window_of(p, 0, o.d), b = window_of(p, 1, o.h), c = window_of(p, 2, o.w);
+  const PoolWindow a = pool_window(p, 0, o.d), b = pool_window(p, 1, o.h),
+                   c = pool_window(p, 2, o.w);
   if (opt.divisor_override > 0) return float(1.0 / double(opt.divisor_override));
   // products in double: a kernel of 2^21 per dim would overflow int64 (exact below 2^53)
   if (opt.count_include_pad)
@@ -73,7 +59,8 @@ CNNFAST_HD inline void max_forward_one(const PoolParams& p, int64_t o, float* y,
                                        const float* x) {
   const Out3 at = decode(p, o);
   const float* xp = x + at.plane * (p.in[0] * p.in[1] * p.in[2]);
-  const PoolWindow a = window_of(p, 0, at.d), b = window_of(p, 1, at.h), c = window_of(p, 2, at.w);
+  const PoolWindow a = pool_window(p, 0, at.d), b = pool_window(p, 1, at.h),
+                   c = pool_window(p, 2, at.w);
   float best = -INFINITY;
   int64_t arg = (a.first * p.in[1] + b.first) * p.in[2] + c.first;
   bool is_nan = false;  // the first NaN wins and stays
@@ -187,19 +174,6 @@ void throw_bad_index(int64_t v, int64_t in_plane) {
 int64_t outputs(const PoolParams& p) { return p.planes() * p.out_plane(); }
 
 }  // namespace
-
-bool pool_windows_agree(const PoolParams& p) {
-  for (int d = 0; d < 3; ++d) {
-    const std::vector<PoolWindow> want = pool_windows(p, d);
-    for (int64_t o = 0; o < p.out[d]; ++o) {
-      const PoolWindow got = window_of(p, d, o), w = want[size_t(o)];
-      if (got.first != w.first || got.count != w.count || got.step != w.step ||
-          got.padded != w.padded)
-        return false;
-    }
-  }
-  return true;
-}
 
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x) {
   const int64_t n = outputs(p);

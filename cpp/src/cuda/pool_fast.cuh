@@ -78,7 +78,7 @@ inline bool geo_of(const PoolParams& p, bool dil1, Geo* g) {
   return true;
 }
 
-// window_of() (pool.cu) in int: taps first + t*dl for t < count; padded = length with padding.
+// pool_window() (pool.h) in int: taps first + t*dl for t < count; padded = length with padding.
 struct Win {
   int first, count, padded;
 };
