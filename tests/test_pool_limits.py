@@ -186,3 +186,18 @@ def test_lp_pool_bad_keyword_names_the_public_function():
 def test_window_in_padding_message_names_the_arguments():
     with pytest.raises(ValueError, match=r"padding \(0, 0, 1\) / dilation \(1, 1, 3\).*input"):
         F.max_pool1d(np.ones((1, 1, 2), F32), 2, padding=1, dilation=3)
+
+
+def test_uint64_indices_past_int64_say_so(rng):
+    x = rng.standard_normal((1, 1, 4, 4)).astype(F32)
+    y, sw = F.max_pool2d(x, 2, return_indices=True)
+    bad = sw.indices.astype(np.uint64)
+    bad[0, 0, 0, 0] = 2**64 - 1  # was reported as "value -1"
+    with pytest.raises(ValueError, match=str(2**64 - 1)):
+        F.max_unpool2d(y, bad, output_size=(4, 4))
+
+
+def test_avg_pool_message_mentions_no_dilation():
+    with pytest.raises(ValueError, match=r"kernel_size \(5, 5\) spans 5") as e:
+        F.avg_pool2d(np.ones((1, 1, 4, 4), F32), 5)
+    assert "dilation" not in str(e.value)

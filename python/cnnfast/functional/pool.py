@@ -67,7 +67,8 @@ def _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
             raise ValueError(f"padding {p} must be at most half of kernel_size {k}")
         ext = (kk - 1) * dd + 1
         if ext > n + 2 * pp:
-            raise ValueError(f"kernel_size {k} (dilation {d}) spans {ext} along spatial dim {i}, "
+            dil = f" (dilation {d})" if any(v != 1 for v in d) else ""
+            raise ValueError(f"kernel_size {k}{dil} spans {ext} along spatial dim {i}, "
                              f"larger than the padded input {n} + 2·{pp} of input {x.shape}")
         o = (n + 2 * pp - ext + (ss - 1 if ceil_mode else 0)) // ss + 1
         if ceil_mode and (o - 1) * ss >= n + pp:

@@ -57,6 +57,9 @@ def indices_array(indices, shape) -> np.ndarray:
                         f"{type(indices).__name__}")
     if not np.issubdtype(indices.dtype, np.integer):
         raise TypeError(f"indices: dtype must be an integer type (int64), got {indices.dtype}")
+    if indices.dtype.kind == "u" and indices.size and int(indices.max()) > 2**63 - 1:
+        raise ValueError(f"indices: value {int(indices.max())} ({indices.dtype}) is past int64, "
+                         f"so out of range of any plane")
     if indices.shape != tuple(shape):
         raise ValueError(f"indices: expected shape {tuple(shape)}, got {indices.shape}")
     return np.require(indices, dtype=np.int64, requirements=("C", "A"))
