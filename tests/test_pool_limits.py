@@ -166,6 +166,9 @@ def test_unpool_checks_what_switches_already_say(rng):
         F.max_unpool2d(y, sw, kernel_size=3)
     np.testing.assert_array_equal(F.max_unpool2d(y, sw, kernel_size=2, stride=2),
                                   F.max_unpool2d(y, sw))
+    hand_made = F.Switches(sw.indices, x.shape, kernel_size=[2, 2])  # a list, stride implied
+    np.testing.assert_array_equal(F.max_unpool2d(y, hand_made, kernel_size=2),
+                                  F.max_unpool2d(y, sw))
     with pytest.raises(ValueError, match=r"\(N, C\)"):
         F.max_unpool2d(y, sw.indices, output_size=(9, 9, 8, 8))
     assert F.max_unpool2d(y, sw.indices, output_size=(2, 3, 8, 8)).shape == x.shape

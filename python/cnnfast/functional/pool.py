@@ -94,6 +94,7 @@ def _variants(core, name: str):
     out = {}
     sig = inspect.signature(core)
     sig = sig.replace(parameters=list(sig.parameters.values())[1:])
+
     def wrap(nd, public):
         def f(*a, **kw):
             try:
@@ -122,7 +123,8 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
     """max pooling of x (N, C, *spatial). return_indices=True returns (y, Switches)."""
     x = _input(x, nd, algo)
     win, _ = _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode)
-    y, idx = _core.pool_max_forward(x, *win, bool(ceil_mode), None, check_bool("return_indices", return_indices), algo)
+    want_idx = check_bool("return_indices", return_indices)
+    y, idx = _core.pool_max_forward(x, *win, bool(ceil_mode), None, want_idx, algo)
     if not return_indices:
         return y
     return y, Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
@@ -167,7 +169,8 @@ def _avg_pool(nd, x, kernel_size, stride=None, padding=0, ceil_mode=False,
     count_include_pad, else the in-input count; divisor_override replaces both)."""
     x = _input(x, nd, algo)
     win, _ = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
-    return _core.pool_avg_forward(x, *win[:3], bool(ceil_mode), None, check_bool("count_include_pad", count_include_pad),
+    include_pad = check_bool("count_include_pad", count_include_pad)
+    return _core.pool_avg_forward(x, *win[:3], bool(ceil_mode), None, include_pad,
                                   _divisor(divisor_override), algo)
 
 
@@ -178,7 +181,8 @@ def _avg_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, cei
     x = _input(x, nd, algo)
     win, shape = _window_args(x, nd, kernel_size, stride, padding, 1, ceil_mode)
     g = _grad(grad_out, x, shape, "average pooling")
-    return _core.pool_avg_backward(g, x, *win[:3], bool(ceil_mode), None, check_bool("count_include_pad", count_include_pad),
+    include_pad = check_bool("count_include_pad", count_include_pad)
+    return _core.pool_avg_backward(g, x, *win[:3], bool(ceil_mode), None, include_pad,
                                    _divisor(divisor_override), algo)
 
 
@@ -265,7 +269,8 @@ def _adaptive_max_pool(nd, x, output_size, return_indices=False, algo="auto"):
     (y, Switches) for max_unpool."""
     x = _input(x, nd, algo)
     size, _ = _adaptive_size(x, nd, output_size)
-    y, idx = _core.pool_max_forward(x, *_NO_WIN, False, size, check_bool("return_indices", return_indices), algo)
+    want_idx = check_bool("return_indices", return_indices)
+    y, idx = _core.pool_max_forward(x, *_NO_WIN, False, size, want_idx, algo)
     return (y, Switches(idx, x.shape)) if return_indices else y
 
 

@@ -51,8 +51,12 @@ def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
                         f"padding {p}: pooling it gives {fits[0]} (ceil_mode: {fits[1]}) along "
                         f"spatial dim {i}, not the input's {n} (input {x.shape})")
     if isinstance(indices, Switches):
-        recorded = (indices.kernel_size, indices.stride, indices.padding)
-        if kernel_size is not None and recorded[0] is not None and (k, s, p) != recorded:
+        rk, rs, rp = indices.kernel_size, indices.stride, indices.padding
+        recorded = None if rk is None else (
+            int_tuple("Switches.kernel_size", rk, nd, 1),
+            int_tuple("Switches.stride", rk if rs is None else rs, nd, 1),
+            int_tuple("Switches.padding", 0 if rp is None else rp, nd, 0))
+        if kernel_size is not None and recorded is not None and (k, s, p) != recorded:
             raise ValueError(f"kernel_size {k}, stride {s}, padding {p}: the Switches were "
                              f"recorded by pooling with {recorded[0]}, {recorded[1]}, "
                              f"{recorded[2]} (give the Switches alone)")
