@@ -43,7 +43,7 @@ def run_capped(code: str, mem_gb: float = 1.0, timeout: float = 60) -> str:
 
 @pytest.mark.parametrize("algo", ["auto", "ref"])
 def test_avg_divisor_of_huge_windows_does_not_overflow(algo):
-    """count_include_pad divisor 2^21 ** 3 = 2^63 once overflowed int64: a negative mean of ones
+    """count_include_pad divisor (2^21)^3 = 2^63 once overflowed int64: a negative mean of ones
     (2^22 per dim: inf). In double it is exact."""
     y = F.avg_pool3d(np.ones((1, 1, 1, 1, 1)), 2**21, padding=2**20, algo=algo)
     assert y.shape == (1, 1, 1, 1, 1) and y.item() == 2.0**-63
