@@ -148,10 +148,10 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
   for (int64_t h = 1; h < H; ++h)
     same_as_above[h] = std::equal(ih.out.begin() + ih.off[h], ih.out.begin() + ih.off[h + 1],
                                   ih.out.begin() + ih.off[h - 1], ih.out.begin() + ih.off[h]);
-  constexpr int64_t kRowsPerThread = 16;
+  constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
   // The row buffer on the stack up to 256 values (a frame over 4 KiB is probed page by page);
   // the zeros on its two sides written as kZeros values each when they are that few.
-  constexpr int64_t kGatherValues = 256, kZeros = 8;  // below this a thread costs more than it saves
+  constexpr int64_t kGatherValues = 256, kZeros = 8;
   // Copied rows (adaptive bands) are bound by the stores' line fills: the row ~2 KB on is asked
   // for, owned, ahead (A/B, 32x64x112x112 -> 7x7 and 1x1: 0.80-0.92; rows that gather instead
   // gain nothing, 0.98-1.02, and cost 1.06-1.09 with it).
