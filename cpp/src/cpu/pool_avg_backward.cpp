@@ -149,10 +149,9 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
     same_as_above[h] = std::equal(ih.out.begin() + ih.off[h], ih.out.begin() + ih.off[h + 1],
                                   ih.out.begin() + ih.off[h - 1], ih.out.begin() + ih.off[h]);
   constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
-  // The row buffer on the stack up to 256 values (a 1.6 KiB frame, not 4.7), the zeros on its
-  // two sides as kZeros fixed-size stores each when they are that few, not two memset calls a
-  // row (both together: A/B 0.94 at 2 threads, 0.96 at 1, k3s2p1; not measured apart).
-  constexpr int64_t kGatherValues = 256, kZeros = 8;
+  // The zeros on the row buffer's two sides as kZeros fixed-size stores each when they are that
+  // few, not two memset calls a row (A/B, k3s2p1: 0.94 at 2 threads, 0.96 at 1).
+  constexpr int64_t kZeros = 8;
   // Copied rows (adaptive bands) are bound by the stores' line fills: the row ~2 KB on is asked
   // for, owned, ahead (A/B, 32x64x112x112 -> 7x7 and 1x1: 0.80-0.92; rows that gather instead
   // gain nothing, 0.98-1.02, and cost 1.06-1.09 with it).
@@ -172,7 +171,7 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
       std::fill(dxr, dxr + W, T(0));
       return;
     }
-    RowScratch<T, kGatherValues> buf(len + kZeros);
+    RowScratch<T, kRowValues> buf(len + kZeros);
     if (left <= kZeros && len - left - OW <= kZeros) {  // fixed-size stores, no memset call
       for (int64_t i = 0; i < kZeros; ++i) buf.data[i] = T(0);
       for (int64_t i = 0; i < kZeros; ++i) buf.data[left + OW + i] = T(0);
