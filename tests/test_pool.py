@@ -144,6 +144,19 @@ def test_simd_tails_2d(isa, rng, w, k, s, p):
                      ref.avg_pool_backward(g, x.shape, wins, include), 2e-6)
 
 
+@pytest.mark.parametrize("k,p", [(3, 1), (4, 1)])
+def test_avg_backward_streamed_rows(isa, rng, k, p):
+    """A dx past 32 MiB with rows of whole 16-float blocks: the stride-2 gather writes it with
+    streaming stores (AVX2 / AVX-512); every element must still be written, with the values of
+    the naive twin. Odd-width planes of the same size take the plain stores."""
+    for w in (512, 511):
+        x = rng.standard_normal((2, 16, 520, w)).astype(np.float32)  # > 32 MiB
+        y = F.avg_pool2d(x, k, 2, p)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        got = F.avg_pool2d_backward(g, x, k, 2, p)
+        assert_close(got, F.avg_pool2d_backward(g, x, k, 2, p, algo="ref"), 2e-6, f"w={w}")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_2x2_stride2_fast_path(isa, rng, dtype):
     """The dedicated 2x2/2 loops (LeNet/VGG/U-Net pooling): odd H/W (the unread last row/column

@@ -120,11 +120,21 @@ void for_each_item(int64_t items, int nt, F&& f) {
   for (int64_t it = 0; it < items; ++it) f(it, in_parallel_region() ? 1 : nt);
 }
 
+// Orders this thread's non-temporal (streaming) stores before the ones that follow (x86 sfence;
+// nothing elsewhere, where no kernel streams): a loop whose kernels may stream calls it before
+// its threads join, so the rows are complete when the results are read.
+inline void stream_fence() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_sfence();
+#endif
+}
+
 // Calls f(a, b, c) for every (a, b, c) of the raster a < na, b < nb, c < nc, each thread taking
 // a contiguous range (counters, no divisions per call); a thread gets at least min_per_thread
 // calls, so small rasters stay on fewer threads. For row loops whose rows are cheap. An f that
 // takes a fourth (bool) argument learns whether the call starts its thread's range (the calls
-// before it in raster order may still be running on another thread).
+// before it in raster order may still be running on another thread). Each thread ends with
+// stream_fence(), so f's kernels may stream their rows.
 template <class F>
 void for_each_raster(int64_t na, int64_t nb, int64_t nc, int64_t min_per_thread, F&& f) {
   const int64_t total = na * nb * nc;
@@ -146,6 +156,7 @@ void for_each_raster(int64_t na, int64_t nb, int64_t nc, int64_t min_per_thread,
         if (++b == nb) b = 0, ++a;
       }
     }
+    stream_fence();
   });
 }
 

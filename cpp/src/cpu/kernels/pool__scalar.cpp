@@ -57,7 +57,7 @@ void combine_rows(int64_t n, int64_t nrows, const T* const* rows, const T* f, co
 
 template <class T>
 void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
-                   const T* src, T* dx) {
+                   const T* src, T* dx, bool /*stream*/) {
   gather_phases_from<T>(0, n, s, kt, ntaps, offs, src, dx);
 }
 

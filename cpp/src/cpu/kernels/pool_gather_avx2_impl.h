@@ -58,8 +58,9 @@ inline __m256 sum_taps8(const float* src, int64_t ntaps, const int64_t* offs) {
 
 // Stride 2 with N0 and N1 taps in the two phases (each at most 3: windows up to 6 wide), the
 // offsets held in registers; the same sums in the same order as sum_taps8. Returns the first w
-// not written (odd n leaves the last element to the scalar tail).
-template <int N0, int N1>
+// not written (odd n leaves the last element to the scalar tail). kStream: dx is 32-byte
+// aligned and n a multiple of 16, every block stored whole with non-temporal stores.
+template <int N0, int N1, bool kStream>
 int64_t gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* src, float* dx) {
   int64_t o0[N0 > 0 ? N0 : 1], o1[N1 > 0 ? N1 : 1];
   for (int i = 0; i < N0; ++i) o0[i] = offs[i];
@@ -70,20 +71,30 @@ int64_t gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* 
     __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
     for (int i = 0; i < N0; ++i) even = _mm256_add_ps(even, _mm256_loadu_ps(src + j + o0[i]));
     for (int i = 0; i < N1; ++i) odd = _mm256_add_ps(odd, _mm256_loadu_ps(src + j + o1[i]));
-    interleave16(dx + at, even, odd);
+    if (kStream) {
+      const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
+      _mm256_stream_ps(dx + at, _mm256_permute2f128_ps(lo, hi, 0x20));
+      _mm256_stream_ps(dx + at + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+    } else {
+      interleave16(dx + at, even, odd);
+    }
     if (at == last) return last + 16;
   }
 }
 
 using GatherStride2 = int64_t (*)(int64_t, int64_t, const int64_t*, const float*, float*);
-template <int N0, int... N1>
+template <bool kStream, int N0, int... N1>
 constexpr std::array<GatherStride2, sizeof...(N1)> gather_stride2_row() {
-  return {&gather_stride2<N0, N1>...};
+  return {&gather_stride2<N0, N1, kStream>...};
 }
-// [n0][n1] for phases of up to 3 taps each
-constexpr std::array<std::array<GatherStride2, 4>, 4> kGatherStride2 = {
-    gather_stride2_row<0, 0, 1, 2, 3>(), gather_stride2_row<1, 0, 1, 2, 3>(),
-    gather_stride2_row<2, 0, 1, 2, 3>(), gather_stride2_row<3, 0, 1, 2, 3>()};
+// [stream][n0][n1] for phases of up to 3 taps each
+template <bool kStream>
+constexpr std::array<std::array<GatherStride2, 4>, 4> gather_stride2_table() {
+  return {gather_stride2_row<kStream, 0, 0, 1, 2, 3>(), gather_stride2_row<kStream, 1, 0, 1, 2, 3>(),
+          gather_stride2_row<kStream, 2, 0, 1, 2, 3>(), gather_stride2_row<kStream, 3, 0, 1, 2, 3>()};
+}
+constexpr std::array<std::array<std::array<GatherStride2, 4>, 4>, 2> kGatherStride2 = {
+    gather_stride2_table<false>(), gather_stride2_table<true>()};
 
 // Stride 4 (e.g. 4-wide windows at stride 4): the four phases' sums for 8 j's, transposed in
 // registers into dx[4j .. 4j + 32). Returns the first w not written.
@@ -106,13 +117,16 @@ int64_t gather_stride4(int64_t n, int64_t kt, const int64_t* ntaps, const int64_
   return 4 * j;
 }
 
+// stream: only the stride-2 rows stream (the avg backward's 2x2 / 3x3 stride-2 rows), and only
+// those whose blocks cover whole aligned 32-byte halves (n a multiple of 16, dx aligned).
 void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
-                   const float* src, float* dx) {
+                   const float* src, float* dx, bool stream) {
   if (s == 4 && n >= 32)
     return gather_phases_from(gather_stride4(n, kt, ntaps, offs, src, dx), n, s, kt, ntaps, offs,
                               src, dx);
   if (s == 2 && n >= 16 && ntaps[0] <= 3 && ntaps[1] <= 3) {
-    const int64_t done = kGatherStride2[ntaps[0]][ntaps[1]](n, kt, offs, src, dx);
+    const bool whole = stream && n % 16 == 0 && reinterpret_cast<uintptr_t>(dx) % 32 == 0;
+    const int64_t done = kGatherStride2[whole][ntaps[0]][ntaps[1]](n, kt, offs, src, dx);
     return gather_phases_from(done, n, s, kt, ntaps, offs, src, dx);
   }
   if (s == 1 && n >= 8) {

@@ -23,6 +23,9 @@
 //             once: for w < n, phase f = w mod s, j = w / s:
 //             dx[w] = Σ_{i < ntaps[f]} src[j + offs[f*kt + i]] (summed in i order; 0 if no taps).
 //             src must be readable at every index named (the caller zero-pads it).
+//             stream: dx may be written with non-temporal stores where its blocks allow it (for
+//             outputs far larger than the caches); the caller fences (stream_fence) before the
+//             rows are read by another thread.
 // Callers guarantee every index fits in int32 (planes < 2^31 elements) so SIMD lanes can hold
 // it; larger planes use the scalar kernels.
 #pragma once
@@ -46,7 +49,7 @@ struct PoolKernels {
   void (*combine_rows)(int64_t n, int64_t nrows, const T* const* rows, const T* f,
                        const T* colscale, T* y);
   void (*gather_phases)(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps,
-                        const int64_t* offs, const T* src, T* dx);
+                        const int64_t* offs, const T* src, T* dx, bool stream);
 };
 
 extern const PoolKernels<float> pool_f32__scalar;
