@@ -88,10 +88,10 @@ constexpr std::array<GatherStride2, sizeof...(N1)> gather_stride2_row() {
   return {&gather_stride2<N0, N1, kStream>...};
 }
 // [stream][n0][n1] for phases of up to 3 taps each
-template <bool kStream>
+template <bool kS>
 constexpr std::array<std::array<GatherStride2, 4>, 4> gather_stride2_table() {
-  return {gather_stride2_row<kStream, 0, 0, 1, 2, 3>(), gather_stride2_row<kStream, 1, 0, 1, 2, 3>(),
-          gather_stride2_row<kStream, 2, 0, 1, 2, 3>(), gather_stride2_row<kStream, 3, 0, 1, 2, 3>()};
+  return {gather_stride2_row<kS, 0, 0, 1, 2, 3>(), gather_stride2_row<kS, 1, 0, 1, 2, 3>(),
+          gather_stride2_row<kS, 2, 0, 1, 2, 3>(), gather_stride2_row<kS, 3, 0, 1, 2, 3>()};
 }
 constexpr std::array<std::array<std::array<GatherStride2, 4>, 4>, 2> kGatherStride2 = {
     gather_stride2_table<false>(), gather_stride2_table<true>()};
@@ -117,8 +117,8 @@ int64_t gather_stride4(int64_t n, int64_t kt, const int64_t* ntaps, const int64_
   return 4 * j;
 }
 
-// stream: only the stride-2 rows stream (the avg backward's 2x2 / 3x3 stride-2 rows), and only
-// those whose blocks cover whole aligned 32-byte halves (n a multiple of 16, dx aligned).
+// stream: only stride-2 rows with phases of up to 3 taps stream (3x3 stride-2 windows, say),
+// and only those whose blocks cover whole aligned 32-byte halves (n a multiple of 16, dx aligned).
 void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const int64_t* offs,
                    const float* src, float* dx, bool stream) {
   if (s == 4 && n >= 32)
