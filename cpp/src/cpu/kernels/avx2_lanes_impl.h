@@ -28,11 +28,18 @@ inline void transpose8x8(__m256 r[8]) {
   for (int q = 0; q < 8; ++q) r[q] = t[q];
 }
 
-// dst[0..15] = even[0], odd[0], even[1], odd[1], ...
+// dst[0..15] = even[0], odd[0], even[1], odd[1], ... kStream: dst is 32-byte aligned, written
+// with non-temporal stores (the caller fences).
+template <bool kStream = false>
 inline void interleave16(float* dst, __m256 even, __m256 odd) {
   const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
-  _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  if (kStream) {
+    _mm256_stream_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_stream_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  } else {
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(dst + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
 }
 
 // The even and odd floats of (lo, hi) = src[0..15]: src[0], src[2], ..., src[14] and src[1],

@@ -71,13 +71,7 @@ int64_t gather_stride2(int64_t n, int64_t kt, const int64_t* offs, const float* 
     __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
     for (int i = 0; i < N0; ++i) even = _mm256_add_ps(even, _mm256_loadu_ps(src + j + o0[i]));
     for (int i = 0; i < N1; ++i) odd = _mm256_add_ps(odd, _mm256_loadu_ps(src + j + o1[i]));
-    if (kStream) {
-      const __m256 lo = _mm256_unpacklo_ps(even, odd), hi = _mm256_unpackhi_ps(even, odd);
-      _mm256_stream_ps(dx + at, _mm256_permute2f128_ps(lo, hi, 0x20));
-      _mm256_stream_ps(dx + at + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
-    } else {
-      interleave16(dx + at, even, odd);
-    }
+    interleave16<kStream>(dx + at, even, odd);
     if (at == last) return last + 16;
   }
 }
