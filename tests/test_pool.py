@@ -157,6 +157,25 @@ def test_avg_backward_streamed_rows(isa, rng, k, p):
         assert_close(got, F.avg_pool2d_backward(g, x, k, 2, p, algo="ref"), 2e-6, f"w={w}")
 
 
+def test_2x2_backward_streamed_rows(isa, rng):
+    """The 2x2/2 backward loops past 32 MiB (avg and max backward, and max-unpooling, which
+    runs on max's): rows of whole 8-output blocks on aligned rows go out with streaming stores
+    (AVX2 / AVX-512). Every element must still be written with the naive twin's values, the
+    unread last row included (odd H); widths whose rows are not whole blocks (520: 260 outputs,
+    511) take plain stores."""
+    for w in (512, 520, 511):
+        x = rng.standard_normal((2, 16, 521, w)).astype(np.float32)  # > 32 MiB
+        y, sw = F.max_pool2d(x, 2, return_indices=True)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        assert_close(F.avg_pool2d_backward(g, x, 2), F.avg_pool2d_backward(g, x, 2, algo="ref"),
+                     2e-6, f"w={w}")
+        np.testing.assert_array_equal(F.max_pool2d_backward(g, x, 2, indices=sw),
+                                      F.max_pool2d_backward(g, x, 2, indices=sw, algo="ref"),
+                                      err_msg=f"w={w}")
+        np.testing.assert_array_equal(F.max_unpool2d(g, sw), F.max_unpool2d(g, sw, algo="ref"),
+                                      err_msg=f"w={w}")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_2x2_stride2_fast_path(isa, rng, dtype):
     """The dedicated 2x2/2 loops (LeNet/VGG/U-Net pooling): odd H/W (the unread last row/column

@@ -10,6 +10,7 @@
 #include "cpu/parallel.h"
 #include "cpu/pool_dispatch.h"
 #include "cpu/pool_planes.h"
+#include "cpu/pool_rows.h"
 
 namespace cnnfast::cpu {
 namespace {
@@ -52,15 +53,18 @@ void avg_pool2x2_forward(const PoolParams& p, T scale, T* y, const T* x) {
 }
 
 // The dx rows 2oh, 2oh+1 of output row oh (and, for the last output row, the rows below it that
-// no window reads): cell(j, da, db) writes columns 2j, 2j+1 of both; the rest of the row is 0.
+// no window reads): cell(j, da, db, stream) writes columns 2j, 2j+1 of both, with non-temporal
+// stores where it can when stream is true (a dx larger than the last-level cache); the rest of
+// the row is 0.
 template <class T, class Cells>
 void backward_rows(const PoolParams& p, T* dx, Cells&& cells) {
   const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
+  const bool stream = stream_output(p.planes() * p.in_plane() * int64_t(sizeof(T)));
   for_each_row(p, [&](int64_t pl, int64_t od, int64_t oh) {
     T* slab = dx + pl * p.in_plane() + od * H * W;  // (H, W) of this (plane, d)
     T* da = slab + 2 * oh * W;
     T* db = da + W;
-    cells(pl, od, oh, da, db);
+    cells(pl, od, oh, da, stream);
     std::fill(da + 2 * OW, da + W, T(0));
     std::fill(db + 2 * OW, db + W, T(0));
     if (oh == OH - 1) std::fill(slab + 2 * OH * W, slab + H * W, T(0));
@@ -69,13 +73,10 @@ void backward_rows(const PoolParams& p, T* dx, Cells&& cells) {
 
 template <class T>
 void avg_pool2x2_backward(const PoolParams& p, T scale, T* dx, const T* dy) {
-  const int64_t OH = p.out[1], OW = p.out[2];
-  backward_rows<T>(p, dx, [&](int64_t pl, int64_t od, int64_t oh, T* da, T* db) {
-    const T* g = dy + pl * p.out_plane() + (od * OH + oh) * OW;
-    for (int64_t j = 0; j < OW; ++j) {
-      const T v = scale * g[j];
-      da[2 * j] = da[2 * j + 1] = db[2 * j] = db[2 * j + 1] = v;
-    }
+  const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
+  const int64_t W = p.in[2], OH = p.out[1], OW = p.out[2];
+  backward_rows<T>(p, dx, [&](int64_t pl, int64_t od, int64_t oh, T* da, bool stream) {
+    k.avg2x2_bwd(OW, dy + pl * p.out_plane() + (od * OH + oh) * OW, scale, W, da, stream);
   });
 }
 
@@ -84,9 +85,9 @@ bool max_pool2x2_backward(const PoolParams& p, T* dx, const T* dy, const int64_t
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
   const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
   bool in_window = true;  // only ever set to false, by any thread
-  backward_rows<T>(p, dx, [&](int64_t pl, int64_t od, int64_t oh, T* da, T*) {
+  backward_rows<T>(p, dx, [&](int64_t pl, int64_t od, int64_t oh, T* da, bool stream) {
     const int64_t o = pl * p.out_plane() + (od * OH + oh) * OW;
-    if (!k.max2x2_bwd(OW, dy + o, idx + o, (od * H + 2 * oh) * W, W, da))
+    if (!k.max2x2_bwd(OW, dy + o, idx + o, (od * H + 2 * oh) * W, W, da, stream))
       __atomic_store_n(&in_window, false, __ATOMIC_RELAXED);
   });
   return in_window;

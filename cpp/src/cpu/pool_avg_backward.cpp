@@ -158,11 +158,7 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
   const int64_t row_bytes = W * int64_t(sizeof(T));
   const int64_t dx_bytes = p.planes() * p.in_plane() * int64_t(sizeof(T));
   const int64_t ahead_bytes = std::max<int64_t>(1, (2048 + row_bytes - 1) / row_bytes) * row_bytes;
-  // A dx larger than this machine's last-level cache (32 MiB here) would leave it long before it
-  // is read: its gathered rows bypass the cache (streaming stores, no line fill before the
-  // write; for_each_raster fences). Smaller ones stay in cache for the layer below.
-  constexpr int64_t kStreamBytes = int64_t(32) << 20;
-  const bool stream = dx_bytes >= kStreamBytes;
+  const bool stream = stream_output(dx_bytes);  // the gathered rows bypass the cache
   for_each_raster(p.planes(), D, H, kRowsPerThread, [&](int64_t pl, int64_t d, int64_t h,
                                                         bool first) {
     T* dxr = dx + ((pl * D + d) * H + h) * W;  // (W,) this input row

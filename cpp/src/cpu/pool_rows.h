@@ -53,6 +53,12 @@ inline void prefetch_lines(const void* base, int64_t size, int64_t from, int64_t
 #endif
 }
 
+// Whether a loop may write an output of `bytes` with non-temporal stores: one larger than this
+// machine's last-level cache (32 MiB here) would leave it long before the layer below reads it,
+// so its rows bypass the cache (no line fill before the write; for_each_raster fences). Smaller
+// outputs stay in cache for that layer.
+inline bool stream_output(int64_t bytes) { return bytes >= (int64_t(32) << 20); }
+
 // A 2x2 window without padding: 1/4, or the override.
 template <class T>
 T avg_2x2_scale(const AvgOptions& o) {

@@ -1,7 +1,10 @@
 // pool_2x2_avx2_impl.h — the 2x2 stride-2 pooling microkernels (contract in pool_ukernel.h) in
 // 256-bit AVX2: 8 outputs per block from two 16-float loads per row, de-interleaved into the
-// even and odd columns; row tails as an overlapping block or, under 8 outputs, a masked one. pool__avx2.cpp and pool__avx512.cpp include it inside their anonymous
-// namespace (internal linkage: each copy is built with its own file's flags, no ODR sharing).
+// even and odd columns; row tails as an overlapping block or, under 8 outputs, a masked one.
+// The backward kernels interleave 8 values into 16 dx columns per row, with streaming stores
+// when asked and the rows are whole aligned blocks. pool__avx2.cpp and pool__avx512.cpp include
+// it inside their anonymous namespace (internal linkage: each copy is built with its own file's
+// flags, no ODR sharing).
 #pragma once
 // (included after <immintrin.h>, <algorithm>, pool_ukernel.h and avx2_lanes_impl.h
 // (interleave16); no includes here)
@@ -160,8 +163,16 @@ bool unpool2x2_bwd(int64_t n, const float* a, const int64_t* idx, int64_t ia, in
   return ok;
 }
 
+// Rows a and a + W can take non-temporal stores block by block: whole 16-float blocks on 32-byte
+// boundaries in both (n a multiple of 8, W of 8, a aligned).
+inline bool stream_rows(bool stream, int64_t n, int64_t W, const float* a) {
+  return stream && n % 8 == 0 && W % 8 == 0 && reinterpret_cast<uintptr_t>(a) % 32 == 0;
+}
+
 // 8 outputs a block: dy masked into the four cell vectors, those interleaved into the two dx rows.
-bool max2x2_bwd(int64_t n, const float* dy, const int64_t* idx, int64_t ia, int64_t W, float* a) {
+template <bool kStream>
+bool max2x2_bwd_rows(int64_t n, const float* dy, const int64_t* idx, int64_t ia, int64_t W,
+                     float* a) {
   __m256 all = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
   int64_t j = 0;
   for (; j + 8 <= n; j += 8) {
@@ -173,10 +184,40 @@ bool max2x2_bwd(int64_t n, const float* dy, const int64_t* idx, int64_t ia, int6
       any = _mm256_or_ps(any, m[c]);
     }
     all = _mm256_and_ps(all, any);
-    interleave16(a + 2 * j, v[0], v[1]);
-    interleave16(a + W + 2 * j, v[2], v[3]);
+    interleave16<kStream>(a + 2 * j, v[0], v[1]);
+    interleave16<kStream>(a + W + 2 * j, v[2], v[3]);
   }
   bool ok = _mm256_movemask_ps(all) == 0xff;
   for (; j < n; ++j) ok &= max2x2_bwd_one(dy[j], idx[j], ia + 2 * j, W, a + 2 * j);
   return ok;
+}
+
+bool max2x2_bwd(int64_t n, const float* dy, const int64_t* idx, int64_t ia, int64_t W, float* a,
+                bool stream) {
+  return stream_rows(stream, n, W, a) ? max2x2_bwd_rows<true>(n, dy, idx, ia, W, a)
+                                      : max2x2_bwd_rows<false>(n, dy, idx, ia, W, a);
+}
+
+// 8 outputs a block: scale * dy[j] interleaved with itself into both dx rows; rows of 8+
+// outputs end with an overlapping block (the same values again), never when streaming (n % 8 is
+// 0 there).
+template <bool kStream>
+void avg2x2_bwd_rows(int64_t n, const float* dy, float scale, int64_t W, float* a) {
+  const __m256 s = _mm256_set1_ps(scale);
+  if (n < 8) {
+    for (int64_t j = 0; j < n; ++j) avg2x2_bwd_one(dy[j], scale, W, a + 2 * j);
+    return;
+  }
+  for (int64_t j = 0;; j += 8) {
+    const int64_t at = std::min(j, n - 8);
+    const __m256 v = _mm256_mul_ps(s, _mm256_loadu_ps(dy + at));
+    interleave16<kStream>(a + 2 * at, v, v);
+    interleave16<kStream>(a + W + 2 * at, v, v);
+    if (at == n - 8) return;
+  }
+}
+
+void avg2x2_bwd(int64_t n, const float* dy, float scale, int64_t W, float* a, bool stream) {
+  stream_rows(stream, n, W, a) ? avg2x2_bwd_rows<true>(n, dy, scale, W, a)
+                               : avg2x2_bwd_rows<false>(n, dy, scale, W, a);
 }

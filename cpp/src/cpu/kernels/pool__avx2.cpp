@@ -395,7 +395,7 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
 }  // namespace
 
 const PoolKernels<float> pool_f32__avx2 = {
-    "avx2", &max_rows, &sum_rows, &max_2cols, &max2x2, &sum2x2, &max2x2_bwd, &unpool2x2_bwd,
-    &combine_rows, &gather_phases};
+    "avx2", &max_rows, &sum_rows, &max_2cols, &max2x2, &sum2x2, &max2x2_bwd, &avg2x2_bwd,
+    &unpool2x2_bwd, &combine_rows, &gather_phases};
 
 }  // namespace cnnfast

@@ -36,10 +36,16 @@ void sum2x2(int64_t n, const T* a, const T* b, T scale, T* y) {
 }
 
 template <class T>
-bool max2x2_bwd(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a) {
+bool max2x2_bwd(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a,
+                bool /*stream*/) {
   bool ok = true;
   for (int64_t j = 0; j < n; ++j) ok &= max2x2_bwd_one(dy[j], idx[j], ia + 2 * j, W, a + 2 * j);
   return ok;
+}
+
+template <class T>
+void avg2x2_bwd(int64_t n, const T* dy, T scale, int64_t W, T* a, bool /*stream*/) {
+  for (int64_t j = 0; j < n; ++j) avg2x2_bwd_one(dy[j], scale, W, a + 2 * j);
 }
 
 template <class T>
@@ -65,11 +71,11 @@ void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const
 
 const PoolKernels<float> pool_f32__scalar = {
     "scalar",           &max_rows<float>,      &sum_rows<float>,    &max_2cols<float>,
-    &max2x2<float>,     &sum2x2<float>,        &max2x2_bwd<float>,
+    &max2x2<float>,     &sum2x2<float>,        &max2x2_bwd<float>,    &avg2x2_bwd<float>,
     &unpool2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>};
 const PoolKernels<double> pool_f64__scalar = {
     "scalar",            &max_rows<double>,      &sum_rows<double>,   &max_2cols<double>,
-    &max2x2<double>,     &sum2x2<double>,        &max2x2_bwd<double>,
+    &max2x2<double>,     &sum2x2<double>,        &max2x2_bwd<double>,   &avg2x2_bwd<double>,
     &unpool2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>};
 
 }  // namespace cnnfast

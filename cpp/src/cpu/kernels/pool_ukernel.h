@@ -13,6 +13,9 @@
 //   max2x2_bwd: their backward for one output row: a = b - W are dx rows (flat index ia of a[0]);
 //             columns 2j, 2j+1 of both get dy[j] at the cell idx[j] names, 0 at the other three.
 //             Returns false if some idx[j] is not one of its window's four cells.
+//   avg2x2_bwd: the same rows for avg pooling: all four cells of window j get scale * dy[j].
+//             (For both, stream: the rows may be written with non-temporal stores, as for
+//             gather_phases.)
 //   unpool2x2_bwd: max-unpooling's backward for one pooled row, a gather: a = b - W are rows of
 //             the unpooled gradient (flat index ia of a[0]); dx[j] = the one of a[2j], a[2j+1],
 //             b[2j], b[2j+1] that idx[j] names. Returns false if some idx[j] is not one of those
@@ -44,7 +47,9 @@ struct PoolKernels {
                     T* y, int64_t* idx);
   void (*max2x2)(int64_t n, const T* a, const T* b, int64_t ia, int64_t ib, T* y, int64_t* idx);
   void (*sum2x2)(int64_t n, const T* a, const T* b, T scale, T* y);
-  bool (*max2x2_bwd)(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a);
+  bool (*max2x2_bwd)(int64_t n, const T* dy, const int64_t* idx, int64_t ia, int64_t W, T* a,
+                     bool stream);
+  void (*avg2x2_bwd)(int64_t n, const T* dy, T scale, int64_t W, T* a, bool stream);
   bool (*unpool2x2_bwd)(int64_t n, const T* a, const int64_t* idx, int64_t ia, int64_t W, T* dx);
   void (*combine_rows)(int64_t n, int64_t nrows, const T* const* rows, const T* f,
                        const T* colscale, T* y);
@@ -119,6 +124,13 @@ inline bool max2x2_bwd_one(T g, int64_t idx, int64_t ia, int64_t W, T* a) {
   a[W] = v[r == W];
   a[W + 1] = v[r == W + 1];
   return (r == 0) | (r == 1) | (r == W) | (r == W + 1);
+}
+
+// One avg2x2_bwd output (the SIMD kernels' tail).
+template <class T>
+inline void avg2x2_bwd_one(T g, T scale, int64_t W, T* a) {
+  const T v = scale * g;
+  a[0] = a[1] = a[W] = a[W + 1] = v;
 }
 
 // One unpool2x2_bwd output (the SIMD kernels' tail): true when idx was in the window.
