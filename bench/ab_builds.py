@@ -37,6 +37,8 @@ def cases(F, rng_arrays):
         "avg_pool2d_backward_k3s2p1": lambda: F.avg_pool2d_backward(g, x, 3, 2, 1),
         "adaptive_avg_pool2d_7": lambda: F.adaptive_avg_pool2d(x, 7),
         "adaptive_avg_pool2d_backward_7": lambda: F.adaptive_avg_pool2d_backward(g7, x, 7),
+        "adaptive_avg_pool2d_backward_1": lambda: F.adaptive_avg_pool2d_backward(g7[:, :, :1, :1],
+                                                                                 x, 1),
         "max_pool1d_k4": lambda: F.max_pool1d(x1, 4, return_indices=True),
         "avg_pool1d_k4": lambda: F.avg_pool1d(x1, 4),
         "avg_pool1d_backward_k4": lambda: F.avg_pool1d_backward(g1, x1, 4),
