@@ -53,9 +53,9 @@ void avg_pool2x2_forward(const PoolParams& p, T scale, T* y, const T* x) {
 }
 
 // The dx rows 2oh, 2oh+1 of output row oh (and, for the last output row, the rows below it that
-// no window reads): cell(j, da, db, stream) writes columns 2j, 2j+1 of both, with non-temporal
-// stores where it can when stream is true (a dx larger than the last-level cache); the rest of
-// the row is 0.
+// no window reads): cells(pl, od, oh, da, stream) writes columns 2j, 2j+1 (j < OW) of da and
+// db = da + W, with non-temporal stores where it can when stream is true (a dx larger than the
+// last-level cache); the rest of the rows is 0.
 template <class T, class Cells>
 void backward_rows(const PoolParams& p, T* dx, Cells&& cells) {
   const int64_t H = p.in[1], W = p.in[2], OH = p.out[1], OW = p.out[2];
