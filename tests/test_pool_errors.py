@@ -41,6 +41,11 @@ def x_(*s, dtype=F32):
     # a dilated window wholly inside the padding (taps -1 and 1 of a length-1 input)
     (F.max_pool1d, (x_(1, 1, 1), 2), {"stride": 2, "padding": 1, "dilation": 2}, ValueError,
      "padding"),
+    # the same for an empty batch: it pools nothing, but its arguments are checked the same
+    (F.max_pool2d, (x_(0, 0, 1, 2), (1, 2)), {"padding": (0, 1), "dilation": (1, 3)}, ValueError,
+     "padding"),
+    (F.max_pool1d, (x_(0, 1, 1), 2), {"stride": 2, "padding": 1, "dilation": 2}, ValueError,
+     "padding"),
 ])
 def test_bad_pool_arguments(fn, args, kwargs, exc, match):
     with pytest.raises(exc, match=match):

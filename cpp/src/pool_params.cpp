@@ -2,6 +2,7 @@
 // unpooling and interpolation (shared by the naive twin and the fast loops).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "cnnfast/checked.h"
@@ -54,9 +55,13 @@ PoolParams pool_params(int64_t N, int64_t C, const int64_t in[3], const int64_t 
   }
   p.adaptive = false;
   checked_prod({N, C, p.out[0], p.out[1], p.out[2]}, "output size");
-  if (N * C == 0) return p;  // nothing to pool (and the sizes may be far larger than memory)
+  // Every window must read the input. An empty batch pools nothing but is checked the same;
+  // its sizes may be far larger than memory, so only its first 2^16 outputs per dim are: they
+  // hold every window that can miss the input (only one that starts in the left padding can,
+  // and only when the input is narrower than the dilation, which leaves at most 2 outputs).
+  const int64_t checked = N * C == 0 ? int64_t(1) << 16 : INT64_MAX;
   for (int d = 0; d < 3; ++d)
-    for (int64_t o = 0; o < p.out[d]; ++o)
+    for (int64_t o = 0; o < std::min(p.out[d], checked); ++o)
       if (pool_window(p, d, o).count < 1)
         arg_error("padding " + dims(pad) + " / dilation " + dims(dil) + ": output " + s(o) +
                   " along spatial dim " + s(d) + " of input " + dims(in) +
