@@ -129,31 +129,39 @@ inline void stream_fence() {
 #endif
 }
 
-// Calls f(a, b, c) for every (a, b, c) of the raster a < na, b < nb, c < nc, each thread taking
-// a contiguous range (counters, no divisions per call); a thread gets at least min_per_thread
-// calls, so small rasters stay on fewer threads. For row loops whose rows are cheap. An f that
-// takes a fourth (bool) argument learns whether the call starts its thread's range (the calls
-// before it in raster order may still be running on another thread). Each thread ends with
-// stream_fence(), so f's kernels may stream their rows.
+// Calls f(a, b, c) for every (a, b, c) of the raster a < na, b < nb, c < nc in contiguous
+// chunks (counters, no divisions per call) that the threads claim in turn from a shared counter,
+// so a thread slowed by another process on a shared host does not hold the others at the join;
+// a thread gets at least min_per_thread calls, so small rasters stay on fewer threads. For row
+// loops whose rows are cheap. An f that takes a fourth (bool) argument learns whether the call
+// starts a chunk (the calls before it in raster order may be running on another thread). Each
+// thread ends with stream_fence(), so f's kernels may stream their rows.
 template <class F>
 void for_each_raster(int64_t na, int64_t nb, int64_t nc, int64_t min_per_thread, F&& f) {
   const int64_t total = na * nb * nc;
   if (total <= 0) return;
   const int nt = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(get_num_threads(), total / std::max<int64_t>(1, min_per_thread))));
-  parallel_region(nt, [&](int t, int n) {
-    int64_t r0, r1;
-    static_range(total, t, n, r0, r1);
-    if (r0 >= r1) return;
-    int64_t c = r0 % nc, b = r0 / nc % nb, a = r0 / (nc * nb);
-    for (int64_t r = r0; r < r1; ++r) {
-      if constexpr (std::is_invocable_v<F&, int64_t, int64_t, int64_t, bool>)
-        f(a, b, c, r == r0);
-      else
-        f(a, b, c);
-      if (++c == nc) {
-        c = 0;
-        if (++b == nb) b = 0, ++a;
+  constexpr int64_t kChunksPerThread = 32;
+  const int64_t chunks =
+      nt == 1 ? 1
+              : std::max<int64_t>(nt, std::min(int64_t(nt) * kChunksPerThread,
+                                               total / std::max<int64_t>(1, min_per_thread)));
+  std::atomic<int64_t> next{0};
+  parallel_region(nt, [&](int, int) {
+    for (int64_t ch; (ch = next.fetch_add(1, std::memory_order_relaxed)) < chunks;) {
+      int64_t r0, r1;
+      static_range(total, static_cast<int>(ch), static_cast<int>(chunks), r0, r1);
+      int64_t c = r0 % nc, b = r0 / nc % nb, a = r0 / (nc * nb);
+      for (int64_t r = r0; r < r1; ++r) {
+        if constexpr (std::is_invocable_v<F&, int64_t, int64_t, int64_t, bool>)
+          f(a, b, c, r == r0);
+        else
+          f(a, b, c);
+        if (++c == nc) {
+          c = 0;
+          if (++b == nb) b = 0, ++a;
+        }
       }
     }
     stream_fence();
