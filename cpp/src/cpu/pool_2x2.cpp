@@ -1,5 +1,5 @@
 // pool_2x2.cpp — the 2x2 stride-2 pooling loops (no padding, dilation, ceil overhang or
-// adaptive windows: LeNet, VGG, U-Net, SegNet). Forward: each thread takes a contiguous range of
+// adaptive windows: LeNet, VGG, U-Net, SegNet). Forward: each thread takes contiguous chunks of
 // output rows and hands whole rows to the 2x2 microkernel (no per-row window setup, which cost
 // more than the pooling itself on LeNet's 10x10 maps). Backward: the same rows, each writing its
 // two dx rows (and the odd last column/row) exactly once: race-free, no zero pass, deterministic.
@@ -15,7 +15,7 @@
 namespace cnnfast::cpu {
 namespace {
 
-// f(pl, od, oh) for every output row, threads taking contiguous ranges.
+// f(pl, od, oh) for every output row, threads taking contiguous chunks (for_each_raster).
 template <class F>
 void for_each_row(const PoolParams& p, F&& f) {
   constexpr int64_t kRowsPerThread = 16;  // below this a thread costs more than it saves
