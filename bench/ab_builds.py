@@ -26,8 +26,10 @@ import numpy as np
 
 
 def cases(F, rng_arrays):
-    x, g, g7, x1, g1, idx, sw2 = rng_arrays
+    x, g, g7, x1, g1, idx, sw2, x3, g3 = rng_arrays
     return {
+        "avg_pool3d_k2s2": lambda: F.avg_pool3d(x3, 2),
+        "avg_pool3d_backward_k2s2": lambda: F.avg_pool3d_backward(g3, x3, 2),
         "avg_pool2d_backward_k2s2": lambda: F.avg_pool2d_backward(g, x, 2),
         "max_pool2d_backward_k2s2": lambda: F.max_pool2d_backward(g, x, 2, indices=sw2),
         "max_unpool2d_k2s2": lambda: F.max_unpool2d(g, sw2),
@@ -45,7 +47,7 @@ def cases(F, rng_arrays):
     }
 
 
-CASES = sorted(cases(None, (None,) * 7))
+CASES = sorted(cases(None, (None,) * 9))
 
 
 def as_arrays(r):
@@ -78,11 +80,13 @@ def main() -> None:
     g7 = rng.standard_normal((32, 64, 7, 7), dtype=np.float32)
     x1 = rng.standard_normal((64, 128, 4096), dtype=np.float32)
     g1 = rng.standard_normal((64, 128, 1024), dtype=np.float32)
+    x3 = rng.standard_normal((4, 32, 32, 64, 64), dtype=np.float32)
+    g3 = rng.standard_normal((4, 32, 16, 32, 32), dtype=np.float32)
     idx = funcs[0].max_pool2d(x, 3, 2, 1, return_indices=True)[1].indices
     # k2s2 switches (indices + input shape) from each build: a Switches is accepted by its own
     # package only
-    fa, fb = (cases(F, (x, g, g7, x1, g1, idx, F.max_pool2d(x, 2, return_indices=True)[1]))
-              [args.case] for F in funcs)
+    fa, fb = (cases(F, (x, g, g7, x1, g1, idx, F.max_pool2d(x, 2, return_indices=True)[1], x3,
+                        g3))[args.case] for F in funcs)
 
     same = all(np.array_equal(u, v, equal_nan=True)
                for u, v in zip(as_arrays(fa()), as_arrays(fb())))
