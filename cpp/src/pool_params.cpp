@@ -59,9 +59,9 @@ PoolParams pool_params(int64_t N, int64_t C, const int64_t in[3], const int64_t 
   // its sizes may be far larger than memory, so only its first 2^16 outputs per dim are: they
   // hold every window that can miss the input (only one that starts in the left padding can,
   // and only when the input is narrower than the dilation, which leaves at most 2 outputs).
-  const int64_t checked = N * C == 0 ? int64_t(1) << 16 : INT64_MAX;
+  const int64_t limit = N * C == 0 ? int64_t(1) << 16 : INT64_MAX;
   for (int d = 0; d < 3; ++d)
-    for (int64_t o = 0; o < std::min(p.out[d], checked); ++o)
+    for (int64_t o = 0; o < std::min(p.out[d], limit); ++o)
       if (pool_window(p, d, o).count < 1)
         arg_error("padding " + dims(pad) + " / dilation " + dims(dil) + ": output " + s(o) +
                   " along spatial dim " + s(d) + " of input " + dims(in) +

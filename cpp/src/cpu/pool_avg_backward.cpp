@@ -158,16 +158,18 @@ void avg_pool_backward_planes(const PoolParams& p, const AvgOptions& opt, T* dx,
   const int64_t row_bytes = W * int64_t(sizeof(T));
   const int64_t dx_bytes = p.planes() * p.in_plane() * int64_t(sizeof(T));
   const int64_t ahead_bytes = std::max<int64_t>(1, (2048 + row_bytes - 1) / row_bytes) * row_bytes;
-  // The gathered rows bypass the cache. A streamed row has left it (or is still on its way to
-  // memory), so the rows below it are gathered again, not copied (a copy waited on memory: 3-D
-  // k2s2, 7x slower than plain stores); when many rows would be copies (1 in 2 there, 1 in 112
-  // for 2-D k3s2p1), the rows stay in the cache instead (gathering them again cost 1.3x).
+  // A dx that large is written with streaming stores (gathered rows), unless many rows would be
+  // copies of the row above (3-D k2s2: 1 in 2; 2-D k3s2p1: 1 in 112). A streamed row has left
+  // the cache, or is still on its way to memory, so while streaming such rows are gathered again
+  // (copying one waited on memory: 3-D k2s2 backward 7x slower than plain stores); when they
+  // are many, that costs more than streaming saves (1.3x at 1 in 2).
   const int64_t copies = std::count(same_as_above.begin(), same_as_above.end(), char(1));
   const bool stream = stream_output(dx_bytes) && 8 * copies <= H;
   for_each_raster(p.planes(), D, H, kRowsPerThread, [&](int64_t pl, int64_t d, int64_t h,
                                                         bool first) {
     T* dxr = dx + ((pl * D + d) * H + h) * W;  // (W,) this input row
-    if (!stream && !first && h > 0 && same_as_above[h]) {  // the row above: this thread's
+    // the row above, written by this thread
+    if (!stream && !first && h > 0 && same_as_above[h]) {
       prefetch_lines<1>(dx, dx_bytes, (dxr - dx) * int64_t(sizeof(T)) + ahead_bytes, row_bytes);
       std::copy(dxr - W, dxr, dxr);
       return;
