@@ -333,6 +333,25 @@ def test_lp_pool_random(rng, nd):
         assert_close(y, ref.lp_pool(x, p, _wins(dims, ceil)), 1e-12)
 
 
+@pytest.mark.parametrize("magnitude", [10.0, 1e-3])
+def test_lp_pool_large_norm_stays_finite(rng, magnitude):
+    """|x|^40 overflows float32 for |x| > 9.2 and underflows for |x| < 0.11: the result must
+    still be the window's norm (about its largest |x|), not inf or 0."""
+    x = (rng.standard_normal((2, 3, 9, 8)) * magnitude).astype(np.float32)
+    y = F.lp_pool2d(x, 40.0, 3, 2)
+    want = ref.lp_pool(x, 40.0, _wins([(9, 3, 2, 0, 1), (8, 3, 2, 0, 1)], False))
+    assert np.isfinite(y).all() and (y > 0).all()
+    assert_close(y, want, 1e-5)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dx = F.lp_pool2d_backward(g, x, 40.0, 3, 2)
+    assert np.isfinite(dx).all()
+    x64 = x.astype(np.float64)
+    directional_fd(lambda a: float(np.sum(F.lp_pool2d(a[0], 40.0, 3, 2) * g)), [x64],
+                   [F.lp_pool2d_backward(g.astype(np.float64), x64, 40.0, 3, 2)], rng,
+                   eps=1e-6 * magnitude, tol=1e-6)
+    assert_close(dx, F.lp_pool2d_backward(g.astype(np.float64), x64, 40.0, 3, 2), 1e-4)
+
+
 # ---- gradients by float64 finite differences ------------------------------------------------------
 
 def _no_ties(rng, shape):

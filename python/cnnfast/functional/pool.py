@@ -203,35 +203,43 @@ def _norm(norm_type) -> float:
 
 
 def _lp_sum(nd, x, p, kernel_size, stride, ceil_mode, algo):
+    """Window sums of (|x| / scale)^p, with scale = max |x| (1 when that is 0 or not finite):
+    every term is ≤ 1, so |x|^p cannot overflow (x = 10, p = 40 would be inf in float32) and
+    underflows only where a window's values are tiny next to the tensor's largest."""
     win, shape = _window_args(x, nd, kernel_size, stride, 0, 1, ceil_mode)
-    powered = np.abs(x) ** x.dtype.type(p)
-    return win, shape, _core.pool_avg_forward(powered, *win[:3], bool(ceil_mode), None, True, 1,
-                                              algo)
+    scaled = np.abs(x)
+    top = scaled.max() if scaled.size else 0
+    scale = x.dtype.type(top if np.isfinite(top) and top > 0 else 1)
+    np.divide(scaled, scale, out=scaled)
+    s = _core.pool_avg_forward(scaled ** x.dtype.type(p), *win[:3], bool(ceil_mode), None, True,
+                               1, algo)
+    return win, shape, scale, scaled, s
 
 
 def _lp_pool(nd, x, norm_type, kernel_size, stride=None, ceil_mode=False, algo="auto"):
     """Lp pooling of x (N, C, *spatial): (Σ_window |x|^p)^(1/p) — p = 2 is L2 pooling, p → ∞
-    approaches max pooling of |x|. (PyTorch sums x^p without |·|: equal for even p or x ≥ 0.)"""
+    approaches max pooling of |x|. Computed as scale · (Σ (|x|/scale)^p)^(1/p), so a large p
+    does not overflow. (PyTorch sums x^p without |·| or scale: equal for even p or x ≥ 0 where
+    x^p stays finite.)"""
     x = _input(x, nd, algo)
     p = _norm(norm_type)
-    _, _, s = _lp_sum(nd, x, p, kernel_size, stride, ceil_mode, algo)
-    return s ** x.dtype.type(1.0 / p)
+    _, _, scale, _, s = _lp_sum(nd, x, p, kernel_size, stride, ceil_mode, algo)
+    return s ** x.dtype.type(1.0 / p) * scale
 
 
 def _lp_pool_backward(nd, grad_out, x, norm_type, kernel_size, stride=None, ceil_mode=False,
                       algo="auto"):
-    """gradient of Lp pooling w.r.t. x: Σ over windows of grad · s^(1/p−1) · |x|^(p−1)·sign(x)
-    (zero where the window sum s or x is zero)."""
+    """gradient of Lp pooling w.r.t. x: Σ over windows of grad · s^(1/p−1) · |y|^(p−1)·sign(x),
+    y = x / scale and s the window's Σ|y|^p (the scale cancels); zero where s or x is zero."""
     x = _input(x, nd, algo)
     p = _norm(norm_type)
-    win, shape, s = _lp_sum(nd, x, p, kernel_size, stride, ceil_mode, algo)
+    win, shape, _, scaled, s = _lp_sum(nd, x, p, kernel_size, stride, ceil_mode, algo)
     g = _grad(grad_out, x, shape, "Lp pooling")
     with np.errstate(divide="ignore", invalid="ignore"):
         gs = np.where(s > 0, g * s ** x.dtype.type(1.0 / p - 1.0), 0).astype(x.dtype)
         spread = _core.pool_avg_backward(np.ascontiguousarray(gs), x, *win[:3], bool(ceil_mode),
                                          None, True, 1, algo)
-        ax = np.abs(x)
-        dx = np.where(ax > 0, spread * ax ** x.dtype.type(p - 1.0) * np.sign(x), 0)
+        dx = np.where(scaled > 0, spread * scaled ** x.dtype.type(p - 1.0) * np.sign(x), 0)
     return dx.astype(x.dtype)
 
 
