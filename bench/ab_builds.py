@@ -5,12 +5,14 @@ alternating whole processes cannot resolve a 5-10 % change. Here both builds are
 by side (each package directory is copied under its own name, with its own `_core`), the calls
 alternate A B B A ..., and the median of the per-pair time ratios B/A is reported, with whether
 the two builds' results have the same bits. Run the same build as A and B first: the A/A ratio
-shows this host's noise (0.97-1.02 for the pooling cases here).
+shows this host's noise (0.97-1.02 for the pooling cases here). The conv2d_* cases time
+bench_ops.py's convolutions (algo auto).
 
     python bench/ab_builds.py A_DIR B_DIR CASE [--threads T] [--pairs P]
 
 A_DIR and B_DIR each hold a `cnnfast/` package (e.g. python/cnnfast with a built _core*.so
-copied in). CASE is one of the names printed by --help.
+copied in). CASE is one of the names printed by --help. --isa-a / --isa-b force each build's
+kernel ISA (cnnfast.set_isa), so one build against itself compares two ISA paths.
 """
 from __future__ import annotations
 
@@ -33,6 +35,11 @@ def cases(F, rng_arrays):
         "avg_pool2d_backward_k2s2": lambda: F.avg_pool2d_backward(g, x, 2),
         "max_pool2d_backward_k2s2": lambda: F.max_pool2d_backward(g, x, 2, indices=sw2),
         "max_unpool2d_k2s2": lambda: F.max_unpool2d(g, sw2),
+        "max_unpool2d_backward_k2s2": lambda: F.max_unpool2d_backward(x, g, sw2),
+        "max_pool2d_k2s2": lambda: F.max_pool2d(x, 2, return_indices=True),
+        "avg_pool2d_k2s2": lambda: F.avg_pool2d(x, 2),
+        "adaptive_avg_pool2d_1": lambda: F.adaptive_avg_pool2d(x, 1),
+        "max_pool3d_k2s2": lambda: F.max_pool3d(x3, 2, return_indices=True),
         "max_pool2d_k3s2p1": lambda: F.max_pool2d(x, 3, 2, 1, return_indices=True),
         "max_pool2d_backward_k3s2p1": lambda: F.max_pool2d_backward(g, x, 3, 2, 1, indices=idx),
         "avg_pool2d_k3s2p1": lambda: F.avg_pool2d(x, 3, 2, 1),
@@ -47,7 +54,54 @@ def cases(F, rng_arrays):
     }
 
 
-CASES = sorted(cases(None, (None,) * 9))
+# conv2d cases (bench_ops.py's configurations): N, C, H, W, K, R, S, stride, padding
+CONV = {"lenet_conv2": (64, 6, 14, 14, 16, 5, 5, 1, 0),
+        "alexnet_conv1": (16, 3, 224, 224, 64, 11, 11, 4, 2),
+        "resnet_conv1": (16, 3, 224, 224, 64, 7, 7, 2, 3),
+        "resnet_3x3": (32, 64, 56, 56, 64, 3, 3, 1, 1),
+        "resnet_1x1": (32, 256, 56, 56, 64, 1, 1, 1, 0),
+        "strided_3x3_s2": (32, 64, 56, 56, 128, 3, 3, 2, 1)}
+PASSES = ("fwd", "bwd_data", "bwd_weight")
+
+
+def conv_case(F, name, rng_arrays):
+    """conv2d_<config>_<pass> in one build (algo auto)."""
+    x, w, gy = rng_arrays
+    cfg, pas = next((c, p) for c in CONV for p in PASSES if name == f"conv2d_{c}_{p}")
+    s, pad = CONV[cfg][7:]
+    if pas == "fwd":
+        return lambda: F.conv2d(x, w, None, s, pad)
+    which = PASSES.index(pas) - 1  # grad_x or grad_weight
+    need = (which == 0, which == 1, False)
+    return lambda: F.conv2d_backward(gy, x, w, None, s, pad, needs_input_grad=need)[which]
+
+
+def conv_arrays(name, rng):
+    cfg = next(c for c in CONV if name.startswith(f"conv2d_{c}_"))
+    n, c, h, w, k, r, s_, s, pad = CONV[cfg]
+    p, q = (h + 2 * pad - r) // s + 1, (w + 2 * pad - s_) // s + 1
+    return (rng.standard_normal((n, c, h, w), dtype=np.float32),
+            rng.standard_normal((k, c, r, s_), dtype=np.float32),
+            rng.standard_normal((n, k, p, q), dtype=np.float32))
+
+
+def pool_cases(funcs, case, rng):
+    """The pooling case's calls in each build, on the bench's shapes."""
+    x = rng.standard_normal((32, 64, 112, 112), dtype=np.float32)
+    g = rng.standard_normal((32, 64, 56, 56), dtype=np.float32)
+    g7 = rng.standard_normal((32, 64, 7, 7), dtype=np.float32)
+    x1 = rng.standard_normal((64, 128, 4096), dtype=np.float32)
+    g1 = rng.standard_normal((64, 128, 1024), dtype=np.float32)
+    x3 = rng.standard_normal((4, 32, 32, 64, 64), dtype=np.float32)
+    g3 = rng.standard_normal((4, 32, 16, 32, 32), dtype=np.float32)
+    idx = funcs[0].max_pool2d(x, 3, 2, 1, return_indices=True)[1].indices
+    # k2s2 switches (indices + input shape) from each build: a Switches is accepted by its own
+    # package only
+    return tuple(cases(F, (x, g, g7, x1, g1, idx, F.max_pool2d(x, 2, return_indices=True)[1], x3,
+                        g3))[case] for F in funcs)
+
+
+CASES = sorted(cases(None, (None,) * 9)) + [f"conv2d_{c}_{p}" for c in CONV for p in PASSES]
 
 
 def as_arrays(r):
@@ -63,6 +117,8 @@ def main() -> None:
     ap.add_argument("case", choices=CASES)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--pairs", type=int, default=30)
+    ap.add_argument("--isa-a", default="auto")
+    ap.add_argument("--isa-b", default="auto")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ab_builds_"))
@@ -71,23 +127,16 @@ def main() -> None:
     sys.path.insert(0, str(root))
     mods = [importlib.import_module(n) for n in ("cfA", "cfB")]
     funcs = [importlib.import_module(n + ".functional") for n in ("cfA", "cfB")]
-    for m in mods:
+    for m, isa in zip(mods, (args.isa_a, args.isa_b)):
         m.set_num_threads(args.threads)
+        m.set_isa(isa)
 
     rng = np.random.default_rng()
-    x = rng.standard_normal((32, 64, 112, 112), dtype=np.float32)
-    g = rng.standard_normal((32, 64, 56, 56), dtype=np.float32)
-    g7 = rng.standard_normal((32, 64, 7, 7), dtype=np.float32)
-    x1 = rng.standard_normal((64, 128, 4096), dtype=np.float32)
-    g1 = rng.standard_normal((64, 128, 1024), dtype=np.float32)
-    x3 = rng.standard_normal((4, 32, 32, 64, 64), dtype=np.float32)
-    g3 = rng.standard_normal((4, 32, 16, 32, 32), dtype=np.float32)
-    idx = funcs[0].max_pool2d(x, 3, 2, 1, return_indices=True)[1].indices
-    # k2s2 switches (indices + input shape) from each build: a Switches is accepted by its own
-    # package only
-    fa, fb = (cases(F, (x, g, g7, x1, g1, idx, F.max_pool2d(x, 2, return_indices=True)[1], x3,
-                        g3))[args.case] for F in funcs)
-
+    if args.case.startswith("conv2d_"):
+        arrays = conv_arrays(args.case, rng)
+        fa, fb = (conv_case(F, args.case, arrays) for F in funcs)
+    else:
+        fa, fb = pool_cases(funcs, args.case, rng)
     same = all(np.array_equal(u, v, equal_nan=True)
                for u, v in zip(as_arrays(fa()), as_arrays(fb())))
     ta, tb = [], []
@@ -99,7 +148,8 @@ def main() -> None:
             t.append(time.perf_counter() - t0)
             del r
     ta, tb = np.array(ta) * 1e3, np.array(tb) * 1e3
-    print(f"{args.case} threads={args.threads}: A {np.median(ta):.2f} ms, B {np.median(tb):.2f} ms, "
+    isas = "" if args.isa_a == args.isa_b == "auto" else f" isa {args.isa_a}/{args.isa_b}"
+    print(f"{args.case} threads={args.threads}{isas}: A {np.median(ta):.2f} ms, B {np.median(tb):.2f} ms, "
           f"B/A median of {args.pairs} pairs {np.median(tb / ta):.3f}, same bits: {same}")
     shutil.rmtree(root, ignore_errors=True)
 

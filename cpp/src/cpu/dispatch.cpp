@@ -232,7 +232,7 @@ template <>
 const ImplicitTileKernel<float>& implicit_tile_kernel<float>() {
   switch (isa_active()) {
 #ifdef CNNFAST_X86
-    case Isa::avx512: return conv2d_implicit_f32_6x16__avx512;
+    case Isa::avx512: return conv2d_implicit_f32_12x16__avx512;
     case Isa::avx2: return conv2d_implicit_f32_6x16__avx2;
 #endif
     default: return conv2d_implicit_f32_6x16__scalar;
