@@ -54,13 +54,10 @@ def cases(F, rng_arrays):
     }
 
 
-# conv2d cases (bench_ops.py's configurations): N, C, H, W, K, R, S, stride, padding
-CONV = {"lenet_conv2": (64, 6, 14, 14, 16, 5, 5, 1, 0),
-        "alexnet_conv1": (16, 3, 224, 224, 64, 11, 11, 4, 2),
-        "resnet_conv1": (16, 3, 224, 224, 64, 7, 7, 2, 3),
-        "resnet_3x3": (32, 64, 56, 56, 64, 3, 3, 1, 1),
-        "resnet_1x1": (32, 256, 56, 56, 64, 1, 1, 1, 0),
-        "strided_3x3_s2": (32, 64, 56, 56, 128, 3, 3, 2, 1)}
+# conv2d cases: bench_ops.py's configurations (N, C, H, W, K, R, S, stride, padding, dilation,
+# groups)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from conv_configs import CASES as CONV  # noqa: E402
 PASSES = ("fwd", "bwd_data", "bwd_weight")
 
 
@@ -68,20 +65,21 @@ def conv_case(F, name, rng_arrays):
     """conv2d_<config>_<pass> in one build (algo auto)."""
     x, w, gy = rng_arrays
     cfg, pas = next((c, p) for c in CONV for p in PASSES if name == f"conv2d_{c}_{p}")
-    s, pad = CONV[cfg][7:]
+    s, pad, d, groups = CONV[cfg][7:]
     if pas == "fwd":
-        return lambda: F.conv2d(x, w, None, s, pad)
+        return lambda: F.conv2d(x, w, None, s, pad, d, groups)
     which = PASSES.index(pas) - 1  # grad_x or grad_weight
     need = (which == 0, which == 1, False)
-    return lambda: F.conv2d_backward(gy, x, w, None, s, pad, needs_input_grad=need)[which]
+    return lambda: F.conv2d_backward(gy, x, w, None, s, pad, d, groups,
+                                     needs_input_grad=need)[which]
 
 
 def conv_arrays(name, rng):
     cfg = next(c for c in CONV if name.startswith(f"conv2d_{c}_"))
-    n, c, h, w, k, r, s_, s, pad = CONV[cfg]
-    p, q = (h + 2 * pad - r) // s + 1, (w + 2 * pad - s_) // s + 1
+    n, c, h, w, k, r, s_, s, pad, d, groups = CONV[cfg]
+    p, q = (h + 2 * pad - d * (r - 1) - 1) // s + 1, (w + 2 * pad - d * (s_ - 1) - 1) // s + 1
     return (rng.standard_normal((n, c, h, w), dtype=np.float32),
-            rng.standard_normal((k, c, r, s_), dtype=np.float32),
+            rng.standard_normal((k, c // groups, r, s_), dtype=np.float32),
             rng.standard_normal((n, k, p, q), dtype=np.float32))
 
 
