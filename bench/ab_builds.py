@@ -12,7 +12,8 @@ bench_ops.py's convolutions (algo auto).
 
 A_DIR and B_DIR each hold a `cnnfast/` package (e.g. python/cnnfast with a built _core*.so
 copied in). CASE is one of the names printed by --help. --isa-a / --isa-b force each build's
-kernel ISA (cnnfast.set_isa), so one build against itself compares two ISA paths.
+kernel ISA (cnnfast.set_isa), so one build against itself compares two ISA paths; --algo-a /
+--algo-b do the same for the conv2d cases' algo.
 """
 from __future__ import annotations
 
@@ -61,17 +62,17 @@ from conv_configs import CASES as CONV  # noqa: E402
 PASSES = ("fwd", "bwd_data", "bwd_weight")
 
 
-def conv_case(F, name, rng_arrays):
-    """conv2d_<config>_<pass> in one build (algo auto)."""
+def conv_case(F, name, rng_arrays, algo="auto"):
+    """conv2d_<config>_<pass> in one build."""
     x, w, gy = rng_arrays
     cfg, pas = next((c, p) for c in CONV for p in PASSES if name == f"conv2d_{c}_{p}")
     s, pad, d, groups = CONV[cfg][7:]
     if pas == "fwd":
-        return lambda: F.conv2d(x, w, None, s, pad, d, groups)
+        return lambda: F.conv2d(x, w, None, s, pad, d, groups, algo=algo)
     which = PASSES.index(pas) - 1  # grad_x or grad_weight
     need = (which == 0, which == 1, False)
-    return lambda: F.conv2d_backward(gy, x, w, None, s, pad, d, groups,
-                                     needs_input_grad=need)[which]
+    return lambda: F.conv2d_backward(gy, x, w, None, s, pad, d, groups, needs_input_grad=need,
+                                     algo=algo)[which]
 
 
 def conv_arrays(name, rng):
@@ -117,6 +118,8 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=30)
     ap.add_argument("--isa-a", default="auto")
     ap.add_argument("--isa-b", default="auto")
+    ap.add_argument("--algo-a", default="auto", help="conv2d cases: each build's algo")
+    ap.add_argument("--algo-b", default="auto")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ab_builds_"))
@@ -132,7 +135,8 @@ def main() -> None:
     rng = np.random.default_rng()
     if args.case.startswith("conv2d_"):
         arrays = conv_arrays(args.case, rng)
-        fa, fb = (conv_case(F, args.case, arrays) for F in funcs)
+        fa, fb = (conv_case(F, args.case, arrays, algo)
+                  for F, algo in zip(funcs, (args.algo_a, args.algo_b)))
     else:
         fa, fb = pool_cases(funcs, args.case, rng)
     same = all(np.array_equal(u, v, equal_nan=True)
