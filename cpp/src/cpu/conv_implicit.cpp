@@ -48,7 +48,7 @@ bool implicit_forward_fits(const Conv3dParams& p, int nthreads) {
 template <class T>
 void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
                            Activation act) {
-  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(p.Kg());
   const int64_t MR = kr.mr, NR = kr.nr;
   if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
     throw std::logic_error("implicit conv tile larger than its buffer");

@@ -30,7 +30,7 @@ bool implicit_weight_fits(const Conv3dParams& p, int nthreads) {
 template <class T>
 void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T* dy,
                                    const T* x) {
-  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(p.Kg());
   const int64_t MR = kr.mr, NR = kr.nr;
   if (MR > kImplicitMaxRows) throw std::logic_error("implicit conv tile has too many rows");
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.taps(), PQ = p.out_volume();

@@ -21,6 +21,10 @@ template <class T>
 const WinogradRowKernels<T>& winograd_row_kernels(int m);  // the active ISA's F(m x m,3x3) rows
 template <class T>
 const ImplicitTileKernel<T>& implicit_tile_kernel();  // the active ISA's implicit-GEMM conv tile
+// The same for a GEMM with `channels` columns (the tile's NR side): where the ISA has a wider
+// tile that leaves no column block part-empty (AVX-512 f32, channels % 32 == 0), that one.
+template <class T>
+const ImplicitTileKernel<T>& implicit_tile_kernel(int64_t channels);
 template <class T>
 const EltwiseKernel<T>& eltwise_kernel();  // the active ISA's elementwise microkernels
 
