@@ -204,7 +204,8 @@ def test_winograd_weight_gradient_blocks_threads_and_auto(rng):
     """The Winograd weight gradient (2-D, undilated): several blocks of images (float64, 64
     channels on 30x30: F2 blocks of 2 images, F4 of 3), bitwise the same at 1, 2 and 3 threads
     (each ξ's GEMM is one thread's, summed in block order); 'auto' takes it here (64 channels on
-    a plane that takes F(4x4,3x3)) and not for 32 channels."""
+    a plane that takes F(4x4,3x3)) and not for 32 channels; where the implicit tile is
+    AVX-512's 8x32 (faster there below 128 channels), from 128 channels."""
     x = rng.standard_normal((5, 64, 30, 30))
     w = rng.standard_normal((64, 64, 3, 3))
     gy = rng.standard_normal((5, 64, 30, 30))
@@ -222,13 +223,22 @@ def test_winograd_weight_gradient_blocks_threads_and_auto(rng):
                 np.testing.assert_array_equal(o, outs[0])
     finally:
         cnnfast.set_num_threads(before)
-    for c, picked in ((64, True), (32, False)):
-        x32, gy32 = x[:, :c].astype(np.float32), gy[:, :c].astype(np.float32)
-        w32 = w[:c, :c].astype(np.float32)
-        grads = {a: conv2d_backward(gy32, x32, w32, padding=1, algo=a,
-                                    needs_input_grad=(False, True, False))[1]
-                 for a in ("auto", "winograd_f4")}
-        assert np.array_equal(grads["auto"], grads["winograd_f4"]) == picked, c
+    x128 = rng.standard_normal((2, 128, 30, 30)).astype(np.float32)
+    gy128 = rng.standard_normal((2, 128, 30, 30)).astype(np.float32)
+    w128 = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
+    isa_before = cnnfast.info()["isa"]
+    try:
+        for isa in set(cnnfast.info()["isa_available"]) & {"avx2", "avx512"}:
+            cnnfast.set_isa(isa)
+            for c, picked in ((128, True), (64, isa != "avx512"), (32, False)):
+                xc, gc, wc = (np.ascontiguousarray(a)
+                              for a in (x128[:, :c], gy128[:, :c], w128[:c, :c]))
+                grads = {a: conv2d_backward(gc, xc, wc, padding=1, algo=a,
+                                            needs_input_grad=(False, True, False))[1]
+                         for a in ("auto", "winograd_f4")}
+                assert np.array_equal(grads["auto"], grads["winograd_f4"]) == picked, (isa, c)
+    finally:
+        cnnfast.set_isa(isa_before)
 
 
 @pytest.mark.parametrize("algo", TILES)

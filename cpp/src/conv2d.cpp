@@ -18,6 +18,7 @@
 #include "cpu/conv2d_gemm.h"
 #include "cpu/conv_implicit.h"
 #include "cpu/conv_winograd.h"
+#include "cpu/dispatch.h"
 #include "cpu/epilogue.h"
 #include "ref/conv2d_ref.h"
 
@@ -83,12 +84,19 @@ ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = fals
 // (winograd_weight_pays); 1x1 stride-1 layers run GEMM on the image itself; the rest run the
 // implicit GEMM (no im2col: 1.4-1.8x torch where im2col+GEMM was 0.5-0.9x). Explicit 'winograd'
 // on a shape its weight gradient does not take (dilated) runs GEMM for this pass.
+// Where the implicit tile is AVX-512's 8x32 (Kg a multiple of 32), it beats Winograd's weight
+// gradient below 128 channels (2 threads, Winograd / implicit ms: 64 ch on 56x56, batch 32:
+// 62.1 / 52.5; on 28x28: 21.0 / 13.4; 96 on 28x28, batch 16: 15.4 / 14.8; 128: 21.3 / 25.4).
+template <class T>
 ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
   if (is_winograd(algo))  // a shape Winograd's weight gradient does not take: GEMM
     return cpu::winograd_weight_applies(cpu::as_conv3d(p)) ? algo : ConvAlgo::gemm;
   if (algo == ConvAlgo::automatic) {
     if (depthwise(p) || direct_block_pays(p, true)) return ConvAlgo::direct;
-    if (cpu::winograd_weight_pays(cpu::as_conv3d(p))) return ConvAlgo::winograd;
+    const bool wide_tile = implicit_tile_kernel<T>(p.Kg()).nr > 16;
+    if (cpu::winograd_weight_pays(cpu::as_conv3d(p)) &&
+        !(wide_tile && std::min(p.Cg(), p.Kg()) < 128))
+      return ConvAlgo::winograd;
     // Tiny planes and very deep filters go to the batched GEMM (conv2d_gemm_small): 512 ch 3x3,
     // batch 16, 2 threads: on 4x4 GEMM 12.5 ms vs implicit 17.3; on 8x8 1.06x vs 0.96x torch
     // (256 ch on 7x7: 0.95x vs 1.00x).
@@ -143,7 +151,7 @@ void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w,
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x,
                             ConvAlgo algo) {
-  const ConvAlgo a = resolve_weight(p, algo);
+  const ConvAlgo a = resolve_weight<T>(p, algo);
   if (is_winograd(a)) {
     if (dw) cpu::conv_backward_weight_winograd(cpu::as_conv3d(p), dw, dy, x, winograd_tile_of(a));
     if (db) cpu::accumulate_channel_sums(p.N, p.K, p.P * p.Q, db, dy);
