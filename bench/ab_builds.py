@@ -6,7 +6,7 @@ by side (each package directory is copied under its own name, with its own `_cor
 alternate A B B A ..., and the median of the per-pair time ratios B/A is reported, with whether
 the two builds' results have the same bits. Run the same build as A and B first: the A/A ratio
 shows this host's noise (0.97-1.02 for the pooling cases here). The conv2d_* cases time
-bench_ops.py's convolutions (algo auto).
+bench_ops.py's convolutions.
 
     python bench/ab_builds.py A_DIR B_DIR CASE [--threads T] [--pairs P]
 
@@ -151,6 +151,8 @@ def main() -> None:
             del r
     ta, tb = np.array(ta) * 1e3, np.array(tb) * 1e3
     isas = "" if args.isa_a == args.isa_b == "auto" else f" isa {args.isa_a}/{args.isa_b}"
+    if args.algo_a != "auto" or args.algo_b != "auto":
+        isas += f" algo {args.algo_a}/{args.algo_b}"
     print(f"{args.case} threads={args.threads}{isas}: A {np.median(ta):.2f} ms, B {np.median(tb):.2f} ms, "
           f"B/A median of {args.pairs} pairs {np.median(tb / ta):.3f}, same bits: {same}")
     shutil.rmtree(root, ignore_errors=True)

@@ -293,8 +293,8 @@ std::vector<std::string> active_kernel_names() {
       direct_row_kernels<float>().name,    direct_block_kernels<float>().name,
       winograd_row_kernels<float>(2).name, winograd_row_kernels<float>(4).name,
       eltwise_kernel<float>().name,        peak_probe().name};
-  const char* wide = implicit_tile_kernel<float>(32).name;  // for 32k channels, if its own
-  if (wide != implicit_tile_kernel<float>().name) names.insert(names.begin() + 2, wide);
+  const ImplicitTileKernel<float>& wide = implicit_tile_kernel<float>(32);  // 32k channels
+  if (&wide != &implicit_tile_kernel<float>()) names.insert(names.begin() + 2, wide.name);
   return names;
 }
 
