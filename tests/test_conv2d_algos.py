@@ -277,8 +277,8 @@ def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
             (3, 4, 23, 29, 38, 3, 2, (1, 2), (1, 0, 2, 1), (2, 1), 2),  # PQ 462, Kg 19 = 2 blocks
             (2, 5, 31, 17, 33, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),  # np 125 (6-tap tail), K 33
             (4, 3, 40, 40, 7, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),  # ResNet-conv1-like, K < 16
-            # Kg a multiple of 32 (AVX-512's 8x32 tile): Kg 64, PQ 667 (3 position chunks, an
-            # 8-row tail); Kg 32 in 2 groups, stride 2 and dilation, PQ 42
+            # Kg a multiple of 32 (AVX-512's 8x32 tile): Kg 64, PQ 667 (3 position chunks, a
+            # 3-position tail tile); Kg 32 in 2 groups, stride 2 and dilation, PQ 48
             (2, 3, 23, 29, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
             (2, 6, 13, 15, 64, 3, 2, (2, 2), (1, 0, 2, 1), (1, 2), 2)]:
         case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=st, padding=pad,
