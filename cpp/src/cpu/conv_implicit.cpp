@@ -86,14 +86,8 @@ void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, 
       for (int64_t kb = 0; kb < KB; ++kb) {
         kr.tile(np, xs, off.data(), wp.data() + (g * KB + kb) * np * NR, NR, tile, false);
         const int64_t k0 = g * Kg + kb * NR, nk = std::min(NR, Kg - kb * NR);
-        for (int64_t j = 0; j < nk; ++j) {
-          T* yr = y + (n * p.K + k0 + j) * out + pos;  // positions pos.. of channel k0 + j
-          const T bk = b ? b[k0 + j] : T(0);
-          for (int64_t i = 0; i < mr; ++i) {
-            const T val = tile[i * NR + j] + bk;
-            yr[i] = (act == Activation::relu && val < T(0)) ? T(0) : val;
-          }
-        }
+        kr.store_channels(mr, nk, tile, b ? b + k0 : nullptr, act == Activation::relu,
+                          y + (n * p.K + k0) * out + pos, out);  // channels k0.., positions pos..
       }
     }
   });

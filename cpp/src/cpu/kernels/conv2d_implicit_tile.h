@@ -26,6 +26,11 @@ struct ImplicitTileKernel {
   int mr, nr;  // positions x output channels per tile
   void (*tile)(int64_t n, const T* const* xs, const int64_t* off, const T* b, int64_t ldb, T* out,
                bool accumulate);
+  // One tile (mr, nr) to nk channel rows of mr positions, with the forward's epilogue:
+  //   y[j*ldy + i] = act(tile[i*nr + j] + bias[j])   (i < mr, j < nk; bias may be null;
+  //   relu: negatives to 0, NaN kept)
+  void (*store_channels)(int64_t mr, int64_t nk, const T* tile, const T* bias, bool relu, T* y,
+                         int64_t ldy);
   void (*interleave2)(int64_t nk, int64_t nq, const T* a, const T* b, int64_t lds, const T* ba,
                       const T* bb, T* y, int64_t ldy);
   void (*deinterleave2)(int64_t nk, int64_t nq, const T* y, int64_t ldy, T* a, T* b, int64_t lds);

@@ -3,15 +3,20 @@
 // from the padded image, 12 FMAs) and 8 positions x 32 channels (16 accumulators; two weight
 // vectors, 8 broadcasts, 16 FMAs: each broadcast feeds two FMAs, so the loads no longer bound
 // it) for channel counts that are multiples of 32. Two FMA pipes of latency 4 need at least 8
-// chains in flight; the plain loops' 6x16 had 6 and ran at half the AVX2 tile's speed. f64 and
-// the tiled convolution's (de)interleaves use the shared plain loops with this file's flags.
+// chains in flight; the plain loops' 6x16 had 6 and ran at half the AVX2 tile's speed. The row
+// stores are the AVX2 file's (conv2d_implicit_rows_avx_impl.h); f64 uses the shared plain loops,
+// all built with this file's flags.
 #include <immintrin.h>
+
+#include <algorithm>
 
 #include "cpu/kernels/conv2d_implicit_tile.h"
 
 namespace cnnfast {
 namespace {
+#include "cpu/kernels/avx2_lanes_impl.h"
 #include "cpu/kernels/conv2d_implicit_tile_impl.h"
+#include "cpu/kernels/conv2d_implicit_rows_avx_impl.h"
 
 // out (MR, 16*NV) (=|+=) Σ_t xs[i][off[t]] · b[t*ldb + 0..16*NV)
 template <int MR, int NV>
@@ -51,13 +56,13 @@ void tile_f32(int64_t n, const float* const* xs, const int64_t* off, const float
 }  // namespace
 
 const ImplicitTileKernel<float> conv2d_implicit_f32_12x16__avx512 = {
-    "conv2d_implicit_f32_12x16__avx512", 12, 16, tile_f32<12, 1>, interleave2_rows<float>,
-    deinterleave2_rows<float>};
+    "conv2d_implicit_f32_12x16__avx512", 12, 16, tile_f32<12, 1>, store_channels_f32<12, 16>,
+    interleave2_f32, deinterleave2_f32};
 const ImplicitTileKernel<float> conv2d_implicit_f32_8x32__avx512 = {
-    "conv2d_implicit_f32_8x32__avx512", 8, 32, tile_f32<8, 2>, interleave2_rows<float>,
-    deinterleave2_rows<float>};
+    "conv2d_implicit_f32_8x32__avx512", 8, 32, tile_f32<8, 2>, store_channels_f32<8, 32>,
+    interleave2_f32, deinterleave2_f32};
 const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__avx512 = {
     "conv2d_implicit_f64_6x16__avx512", 6, 16, implicit_tile_6x16<double>,
-    interleave2_rows<double>, deinterleave2_rows<double>};
+    store_channels_rows<double, 16>, interleave2_rows<double>, deinterleave2_rows<double>};
 
 }  // namespace cnnfast

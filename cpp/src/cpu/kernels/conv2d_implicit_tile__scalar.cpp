@@ -9,9 +9,9 @@ namespace {
 
 const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__scalar = {
     "conv2d_implicit_f32_6x16__scalar", 6, 16, implicit_tile_6x16<float>,
-    interleave2_rows<float>, deinterleave2_rows<float>};
+    store_channels_rows<float, 16>, interleave2_rows<float>, deinterleave2_rows<float>};
 const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__scalar = {
     "conv2d_implicit_f64_6x16__scalar", 6, 16, implicit_tile_6x16<double>,
-    interleave2_rows<double>, deinterleave2_rows<double>};
+    store_channels_rows<double, 16>, interleave2_rows<double>, deinterleave2_rows<double>};
 
 }  // namespace cnnfast

@@ -1,4 +1,4 @@
-// conv2d_implicit_tile_impl.h — the plain-loop 6x16 implicit-GEMM tile (see
+// conv2d_implicit_tile_impl.h — the plain-loop 6x16 implicit-GEMM tile and row stores (see
 // conv2d_implicit_tile.h), included inside an anonymous namespace by each ISA's file so the
 // compiler vectorizes it with that file's flags. The scalar twin of the AVX2 f32 kernel.
 
@@ -15,6 +15,20 @@ void implicit_tile_6x16(int64_t n, const T* const* xs, const int64_t* off, const
   }
   for (int i = 0; i < 6; ++i)
     for (int j = 0; j < 16; ++j) out[i * 16 + j] = (accumulate ? out[i * 16 + j] : T(0)) + acc[i][j];
+}
+
+// y[j*ldy + i] = act(tile[i*NR + j] + bias[j]) for i < mr, j < nk: one tile (MR, NR) written as
+// nk channel rows of mr positions (bias may be null; relu: negatives to 0, NaN kept).
+template <class T, int NR>
+void store_channels_rows(int64_t mr, int64_t nk, const T* tile, const T* bias, bool relu, T* y,
+                         int64_t ldy) {
+  for (int64_t j = 0; j < nk; ++j) {
+    T* yj = y + j * ldy;
+    for (int64_t i = 0; i < mr; ++i) {
+      const T v = bias ? tile[i * NR + j] + bias[j] : tile[i * NR + j];
+      yj[i] = relu && v < T(0) ? T(0) : v;
+    }
+  }
 }
 
 template <class T>
