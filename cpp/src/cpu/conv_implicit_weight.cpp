@@ -2,8 +2,9 @@
 //   dW_g[k, t] += Σ_n Σ_u dY_g(n)[k, u] · x_pad(n)[toff[t] + poff[u]]   t = (c, a, r, s), u = out pos
 // The same tile microkernel as the forward, with tiles of MR taps x NR output channels: its rows
 // read the padded image at tap offset + position offset (no im2col), its B operand is dY of the
-// image transposed to (positions, channels). Positions run in chunks so the dY block of one
-// channel block stays in L1 while every tap tile passes over it. Each thread sums its static
+// image transposed to (positions, channels). Positions run in chunks, each transposed just before
+// its tiles (and prefetched one chunk ahead), so the dY block of one channel block stays in L1
+// while every tap tile passes over it. Each thread sums its static
 // share of (image, group) items into private tile accumulators; the shares are added in thread
 // order, so the result depends only on the thread count.
 #include <algorithm>
@@ -15,7 +16,6 @@
 #include "cpu/conv_implicit.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
-#include "cpu/transpose.h"
 #include "cpu/workspace.h"
 
 namespace cnnfast::cpu {
@@ -56,25 +56,36 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
       // The tiles read only real positions' windows: without padding, the image in place.
       const bool in_place = conv3d_unpadded(p);
       T* xp = in_place ? nullptr : thread_scratch<T>(Scratch::col, pl.size);  // (Cg, Dp, Hp, Wp)
-      T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(PQ, ldy));  // (PQ, KB*NR)
+      T* dyt = thread_scratch<T>(Scratch::aux, checked_mul(kPositionChunk, ldy));  // (chunk, KB*NR)
+      for (int64_t u = 0; u < kPositionChunk; ++u)  // channels past Kg: zero, never written
+        std::fill(dyt + u * ldy + Kg, dyt + (u + 1) * ldy, T(0));
       for (int64_t it = i0; it < i1; ++it) {
         const int64_t n = it / G, g = it % G;
         const T* xg = x + (n * p.C + g * Cg) * p.in_volume();  // (Cg, D, H, W)
         if (!in_place) pad_volume(p, pl, xg, xp);
         const T* xn = in_place ? xg : xp;
         const T* dyg = dy + (n * p.K + g * Kg) * PQ;  // (Kg, PQ)
-        transpose_blocked(Kg, PQ, dyg, PQ, dyt, ldy);
-        for (int64_t u = 0; u < PQ; ++u) std::fill(dyt + u * ldy + Kg, dyt + (u + 1) * ldy, T(0));
         for (int64_t u0 = 0; u0 < PQ; u0 += kPositionChunk) {
           const int64_t un = std::min(kPositionChunk, PQ - u0);
+          kr.transpose(Kg, un, dyg + u0, PQ, dyt, ldy);  // this chunk's dY, while it is used
+          // The next chunk's dY (Kg rows of its lines) is prefetched a share per tile call: its
+          // rows are too many streams for the hardware prefetcher (the transpose stalled on them).
+          const int64_t next_un = std::min(kPositionChunk, PQ - u0 - un);
+          const int64_t row_lines = (next_un * int64_t(sizeof(T)) + 63) / 64;
+          const int64_t lines = Kg * row_lines, share = (lines + KB * TB - 1) / (KB * TB);
+          const char* next = reinterpret_cast<const char*>(dyg + u0 + un);
+          int64_t line = 0;
           for (int64_t kb = 0; kb < KB; ++kb)
             for (int64_t tb = 0; tb < TB; ++tb) {
+              for (const int64_t end = std::min(lines, line + share); line < end; ++line)
+                __builtin_prefetch(next + (line / row_lines * PQ) * int64_t(sizeof(T)) +
+                                       line % row_lines * 64, 0, 2);
               const T* xs[kImplicitMaxRows];  // row i: tap tb*MR + i (past np: tap 0, ignored)
               for (int64_t i = 0; i < MR; ++i) {
                 const int64_t t = tb * MR + i;
                 xs[i] = xn + toff[t < np ? t : 0];
               }
-              kr.tile(un, xs, poff.data() + u0, dyt + u0 * ldy + kb * NR, ldy,
+              kr.tile(un, xs, poff.data() + u0, dyt + kb * NR, ldy,
                       mine + ((g * KB + kb) * TB + tb) * tile, true);
             }
         }

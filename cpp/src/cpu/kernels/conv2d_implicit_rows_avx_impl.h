@@ -1,7 +1,8 @@
 // conv2d_implicit_rows_avx_impl.h — the implicit-GEMM tiles' row stores in AVX registers, shared
 // by the AVX2 and AVX-512 tile files (each builds them with its own flags): a tile (positions x
 // channels) written as channel rows with bias and ReLU (store_channels_f32), and the tiled
-// convolution's two-bank interleave and its inverse (see conv2d_implicit_tile.h). Each moves
+// convolution's two-bank interleave and its inverse, and the weight gradient's dY transpose (see
+// conv2d_implicit_tile.h). Each moves
 // 8x8 blocks through transpose8x8. Included inside the file's anonymous namespace, after
 // <immintrin.h>, <algorithm>, avx2_lanes_impl.h and conv2d_implicit_tile_impl.h.
 #pragma once
@@ -40,6 +41,28 @@ void store_channels_f32(int64_t mr, int64_t nk, const float* tile, const float* 
       }
     }
   }
+}
+
+// dst[c*ldd + r] = src[r*lds + c]: 8x8 blocks through registers, column block by column block
+// (dst's rows are written in order, src's 8 rows stream), the row and column tails plainly.
+void transpose_f32(int64_t rows, int64_t cols, const float* src, int64_t lds, float* dst,
+                   int64_t ldd) {
+  const int64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  for (int64_t c0 = 0; c0 < cols8; c0 += 8) {
+    for (int64_t r0 = 0; r0 < rows8; r0 += 8) {
+      __m256 r[8];
+#pragma GCC unroll 8
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + (r0 + i) * lds + c0);
+      transpose8x8(r);  // r[j]: column c0 + j of rows r0 .. r0 + 7
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c0 + j) * ldd + r0, r[j]);
+    }
+    if (rows8 < rows)
+      transpose_rows<float>(rows - rows8, 8, src + rows8 * lds + c0, lds, dst + c0 * ldd + rows8,
+                            ldd);
+  }
+  if (cols8 < cols)
+    transpose_rows<float>(rows, cols - cols8, src + cols8, lds, dst + cols8 * ldd, ldd);
 }
 
 // 8 channels x 8 positions of each block: rows loaded with their biases, transposed in

@@ -31,6 +31,9 @@ struct ImplicitTileKernel {
   //   relu: negatives to 0, NaN kept)
   void (*store_channels)(int64_t mr, int64_t nk, const T* tile, const T* bias, bool relu, T* y,
                          int64_t ldy);
+  // dst[c*ldd + r] = src[r*lds + c] (r < rows, c < cols): the weight gradient's dY of one image
+  // (channels, positions) as its B operand (positions, channels).
+  void (*transpose)(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd);
   void (*interleave2)(int64_t nk, int64_t nq, const T* a, const T* b, int64_t lds, const T* ba,
                       const T* bb, T* y, int64_t ldy);
   void (*deinterleave2)(int64_t nk, int64_t nq, const T* y, int64_t ldy, T* a, T* b, int64_t lds);

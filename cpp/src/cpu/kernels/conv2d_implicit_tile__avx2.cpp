@@ -55,9 +55,10 @@ void tile_f32_6x16(int64_t n, const float* const* xs, const int64_t* off, const 
 
 const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__avx2 = {
     "conv2d_implicit_f32_6x16__avx2", 6, 16, tile_f32_6x16, store_channels_f32<6, 16>,
-    interleave2_f32, deinterleave2_f32};
+    transpose_f32, interleave2_f32, deinterleave2_f32};
 const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__avx2 = {
     "conv2d_implicit_f64_6x16__avx2", 6, 16, implicit_tile_6x16<double>,
-    store_channels_rows<double, 16>, interleave2_rows<double>, deinterleave2_rows<double>};
+    store_channels_rows<double, 16>, transpose_rows<double>,
+    interleave2_rows<double>, deinterleave2_rows<double>};
 
 }  // namespace cnnfast

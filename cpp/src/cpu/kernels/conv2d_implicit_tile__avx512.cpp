@@ -57,12 +57,13 @@ void tile_f32(int64_t n, const float* const* xs, const int64_t* off, const float
 
 const ImplicitTileKernel<float> conv2d_implicit_f32_12x16__avx512 = {
     "conv2d_implicit_f32_12x16__avx512", 12, 16, tile_f32<12, 1>, store_channels_f32<12, 16>,
-    interleave2_f32, deinterleave2_f32};
+    transpose_f32, interleave2_f32, deinterleave2_f32};
 const ImplicitTileKernel<float> conv2d_implicit_f32_8x32__avx512 = {
     "conv2d_implicit_f32_8x32__avx512", 8, 32, tile_f32<8, 2>, store_channels_f32<8, 32>,
-    interleave2_f32, deinterleave2_f32};
+    transpose_f32, interleave2_f32, deinterleave2_f32};
 const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__avx512 = {
     "conv2d_implicit_f64_6x16__avx512", 6, 16, implicit_tile_6x16<double>,
-    store_channels_rows<double, 16>, interleave2_rows<double>, deinterleave2_rows<double>};
+    store_channels_rows<double, 16>, transpose_rows<double>,
+    interleave2_rows<double>, deinterleave2_rows<double>};
 
 }  // namespace cnnfast

@@ -31,6 +31,18 @@ void store_channels_rows(int64_t mr, int64_t nk, const T* tile, const T* bias, b
   }
 }
 
+// dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols (the weight gradient's dY of one image,
+// (channels, positions), as its B operand (positions, channels)).
+// Columns in blocks of 64, so the dst rows one block writes stay in cache across src's rows.
+template <class T>
+void transpose_rows(int64_t rows, int64_t cols, const T* src, int64_t lds, T* dst, int64_t ldd) {
+  for (int64_t c0 = 0; c0 < cols; c0 += 64) {
+    const int64_t c1 = std::min<int64_t>(c0 + 64, cols);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = c0; c < c1; ++c) dst[c * ldd + r] = src[r * lds + c];
+  }
+}
+
 template <class T>
 void interleave2_rows(int64_t nk, int64_t nq, const T* a, const T* b, int64_t lds, const T* ba,
                       const T* bb, T* y, int64_t ldy) {
