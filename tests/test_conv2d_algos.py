@@ -241,6 +241,34 @@ def test_winograd_weight_gradient_blocks_threads_and_auto(rng):
         cnnfast.set_isa(isa_before)
 
 
+def test_auto_forward_and_backward_data_winograd_or_wide_implicit(rng):
+    """'auto' on 3x3 stride-1 layers: Winograd, except where the implicit tile is AVX-512's 8x32
+    and the layer has at most 32 channels, or is dilated with at most 64 (the implicit GEMM is
+    faster there); then it is the implicit path, bit for bit. AVX2 keeps Winograd."""
+    isa_before, threads_before = cnnfast.info()["isa"], cnnfast.get_num_threads()
+    try:
+        cnnfast.set_num_threads(2)  # the implicit rules want an (image, group) per thread
+        for isa in set(cnnfast.info()["isa_available"]) & {"avx2", "avx512"}:
+            cnnfast.set_isa(isa)
+            for c, dil, wide_wins in ((32, 1, True), (64, 2, True), (64, 1, False),
+                                      (96, 2, False)):
+                x = rng.standard_normal((4, c, 32, 32)).astype(np.float32)
+                w = rng.standard_normal((c, c, 3, 3)).astype(np.float32)
+                gy = rng.standard_normal((4, c, 32, 32)).astype(np.float32)
+                kw = dict(padding=dil, dilation=dil)
+                ys = {a: conv2d(x, w, algo=a, **kw) for a in ("auto", "winograd", "implicit")}
+                dxs = {a: conv2d_backward(gy, x, w, algo=a, needs_input_grad=(True, False, False),
+                                          **kw)[0] for a in ("auto", "winograd", "implicit")}
+                implicit = isa == "avx512" and wide_wins
+                for got in (ys, dxs):
+                    assert not np.array_equal(got["winograd"], got["implicit"])
+                    assert np.array_equal(got["auto"], got["implicit"] if implicit
+                                          else got["winograd"]), (isa, c, dil)
+    finally:
+        cnnfast.set_isa(isa_before)
+        cnnfast.set_num_threads(threads_before)
+
+
 @pytest.mark.parametrize("algo", TILES)
 def test_winograd_gradients_finite_differences(isa, rng, algo):
     for kw in (dict(padding=(1, 2, 0, 1), groups=2, algo=algo),

@@ -4,7 +4,8 @@
 // at most 8 output (backward-data: input) channels at unit stride (register-blocked direct
 // kernels, direct_block_pays);
 // 3x3 stride-1 layers with >= 16 channels per group run Winograd F(2x2,3x3) forward and
-// backward-data (dilated ones too, in phases; weight gradients: see resolve_weight); other
+// backward-data (dilated ones too, in phases; weight gradients: see resolve_weight; AVX-512's
+// wide implicit tile takes some back: wide_implicit_beats_winograd); other
 // forwards run the implicit GEMM (straight from the padded image, no im2col: LeNet conv2 2.6x
 // faster) when one group's packed weights fit in L2 and every thread gets an (image, group);
 // everything else runs im2col + GEMM.
@@ -64,6 +65,21 @@ bool direct_block_data_pays(const Conv2dParams& p) {
          p.N >= get_num_threads();
 }
 
+// Where the implicit tile is AVX-512's 8x32 (its channel side a multiple of 32), it beats Winograd
+// on layers of at most 32 channels and on dilated layers of at most 64 (2 threads, batch 8-16,
+// Winograd / implicit ms, forward; backward-data alike: 32 ch on 64x64 7.7 / 4.7, on 128x128
+// 12.6 / 9.5; 64 ch dilation 4 on 64x64 11.4 / 9.3, dilation 8 21.6 / 10.9, dilation 2 on 56x56
+// 9.0 / 7.2, on 128x128 38.9 / 39.4; undilated 64 ch stays Winograd: on 32x32 4.2 / 4.6, on 64x64
+// 7.8 / 9.8; 96 ch dilation 2 on 48x48 11.3 / 12.5). The AVX2 tile keeps Winograd (dilation 4:
+// implicit 1.16x slower).
+template <class T>
+bool wide_implicit_beats_winograd(const Conv2dParams& p, bool backward_data) {
+  const int64_t side = backward_data ? p.Cg() : p.Kg(), most = std::max(p.Cg(), p.Kg());
+  return implicit_tile_kernel<T>(side).nr > 16 &&
+         (most <= 32 || (most <= 64 && (p.dil_h > 1 || p.dil_w > 1)));
+}
+
+template <class T>
 ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = false) {
   if (algo == ConvAlgo::implicit && backward_data)  // the forward on dy, or its stride phases
     return cpu::implicit_data_applies(cpu::as_conv3d(p)) ||
@@ -74,9 +90,11 @@ ConvAlgo resolve(const Conv2dParams& p, ConvAlgo algo, bool backward_data = fals
   if (depthwise(p)) return ConvAlgo::direct;
   if (backward_data ? direct_block_data_pays(p) : direct_block_pays(p, false))
     return ConvAlgo::direct;
-  if (winograd_pays(p, backward_data)) return ConvAlgo::winograd;
-  if (backward_data) return implicit_data_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
-  return implicit_pays(p) ? ConvAlgo::implicit : ConvAlgo::gemm;
+  const bool implicit = backward_data ? implicit_data_pays(p) : implicit_pays(p);
+  if (winograd_pays(p, backward_data) &&
+      !(implicit && wide_implicit_beats_winograd<T>(p, backward_data)))
+    return ConvAlgo::winograd;
+  return implicit ? ConvAlgo::implicit : ConvAlgo::gemm;
 }
 
 // Weight gradient: direct for depthwise and small-K layers (direct_block_pays); 3x3 stride-1
@@ -113,7 +131,7 @@ ConvAlgo resolve_weight(const Conv2dParams& p, ConvAlgo algo) {
 template <class T>
 void conv2d_forward(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                     ConvAlgo algo, Activation act) {
-  const ConvAlgo a = resolve(p, algo);
+  const ConvAlgo a = resolve<T>(p, algo);
   if (is_winograd(a))
     return cpu::conv_forward_winograd(cpu::as_conv3d(p), y, x, w, b, act, winograd_tile_of(a));
   switch (a) {
@@ -136,7 +154,7 @@ void relu_backward_mask(int64_t count, T* dz, const T* dy, const T* y) {
 
 template <class T>
 void conv2d_backward_data(const Conv2dParams& p, T* dx, const T* dy, const T* w, ConvAlgo algo) {
-  const ConvAlgo a = resolve(p, algo, /*backward_data=*/true);
+  const ConvAlgo a = resolve<T>(p, algo, /*backward_data=*/true);
   if (is_winograd(a))
     return cpu::conv_backward_data_winograd(cpu::as_conv3d(p), dx, dy, w, winograd_tile_of(a));
   switch (a) {
