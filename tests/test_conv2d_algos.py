@@ -327,7 +327,11 @@ def test_implicit_backward_data_phases(isa, rng, dtype, tol):
             (3, 7, 13, 14, 5, 3, 3, (2, 3), (0, 2, 1, 1), (1, 2)),
             (2, 33, 11, 12, 6, 1, 2, (3, 2), (0, 0, 1, 0), (1, 1)),   # 1-tap rows: empty phases
             (1, 5, 9, 10, 4, 2, 3, (2, 2), (3, 4, 5, 3), (1, 1)),     # padding > dil*(k-1)
-            (2, 3, 25, 19, 8, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1))]:   # ResNet-conv1-like
+            (2, 3, 25, 19, 8, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1)),    # ResNet-conv1-like
+            # dx channels a multiple of 32 (AVX-512's 8x32 tile): a 64-channel block pair, and
+            # 32 channels with an odd phase plane
+            (2, 64, 9, 11, 5, 4, 4, (2, 2), (1, 1, 1, 1), (1, 1)),
+            (3, 32, 7, 9, 6, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1))]:
         case = dict(x=(n, c, h, w), w=(k, c, r, s), stride=st, padding=pad,
                     pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=1)
         _run_case(rng, case, dtype, tol, algo="implicit")

@@ -94,6 +94,10 @@ def test_large_batch_many_chunks(isa, rng, algo):
     ((2, 3, 16, 15), (2, 4, 7, 3, 2, 3), 1, (2, 0, 1, 2), 1),
     ((4, 6, 19, 20), (2, 2, 18, 6, 3, 3), 2, 1, 1),
     ((2, 4, 6, 7), (9, 2, 5, 4, 2, 2), 1, 0, 1),
+    # K a multiple of 32 (AVX-512's 8x32 tile): 2x2 banks written in pairs (even width), and
+    # a 1x2 grid on an odd output width
+    ((2, 5, 14, 16), (2, 2, 64, 5, 3, 3), 1, 1, 1),
+    ((3, 4, 11, 14), (1, 2, 32, 4, 3, 2), 1, 0, 1),
 ])
 def test_implicit_matches_reference(isa, rng, case):
     xs, ws, stride, padding, dil = case

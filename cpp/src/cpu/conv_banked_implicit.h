@@ -36,7 +36,7 @@ template <class T, class BankOf, class FiltersOf, class Emit>
 void run_banked_implicit(const Conv3dParams& geometry, const PaddedVolume& v, const T* x,
                          int64_t banks, int64_t group, int64_t K, BankOf&& bank_of,
                          FiltersOf&& filters_of, Emit&& emit) {
-  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(K);  // callers pack for this tile
   const int64_t MR = kr.mr, NR = kr.nr, KB = (K + NR - 1) / NR;
   if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
     throw std::logic_error("implicit conv tile larger than its buffer");

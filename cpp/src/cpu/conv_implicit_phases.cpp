@@ -71,7 +71,8 @@ bool implicit_phases_pay(const Conv3dParams& p, int nthreads) {
 
 template <class T>
 void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
-  const int64_t NR = implicit_tile_kernel<T>().nr, C = p.C, K = p.K, CB = (C + NR - 1) / NR;
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(p.C);  // run_banked_implicit's
+  const int64_t NR = kr.nr, C = p.C, K = p.K, CB = (C + NR - 1) / NR;
   const AxisPhases ax[3] = {{p.D, p.OD, p.KD, p.stride_d, p.pad_front, p.dil_d},
                             {p.H, p.OH, p.KH, p.stride_h, p.pad_top, p.dil_h},
                             {p.W, p.OW, p.KW, p.stride_w, p.pad_left, p.dil_w}};
@@ -80,7 +81,7 @@ void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const 
   g.pad_front = ax[0].before, g.pad_back = ax[0].after, g.pad_top = ax[1].before;
   g.pad_bottom = ax[1].after, g.pad_left = ax[2].before, g.pad_right = ax[2].after;
   g.stride_d = g.stride_h = g.stride_w = 1;
-  const PaddedVolume v(g, implicit_tile_kernel<T>().mr);
+  const PaddedVolume v(g, kr.mr);
   const int64_t sd = p.stride_d, sh = p.stride_h, sw = p.stride_w, B = sd * sh * sw;
 
   // Per phase: positions (in: window origin in padded dy, out: flat dx offset), tap offsets, filters.
@@ -112,7 +113,7 @@ void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const 
   // Banks are (block, phase), block-major: block rb holds positions [rb·cb, rb·cb + cb) of every
   // phase, so the phases that share dx's cache lines write them while they are in cache (a whole
   // image's dx, phase after phase, re-reads every line from memory once per phase).
-  const int64_t MR = implicit_tile_kernel<T>().mr;
+  const int64_t MR = kr.mr;
   int64_t most = 0;
   for (int64_t b = 0; b < B; ++b) most = std::max(most, static_cast<int64_t>(in[b].size()));
   const int64_t cb = std::max(MR, kBandBytes / int64_t(sizeof(T)) / (C * B) / MR * MR);

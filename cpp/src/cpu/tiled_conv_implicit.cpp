@@ -107,10 +107,11 @@ template <class T>
 void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, const T* w,
                                  const T* b) {
   const Conv3dParams& c = p.conv;
-  const int64_t NR = implicit_tile_kernel<T>().nr;
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(c.K);  // run_banked_implicit's
+  const int64_t NR = kr.nr;
   const int64_t K = c.K, np = c.C * c.taps(), KB = (K + NR - 1) / NR, B = p.banks();
   const int64_t out = c.out_volume();
-  const PaddedVolume v(c, implicit_tile_kernel<T>().mr);
+  const PaddedVolume v(c, kr.mr);
   const BankOrder o = bank_order(p, v);
   const std::vector<int64_t> off = tap_offsets(c, v);  // off[t], t = (c, a, r, s)
   // wp (B, KB, np, NR): wp[((β*KB + kb)*np + t)*NR + j] = W_β(kb*NR + j, t), 0 past K.
@@ -123,7 +124,6 @@ void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, con
   // T_w = 2 on an even output width (the bench's 2x2 banks): a thread holding whole images
   // runs all their banks, then writes y row by row, the two banks of a bank row interleaved by
   // the kernel's vector transpose (the bank-by-bank scalar scatter was 17 % of this forward).
-  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>();
   const int64_t MR = kr.mr, most = (o.most + MR - 1) / MR * MR;
   const bool pairs = p.TW == 2 && c.OW % 2 == 0 && !(b && p.bias_per_location) &&
                      c.N >= get_num_threads() &&
