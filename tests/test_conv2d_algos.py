@@ -305,10 +305,13 @@ def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
             (3, 4, 23, 29, 38, 3, 2, (1, 2), (1, 0, 2, 1), (2, 1), 2),  # PQ 462, Kg 19 = 2 blocks
             (2, 5, 31, 17, 33, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),  # np 125 (6-tap tail), K 33
             (4, 3, 40, 40, 7, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),  # ResNet-conv1-like, K < 16
-            # Kg a multiple of 32 (AVX-512's 8x32 tile): Kg 64, PQ 667 (3 position chunks, a
-            # 3-position tail tile); Kg 32 in 2 groups, stride 2 and dilation, PQ 48
+            # Kg a multiple of 32 or 64 (AVX-512's 8x32 and 6x64 tiles): Kg 64, PQ 667 (3
+            # position chunks, a 1-position tail tile); Kg 32 in 2 groups, stride 2 and
+            # dilation, PQ 48; Kg 128 (two 64-blocks) and Kg 96 (three 32-blocks), odd PQ
             (2, 3, 23, 29, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
-            (2, 6, 13, 15, 64, 3, 2, (2, 2), (1, 0, 2, 1), (1, 2), 2)]:
+            (2, 6, 13, 15, 64, 3, 2, (2, 2), (1, 0, 2, 1), (1, 2), 2),
+            (2, 5, 11, 13, 128, 3, 3, (1, 1), (1, 1, 0, 1), (1, 1), 1),
+            (3, 4, 9, 14, 96, 2, 3, (1, 2), (0, 1, 1, 1), (2, 1), 1)]:
         case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=st, padding=pad,
                     pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=g)
         _run_case(rng, case, dtype, tol, algo="implicit")

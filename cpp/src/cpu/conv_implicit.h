@@ -14,7 +14,7 @@
 
 namespace cnnfast::cpu {
 
-constexpr int64_t kImplicitMaxTile = 256;  // MR*NR of every ISA's tile (stack buffers)
+constexpr int64_t kImplicitMaxTile = 384;  // MR*NR of every ISA's tile (stack buffers)
 constexpr int64_t kImplicitMaxRows = 16;   // MR of every ISA's tile
 
 // The 3-D description of a 2-D convolution (depth 1, no depth padding).

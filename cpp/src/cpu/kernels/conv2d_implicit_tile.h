@@ -45,6 +45,7 @@ extern const ImplicitTileKernel<float> conv2d_implicit_f32_6x16__avx2;
 extern const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__avx2;
 extern const ImplicitTileKernel<float> conv2d_implicit_f32_12x16__avx512;
 extern const ImplicitTileKernel<float> conv2d_implicit_f32_8x32__avx512;
+extern const ImplicitTileKernel<float> conv2d_implicit_f32_6x64__avx512;
 extern const ImplicitTileKernel<double> conv2d_implicit_f64_6x16__avx512;
 
 }  // namespace cnnfast
