@@ -307,10 +307,13 @@ def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
             (4, 3, 40, 40, 7, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),  # ResNet-conv1-like, K < 16
             # Kg a multiple of 32 or 64 (AVX-512's 8x32 and 6x64 tiles): Kg 64, PQ 667 (3
             # position chunks, a 1-position tail tile); Kg 32 in 2 groups, stride 2 and
-            # dilation, PQ 48; Kg 128 (two 64-blocks) and Kg 96 (three 32-blocks), odd PQ
+            # dilation, PQ 48; Kg 128 (two 64-blocks) and Kg 96 (three 32-blocks), odd PQ; the
+            # forward takes 6x64 from 128 reduction steps on: Kg 64 and 128 with Cg·R·S 144
             (2, 3, 23, 29, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
             (2, 6, 13, 15, 64, 3, 2, (2, 2), (1, 0, 2, 1), (1, 2), 2),
             (2, 5, 11, 13, 128, 3, 3, (1, 1), (1, 1, 0, 1), (1, 1), 1),
+            (2, 16, 11, 13, 64, 3, 3, (1, 1), (1, 1, 1, 0), (1, 1), 1),
+            (2, 16, 10, 9, 128, 3, 3, (2, 1), (1, 1, 1, 1), (1, 2), 1),
             (3, 4, 9, 14, 96, 2, 3, (1, 2), (0, 1, 1, 1), (2, 1), 1)]:
         case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=st, padding=pad,
                     pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=g)

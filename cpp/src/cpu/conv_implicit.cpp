@@ -48,11 +48,11 @@ bool implicit_forward_fits(const Conv3dParams& p, int nthreads) {
 template <class T>
 void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, const T* b,
                            Activation act) {
-  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(p.Kg());
+  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.taps();
+  const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(Kg, np);
   const int64_t MR = kr.mr, NR = kr.nr;
   if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
     throw std::logic_error("implicit conv tile larger than its buffer");
-  const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.taps();
   const int64_t KB = (Kg + NR - 1) / NR, out = p.out_volume(), in = p.in_volume();
   const PaddedVolume v(p, MR);
   // wp is (G, KB, np, NR): wp[((g*KB + kb)*np + t)*NR + j] = W(g*Kg + kb*NR + j, t), 0 past Kg.

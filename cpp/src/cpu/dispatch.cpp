@@ -254,18 +254,21 @@ const ImplicitTileKernel<double>& implicit_tile_kernel<double>() {
 // a 191 peak); only where the channels fill its 32-wide blocks (16 channels would compute 32).
 // 6x64 where they fill 64-wide ones: 10 loads per 24 FMAs instead of 10 per 16 (A/B against 8x32,
 // 2 threads: forward alexnet_conv1 0.91-0.98, resnet_conv1 0.82-0.87, strided 0.94-0.96, dilated
-// 0.87-0.91, dilated dx 0.89; weight gradients 0.94-0.97).
+// 0.87-0.91, dilated dx 0.89; weight gradients 0.94-0.97), but not on short reductions, where
+// the stores bound the tile and its 6 positions take masked ones (resnet_1x1 backward-data, 64
+// steps: 1.36x slower).
 template <>
-const ImplicitTileKernel<float>& implicit_tile_kernel<float>(int64_t channels) {
+const ImplicitTileKernel<float>& implicit_tile_kernel<float>(int64_t channels, int64_t depth) {
 #ifdef CNNFAST_X86
-  if (isa_active() == Isa::avx512 && channels % 64 == 0) return conv2d_implicit_f32_6x64__avx512;
+  if (isa_active() == Isa::avx512 && channels % 64 == 0 && depth >= 128)
+    return conv2d_implicit_f32_6x64__avx512;
   if (isa_active() == Isa::avx512 && channels % 32 == 0) return conv2d_implicit_f32_8x32__avx512;
 #endif
   return implicit_tile_kernel<float>();
 }
 
 template <>
-const ImplicitTileKernel<double>& implicit_tile_kernel<double>(int64_t) {
+const ImplicitTileKernel<double>& implicit_tile_kernel<double>(int64_t, int64_t) {
   return implicit_tile_kernel<double>();
 }
 

@@ -1,5 +1,7 @@
 // dispatch.h — the one place that maps the active ISA to kernels. Loops ask here, never cpuid.
 #pragma once
+#include <cstdint>
+
 #include "cpu/kernels/conv2d_direct_block.h"
 #include "cpu/kernels/conv2d_direct_rows.h"
 #include "cpu/kernels/conv2d_implicit_tile.h"
@@ -21,10 +23,12 @@ template <class T>
 const WinogradRowKernels<T>& winograd_row_kernels(int m);  // the active ISA's F(m x m,3x3) rows
 template <class T>
 const ImplicitTileKernel<T>& implicit_tile_kernel();  // the active ISA's implicit-GEMM conv tile
-// The same for a GEMM with `channels` columns (the tile's NR side): where the ISA has a wider
-// tile that leaves no column block part-empty (AVX-512 f32, channels % 32 == 0), that one.
+// The same for a GEMM with `channels` columns (the tile's NR side) and a reduction `depth` steps
+// long: where the ISA has a wider tile that leaves no column block part-empty (AVX-512 f32:
+// 8x32 for channels % 32 == 0, 6x64 for channels % 64 == 0 and depth >= 128), that one.
 template <class T>
-const ImplicitTileKernel<T>& implicit_tile_kernel(int64_t channels);
+const ImplicitTileKernel<T>& implicit_tile_kernel(int64_t channels,
+                                                  int64_t depth = INT64_MAX);
 template <class T>
 const EltwiseKernel<T>& eltwise_kernel();  // the active ISA's elementwise microkernels
 
