@@ -65,7 +65,8 @@ bool direct_block_data_pays(const Conv2dParams& p) {
          p.N >= get_num_threads();
 }
 
-// Where the implicit tile is AVX-512's 8x32 (its channel side a multiple of 32), it beats Winograd
+// Where the implicit tile is one of AVX-512's wide ones (8x32, or 6x64: channel side a multiple
+// of 32; measured with 8x32, 6x64 only faster), it beats Winograd
 // on layers of at most 32 channels and on dilated layers of at most 64 (2 threads, batch 8-16,
 // Winograd / implicit ms, forward; backward-data alike: 32 ch on 64x64 7.7 / 4.7, on 128x128
 // 12.6 / 9.5; 64 ch dilation 4 on 64x64 11.4 / 9.3, dilation 8 21.6 / 10.9, dilation 2 on 56x56

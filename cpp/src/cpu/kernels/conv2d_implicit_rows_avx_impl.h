@@ -1,10 +1,10 @@
-// conv2d_implicit_rows_avx_impl.h — the implicit-GEMM tiles' row stores in AVX registers, shared
+// conv2d_implicit_rows_avx_impl.h — the implicit-GEMM tiles' row moves in AVX registers, shared
 // by the AVX2 and AVX-512 tile files (each builds them with its own flags): a tile (positions x
-// channels) written as channel rows with bias and ReLU (store_channels_f32), and the tiled
-// convolution's two-bank interleave and its inverse, and the weight gradient's dY transpose (see
-// conv2d_implicit_tile.h). Each moves
-// 8x8 blocks through transpose8x8. Included inside the file's anonymous namespace, after
-// <immintrin.h>, <algorithm>, avx2_lanes_impl.h and conv2d_implicit_tile_impl.h.
+// channels) written as channel rows with bias and ReLU (store_channels_f32), the weight
+// gradient's dY transpose (transpose_f32), and the tiled convolution's two-bank interleave and
+// its inverse (see conv2d_implicit_tile.h). Each moves 8x8 blocks through transpose8x8.
+// Included inside the file's anonymous namespace, after <immintrin.h>, <algorithm>,
+// avx2_lanes_impl.h and conv2d_implicit_tile_impl.h.
 #pragma once
 
 // y[j*ldy + i] = act(tile[i*NR + j] + bias[j])  (i < mr <= MR, j < nk <= NR; bias may be null;
