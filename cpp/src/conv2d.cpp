@@ -66,9 +66,9 @@ bool direct_block_data_pays(const Conv2dParams& p) {
 }
 
 // Where the implicit tile is one of AVX-512's wide ones (8x32, or 6x64: channel side a multiple
-// of 32; measured with 8x32, 6x64 only faster), it beats Winograd
-// on layers of at most 32 channels and on dilated layers of at most 64 (2 threads, batch 8-16,
-// Winograd / implicit ms, forward; backward-data alike: 32 ch on 64x64 7.7 / 4.7, on 128x128
+// of 32; measured with 8x32, 6x64 only faster), it beats Winograd on layers of at most 32
+// channels and on dilated layers of at most 64 (2 threads, batch 8-16, Winograd / implicit ms,
+// forward; backward-data alike: 32 ch on 64x64 7.7 / 4.7, on 128x128
 // 12.6 / 9.5; 64 ch dilation 4 on 64x64 11.4 / 9.3, dilation 8 21.6 / 10.9, dilation 2 on 56x56
 // 9.0 / 7.2, on 128x128 38.9 / 39.4; undilated 64 ch stays Winograd: on 32x32 4.2 / 4.6, on 64x64
 // 7.8 / 9.8; 96 ch dilation 2 on 48x48 11.3 / 12.5). The AVX2 tile keeps Winograd (dilation 4:
