@@ -260,9 +260,10 @@ const ImplicitTileKernel<double>& implicit_tile_kernel<double>() {
 template <>
 const ImplicitTileKernel<float>& implicit_tile_kernel<float>(int64_t channels, int64_t depth) {
 #ifdef CNNFAST_X86
-  if (isa_active() == Isa::avx512 && channels % 64 == 0 && depth >= 128)
-    return conv2d_implicit_f32_6x64__avx512;
-  if (isa_active() == Isa::avx512 && channels % 32 == 0) return conv2d_implicit_f32_8x32__avx512;
+  if (isa_active() == Isa::avx512) {
+    if (channels % 64 == 0 && depth >= 128) return conv2d_implicit_f32_6x64__avx512;
+    if (channels % 32 == 0) return conv2d_implicit_f32_8x32__avx512;
+  }
 #endif
   return implicit_tile_kernel<float>();
 }
