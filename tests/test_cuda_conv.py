@@ -52,6 +52,20 @@ def test_conv2d_backward_needs_input_grad_and_no_bias(rng):
     close(got[1], want[1])
 
 
+@pytest.mark.parametrize("n, c, k, h, w", [
+    (7, 2, 3, 33, 29),   # planes > 256: each thread steps within a plane, parts split planes
+    (300, 1, 2, 7, 7),   # planes < 256: each step crosses planes
+    (1, 1, 1, 1, 1),
+])
+def test_conv2d_bias_gradient_split_over_blocks(rng, n, c, k, h, w):
+    # db sums N·P·Q terms per channel over several blocks each (eltwise.cu's bias_grad)
+    x, wt, b = f32(rng, n, c, h, w), f32(rng, k, c, 1, 1), f32(rng, k)
+    gy = f32(rng, n, k, h, w)
+    got = F.conv2d_backward(*dev(gy, x, wt, b), needs_input_grad=(False, False, True))
+    assert got[0] is None and got[1] is None
+    close(got[2], gy.astype(np.float64).sum(axis=(0, 2, 3)), what="grad_bias")
+
+
 def check_forward_backward(rng, fwd, bwd, x, wt, b, **kw):
     """The device forward and all three gradients against the CPU op's."""
     y = fwd(x, wt, b, **kw)

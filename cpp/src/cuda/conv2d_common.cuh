@@ -1,8 +1,8 @@
 // conv2d_common.cuh — what the CUDA conv2d files share: the batch split that keeps every tensor
-// of one launch under 2^30 elements (the kernels' offsets are 32-bit), the SM count, and the
-// depthwise kernels (conv2d_depthwise.cu: groups == C, one input channel per group, any channel
-// multiplier) that conv2d_implicit_gemm.cu hands those shapes to. on_host runs the same element
-// bodies on host arrays (the test hooks of cuda::emulate).
+// of one launch under 2^30 elements (the kernels' offsets are 32-bit), the stride phases' taps,
+// and the depthwise kernels (conv2d_depthwise.cu: groups == C, one input channel per group, any
+// channel multiplier) that conv2d_implicit_gemm.cu hands those shapes to. on_host runs the same
+// element bodies on host arrays (the test hooks of cuda::emulate).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -10,10 +10,9 @@
 #include <stdexcept>
 
 #include "cnnfast/conv.h"
+#include "cuda/runtime.cuh"
 
 namespace cnnfast::cuda {
-
-int multiprocessors();  // of the current device (100 when it can't be read)
 
 // Images per launch so that every tensor of a launch (and `extra` elements per image) stays
 // under 2^30 elements; throws when one image is already too large.

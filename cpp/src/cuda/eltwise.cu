@@ -26,15 +26,24 @@ __global__ void bias_add_kernel(int64_t total, int64_t C, int64_t S, float* y, c
   CNNFAST_GRID_STRIDE(i, total) { y[i] += b[(i / S) % C]; }
 }
 
-// db[c] += Σ_{n, s} dy[n, c, s]: one block per channel, summed in double.
-__global__ void bias_grad_kernel(int64_t N, int64_t C, int64_t S, float* db, const float* dy) {
+// db[c] += Σ_{n, s} dy[n, c, s]: block (c, part) sums the part-th run of `per_part` elements of
+// channel c's N·S (in double, walking (n, s) without a division per element) and adds it into
+// db[c] atomically — one block per channel alone left most of the GPU idle on few channels.
+__global__ void bias_grad_kernel(int64_t N, int64_t C, int64_t S, int64_t per_part, float* db,
+                                 const float* dy) {
   __shared__ double partial[kThreads / 32];
-  const int64_t c = blockIdx.x;
+  const int64_t c = blockIdx.x, begin = int64_t(blockIdx.y) * per_part;
+  const int64_t end = begin + per_part < N * S ? begin + per_part : N * S;
+  const int64_t step = blockDim.x, dn = step / S, ds = step % S;
+  int64_t j = begin + threadIdx.x, n = j / S, s = j - n * S;
   double sum = 0;
-  for (int64_t i = threadIdx.x; i < N * S; i += blockDim.x)
-    sum += dy[((i / S) * C + c) * S + i % S];  // element i = (n, s) of channel c
+  for (; j < end; j += step) {
+    sum += dy[(n * C + c) * S + s];
+    n += dn, s += ds;
+    if (s >= S) s -= S, ++n;
+  }
   sum = block_sum<kThreads>(sum, partial);
-  if (threadIdx.x == 0) db[c] += float(sum);
+  if (threadIdx.x == 0) atomicAdd(&db[c], float(sum));
 }
 
 // out = a + alpha·b (out may alias a or b)
@@ -127,7 +136,13 @@ void bias_add(int64_t N, int64_t C, int64_t S, float* y, const float* b) {
 
 void bias_grad(int64_t N, int64_t C, int64_t S, float* db, const float* dy) {
   if (C <= 0 || N * S <= 0) return;
-  bias_grad_kernel<<<unsigned(C), kThreads>>>(N, C, S, db, dy);
+  // about four blocks per multiprocessor, each over at least 8 elements per thread
+  const int64_t total = N * S, want = (4 * int64_t(multiprocessors()) + C - 1) / C;
+  const int64_t parts = std::max<int64_t>(
+      1, std::min<int64_t>({want, (total + 8 * kThreads - 1) / (8 * kThreads), 65535}));
+  const int64_t per_part = (total + parts - 1) / parts;
+  bias_grad_kernel<<<dim3(unsigned(C), unsigned((total + per_part - 1) / per_part)), kThreads>>>(
+      N, C, S, per_part, db, dy);
   CNNFAST_CUDA_CHECK_LAUNCH("bias_grad_kernel");
 }
 

@@ -32,6 +32,8 @@ namespace cnnfast::cuda {
 
 constexpr int kThreads = 256;  // threads per block of the elementwise / grid-stride kernels
 
+int multiprocessors();  // of the current device (100 when it can't be read)
+
 inline unsigned blocks_for(int64_t n, int threads = kThreads) {
   const int64_t b = (n + threads - 1) / threads;
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(b, int64_t(1) << 20)));
