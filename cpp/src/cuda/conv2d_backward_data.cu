@@ -4,6 +4,8 @@
 //   per stride phase (h mod sh, w mod sw): a stride-1 convolution of dy with the taps that reach
 //     that phase: rows = the phase's input pixels, cols = C/G, depth = K/G·(its taps) — no
 //     multiply by the zeros a strided scatter holds; a phase no tap reaches is written with zeros.
+//     The phase's taps of w are first packed channel-fastest (coalesced weight gathers; read in
+//     place they cost a quarter more time than the forward on the same GEMM shape).
 //   narrow inputs (C/G < 32, which would waste most of a 32-wide column tile): dcol = Wᵀ·dy
 //     (rows = N·P·Q, cols = C/G·R·S, depth = K/G, ≤ 256 MiB of scratch per launch) gathered back
 //     into dx (col2im, each dx element visiting only the taps of its phase).
@@ -41,18 +43,28 @@ struct DataImage {
     return {j * PQ + oh * W + ow, oh, ow};
   }
 };
-// B(k = (j, ir, is), ci) = w[g·Kg + j, ci, r0 + ir·step_r, s0 + is·step_s]
+// The phase's taps of w packed with the input channel fastest, so that a warp's weight gathers
+// are one contiguous run (read in place, w's (R, S) stride scattered them over many lines):
+// wp[g, k = (j, ir, is), ci] = w[g·Kg + j, ci, r0 + ir·step_r, s0 + is·step_s]
+struct PackPhaseWeight {
+  float* wp;
+  const float* w;
+  FastDiv Cg, KgT, T, TS;
+  int Kg, RS, S, r0, step_r, s0, step_s;
+  CNNFAST_HD void operator()(int i) const {
+    const int gk = Cg.div(i), ci = i - gk * Cg.d, g = KgT.div(gk), k = gk - g * KgT.d;
+    const int j = T.div(k), t = k - j * T.d, ir = TS.div(t), is = t - ir * TS.d;
+    wp[i] = w[((g * Kg + j) * Cg.d + ci) * RS + (r0 + ir * step_r) * S + s0 + is * step_s];
+  }
+};
+// B(k, ci) = wp[g, k, ci]
 struct DataWeight {
   static constexpr bool kFixedFast = true;
   const float* src;
   int H = 1, W = 1;
-  FastDiv T, TS;
-  int KgCgRS, CgRS, RS, S, r0, step_r, s0, step_s;
-  CNNFAST_HD Point fixed(int g, int ci) const { return {g * KgCgRS + ci * RS, 0, 0}; }
-  CNNFAST_HD Point vary(int, int k) const {
-    const int j = T.div(k), t = k - j * T.d, ir = TS.div(t), is = t - ir * TS.d;
-    return {j * CgRS + (r0 + ir * step_r) * S + s0 + is * step_s, 0, 0};
-  }
+  int KgTCg, Cg;
+  CNNFAST_HD Point fixed(int g, int ci) const { return {g * KgTCg + ci, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const { return {k * Cg, 0, 0}; }
 };
 // dx[n, g·Cg + ci, ph + sh·a, pw + sw·b] = v
 struct DataStore {
@@ -129,8 +141,20 @@ struct Col2im {
   }
 };
 
-__global__ void col2im_kernel(int total, Col2im body) {
+// body(i) for i < total: the packing of a phase's weights, col2im
+template <class Body>
+__global__ void each_index_kernel(int total, Body body) {
   CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
+}
+
+template <class Body>
+void for_each_index(bool on_host, int64_t total, const Body& body, const char* what) {
+  if (on_host) {
+    for (int i = 0; i < int(total); ++i) body(i);
+    return;
+  }
+  each_index_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
+  check(cudaGetLastError(), what, __FILE__, __LINE__);
 }
 
 struct Exec {
@@ -141,28 +165,56 @@ struct Exec {
 void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
                           const float* w) {
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
+  struct Phase {
+    int64_t ph, pw;
+    PhaseTaps th, tw;
+    int64_t T, packed_at;  // taps, offset of its packed weights
+  };
+  std::vector<Phase> phases;
+  int64_t packed = 0;
+  for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
+    for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
+      const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.R);
+      const PhaseTaps tw = phase_taps(pw, p.stride_w, p.pad_left, p.dil_w, p.S);
+      const int64_t T = int64_t(th.n) * tw.n;
+      phases.push_back({ph, pw, th, tw, T, packed});
+      packed += p.groups * Kg * T * Cg;  // each tap reaches one phase: packed <= w's size
+    }
+  std::vector<float> host_buf;
+  std::unique_ptr<Scratch<float>> dev_buf;
+  float* wp;
+  if (e.on_host) {
+    host_buf.resize(size_t(std::max<int64_t>(packed, 1)));
+    wp = host_buf.data();
+  } else {
+    dev_buf = std::make_unique<Scratch<float>>(std::max<int64_t>(packed, 1));
+    wp = dev_buf->get();
+  }
+  for (const Phase& f : phases)
+    if (f.T > 0) {
+      const PackPhaseWeight pack{wp + f.packed_at, w, FastDiv(Cg), FastDiv(Kg * f.T),
+                                 FastDiv(f.T), FastDiv(f.tw.n), int(Kg), int(RS), int(p.S),
+                                 f.th.r0, f.th.step, f.tw.r0, f.tw.step};
+      for_each_index(e.on_host, p.groups * Kg * f.T * Cg, pack,
+                     "launch of conv2d backward-data (weight packing)");
+    }
   for_chunks(p, images_per_launch(p), [&](const Conv2dParams& s, int64_t n0) {
-    for (int64_t ph = 0; ph < std::min(p.stride_h, p.H); ++ph)
-      for (int64_t pw = 0; pw < std::min(p.stride_w, p.W); ++pw) {
-        const PhaseTaps th = phase_taps(ph, p.stride_h, p.pad_top, p.dil_h, p.R);
-        const PhaseTaps tw = phase_taps(pw, p.stride_w, p.pad_left, p.dil_w, p.S);
-        const int64_t Ha = (p.H - ph + p.stride_h - 1) / p.stride_h;
-        const int64_t Wa = (p.W - pw + p.stride_w - 1) / p.stride_w;
-        const int64_t T = int64_t(th.n) * tw.n;
-        const FastDiv fT(std::max<int64_t>(T, 1)), fTS(std::max(tw.n, 1));
-        const DataImage A{dy + n0 * p.K * PQ, int(p.P), int(p.Q), FastDiv(Ha * Wa), FastDiv(Wa),
-                          fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), th.o0, th.delta,
-                          tw.o0, tw.delta};
-        const DataWeight B{w, 1, 1, fT, fTS, int(Kg * Cg * RS), int(Cg * RS), int(RS),
-                           int(p.S), th.r0, th.step, tw.r0, tw.step};
-        const DataStore St{dx + n0 * p.C * HW, FastDiv(Ha * Wa), FastDiv(Wa), int(p.C * HW),
-                           int(Cg * HW), int(HW), int(p.W), int(ph), int(pw),
-                           int(p.stride_h), int(p.stride_w)};
-        const int64_t rows = s.N * Ha * Wa;
-        const int tn = gemm::lanes_for(Cg), tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
-        gemm::run_tiled(e.on_host, "launch of conv2d backward-data (implicit GEMM)", tm, tn,
-                        p.groups, rows, Cg, Kg * T, 1, A, B, St);  // T == 0: zeros
-      }
+    for (const Phase& f : phases) {
+      const int64_t Ha = (p.H - f.ph + p.stride_h - 1) / p.stride_h;
+      const int64_t Wa = (p.W - f.pw + p.stride_w - 1) / p.stride_w;
+      const FastDiv fT(std::max<int64_t>(f.T, 1)), fTS(std::max(f.tw.n, 1));
+      const DataImage A{dy + n0 * p.K * PQ, int(p.P), int(p.Q), FastDiv(Ha * Wa), FastDiv(Wa),
+                        fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), f.th.o0, f.th.delta,
+                        f.tw.o0, f.tw.delta};
+      const DataWeight B{wp + f.packed_at, 1, 1, int(Kg * f.T * Cg), int(Cg)};
+      const DataStore St{dx + n0 * p.C * HW, FastDiv(Ha * Wa), FastDiv(Wa), int(p.C * HW),
+                         int(Cg * HW), int(HW), int(p.W), int(f.ph), int(f.pw),
+                         int(p.stride_h), int(p.stride_w)};
+      const int64_t rows = s.N * Ha * Wa;
+      const int tn = gemm::lanes_for(Cg), tm = gemm::rows_lanes_for(rows, Cg, tn, p.groups, e.sms);
+      gemm::run_tiled(e.on_host, "launch of conv2d backward-data (implicit GEMM)", tm, tn,
+                      p.groups, rows, Cg, Kg * f.T, 1, A, B, St);  // T == 0: zeros
+    }
   });
 }
 
@@ -195,13 +247,7 @@ void backward_data_dcol(const Exec& e, const Conv2dParams& p, float* dx, const f
                       int(p.dil_h), int(p.dil_w), int(step_r), int(step_s),
                       int(step_r * p.dil_h / p.stride_h), int(step_s * p.dil_w / p.stride_w),
                       int(rows)};
-    const int64_t total = s.N * p.C * HW;
-    if (e.on_host) {
-      for (int i = 0; i < int(total); ++i) body(i);
-      return;
-    }
-    col2im_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
-    CNNFAST_CUDA_CHECK_LAUNCH("col2im_kernel");
+    for_each_index(e.on_host, s.N * p.C * HW, body, "launch of conv2d backward-data (col2im)");
   });
 }
 
