@@ -128,8 +128,8 @@ void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, con
   });
 }
 
-// dw += dy ⋆ x. Few output tiles and a long sum: the sum is split over blocks to fill two whole
-// waves of the GPU (gemm::run's splits == 0), each block over at least 16 slices.
+// dw += dy ⋆ x. Few output tiles and a long sum: the sum is split over blocks to fill one whole
+// wave of the GPU (gemm::run's splits == 0), each block over at least 16 slices.
 void backward_weight(const Exec& e, const Conv2dParams& p, float* dw, const float* dy,
                      const float* x) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
