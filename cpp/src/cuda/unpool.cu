@@ -4,12 +4,12 @@
 // claimant write (forward) or read back (backward, its exact adjoint; others get 0).
 // When the caller passes the pooling windows that made the switches (pool_fast.cuh's 32-bit
 // fast path: regular windows, dilation 1, int-sized), one pass suffices: forward — windows that
-// tile the plane write their whole block (x at the switch, 0 elsewhere); other windows write
-// their cell (the stride-sized share of the plane each window starts) with, per element, x of
-// the last covering window whose switch it is — and backward reads dy at a window's switch unless
-// a later window (raster order) has the same one. Valid while every switch lies inside its own
-// window (then only covering windows can share a slot); that is checked in the same pass, and a
-// violation (or an out-of-range index) reruns the claim path above, which reports bad indices.
+// tile the plane write their whole block (x at the switch, 0 elsewhere); overlapping ones, on a
+// zeroed y, write x at their switch unless a later window (raster order) has the same switch —
+// and backward reads dy at its switch under the same rule. Valid while every switch lies inside
+// its own window (then only covering windows can share a slot); that is checked in the same pass,
+// and a violation (or an out-of-range index) reruns the claim path above, which reports bad
+// indices.
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -83,45 +83,14 @@ CNNFAST_HD inline bool last_writer(const fast::Geo& g, int j, int plane, int64_t
   return last;
 }
 
-// Window o's cell of the big plane — [o·s − pad, o·s − pad + s) along each dim, clipped to the
-// plane, the last cell also the tail; the cells tile the plane — written whole (no zeroing pass,
-// coalesced rows): each element gets x of the last covering window (raster order) whose switch
-// it is, else 0; the last writer wins, as on the CPU. The gathers see only covering windows, so
-// each thread also checks its own window's switch (off it: the flag, and the host's claim path).
-CNNFAST_HD inline void forward_cell(const fast::Geo& g, int o, float* y, const float* x,
+// Window j's share of the unpooling forward (y zeroed before): y[switch] = x[j] unless a later
+// window (raster order) has the same switch — the last writer wins, as on the CPU.
+CNNFAST_HD inline void forward_fast(const fast::Geo& g, int j, float* y, const float* x,
                                     const int64_t* idx, long long* outside) {
   fast::Pos at;
   int64_t v;
-  fast::own_switch(g, o, idx, outside, &at, &v);
-  const int pos[3] = {at.d, at.h, at.w};
-  int lo[3], hi[3];
-  for (int d = 0; d < 3; ++d) {
-    const int start = pos[d] * g.s[d] - g.pad[d];
-    lo[d] = fast::imax(start, 0);
-    hi[d] = pos[d] == g.out[d] - 1 ? g.in[d] : fast::imin(start + g.s[d], g.in[d]);
-  }
-  const int in0 = at.plane * g.in_plane, out0 = at.plane * g.out_plane;
-  for (int dd = lo[0]; dd < hi[0]; ++dd) {
-    int d0, d1;
-    fast::cover(g, 0, dd, &d0, &d1);
-    for (int hh = lo[1]; hh < hi[1]; ++hh) {
-      int h0, h1;
-      fast::cover(g, 1, hh, &h0, &h1);
-      const int row = (dd * g.in[1] + hh) * g.in[2];
-      for (int ww = lo[2]; ww < hi[2]; ++ww) {
-        int w0, w1;
-        fast::cover(g, 2, ww, &w0, &w1);
-        float val = 0.f;
-        for (int od = d0; od <= d1; ++od)
-          for (int oh = h0; oh <= h1; ++oh)
-            for (int ow = w0; ow <= w1; ++ow) {
-              const int j = out0 + (od * g.out[1] + oh) * g.out[2] + ow;
-              if (idx[j] == row + ww) val = x[j];
-            }
-        y[in0 + row + ww] = val;
-      }
-    }
-  }
+  if (!fast::own_switch(g, j, idx, outside, &at, &v)) return;
+  if (last_writer(g, j, at.plane, v, idx)) y[int64_t(at.plane) * g.in_plane + v] = x[j];
 }
 
 // dx[j] = dy[switch of j] unless a later window has the same switch (its slot was overwritten).
@@ -146,9 +115,9 @@ __global__ void unpool_forward_tiled_kernel(fast::Geo g, int total, float* y, co
   CNNFAST_GRID_STRIDE_INT(o, total) { forward_tile(g, o, y, x, idx, outside); }
 }
 
-__global__ void unpool_forward_cell_kernel(fast::Geo g, int total, float* y, const float* x,
+__global__ void unpool_forward_fast_kernel(fast::Geo g, int total, float* y, const float* x,
                                            const int64_t* idx, long long* outside) {
-  CNNFAST_GRID_STRIDE_INT(o, total) { forward_cell(g, o, y, x, idx, outside); }
+  CNNFAST_GRID_STRIDE_INT(e, total) { forward_fast(g, e, y, x, idx, outside); }
 }
 
 __global__ void unpool_backward_fast_kernel(fast::Geo g, int total, float* dx, const float* dy,
@@ -197,16 +166,19 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
                         const PoolParams* windows) {
   fast::Geo g;
   if (fast_geo(p, windows, &g)) {
-    const int64_t n = p.planes * p.in_count;  // one thread per window
+    const int64_t m = p.planes * p.out_count;
     ErrorFlag outside;
     if (fast::tiles(g)) {
+      const int64_t n = p.planes * p.in_count;
       unpool_forward_tiled_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
                                                                outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_tiled_kernel");
     } else {
-      unpool_forward_cell_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
+      const int64_t n = p.planes * p.in_count;
+      fill_bytes(y, 0, m * int64_t(sizeof(float)));
+      unpool_forward_fast_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
                                                               outside.ptr());
-      CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_cell_kernel");
+      CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_fast_kernel");
     }
     int64_t v = 0;
     if (!outside.raised(&v)) return;  // else: the claim path (it rewrites all of y)
@@ -253,7 +225,8 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
     if (fast::tiles(g)) {
       for (int o = 0; o < int(p.planes * p.in_count); ++o) forward_tile(g, o, y, x, idx, outside);
     } else {
-      for (int o = 0; o < int(p.planes * p.in_count); ++o) forward_cell(g, o, y, x, idx, outside);
+      std::fill(y, y + m, 0.f);
+      for (int j = 0; j < int(p.planes * p.in_count); ++j) forward_fast(g, j, y, x, idx, outside);
     }
     set_last_pool_path(outside[0] ? "fallback" : "fast");
     if (!outside[0]) return;
