@@ -4,15 +4,17 @@
 // claimant write (forward) or read back (backward, its exact adjoint; others get 0).
 // When the caller passes the pooling windows that made the switches (pool_fast.cuh's 32-bit
 // fast path: regular windows, dilation 1, int-sized), one pass suffices: forward — windows that
-// tile the plane write their whole block (x at the switch, 0 elsewhere); overlapping ones, on a
-// zeroed y, write x at their switch unless a later window (raster order) has the same switch —
-// and backward reads dy at its switch under the same rule. Valid while every switch lies inside
+// tile the plane write their whole block (x at the switch, 0 elsewhere); other 2-D / 1-D ones
+// write their stride-sized cell of y whole from the few windows that reach it (forward_cell2d);
+// 3-D ones, on a zeroed y, write x at their switch unless a later window (raster order) has the
+// same switch — and backward reads dy at its switch under the same rule. Valid while every switch lies inside
 // its own window (then only covering windows can share a slot); that is checked in the same pass,
 // and a violation (or an out-of-range index) reruns the claim path above, which reports bad
 // indices.
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/pool_fast.cuh"
@@ -93,6 +95,58 @@ CNNFAST_HD inline void forward_fast(const fast::Geo& g, int j, float* y, const f
   if (last_writer(g, j, at.plane, v, idx)) y[int64_t(at.plane) * g.in_plane + v] = x[j];
 }
 
+// 2-D / 1-D windows whose cells each see at most (M+1)² windows: window o writes its cell of y —
+// rows [oh·s − pad, oh·s − pad + s) clipped to the plane (the last cell also the tail), columns
+// likewise; the cells tile the plane — whole, so y needs no zeroing pass. As every switch lies
+// inside its own window (checked here for window o), only windows (oh − a, ow − b), a, b ≤ M =
+// ⌊(k − 1)/s⌋, can point into the cell: an element gets x of the last of them (raster order)
+// whose switch it is, else 0.
+template <int M>
+CNNFAST_HD inline void forward_cell2d(const fast::Geo& g, int o, float* y, const float* x,
+                                      const int64_t* idx, long long* outside) {
+  fast::Pos at;
+  int64_t v;
+  fast::own_switch(g, o, idx, outside, &at, &v);
+  int64_t sw[M + 1][M + 1];
+  float xv[M + 1][M + 1];
+CNNFAST_UNROLL
+  for (int a = 0; a <= M; ++a)
+CNNFAST_UNROLL
+    for (int b = 0; b <= M; ++b) {
+      const bool there = at.h >= a && at.w >= b;
+      const int j = o - a * g.out[2] - b;
+      sw[a][b] = there ? idx[j] : -1;
+      xv[a][b] = there ? x[j] : 0.f;
+    }
+  const int h0 = at.h * g.s[1] - g.pad[1], w0 = at.w * g.s[2] - g.pad[2];
+  const int h_end = at.h == g.out[1] - 1 ? g.in[1] : fast::imin(h0 + g.s[1], g.in[1]);
+  const int w_end = at.w == g.out[2] - 1 ? g.in[2] : fast::imin(w0 + g.s[2], g.in[2]);
+  float* plane = y + int64_t(at.plane) * g.in_plane;
+  for (int h = fast::imax(h0, 0); h < h_end; ++h)
+    for (int w = fast::imax(w0, 0); w < w_end; ++w) {
+      const int e = h * g.in[2] + w;
+      float val = 0.f;
+CNNFAST_UNROLL
+      for (int a = M; a >= 0; --a)
+CNNFAST_UNROLL
+        for (int b = M; b >= 0; --b)
+          if (sw[a][b] == e) val = xv[a][b];
+      plane[e] = val;
+    }
+}
+
+// fn(std::integral_constant<int, M>) for forward_cell2d's M when it applies to g (2-D or 1-D
+// windows that overlap or leave gaps, M <= 2); false otherwise.
+template <class Fn>
+bool with_cell_reach(const fast::Geo& g, Fn&& fn) {
+  if (fast::tiles(g) || g.in[0] != 1 || g.out[0] != 1) return false;
+  const int m = std::max((g.k[1] - 1) / g.s[1], (g.k[2] - 1) / g.s[2]);
+  if (m == 0) fn(std::integral_constant<int, 0>{});
+  else if (m == 1) fn(std::integral_constant<int, 1>{});
+  else if (m == 2) fn(std::integral_constant<int, 2>{});
+  return m <= 2;
+}
+
 // dx[j] = dy[switch of j] unless a later window has the same switch (its slot was overwritten).
 CNNFAST_HD inline void backward_fast(const fast::Geo& g, int j, float* dx, const float* dy,
                                      const int64_t* idx, long long* outside) {
@@ -113,6 +167,12 @@ CNNFAST_HD inline void forward_tile(const fast::Geo& g, int o, float* y, const f
 __global__ void unpool_forward_tiled_kernel(fast::Geo g, int total, float* y, const float* x,
                                             const int64_t* idx, long long* outside) {
   CNNFAST_GRID_STRIDE_INT(o, total) { forward_tile(g, o, y, x, idx, outside); }
+}
+
+template <int M>
+__global__ void unpool_forward_cell2d_kernel(fast::Geo g, int total, float* y, const float* x,
+                                             const int64_t* idx, long long* outside) {
+  CNNFAST_GRID_STRIDE_INT(o, total) { forward_cell2d<M>(g, o, y, x, idx, outside); }
 }
 
 __global__ void unpool_forward_fast_kernel(fast::Geo g, int total, float* y, const float* x,
@@ -168,13 +228,16 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
   if (fast_geo(p, windows, &g)) {
     const int64_t m = p.planes * p.out_count;
     ErrorFlag outside;
+    const int64_t n = p.planes * p.in_count;  // one thread per window
     if (fast::tiles(g)) {
-      const int64_t n = p.planes * p.in_count;
       unpool_forward_tiled_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
                                                                outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_tiled_kernel");
-    } else {
-      const int64_t n = p.planes * p.in_count;
+    } else if (!with_cell_reach(g, [&](auto M) {
+                 unpool_forward_cell2d_kernel<decltype(M)::value>
+                     <<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx, outside.ptr());
+                 CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_cell2d_kernel");
+               })) {
       fill_bytes(y, 0, m * int64_t(sizeof(float)));
       unpool_forward_fast_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
                                                               outside.ptr());
@@ -222,11 +285,15 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
     const int m = int(p.planes * p.out_count);
     std::fill(y, y + m, std::numeric_limits<float>::quiet_NaN());  // every element is written
     long long outside[2] = {0, 0};
+    const int n = int(p.planes * p.in_count);
     if (fast::tiles(g)) {
-      for (int o = 0; o < int(p.planes * p.in_count); ++o) forward_tile(g, o, y, x, idx, outside);
-    } else {
+      for (int o = 0; o < n; ++o) forward_tile(g, o, y, x, idx, outside);
+    } else if (!with_cell_reach(g, [&](auto M) {
+                 for (int o = 0; o < n; ++o)
+                   forward_cell2d<decltype(M)::value>(g, o, y, x, idx, outside);
+               })) {
       std::fill(y, y + m, 0.f);
-      for (int j = 0; j < int(p.planes * p.in_count); ++j) forward_fast(g, j, y, x, idx, outside);
+      for (int j = 0; j < n; ++j) forward_fast(g, j, y, x, idx, outside);
     }
     set_last_pool_path(outside[0] ? "fallback" : "fast");
     if (!outside[0]) return;
