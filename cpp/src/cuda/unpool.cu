@@ -7,10 +7,10 @@
 // tile the plane write their whole block (x at the switch, 0 elsewhere); other 2-D / 1-D ones
 // write their stride-sized cell of y whole from the few windows that reach it (forward_cell2d);
 // 3-D ones, on a zeroed y, write x at their switch unless a later window (raster order) has the
-// same switch — and backward reads dy at its switch under the same rule. Valid while every switch lies inside
-// its own window (then only covering windows can share a slot); that is checked in the same pass,
-// and a violation (or an out-of-range index) reruns the claim path above, which reports bad
-// indices.
+// same switch — and backward reads dy at its switch under the same rule. Valid while every
+// switch lies inside its own window (then only covering windows can share a slot); that is
+// checked in the same pass, and a violation (or an out-of-range index) reruns the claim path
+// above, which reports bad indices.
 #include <algorithm>
 #include <limits>
 #include <string>
