@@ -141,21 +141,19 @@ struct Col2im {
   }
 };
 
-// body(i) for i < total: the packing of a phase's weights, col2im
-template <class Body>
-__global__ void each_index_kernel(int total, Body body) {
-  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
-}
-
-template <class Body>
-void for_each_index(bool on_host, int64_t total, const Body& body, const char* what) {
-  if (on_host) {
-    for (int i = 0; i < int(total); ++i) body(i);
-    return;
+// `count` floats of scratch: host memory for the emulation, else device memory (stream-ordered).
+class Buffer {
+ public:
+  Buffer(bool on_host, int64_t count) {
+    if (on_host) host_.resize(size_t(count));
+    else dev_ = std::make_unique<Scratch<float>>(count);
   }
-  each_index_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
-  check(cudaGetLastError(), what, __FILE__, __LINE__);
-}
+  float* get() { return dev_ ? dev_->get() : host_.data(); }
+
+ private:
+  std::vector<float> host_;
+  std::unique_ptr<Scratch<float>> dev_;
+};
 
 struct Exec {
   bool on_host;
@@ -180,16 +178,8 @@ void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const
       phases.push_back({ph, pw, th, tw, T, packed});
       packed += p.groups * Kg * T * Cg;  // each tap reaches one phase: packed <= w's size
     }
-  std::vector<float> host_buf;
-  std::unique_ptr<Scratch<float>> dev_buf;
-  float* wp;
-  if (e.on_host) {
-    host_buf.resize(size_t(std::max<int64_t>(packed, 1)));
-    wp = host_buf.data();
-  } else {
-    dev_buf = std::make_unique<Scratch<float>>(std::max<int64_t>(packed, 1));
-    wp = dev_buf->get();
-  }
+  Buffer packed_w(e.on_host, std::max<int64_t>(packed, 1));
+  float* const wp = packed_w.get();
   for (const Phase& f : phases)
     if (f.T > 0) {
       const PackPhaseWeight pack{wp + f.packed_at, w, FastDiv(Cg), FastDiv(Kg * f.T),
@@ -222,16 +212,8 @@ void backward_data_dcol(const Exec& e, const Conv2dParams& p, float* dx, const f
                         const float* w, int64_t per) {
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
   const int64_t dcol_elems = std::min(per, p.N) * PQ * p.C * RS;
-  std::vector<float> host_buf;
-  std::unique_ptr<Scratch<float>> dev_buf;
-  float* dcol;
-  if (e.on_host) {
-    host_buf.resize(size_t(dcol_elems));
-    dcol = host_buf.data();
-  } else {
-    dev_buf = std::make_unique<Scratch<float>>(dcol_elems);
-    dcol = dev_buf->get();
-  }
+  Buffer dcol_buf(e.on_host, dcol_elems);
+  float* const dcol = dcol_buf.get();
   for_chunks(p, per, [&](const Conv2dParams& s, int64_t n0) {
     const int64_t rows = s.N * PQ, cols = Cg * RS;
     const DcolGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(p.K * PQ), int(Kg * PQ)};

@@ -1,8 +1,8 @@
 // conv2d_common.cuh — what the CUDA conv2d files share: the batch split that keeps every tensor
 // of one launch under 2^30 elements (the kernels' offsets are 32-bit), the stride phases' taps,
 // and the depthwise kernels (conv2d_depthwise.cu: groups == C, one input channel per group, any
-// channel multiplier) that conv2d_implicit_gemm.cu hands those shapes to. on_host runs the same
-// element bodies on host arrays (the test hooks of cuda::emulate).
+// channel multiplier) that conv2d_implicit_gemm.cu hands those shapes to, and for_each_index.
+// on_host runs the same element bodies on host arrays (the test hooks of cuda::emulate).
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -57,6 +57,23 @@ inline PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t 
     t.o0 = int((phase + pad - r0 * dil) / stride);  // exact
   }
   return t;
+}
+
+// body(i) for every i < total (< 2^31): thread by thread on the host (the emulation), else one
+// grid-stride kernel launch — the element-per-thread passes (depthwise, col2im, weight packing).
+template <class Body>
+__global__ void each_index_kernel(int total, Body body) {
+  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
+}
+template <class Body>
+void for_each_index(bool on_host, int64_t total, const Body& body, const char* what) {
+  if (total <= 0) return;
+  if (on_host) {
+    for (int i = 0; i < int(total); ++i) body(i);
+    return;
+  }
+  each_index_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
+  check(cudaGetLastError(), what, __FILE__, __LINE__);
 }
 
 inline bool depthwise_applies(const Conv2dParams& p) {

@@ -158,16 +158,6 @@ struct WgtTerm {
   }
 };
 
-__global__ void fwd_kernel(int total, Fwd body) {
-  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
-}
-__global__ void fwd_row_kernel(int total, FwdRow body) {
-  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
-}
-__global__ void data_kernel(int total, Data body) {
-  CNNFAST_GRID_STRIDE(i, total) { body(int(i)); }
-}
-
 constexpr int kTapGroup = 9, kWgtThreads = 256;
 
 // blockIdx.x = channel k, blockIdx.y = pixel slice; taps [t0, t0 + kTapGroup). Each thread
@@ -207,17 +197,6 @@ __global__ void __launch_bounds__(kWgtThreads) wgt_kernel(float* dw, WgtTerm ter
   }
 }
 
-template <class Body, class Kernel>
-void elementwise(bool on_host, int64_t total, const Body& body, Kernel kernel, const char* name) {
-  if (total <= 0) return;
-  if (on_host) {
-    for (int i = 0; i < int(total); ++i) body(i);
-    return;
-  }
-  kernel<<<blocks_for(total), kThreads>>>(int(total), body);
-  check(cudaGetLastError(), name, __FILE__, __LINE__);
-}
-
 }  // namespace
 
 void depthwise_forward(bool on_host, const Conv2dParams& p, float* y, const float* x,
@@ -230,13 +209,12 @@ void depthwise_forward(bool on_host, const Conv2dParams& p, float* y, const floa
       const int64_t qb = (p.Q + kRowOut - 1) / kRowOut;
       const FwdRow body{ys, xs, w, b, geo_of(s), FastDiv(qb), FastDiv(p.P * qb),
                         FastDiv(p.K * p.P * qb), relu};
-      elementwise(on_host, s.N * p.K * p.P * qb, body, fwd_row_kernel,
-                  "launch of conv2d forward (depthwise rows)");
+      for_each_index(on_host, s.N * p.K * p.P * qb, body,
+                     "launch of conv2d forward (depthwise rows)");
       return;
     }
     const Fwd body{ys, xs, w, b, geo_of(s), relu};
-    elementwise(on_host, s.N * p.K * p.P * p.Q, body, fwd_kernel,
-                "launch of conv2d forward (depthwise)");
+    for_each_index(on_host, s.N * p.K * p.P * p.Q, body, "launch of conv2d forward (depthwise)");
   });
 }
 
@@ -249,8 +227,8 @@ void depthwise_backward_data(bool on_host, const Conv2dParams& p, float* dx, con
     const Data body{dx + n0 * p.C * p.H * p.W, dy + n0 * p.K * p.P * p.Q, w, geo_of(s),
                     int(step_r), int(step_s), int(step_r * p.dil_h / p.stride_h),
                     int(step_s * p.dil_w / p.stride_w)};
-    elementwise(on_host, s.N * p.C * p.H * p.W, body, data_kernel,
-                "launch of conv2d backward-data (depthwise)");
+    for_each_index(on_host, s.N * p.C * p.H * p.W, body,
+                   "launch of conv2d backward-data (depthwise)");
   });
 }
 
