@@ -136,10 +136,11 @@ CNNFAST_UNROLL
 }
 
 // fn(std::integral_constant<int, M>) for forward_cell2d's M when it applies to g (2-D or 1-D
-// windows that overlap or leave gaps, M <= 2); false otherwise.
+// windows, M <= 2; the callers take windows that tile the plane to forward_tile first); false
+// otherwise.
 template <class Fn>
 bool with_cell_reach(const fast::Geo& g, Fn&& fn) {
-  if (fast::tiles(g) || g.in[0] != 1 || g.out[0] != 1) return false;
+  if (g.in[0] != 1 || g.out[0] != 1) return false;
   const int m = std::max((g.k[1] - 1) / g.s[1], (g.k[2] - 1) / g.s[2]);
   if (m == 0) fn(std::integral_constant<int, 0>{});
   else if (m == 1) fn(std::integral_constant<int, 1>{});
