@@ -1,5 +1,6 @@
-"""pytest setup: fresh random seed per run (printed, override with CNNFAST_TEST_SEED), outputs
-poisoned with NaN so unwritten elements fail, an `isa` fixture that forces each kernel path."""
+"""pytest setup: fresh random seed per run (printed, override with CNNFAST_TEST_SEED) for the
+`rng` fixture and the weight initializer, outputs poisoned with NaN so unwritten elements fail,
+an `isa` fixture that forces each kernel path."""
 from __future__ import annotations
 
 import os
@@ -25,6 +26,13 @@ def _poison_outputs():
     _core._set_poison_outputs(True)
     yield
     _core._set_poison_outputs(False)
+
+
+@pytest.fixture(autouse=True)
+def _seed_weight_init(request):
+    # Layers draw their initial weights from cnnfast.init's module generator: seed it per test
+    # from the run seed too, so CNNFAST_TEST_SEED reproduces a failing training test as well.
+    cnnfast.init.seed((SEED << 32) | zlib.crc32(request.node.nodeid.encode()))
 
 
 @pytest.fixture
