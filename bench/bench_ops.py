@@ -36,7 +36,10 @@ def parse_args(argv=None):
     ap.add_argument("--json", help="write the records here")
     ap.add_argument("--only", help="comma-separated case names (see --list)")
     ap.add_argument("--passes", default="fwd,bwd_data,bwd_weight")
-    ap.add_argument("--algo", default="auto", help="cnnfast algo for conv2d (auto|gemm|implicit|direct|winograd)")
+    ap.add_argument("--algo", default="auto",
+                    help="cnnfast algo for conv2d (cpu: auto|gemm|implicit|direct|winograd|"
+                         "winograd_f2|winograd_f4; cuda: a comma list of auto|implicit|winograd|"
+                         "winograd_f2|winograd_f4, each timed as its own rows)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     args = ap.parse_args(argv)

@@ -5,7 +5,9 @@ cuDNN's own float32 error (cnnfast may be off by at most max(1e-4, 4 × cuDNN's)
 against PyTorch float32; without torch: against cnnfast's CPU kernels — then time both: warm-up, then alternating calls, each
 synchronized, median of >= --reps (short cases get more, up to ~0.3 s per side). cuDNN runs with
 benchmark=True (its fastest algorithm per shape) and TF32 disabled for matmul and convolution.
-Cases: bench_ops' conv2d configurations (fwd, bwd_data, bwd_weight) and 2-D pooling/unpooling.
+Cases: bench_ops' conv2d configurations (fwd, bwd_data, bwd_weight) and 2-D pooling/unpooling;
+--algo auto,winograd_f4 (a comma list) adds rows like conv_fwd[winograd_f4] for the 3x3 stride-1
+cases, timed in the same run against the same torch call.
 ratio = torch ms / cnnfast ms (> 1: cnnfast faster). Exit status 2 when no CUDA device is usable.
 """
 from __future__ import annotations
@@ -61,7 +63,7 @@ def host(a):
     return a.to_numpy() if isinstance(a, cuda.DeviceArray) else a.detach().cpu().numpy()
 
 
-def conv_passes(spec, torch, rng):
+def conv_passes(spec, torch, rng, algos=("auto",)):
     n, c, h, w, k, r, s, st, pad, dil, g = spec
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
     wt = rng.standard_normal((k, c // g, r, s), dtype=np.float32)
@@ -74,12 +76,20 @@ def conv_passes(spec, torch, rng):
     kw = dict(stride=st, padding=pad, dilation=dil, groups=g)
     data, weight = (True, False, False), (False, True, True)
 
-    def passes(x, wt, b, gy):
-        return {"fwd": lambda: F.conv2d(x, wt, b, **kw),
-                "bwd_data": lambda: F.conv2d_backward(gy, x, wt, b, needs_input_grad=data, **kw)[0],
+    def passes(x, wt, b, gy, **algo):
+        kw_ = dict(kw, **algo)
+        return {"fwd": lambda: F.conv2d(x, wt, b, **kw_),
+                "bwd_data": lambda: F.conv2d_backward(gy, x, wt, b, needs_input_grad=data,
+                                                      **kw_)[0],
                 "bwd_weight": lambda: F.conv2d_backward(gy, x, wt, b, needs_input_grad=weight,
-                                                        **kw)[1]}
-    ours, cpu = passes(dx_, dw_, db_, dgy), passes(x, wt, b, gy)
+                                                        **kw_)[1]}
+    ours, cpu = {}, passes(x, wt, b, gy)
+    for algo in algos:  # Winograd variants only where they apply (3x3, stride 1)
+        if algo.startswith("winograd") and not (r == s == 3 and st == 1):
+            continue
+        tag = "" if algo == "auto" else f"[{algo}]"
+        ours.update({name + tag: fn
+                     for name, fn in passes(dx_, dw_, db_, dgy, algo=algo).items()})
     theirs = ref64 = {}
     if torch is not None:
         targs = ([st, st], [pad, pad], [dil, dil], False, [0, 0], g)
@@ -172,16 +182,18 @@ def main(args, conv_cases) -> int:
     print(f"cnnfast {cnnfast.__version__} CUDA on {info['name']} "
           f"(cc {info['compute_capability']}); torch {torch.__version__ if torch else '-'} "
           f"(cuDNN benchmark, TF32 off); reps {args.reps}")
-    print(f"{'op':<22} {'config':<18} {'cnnfast ms':>10} {'torch ms':>9} {'ratio':>6} "
+    print(f"{'op':<30} {'config':<18} {'cnnfast ms':>10} {'torch ms':>9} {'ratio':>6} "
           f"{'GFLOP/s':>8}  rel_err")
     rng = np.random.default_rng(1234)
+    algos = [a.strip() for a in args.algo.split(",")]  # e.g. auto,winograd: both, side by side
     records, ok = [], True
     for name in names:
         kind, spec = cases[name]
-        flops, ours, theirs, cpu, ref64 = (conv_passes(spec, torch, rng) if kind == "conv"
+        flops, ours, theirs, cpu, ref64 = (conv_passes(spec, torch, rng, algos) if kind == "conv"
                                            else pool_passes(name, spec, torch, rng))
-        for pass_, fn in ours.items():
-            rec = dict(op=f"{kind}_{pass_}", config=name)
+        for variant, fn in ours.items():
+            pass_ = variant.split("[")[0]  # fwd[winograd] is timed against torch's fwd
+            rec = dict(op=f"{kind}_{variant}", config=name)
             if pass_ in ref64:  # both float32 results against float64 (cuDNN's own error as bar)
                 want = host(ref64[pass_]())
                 rec["torch_rel_err"] = rel_err(host(theirs[pass_]()), want)
@@ -201,7 +213,7 @@ def main(args, conv_cases) -> int:
                     rec["gflops"] = flops / ms[0] / 1e6
             ok &= rec["valid"]
             records.append(rec)
-            print(f"{rec['op']:<22} {name:<18} {cell(rec, 'cnnfast_ms', '10.3f')} "
+            print(f"{rec['op']:<30} {name:<18} {cell(rec, 'cnnfast_ms', '10.3f')} "
                   f"{cell(rec, 'torch_ms', '9.3f')} {cell(rec, 'ratio', '6.2f')} "
                   f"{cell(rec, 'gflops', '8.0f')}  {err:.1e}"
                   + (f" (cuDNN {rec['torch_rel_err']:.1e})" if "torch_rel_err" in rec else "")

@@ -21,7 +21,9 @@ if has tests; then
   $PY -m pytest -q -p no:cacheprovider --timeout 300 "$OLDPWD"/tests/test_cuda_*.py 2>&1 | tee "$OUT/tests_cuda.log" | tail -25
 fi
 if has bench; then
-  $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log" | tail -40
+  # BENCH_ALGO: the conv2d algorithms timed side by side (3x3 stride-1 cases get a row each)
+  $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch --algo "${BENCH_ALGO:-auto,winograd}" \
+     --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log" | tail -60
 fi
 if has profile; then  # where a small op's time goes on the host (Python, bindings, launches)
   $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -30

@@ -46,16 +46,16 @@ def _as_linear(x, w, st, pd, groups):
             and tuple(st) == (1, 1) and tuple(pd) == (0, 0, 0, 0) and groups == 1)
 
 
-def _conv_fwd(y, x, w, b, st, pd, dl, groups, relu):
+def _conv_fwd(y, x, w, b, st, pd, dl, groups, relu, algo="auto"):
     if _as_linear(x, w, st, pd, groups) and not relu:
         out = F.linear(view(x)[:, :, 0, 0], view(w)[:, :, 0, 0], view(b))
         view(y)[...] = out[:, :, None, None]
         return
-    view(y)[...] = F.conv2d(view(x), view(w), view(b), st, pd, dl, groups,
+    view(y)[...] = F.conv2d(view(x), view(w), view(b), st, pd, dl, groups, algo=algo,
                             activation="relu" if relu else None)
 
 
-def _conv_bwd_data(dx, g, w, st, pd, dl, groups):
+def _conv_bwd_data(dx, g, w, st, pd, dl, groups, algo="auto"):
     if _as_linear(dx, w, st, pd, groups):
         x2 = np.zeros(dx.shape[:2], np.float32)
         gx = F.linear_backward(view(g)[:, :, 0, 0], x2, view(w)[:, :, 0, 0], None,
@@ -64,10 +64,10 @@ def _conv_bwd_data(dx, g, w, st, pd, dl, groups):
         return
     xd = np.zeros(dx.shape, np.float32)
     view(dx)[...] = F.conv2d_backward(view(g), xd, view(w), None, st, pd, dl, groups,
-                                      needs_input_grad=(True, False, False))[0]
+                                      needs_input_grad=(True, False, False), algo=algo)[0]
 
 
-def _conv_bwd_weight(dw, db, g, x, wshape, st, pd, dl, groups):
+def _conv_bwd_weight(dw, db, g, x, wshape, st, pd, dl, groups, algo="auto"):
     w = np.zeros(wshape, np.float32)
     b = np.zeros(wshape[0], np.float32) if db is not None else None
     if _as_linear(x, w, st, pd, groups):
@@ -76,7 +76,8 @@ def _conv_bwd_weight(dw, db, g, x, wshape, st, pd, dl, groups):
         gw = None if gw is None else gw[:, :, None, None]
     else:
         _, gw, gb = F.conv2d_backward(view(g), view(x), w, b, st, pd, dl, groups,
-                                      needs_input_grad=(False, dw is not None, db is not None))
+                                      needs_input_grad=(False, dw is not None, db is not None),
+                                      algo=algo)
     if dw is not None:
         view(dw)[...] += gw
     if db is not None:

@@ -208,6 +208,10 @@ def test_device_argument_errors_come_before_any_device_use():
         F.relu(FakeDeviceArray((4, 3), strides=(4, 16)))
     with pytest.raises(ValueError, match="algo: the CUDA backend"):
         F.max_pool2d(fake(1, 1, 4, 4), 2, algo="ref")
+    with pytest.raises(ValueError, match="CPU algorithms"):
+        F.conv2d(fake(2, 3, 8, 8), fake(4, 3, 3, 3), algo="gemm")
+    with pytest.raises(ValueError, match="algo: the CUDA backend's conv2d"):
+        F.conv2d_backward(fake(2, 4, 6, 6), fake(2, 3, 8, 8), fake(4, 3, 3, 3), algo="fft")
     with pytest.raises(ValueError, match="grad_out: expected shape"):
         F.conv2d_backward(fake(2, 4, 5, 5), fake(2, 3, 8, 8), fake(4, 3, 3, 3))
     with pytest.raises(TypeError, match="target must be int64"):
@@ -251,8 +255,13 @@ def fake_device_memory(monkeypatch):
 @needs_cuda_build
 @pytest.mark.parametrize("call", [
     lambda: F.conv2d(fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4), padding=1, activation="relu"),
+    lambda: F.conv2d(fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4), padding=1, algo="winograd"),
     lambda: F.conv2d_backward(fake(2, 4, 9, 9), fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4),
                               padding=1, needs_input_grad=(True, False, False)),
+    lambda: F.conv2d_backward(fake(2, 4, 9, 9), fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4),
+                              padding=1, algo="winograd_f4"),
+    lambda: F.conv2d_backward(fake(2, 4, 9, 9), fake(2, 3, 9, 9), fake(4, 3, 3, 3), fake(4),
+                              padding=1, algo="winograd_f2", needs_input_grad=(False, True, True)),
     lambda: F.conv2d_backward(fake(2, 4, 5, 5), fake(2, 6, 9, 9), fake(4, 3, 3, 3), fake(4),
                               stride=2, padding=1, groups=2, needs_input_grad=(False, True, True)),
     lambda: F.conv2d_backward(fake(2, 4, 7, 7), fake(2, 3, 9, 9), fake(4, 3, 3, 3),

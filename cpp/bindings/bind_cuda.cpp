@@ -65,7 +65,8 @@ Conv2dParams conv_params(const std::vector<int64_t>& xs, const std::vector<int64
 }
 
 void conv_fwd(py::handle y, py::handle x, py::handle w, py::handle b, Pair stride, Quad pad,
-              Pair dil, int64_t groups, bool relu) {
+              Pair dil, int64_t groups, bool relu, const std::string& algo) {
+  const ConvAlgo a = conv_algo_from_name(algo.c_str());
   const Dev xd = dev(x, "input"), wd = dev(w, "weight"), yd = dev(y, "output"),
             bd = opt_dev(b, "bias");
   const Conv2dParams p = conv_params(xd.shape, wd.shape, stride, pad, dil, groups);
@@ -73,21 +74,23 @@ void conv_fwd(py::handle y, py::handle x, py::handle w, py::handle b, Pair strid
   if (bd.ptr) expect_shape(bd, "bias", {p.K});
   py::gil_scoped_release nogil;
   cuda::conv2d_forward(p, yd.as<float>(), xd.as<const float>(), wd.as<const float>(),
-                       bd.as<const float>(), relu);
+                       bd.as<const float>(), relu, a);
 }
 
 void conv_bwd_data(py::handle dx, py::handle dy, py::handle w, Pair stride, Quad pad, Pair dil,
-                   int64_t groups) {
+                   int64_t groups, const std::string& algo) {
+  const ConvAlgo a = conv_algo_from_name(algo.c_str());
   const Dev dxd = dev(dx, "grad_input"), dyd = dev(dy, "grad_out"), wd = dev(w, "weight");
   const Conv2dParams p = conv_params(dxd.shape, wd.shape, stride, pad, dil, groups);
   expect_shape(dyd, "grad_out", {p.N, p.K, p.P, p.Q});
   py::gil_scoped_release nogil;
-  cuda::conv2d_backward_data(p, dxd.as<float>(), dyd.as<const float>(), wd.as<const float>());
+  cuda::conv2d_backward_data(p, dxd.as<float>(), dyd.as<const float>(), wd.as<const float>(), a);
 }
 
 void conv_bwd_weight(py::handle dw, py::handle db, py::handle dy, py::handle x,
                      std::vector<int64_t> w_shape, Pair stride, Quad pad, Pair dil,
-                     int64_t groups) {
+                     int64_t groups, const std::string& algo) {
+  const ConvAlgo a = conv_algo_from_name(algo.c_str());
   const Dev xd = dev(x, "input"), dyd = dev(dy, "grad_out");
   const Dev dwd = opt_dev(dw, "grad_weight", "float32", true);
   const Dev dbd = opt_dev(db, "grad_bias", "float32", true);
@@ -97,7 +100,7 @@ void conv_bwd_weight(py::handle dw, py::handle db, py::handle dy, py::handle x,
   if (dbd.ptr) expect_shape(dbd, "grad_bias", {p.K});
   py::gil_scoped_release nogil;
   cuda::conv2d_backward_weight(p, dwd.as<float>(), dbd.as<float>(), dyd.as<const float>(),
-                               xd.as<const float>());
+                               xd.as<const float>(), a);
 }
 
 // ReLU family: out = f(a, b) elementwise over arrays of one shape.
@@ -183,9 +186,16 @@ CNNFAST_BINDINGS(cuda) {
   });
   m.def("cuda_wait_for_stream", &cuda::wait_for_stream, py::arg("stream"));
   m.def("cuda_publish_to_stream", &cuda::publish_to_stream, py::arg("stream"));
-  m.def("cuda_conv2d_forward", &conv_fwd);
-  m.def("cuda_conv2d_backward_data", &conv_bwd_data);
-  m.def("cuda_conv2d_backward_weight", &conv_bwd_weight);
+  // algo: "auto" | "implicit" | "winograd" | "winograd_f2" | "winograd_f4" (cuda.h)
+  m.def("cuda_conv2d_forward", &conv_fwd, py::arg("y"), py::arg("x"), py::arg("w"), py::arg("b"),
+        py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("groups"), py::arg("relu"),
+        py::arg("algo") = "auto");
+  m.def("cuda_conv2d_backward_data", &conv_bwd_data, py::arg("dx"), py::arg("dy"), py::arg("w"),
+        py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("groups"),
+        py::arg("algo") = "auto");
+  m.def("cuda_conv2d_backward_weight", &conv_bwd_weight, py::arg("dw"), py::arg("db"),
+        py::arg("dy"), py::arg("x"), py::arg("w_shape"), py::arg("stride"), py::arg("pad"),
+        py::arg("dil"), py::arg("groups"), py::arg("algo") = "auto");
   m.def("cuda_relu_forward", &relu_fwd);
   m.def("cuda_relu_backward", &relu_bwd);
   m.def("cuda_bias_add", &bias_add);

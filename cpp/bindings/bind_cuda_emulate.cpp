@@ -33,34 +33,37 @@ Conv2dParams conv_params(const std::vector<int64_t>& xs, const std::vector<int64
 }
 
 py::array conv_fwd(const py::array& x, const py::array& w, std::optional<py::array> b, Pair st,
-                   Quad pad, Pair dil, int64_t groups, bool relu) {
+                   Quad pad, Pair dil, int64_t groups, bool relu, const std::string& algo) {
   const Conv2dParams p = conv_params(shape_of(x), shape_of(w), st, pad, dil, groups);
   auto y = new_output<float>({p.N, p.K, p.P, p.Q});
   cuda::emulate::conv2d_forward(p, out_ptr(y), in_ptr<float>(x, "input"),
                                 in_ptr<float>(w, "weight"), b ? in_ptr<float>(*b, "bias") : nullptr,
-                                relu);
+                                relu, conv_algo_from_name(algo.c_str()));
   return y;
 }
 
 py::array conv_bwd_data(const py::array& dy, const py::array& w, std::vector<int64_t> x_shape,
-                        Pair st, Quad pad, Pair dil, int64_t groups) {
+                        Pair st, Quad pad, Pair dil, int64_t groups, const std::string& algo) {
   const Conv2dParams p = conv_params(x_shape, shape_of(w), st, pad, dil, groups);
   if (shape_of(dy) != std::vector<int64_t>{p.N, p.K, p.P, p.Q})
     throw py::value_error("grad_out: wrong shape");
   auto dx = new_output<float>(x_shape);
   cuda::emulate::conv2d_backward_data(p, out_ptr(dx), in_ptr<float>(dy, "grad_out"),
-                                      in_ptr<float>(w, "weight"));
+                                      in_ptr<float>(w, "weight"),
+                                      conv_algo_from_name(algo.c_str()));
   return dx;
 }
 
 py::array conv_bwd_weight(const py::array& dy, const py::array& x, std::vector<int64_t> w_shape,
-                          Pair st, Quad pad, Pair dil, int64_t groups, int multiprocessors) {
+                          Pair st, Quad pad, Pair dil, int64_t groups, int multiprocessors,
+                          const std::string& algo) {
   const Conv2dParams p = conv_params(shape_of(x), w_shape, st, pad, dil, groups);
   if (shape_of(dy) != std::vector<int64_t>{p.N, p.K, p.P, p.Q})
     throw py::value_error("grad_out: wrong shape");
   auto dw = new_output<float>(w_shape, /*zero=*/true);
   cuda::emulate::conv2d_backward_weight(p, out_ptr(dw), in_ptr<float>(dy, "grad_out"),
-                                        in_ptr<float>(x, "input"), multiprocessors);
+                                        in_ptr<float>(x, "input"), multiprocessors,
+                                        conv_algo_from_name(algo.c_str()));
   return dw;
 }
 
@@ -207,9 +210,15 @@ void adam(const py::array& p, const py::array& g, const py::array& m, const py::
 }  // namespace
 
 CNNFAST_BINDINGS(cuda_emulate) {
-  m.def("_cuda_emulate_conv2d_forward", &conv_fwd);
-  m.def("_cuda_emulate_conv2d_backward_data", &conv_bwd_data);
-  m.def("_cuda_emulate_conv2d_backward_weight", &conv_bwd_weight);
+  m.def("_cuda_emulate_conv2d_forward", &conv_fwd, py::arg("x"), py::arg("w"), py::arg("b"),
+        py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("groups"), py::arg("relu"),
+        py::arg("algo") = "auto");
+  m.def("_cuda_emulate_conv2d_backward_data", &conv_bwd_data, py::arg("dy"), py::arg("w"),
+        py::arg("x_shape"), py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("groups"),
+        py::arg("algo") = "auto");
+  m.def("_cuda_emulate_conv2d_backward_weight", &conv_bwd_weight, py::arg("dy"), py::arg("x"),
+        py::arg("w_shape"), py::arg("stride"), py::arg("pad"), py::arg("dil"), py::arg("groups"),
+        py::arg("multiprocessors"), py::arg("algo") = "auto");
   m.def("_cuda_emulate_max_pool_forward", &max_fwd);
   m.def("_cuda_emulate_max_pool_backward", &max_bwd);
   m.def("_cuda_emulate_avg_pool_forward", &avg_fwd);

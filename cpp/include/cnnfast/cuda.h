@@ -41,13 +41,18 @@ void wait_for_stream(intptr_t stream);
 void publish_to_stream(intptr_t stream);
 
 // ---- conv2d (conv2d_implicit_gemm.cu): implicit GEMM with shared-memory tiles ----------------
+// algo: automatic / implicit — the implicit GEMM (depthwise layers: conv2d_depthwise.cu);
+// winograd / winograd_f2 / winograd_f4 — Winograd F(m x m, 3x3) (conv2d_winograd.cu; 3x3 filters
+// at stride 1, any padding, dilation and groups; 'winograd' picks the tile as the CPU does).
+// Others (gemm, direct, ref) throw std::invalid_argument.
 // y = act(conv(x, w) + b), b may be null; relu: y = v < 0 ? 0 : v.
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
-                    const float* b, bool relu);
-void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w);
+                    const float* b, bool relu, ConvAlgo algo = ConvAlgo::automatic);
+void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w,
+                          ConvAlgo algo = ConvAlgo::automatic);
 // dw += dy ⋆ x, db += Σ dy (either may be null).
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
-                            const float* x);
+                            const float* x, ConvAlgo algo = ConvAlgo::automatic);
 
 // ---- conv3d (conv3d.cu): the same tiles, one GEMM per depth slice --------------------------
 void conv3d_forward(const Conv3dParams& p, float* y, const float* x, const float* w,
@@ -99,10 +104,6 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t S, float* dx, float* dgam
 // ---- softmax cross-entropy (softmax_xent.cu), logits (N, C, S), items (N, S) -----------------
 // nn.h's cross_entropy_forward, then loss[item] *= pixel_weight[item] (pixel_weight may be null).
 // A target outside [0, C) other than ignore_index throws std::invalid_argument.
-// Which path the last pooling / unpooling hook above took: "fast" (pool_fast.cuh), "fallback"
-// (fast, then rerun generally: a switch off its window) or "general".
-const char* last_pool_path();
-void set_last_pool_path(const char* path);
 void cross_entropy_forward(int64_t N, int64_t C, int64_t S, float* loss, float* lse,
                            const float* logits, const int64_t* target, const float* weight,
                            const float* pixel_weight, int64_t ignore_index,
@@ -137,10 +138,11 @@ void adam_step(int64_t n, float* p, const float* g, float* m, float* v, float* m
 // covered: the block reductions (bias gradient, batch norm, loss reduction) and the runtime.
 namespace emulate {
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
-                    const float* b, bool relu);
-void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w);
+                    const float* b, bool relu, ConvAlgo algo = ConvAlgo::automatic);
+void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w,
+                          ConvAlgo algo = ConvAlgo::automatic);
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, const float* dy, const float* x,
-                            int multiprocessors);
+                            int multiprocessors, ConvAlgo algo = ConvAlgo::automatic);
 void conv3d_forward(const Conv3dParams& p, float* y, const float* x, const float* w,
                     const float* b, bool relu);
 void conv3d_backward_data(const Conv3dParams& p, float* dx, const float* dy, const float* w);

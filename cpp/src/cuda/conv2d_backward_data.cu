@@ -23,8 +23,6 @@ namespace {
 using gemm::FastDiv;
 using gemm::Point;
 
-constexpr int kEmulatedSms = 16;  // the tile choice of the host emulation: a GPU of 16 SMs
-
 // ---- backward-data, one stride phase (ph, pw): taps from phase_taps (conv2d_common.cuh) ------
 // A(m = (n, a, b), k = (j, ir, is)) = dy[n, g·Kg + j, a + oh(ir), b + ow(is)] (0 outside)
 struct DataImage {
@@ -142,24 +140,6 @@ struct Col2im {
 };
 
 // `count` floats of scratch: host memory for the emulation, else device memory (stream-ordered).
-class Buffer {
- public:
-  Buffer(bool on_host, int64_t count) {
-    if (on_host) host_.resize(size_t(count));
-    else dev_ = std::make_unique<Scratch<float>>(count);
-  }
-  float* get() { return dev_ ? dev_->get() : host_.data(); }
-
- private:
-  std::vector<float> host_;
-  std::unique_ptr<Scratch<float>> dev_;
-};
-
-struct Exec {
-  bool on_host;
-  int sms;
-};
-
 void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
                           const float* w) {
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;
@@ -254,15 +234,23 @@ void backward_data(const Exec& e, const Conv2dParams& p, float* dx, const float*
 
 }  // namespace
 
-void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w) {
+void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w,
+                          ConvAlgo algo) {
+  const Exec e{false, multiprocessors()};
+  if (const int m = winograd_tile_for(p, algo, ConvPass::data))
+    return winograd_backward_data(e, m, p, dx, dy, w);
   if (depthwise_applies(p)) return depthwise_backward_data(false, p, dx, dy, w);
-  backward_data({false, multiprocessors()}, p, dx, dy, w);
+  backward_data(e, p, dx, dy, w);
 }
 
 namespace emulate {
-void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w) {
+void conv2d_backward_data(const Conv2dParams& p, float* dx, const float* dy, const float* w,
+                          ConvAlgo algo) {
+  const Exec e{true, kEmulatedSms};
+  if (const int m = winograd_tile_for(p, algo, ConvPass::data))
+    return winograd_backward_data(e, m, p, dx, dy, w);
   if (depthwise_applies(p)) return depthwise_backward_data(true, p, dx, dy, w);
-  backward_data({true, kEmulatedSms}, p, dx, dy, w);
+  backward_data(e, p, dx, dy, w);
 }
 }  // namespace emulate
 

@@ -1,18 +1,47 @@
 // conv2d_common.cuh — what the CUDA conv2d files share: the batch split that keeps every tensor
 // of one launch under 2^30 elements (the kernels' offsets are 32-bit), the stride phases' taps,
-// and the depthwise kernels (conv2d_depthwise.cu: groups == C, one input channel per group, any
-// channel multiplier) that conv2d_implicit_gemm.cu hands those shapes to, and for_each_index.
+// the depthwise kernels (conv2d_depthwise.cu: groups == C, one input channel per group, any
+// channel multiplier) that conv2d_implicit_gemm.cu hands those shapes to, the Winograd entry
+// points (conv2d_winograd.cu), for_each_index, and where a pass runs (Exec) with its scratch.
 // on_host runs the same element bodies on host arrays (the test hooks of cuda::emulate).
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <stdexcept>
+#include <vector>
 
 #include "cnnfast/conv.h"
 #include "cuda/runtime.cuh"
 
 namespace cnnfast::cuda {
+
+// Where a conv pass runs: on the GPU with `sms` multiprocessors, or its block programs on the
+// host (the emulate:: test hooks, which choose tiles as for a GPU of kEmulatedSms).
+struct Exec {
+  bool on_host;
+  int sms;
+};
+constexpr int kEmulatedSms = 16;
+
+// Scratch floats on the device, or in host memory for the emulation; `zeroed`: filled with 0.
+class Buffer {
+ public:
+  Buffer(bool on_host, int64_t count, bool zeroed = false) {
+    if (on_host) {
+      host_.resize(size_t(count));
+    } else {
+      dev_ = std::make_unique<Scratch<float>>(count);
+      if (zeroed) fill_bytes(dev_->get(), 0, count * int64_t(sizeof(float)));
+    }
+  }
+  float* get() { return dev_ ? dev_->get() : host_.data(); }
+
+ private:
+  std::vector<float> host_;
+  std::unique_ptr<Scratch<float>> dev_;
+};
 
 // Images per launch so that every tensor of a launch (and `extra` elements per image) stays
 // under 2^30 elements; throws when one image is already too large.
@@ -75,6 +104,20 @@ void for_each_index(bool on_host, int64_t total, const Body& body, const char* w
   each_index_kernel<<<blocks_for(total), kThreads>>>(int(total), body);
   check(cudaGetLastError(), what, __FILE__, __LINE__);
 }
+
+// Winograd F(m x m, 3x3) (conv2d_winograd.cu). winograd_tile_for: the tile (2 or 4) that `algo`
+// asks of `pass`, or 0 for the implicit GEMM ('auto', 'implicit'); throws std::invalid_argument
+// for the CPU-only algorithms and for shapes Winograd cannot take (not 3x3 at stride 1, or one
+// image's transformed tiles past the 32-bit offsets).
+enum class ConvPass { forward, data, weight };
+int winograd_tile_for(const Conv2dParams& p, ConvAlgo algo, ConvPass pass);
+void winograd_forward(const Exec& e, int m, const Conv2dParams& p, float* y, const float* x,
+                      const float* w, const float* b, bool relu);
+void winograd_backward_data(const Exec& e, int m, const Conv2dParams& p, float* dx,
+                            const float* dy, const float* w);
+// dw += dy ⋆ x
+void winograd_backward_weight(const Exec& e, int m, const Conv2dParams& p, float* dw,
+                              const float* dy, const float* x);
 
 inline bool depthwise_applies(const Conv2dParams& p) {
   return p.groups > 1 && p.Cg() == 1 && p.H > 0 && p.W > 0;  // empty planes: the GEMM path

@@ -103,13 +103,6 @@ struct WgtStore {
 };
 
 // ---- drivers --------------------------------------------------------------------------------------
-constexpr int kEmulatedSms = 16;  // the tile choice of the host emulation: a GPU of 16 SMs
-
-struct Exec {
-  bool on_host;
-  int sms;
-};
-
 void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, const float* w,
              const float* b, bool relu) {
   if (p.N == 0 || p.K == 0 || p.P == 0 || p.Q == 0) return;
@@ -164,28 +157,40 @@ int multiprocessors() {
 }
 
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
-                    const float* b, bool relu) {
+                    const float* b, bool relu, ConvAlgo algo) {
+  const Exec e{false, multiprocessors()};
+  if (const int m = winograd_tile_for(p, algo, ConvPass::forward))
+    return winograd_forward(e, m, p, y, x, w, b, relu);
   if (depthwise_applies(p)) return depthwise_forward(false, p, y, x, w, b, relu);
-  forward({false, multiprocessors()}, p, y, x, w, b, relu);
+  forward(e, p, y, x, w, b, relu);
 }
 
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
-                            const float* x) {
-  if (dw && depthwise_applies(p)) depthwise_backward_weight(false, p, dw, dy, x);
-  else if (dw) backward_weight({false, multiprocessors()}, p, dw, dy, x);
+                            const float* x, ConvAlgo algo) {
+  const Exec e{false, multiprocessors()};
+  const int m = winograd_tile_for(p, algo, ConvPass::weight);
+  if (dw && m) winograd_backward_weight(e, m, p, dw, dy, x);
+  else if (dw && depthwise_applies(p)) depthwise_backward_weight(false, p, dw, dy, x);
+  else if (dw) backward_weight(e, p, dw, dy, x);
   if (db) bias_grad(p.N, p.K, p.P * p.Q, db, dy);
 }
 
 namespace emulate {
 void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float* w,
-                    const float* b, bool relu) {
+                    const float* b, bool relu, ConvAlgo algo) {
+  const Exec e{true, kEmulatedSms};
+  if (const int m = winograd_tile_for(p, algo, ConvPass::forward))
+    return winograd_forward(e, m, p, y, x, w, b, relu);
   if (depthwise_applies(p)) return depthwise_forward(true, p, y, x, w, b, relu);
-  forward({true, kEmulatedSms}, p, y, x, w, b, relu);
+  forward(e, p, y, x, w, b, relu);
 }
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, const float* dy, const float* x,
-                            int multiprocessors) {
+                            int multiprocessors, ConvAlgo algo) {
+  const Exec e{true, multiprocessors};
+  if (const int m = winograd_tile_for(p, algo, ConvPass::weight))
+    return winograd_backward_weight(e, m, p, dw, dy, x);
   if (depthwise_applies(p)) return depthwise_backward_weight(true, p, dw, dy, x);
-  backward_weight({true, multiprocessors}, p, dw, dy, x);
+  backward_weight(e, p, dw, dy, x);
 }
 }  // namespace emulate
 

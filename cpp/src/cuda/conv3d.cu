@@ -24,8 +24,6 @@ namespace {
 using gemm::FastDiv;
 using gemm::Point;
 
-constexpr int kEmulatedSms = 16;
-
 // ---- forward, output slice od -------------------------------------------------------------------
 struct Fwd3Image {  // A(m = (n, i, p, q), k = (c, jt, r, s)) = x[n, g·Cg + c, d(i) + jt·dd, h, w]
   static constexpr bool kFixedFast = true;
@@ -158,11 +156,6 @@ struct Data3Store {  // dx[n, g·Cg + ci, id(i), ph + sh·a, pw + sw·b] = v (+=
     if (accumulate) atomic_add(out, v);
     else *out = v;
   }
-};
-
-struct Exec {
-  bool on_host;
-  int sms;
 };
 
 int64_t images_per_launch(const Conv3dParams& p) {

@@ -51,3 +51,17 @@ def auto_only(algo) -> None:
     if algo != "auto":
         raise ValueError(f"algo: the CUDA backend has one algorithm per op; use 'auto', got "
                          f"{algo!r}")
+
+
+# conv2d on the device: 'auto' / 'implicit' (the implicit GEMM) or Winograd F(m x m, 3x3) for
+# 3x3 stride-1 layers ('winograd' picks the tile as the CPU does).
+CONV2D_ALGOS = ("auto", "implicit", "winograd", "winograd_f2", "winograd_f4")
+
+
+def conv2d_algo(algo) -> str:
+    if algo not in CONV2D_ALGOS:
+        cpu = " ('gemm', 'direct' and 'ref' are CPU algorithms)" if algo in (
+            "gemm", "direct", "ref") else ""
+        raise ValueError(f"algo: the CUDA backend's conv2d runs one of {CONV2D_ALGOS}; got "
+                         f"{algo!r}{cpu}")
+    return algo

@@ -12,7 +12,7 @@ from .._checks import check_bool, check_ndim, check_needs
 from ..functional import conv as _conv, pool as _pool, unpool as _unpool
 from ..functional.switches import Switches
 from ._array import empty
-from ._common import I64, auto_only, f32, i64, same_shape
+from ._common import I64, auto_only, conv2d_algo, f32, i64, same_shape
 from ._ops_conv_family import (_transposed_backward, _transposed_forward,  # noqa: F401
                                conv1d, conv1d_backward, conv2d_grads, conv3d, conv3d_backward)
 from ._ops_layers import (dropout, dropout2d, dropout2d_backward,  # noqa: F401
@@ -36,7 +36,7 @@ _conv_geometry = {}  # (shapes, stride, padding, dilation, groups) -> the checke
 def _conv_args(x, weight, bias, stride, padding, dilation, groups, algo):
     """_conv._prepare's checks and geometry; the geometry of shapes and plain arguments seen
     before comes from a cache (the per-call host cost of a small GPU op is mostly Python)."""
-    auto_only(algo)
+    conv2d_algo(algo)
     x = f32("input", x)
     weight = f32("weight", weight, x.dtype)
     bias = None if bias is None else f32("bias", bias, x.dtype)
@@ -65,7 +65,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, algo
     x, weight, bias, stride, pad, dilation, groups = _conv_args(
         x, weight, bias, stride, padding, dilation, groups, algo)
     y = empty(_conv_out_shape(x, weight, stride, pad, dilation))
-    _core.cuda_conv2d_forward(y, x, weight, bias, stride, pad, dilation, groups, act == "relu")
+    _core.cuda_conv2d_forward(y, x, weight, bias, stride, pad, dilation, groups, act == "relu",
+                              algo)
     return y
 
 
@@ -83,7 +84,7 @@ def conv2d_backward(grad_out, x, weight, bias=None, stride=1, padding=0, dilatio
         _core.cuda_relu_backward(masked, grad_out, output, True)
         grad_out = masked
     return conv2d_grads(grad_out, x, weight, bias, stride, pad, dilation, groups, need, x.shape,
-                        weight.shape)
+                        weight.shape, algo)
 
 
 # ---- relu ---------------------------------------------------------------------------------------

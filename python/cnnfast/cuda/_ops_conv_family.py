@@ -24,18 +24,19 @@ def _geometry2d(nd, stride, pad, dilation):
     return (1,) + tuple(stride), (0, 0) + tuple(pad), (1,) + tuple(dilation)
 
 
-def conv2d_grads(g4, x4, w4, bias, st, pd, dl, groups, need, x_shape, w_shape):
+def conv2d_grads(g4, x4, w4, bias, st, pd, dl, groups, need, x_shape, w_shape, algo="auto"):
     """(grad_input, grad_weight, grad_bias) of the conv2d of x4 with w4 given grad_out g4 (4-D
     views), reshaped back to the op's shapes; None where not requested (or no bias)."""
     dx = dw = db = None
     if need[0]:
         dx = empty(x4.shape)
-        _core.cuda_conv2d_backward_data(dx, g4, w4, st, pd, dl, groups)
+        _core.cuda_conv2d_backward_data(dx, g4, w4, st, pd, dl, groups, algo)
         dx = dx.reshape(x_shape)
     if need[1] or (need[2] and bias is not None):
         dw = zeros(w4.shape) if need[1] else None
         db = zeros(bias.shape) if need[2] and bias is not None else None
-        _core.cuda_conv2d_backward_weight(dw, db, g4, x4, list(w4.shape), st, pd, dl, groups)
+        _core.cuda_conv2d_backward_weight(dw, db, g4, x4, list(w4.shape), st, pd, dl, groups,
+                                          algo)
         dw = None if dw is None else dw.reshape(w_shape)
     return dx, dw, db
 

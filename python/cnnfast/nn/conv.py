@@ -8,7 +8,6 @@ accumulates the parameter gradients.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 
