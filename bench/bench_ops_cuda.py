@@ -222,6 +222,16 @@ def main(args, conv_cases) -> int:
         rs = [r["ratio"] for r in records if r["op"] == op and "ratio" in r]
         if rs:
             print(f"geomean ratio {op}: {float(np.exp(np.mean(np.log(rs)))):.2f}")
+    if len(algos) > 1:  # per row, each algorithm's time: what an 'auto' rule should pick
+        print("fastest conv2d algorithm per row (ms):")
+        for name in names:
+            for pass_ in ("fwd", "bwd_data", "bwd_weight"):
+                ms = {r["op"][len("conv_" + pass_):].strip("[]") or "auto": r["cnnfast_ms"]
+                      for r in records if r["config"] == name and "cnnfast_ms" in r
+                      and r["op"].split("[")[0] == "conv_" + pass_}
+                if len(ms) > 1:
+                    print(f"  {name:<18} {pass_:<11} " + "  ".join(
+                        f"{a} {t:.3f}" for a, t in ms.items()) + f"  -> {min(ms, key=ms.get)}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(dict(device=info["name"], records=records), fh, indent=1)

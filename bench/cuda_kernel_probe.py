@@ -1,8 +1,9 @@
 """bench/cuda_kernel_probe.py — runs chosen CUDA passes of bench_ops' cases twice each, for a
 profiler to attach to (ncu in bench/gpu_session.sh's 'ncu' step):
     python bench/cuda_kernel_probe.py resnet_1x1:bwd_data vgg_conv3_2:fwd maxpool_2x2_s2:unpool
-conv passes: fwd, bwd_data, bwd_weight; pooling: fwd, bwd, unpool. Inputs are random (never
-zeros); the passes are those of bench_ops_cuda.py."""
+conv passes: fwd, bwd_data, bwd_weight, with an optional conv2d algo (vgg_conv3_2:fwd:winograd);
+pooling: fwd, bwd, unpool. Inputs are random (never zeros); the passes are those of
+bench_ops_cuda.py."""
 from __future__ import annotations
 
 import sys
@@ -43,12 +44,12 @@ def pool(rng, name, pass_):
 def main(specs):
     rng = np.random.default_rng(7)
     for spec in specs:
-        name, pass_ = spec.split(":")
+        name, pass_, *algo = spec.split(":")
         if name in POOL_CASES:
             pool(rng, name, pass_)
             continue
         n, c, h, w, k, r, s, st, pad, dil, g = CASES[name]
-        kw = dict(stride=st, padding=pad, dilation=dil, groups=g)
+        kw = dict(stride=st, padding=pad, dilation=dil, groups=g, algo=algo[0] if algo else "auto")
         x = cuda.from_numpy(rng.standard_normal((n, c, h, w), dtype=np.float32))
         wt = cuda.from_numpy(rng.standard_normal((k, c // g, r, s), dtype=np.float32))
         y = F.conv2d(x, wt, **kw)

@@ -2,6 +2,7 @@
 # bench/gpu_session.sh: build cnnfast with its CUDA backend on a GPU machine, run the GPU tests
 # and the CUDA benchmarks; logs go to $OUT (or ./gpu-out). Used on the lent H200 (issue 9):
 #   bench/gpu_session.sh [build] [tests] [bench] [profile] [train]     (default: all)
+#   also on request: ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 steps=${*:-build tests bench profile train}  # also: ncu (NCU_CASES)
@@ -63,6 +64,14 @@ if has ktime; then  # every kernel's duration (ncu, one metric) for the passes i
   $NCU --clock-control none --metrics gpu__time_duration.sum --print-summary none \
       $PY "$OLDPWD/bench/cuda_kernel_probe.py" ${NCU_CASES:-maxpool_2x2_s2:fwd} > "$OUT/ktime.txt" 2>&1
   grep -E "^---|^  [a-zA-Z_].*\(|gpu__time_duration" "$OUT/ktime.txt" | sed -E 's/\(gemm::Program.*\)|, Context.*//' | cut -c1-140
+fi
+if has sanitize; then  # compute-sanitizer memcheck and racecheck over $SAN_TESTS (-k $SAN_K)
+  CS=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+  for tool in memcheck racecheck; do
+    $CS --tool $tool $PY -m pytest -q -p no:cacheprovider -x -k "${SAN_K:-not several_scratch}" \
+        ${SAN_TESTS:-"$OLDPWD"/tests/test_cuda_winograd.py} > "$OUT/sanitize_$tool.log" 2>&1
+    echo "$tool: $(grep -E "ERROR SUMMARY|RACECHECK SUMMARY|passed|failed" "$OUT/sanitize_$tool.log" | tail -2 | tr '\n' ' ')"
+  done
 fi
 if has train && [ -f "$OLDPWD/bench/bench_train_cuda.py" ]; then
   $PY "$OLDPWD/bench/bench_train_cuda.py" --data "$OLDPWD/.gpu" 2>&1 | tee "$OUT/train_cuda.log" | tail -20
