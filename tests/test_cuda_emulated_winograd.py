@@ -23,7 +23,7 @@ TOL = 1e-4  # float32 Winograd against float64 (the CPU's Winograd tests use the
 # N, C, H, W, K, padding, dilation, groups — 3x3 filters at stride 1
 CASES = [
     (2, 3, 9, 11, 5, 1, 1, 1),                 # planes that cut both tile sizes
-    (3, 4, 13, 7, 6, (1, 0, 2, 1), (1, 2), 2),  # asymmetric padding, column phases, groups; 2 chunks
+    (3, 4, 13, 7, 6, (1, 0, 2, 1), (1, 2), 2),  # asymmetric pad, column phases, groups, 2 chunks
     (2, 5, 12, 9, 4, "same", 3, 1),            # 3x3 row/column phases
     (1, 3, 6, 5, 2, "full", 1, 1),             # pad 2: backward-data pads dy by 0
     (1, 2, 8, 8, 3, 3, 1, 1),                  # pad 3 > 2·dilation: backward-data crops dy
@@ -93,3 +93,16 @@ def test_cpu_only_algorithms_are_refused_by_name(rng, algo):
     with pytest.raises(ValueError, match="algo must be one of"):
         _core._cuda_emulate_conv2d_forward(x, wt, None, (1, 1), (1, 1, 1, 1), (1, 1), 1, False,
                                            "fft")
+
+
+@pytest.mark.parametrize("algo", ["winograd_f2", "winograd_f4"])
+def test_empty_input_planes_with_padding(rng, algo):  # dx has no rows; y is bias only
+    x, w, b = np.zeros((2, 3, 0, 5), np.float32), f32(rng, 4, 3, 3, 3), f32(rng, 4)
+    geo = ((1, 1), (2, 2, 1, 1), (1, 1), 1)
+    y = _core._cuda_emulate_conv2d_forward(x, w, b, *geo, False, algo)
+    assert_close(y, F.conv2d(x, w, b, padding=(2, 2, 1, 1)), TOL)
+    gy = f32(rng, *y.shape)
+    dx = _core._cuda_emulate_conv2d_backward_data(gy, w, list(x.shape), *geo, algo)
+    assert dx.shape == x.shape
+    gw = _core._cuda_emulate_conv2d_backward_weight(gy, x, list(w.shape), *geo, 16, algo)
+    assert np.array_equal(gw, np.zeros_like(gw))  # nothing in x reaches the filter

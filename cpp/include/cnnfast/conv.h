@@ -30,7 +30,8 @@ Conv2dParams conv2d_params(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K
 // (backward-data: the implicit forward on dy with flipped filters at unit stride, else gemm);
 // direct: padded-plane row kernels (depthwise, tiny C); winograd: F(4x4,3x3) or F(2x2,3x3) by
 // plane size, winograd_f2 / winograd_f4 that tile, for 3x3 stride-1 forward and backward-data
-// (the weight gradient then runs gemm); ref: the naive twin.
+// (the weight gradient too on undilated layers, else gemm; cuda.h says what the CUDA backend
+// runs); ref: the naive twin.
 enum class ConvAlgo { automatic, gemm, ref, direct, winograd, winograd_f2, winograd_f4, implicit };
 // "auto"|"gemm"|"implicit"|"direct"|"winograd"|"winograd_f2"|"winograd_f4"|"ref"
 ConvAlgo conv_algo_from_name(const char* name);

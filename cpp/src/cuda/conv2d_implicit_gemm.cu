@@ -168,8 +168,8 @@ void conv2d_forward(const Conv2dParams& p, float* y, const float* x, const float
 void conv2d_backward_weight(const Conv2dParams& p, float* dw, float* db, const float* dy,
                             const float* x, ConvAlgo algo) {
   const Exec e{false, multiprocessors()};
-  const int m = winograd_tile_for(p, algo, ConvPass::weight);
-  if (dw && m) winograd_backward_weight(e, m, p, dw, dy, x);
+  const int m = dw ? winograd_tile_for(p, algo, ConvPass::weight) : 0;  // db alone: no algo
+  if (m) winograd_backward_weight(e, m, p, dw, dy, x);
   else if (dw && depthwise_applies(p)) depthwise_backward_weight(false, p, dw, dy, x);
   else if (dw) backward_weight(e, p, dw, dy, x);
   if (db) bias_grad(p.N, p.K, p.P * p.Q, db, dy);

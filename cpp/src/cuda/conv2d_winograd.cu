@@ -10,9 +10,9 @@
 // adds, as the implicit weight gradient) and adds Gᵀ dU G to dw.
 // α²/m² fewer multiplies than the implicit GEMM (2.25x for F2, 4x for F4) for α²/m² times the
 // activations' bytes through scratch: V and M hold at most kScratchElems floats each (bigger
-// batches run in chunks of images). Reached by algo='winograd' | 'winograd_f2' | 'winograd_f4';
+// batches run in chunks of images), or one image's worth where that is more. Reached by algo='winograd' | 'winograd_f2' | 'winograd_f4';
 // 'auto' keeps the implicit GEMM until a device A/B (bench/bench_ops.py --device cuda
-// --cuda-algo winograd) says where this pays.
+// --algo auto,winograd) says where this pays.
 #include <algorithm>
 #include <string>
 
@@ -57,6 +57,7 @@ Tiling tiling(const Plane& q, int m) {
 // Images per chunk; 0 when one image is too large for the int32 offsets and coordinates.
 int64_t chunk_images(const Plane& q, int m) {
   const Tiling t = tiling(q, m);
+  if (t.per_image == 0) return std::max<int64_t>(1, q.N);  // an empty output plane: no tiles
   const int64_t a2 = int64_t(m + 2) * (m + 2);
   const int64_t in = q.Cin * q.Hin * q.Win, out = q.Kout * q.Hout * q.Wout;
   const int64_t scratch = a2 * std::max(q.Cin, q.Kout) * t.per_image;
@@ -179,8 +180,8 @@ void weight_grad_m(const Exec& e, const Conv2dParams& p, float* dw, const float*
     const DepthContiguous A{dm.get(), 1, 1, int(Kg * T), int(T)};
     const DepthContiguous B{v.get(), 1, 1, int(Cg * T), int(T)};
     gemm::run_tiled(e.on_host, "launch of conv2d Winograd (weight-gradient GEMMs)", tm, tn,
-                    A2 * p.groups, Kg, Cg, T, 0, A, B, AddFilterGrad{du.get(), int(Kg * Cg), int(Cg)},
-                    e.sms);
+                    A2 * p.groups, Kg, Cg, T, 0, A, B,
+                    AddFilterGrad{du.get(), int(Kg * Cg), int(Cg)}, e.sms);
   }
   for_each_index(e.on_host, p.K * Cg, wino::AdjointFilter<M>{dw, du.get(), int(p.K * Cg)},
                  "launch of conv2d Winograd (filter-gradient transform)");

@@ -51,7 +51,8 @@ struct Mats<2> {
   struct GT {
     CNNFAST_HD void operator()(const float* u, int si, float* o, int so) const {
       const float u1 = u[si], u2 = u[2 * si];
-      o[0] = u[0] + 0.5f * (u1 + u2), o[so] = 0.5f * (u1 - u2), o[2 * so] = 0.5f * (u1 + u2) + u[3 * si];
+      o[0] = u[0] + 0.5f * (u1 + u2), o[so] = 0.5f * (u1 - u2),
+      o[2 * so] = 0.5f * (u1 + u2) + u[3 * si];
     }
   };
 };
@@ -129,6 +130,22 @@ struct TileGrid {
   }
 };
 
+// d[a·S + b] = plane[(r0 + dh·a)·W + c0 + dw·b] inside [0, H) x [0, W), else 0 (a, b < S).
+template <int S>
+CNNFAST_HD inline void gather_tile(const float* plane, int H, int W, int r0, int c0, int dh,
+                                   int dw, float* d) {
+CNNFAST_UNROLL
+  for (int a = 0; a < S; ++a) {
+    const int h = r0 + dh * a;
+CNNFAST_UNROLL
+    for (int b = 0; b < S; ++b) {
+      const int w = c0 + dw * b;
+      const bool inside = unsigned(h) < unsigned(H) && unsigned(w) < unsigned(W);
+      d[a * S + b] = inside ? plane[h * W + w] : 0.f;
+    }
+  }
+}
+
 // v[ξ][c][t] = (Bᵀ d B)[ξ], d the α x α input tile t of channel c (zeros outside the plane);
 // index = c·T + t over Cin channels.
 template <int M>
@@ -143,19 +160,9 @@ struct InputTransform {
     const int c = T.div(i), t = i - c * T.d;
     int n, r0, c0;
     g.locate(t, &n, &r0, &c0);
-    const float* plane = x + (n * Cin + c) * g.Hin * g.Win;
     float d[Al * Al], u[Al * Al];
-CNNFAST_UNROLL
-    for (int a = 0; a < Al; ++a) {
-      const int h = r0 - g.pt + g.dh.d * a;
-CNNFAST_UNROLL
-      for (int b = 0; b < Al; ++b) {
-        const int w = c0 - g.pl + g.dw.d * b;
-        d[a * Al + b] =
-            unsigned(h) < unsigned(g.Hin) && unsigned(w) < unsigned(g.Win) ? plane[h * g.Win + w]
-                                                                           : 0.f;
-      }
-    }
+    gather_tile<Al>(x + (n * Cin + c) * g.Hin * g.Win, g.Hin, g.Win, r0 - g.pt, c0 - g.pl,
+                    g.dh.d, g.dw.d, d);
     apply2d<Al, Al>(d, u, typename Mats<M>::BT{});
     const int step = Cin * T.d;
 CNNFAST_UNROLL
@@ -214,17 +221,9 @@ struct AdjointOutput {
     const int k = T.div(i), t = i - k * T.d;
     int n, r0, c0;
     g.locate(t, &n, &r0, &c0);
-    const float* plane = dy + (n * Kout + k) * g.Hout * g.Wout;
     float d[M * M], u[Al * Al];
-CNNFAST_UNROLL
-    for (int a = 0; a < M; ++a) {
-      const int h = r0 + g.dh.d * a;
-CNNFAST_UNROLL
-      for (int e = 0; e < M; ++e) {
-        const int w = c0 + g.dw.d * e;
-        d[a * M + e] = h < g.Hout && w < g.Wout ? plane[h * g.Wout + w] : 0.f;
-      }
-    }
+    gather_tile<M>(dy + (n * Kout + k) * g.Hout * g.Wout, g.Hout, g.Wout, r0, c0, g.dh.d, g.dw.d,
+                   d);
     apply2d<M, Al>(d, u, typename Mats<M>::A{});
     const int step = Kout * T.d;
 CNNFAST_UNROLL

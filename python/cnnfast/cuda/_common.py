@@ -49,8 +49,8 @@ def same_shape(name: str, a: DeviceArray, ref_name: str, ref_shape) -> None:
 
 def auto_only(algo) -> None:
     if algo != "auto":
-        raise ValueError(f"algo: the CUDA backend has one algorithm per op; use 'auto', got "
-                         f"{algo!r}")
+        raise ValueError(f"algo: the CUDA backend runs one algorithm for this op; use 'auto', "
+                         f"got {algo!r}")
 
 
 # conv2d on the device: 'auto' / 'implicit' (the implicit GEMM) or Winograd F(m x m, 3x3) for
