@@ -52,14 +52,14 @@ def _output_size(x, nd, indices, kernel_size, stride, padding, output_size):
                         f"spatial dim {i}, not the input's {n} (input {x.shape})")
     if isinstance(indices, Switches):
         rk, rs, rp = indices.kernel_size, indices.stride, indices.padding
-        recorded = None if rk is None else (
-            int_tuple("Switches.kernel_size", rk, nd, 1),
-            int_tuple("Switches.stride", rk if rs is None else rs, nd, 1),
-            int_tuple("Switches.padding", 0 if rp is None else rp, nd, 0))
-        if kernel_size is not None and recorded is not None and (k, s, p) != recorded:
-            raise ValueError(f"kernel_size {k}, stride {s}, padding {p}: the Switches were "
-                             f"recorded by pooling with {recorded[0]}, {recorded[1]}, "
-                             f"{recorded[2]} (give the Switches alone)")
+        if kernel_size is not None and rk is not None:  # both given: they must agree
+            recorded = (int_tuple("Switches.kernel_size", rk, nd, 1),
+                        int_tuple("Switches.stride", rk if rs is None else rs, nd, 1),
+                        int_tuple("Switches.padding", 0 if rp is None else rp, nd, 0))
+            if (k, s, p) != recorded:
+                raise ValueError(f"kernel_size {k}, stride {s}, padding {p}: the Switches were "
+                                 f"recorded by pooling with {recorded[0]}, {recorded[1]}, "
+                                 f"{recorded[2]} (give the Switches alone)")
         if indices.input_shape[:2] != x.shape[:2]:
             raise ValueError(f"indices: Switches recorded input {indices.input_shape}, which "
                              f"does not match input {x.shape} in (N, C)")
