@@ -112,6 +112,8 @@ def conv2d(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray] = None,
     'winograd_f2' / 'winograd_f4' force the tile; a dilated layer split into
     dilation_h·dilation_w phases; backward-data also needs padding <= 2·dilation; the weight
     gradient runs Winograd on undilated layers, 'gemm' on dilated ones) | 'ref' (naive twin).
+    On device arrays (the CUDA backend): 'auto' / 'implicit' (implicit GEMM) or 'winograd',
+    'winograd_f2', 'winograd_f4' (3x3 stride 1, any padding and dilation, all three passes).
     activation: None or 'relu' — fused epilogue y = relu(conv + bias), applied while each output
     tile is still in cache; differentiate it with conv2d_backward(..., activation='relu',
     output=y).
