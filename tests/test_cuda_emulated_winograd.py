@@ -106,3 +106,21 @@ def test_empty_input_planes_with_padding(rng, algo):  # dx has no rows; y is bia
     assert dx.shape == x.shape
     gw = _core._cuda_emulate_conv2d_backward_weight(gy, x, list(w.shape), *geo, 16, algo)
     assert np.array_equal(gw, np.zeros_like(gw))  # nothing in x reaches the filter
+
+
+# The GPU tests' own Python (tests/test_cuda_winograd.py: argument plumbing, reference dtypes,
+# what they compare) run on the host stand-in, where each device kernel is the CPU op with the
+# same algo — so a GPU test written without a GPU fails here first. The CPU's Winograd takes
+# backward-data padding <= 2·dilation only: the pad-3 case stays GPU-only.
+@pytest.mark.parametrize("algo", ["winograd_f2", "winograd"])
+def test_the_gpu_tests_python_runs_on_the_host_stand_in(monkeypatch, rng, algo):
+    import fake_cuda
+    import test_cuda_winograd as gpu
+    fake_cuda.install(monkeypatch)
+    for case in gpu.CASES:
+        if case[5] == 3:
+            continue
+        gpu.test_winograd_matches_float64(rng, case, algo)
+    for name, match in (("direct", "CPU algorithms"), ("fft", "one of")):
+        gpu.test_device_conv2d_refuses_algorithms_it_lacks(rng, name, match)
+    gpu.test_forced_winograd_on_a_5x5_filter_is_a_value_error(rng)
