@@ -146,29 +146,41 @@ CNNFAST_UNROLL
   }
 }
 
-// v[ξ][c][t] = (Bᵀ d B)[ξ], d the α x α input tile t of channel c (zeros outside the plane);
-// index = c·T + t over Cin channels.
-template <int M>
-struct InputTransform {
-  float* v;        // [α²][Cin][T]
-  const float* x;  // (N, Cin, Hin, Win) of the chunk
+// dst[ξ][c][t] = (F d Fᵀ)[ξ] for tile t of channel c; index = c·T + t over `channels`:
+//   kInput: d the α x α input tile (zeros outside the plane), F = Bᵀ — V for the GEMMs;
+//   else:   d the m x m tile of dy (zeros outside), F = A, the adjoint of OutputTransform — the
+//           weight gradient's dM.
+template <int M, bool kInput>
+struct TileTransform {
+  float* dst;        // [α²][channels][T]
+  const float* src;  // (N, channels, Hin, Win) or (N, channels, Hout, Wout) of the chunk
   TileGrid g;
   FastDiv T;
-  int Cin;
+  int channels;
   CNNFAST_HD void operator()(int i) const {
-    constexpr int Al = M + 2;
+    constexpr int Al = M + 2, S = kInput ? Al : M;
     const int c = T.div(i), t = i - c * T.d;
     int n, r0, c0;
     g.locate(t, &n, &r0, &c0);
-    float d[Al * Al], u[Al * Al];
-    gather_tile<Al>(x + (n * Cin + c) * g.Hin * g.Win, g.Hin, g.Win, r0 - g.pt, c0 - g.pl,
-                    g.dh.d, g.dw.d, d);
-    apply2d<Al, Al>(d, u, typename Mats<M>::BT{});
-    const int step = Cin * T.d;
+    float d[S * S], u[Al * Al];
+    if constexpr (kInput) {
+      gather_tile<S>(src + (n * channels + c) * g.Hin * g.Win, g.Hin, g.Win, r0 - g.pt,
+                     c0 - g.pl, g.dh.d, g.dw.d, d);
+      apply2d<S, Al>(d, u, typename Mats<M>::BT{});
+    } else {
+      gather_tile<S>(src + (n * channels + c) * g.Hout * g.Wout, g.Hout, g.Wout, r0, c0, g.dh.d,
+                     g.dw.d, d);
+      apply2d<S, Al>(d, u, typename Mats<M>::A{});
+    }
+    const int step = channels * T.d;
 CNNFAST_UNROLL
-    for (int xi = 0; xi < Al * Al; ++xi) v[xi * step + i] = u[xi];
+    for (int xi = 0; xi < Al * Al; ++xi) dst[xi * step + i] = u[xi];
   }
 };
+template <int M>
+using InputTransform = TileTransform<M, true>;
+template <int M>
+using AdjointOutput = TileTransform<M, false>;
 
 // y tile of (k, t) = act(Aᵀ M A + b[k]), M[ξ] = mt[ξ][k][t], clipped to the plane; index = k·T + t.
 template <int M>
@@ -204,30 +216,6 @@ CNNFAST_UNROLL
         }
       }
     }
-  }
-};
-
-// The adjoint of OutputTransform (weight gradient): dm[ξ][k][t] = (A dy Aᵀ)[ξ] for the m x m
-// tile of dy (zeros outside the plane); index = k·T + t.
-template <int M>
-struct AdjointOutput {
-  float* dm;         // [α²][Kout][T]
-  const float* dy;   // (N, Kout, Hout, Wout) of the chunk
-  TileGrid g;
-  FastDiv T;
-  int Kout;
-  CNNFAST_HD void operator()(int i) const {
-    constexpr int Al = M + 2;
-    const int k = T.div(i), t = i - k * T.d;
-    int n, r0, c0;
-    g.locate(t, &n, &r0, &c0);
-    float d[M * M], u[Al * Al];
-    gather_tile<M>(dy + (n * Kout + k) * g.Hout * g.Wout, g.Hout, g.Wout, r0, c0, g.dh.d, g.dw.d,
-                   d);
-    apply2d<M, Al>(d, u, typename Mats<M>::A{});
-    const int step = Kout * T.d;
-CNNFAST_UNROLL
-    for (int xi = 0; xi < Al * Al; ++xi) dm[xi * step + i] = u[xi];
   }
 };
 
