@@ -139,7 +139,6 @@ struct Col2im {
   }
 };
 
-// `count` floats of scratch: host memory for the emulation, else device memory (stream-ordered).
 void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
                           const float* w) {
   const int64_t Cg = p.Cg(), Kg = p.Kg(), RS = p.R * p.S, PQ = p.P * p.Q, HW = p.H * p.W;

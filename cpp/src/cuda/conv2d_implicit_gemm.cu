@@ -1,7 +1,7 @@
 // conv2d_implicit_gemm.cu — conv2d forward and backward-weight on CUDA as implicit GEMMs (no
 // im2col buffer) on the tiled block program of conv2d_gemm_tile.cuh, one GEMM per group
 // (blockIdx.z); backward-data is in conv2d_backward_data.cu, depthwise convolutions go to
-// conv2d_depthwise.cu.
+// conv2d_depthwise.cu, algo='winograd*' to conv2d_winograd.cu.
 //   forward:         rows = N·P·Q (output pixels), cols = K/G,     depth = C/G·R·S
 //   backward-weight: rows = K/G, cols = C/G·R·S, depth = N·P·Q, split over blocks and added with
 //                    atomics (parameter gradients accumulate anyway).
