@@ -55,15 +55,6 @@ struct PackPhaseWeight {
     wp[i] = w[((g * Kg + j) * Cg.d + ci) * RS + (r0 + ir * step_r) * S + s0 + is * step_s];
   }
 };
-// B(k, ci) = wp[g, k, ci]
-struct DataWeight {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H = 1, W = 1;
-  int KgTCg, Cg;
-  CNNFAST_HD Point fixed(int g, int ci) const { return {g * KgTCg + ci, 0, 0}; }
-  CNNFAST_HD Point vary(int, int k) const { return {k * Cg, 0, 0}; }
-};
 // dx[n, g·Cg + ci, ph + sh·a, pw + sw·b] = v
 struct DataStore {
   float* dx;
@@ -88,15 +79,6 @@ struct DcolGradOut {
     return {n * KPQ + g * KgPQ + (m - n * PQ.d), 0, 0};
   }
   CNNFAST_HD Point vary(int, int j) const { return {j * PQ.d, 0, 0}; }
-};
-// B(j, col) = w[g·Kg + j, col]
-struct DcolWeight {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H = 1, W = 1;
-  int KgCgRS, CgRS;
-  CNNFAST_HD Point fixed(int g, int col) const { return {g * KgCgRS + col, 0, 0}; }
-  CNNFAST_HD Point vary(int, int j) const { return {j * CgRS, 0, 0}; }
 };
 // dcol[g·CgRS + col, m]
 struct DcolStore {
@@ -175,7 +157,8 @@ void backward_data_phases(const Exec& e, const Conv2dParams& p, float* dx, const
       const DataImage A{dy + n0 * p.K * PQ, int(p.P), int(p.Q), FastDiv(Ha * Wa), FastDiv(Wa),
                         fT, fTS, int(p.K * PQ), int(Kg * PQ), int(PQ), f.th.o0, f.th.delta,
                         f.tw.o0, f.tw.delta};
-      const DataWeight B{wp + f.packed_at, 1, 1, int(Kg * f.T * Cg), int(Cg)};
+      const gemm::Strided<true> B{wp + f.packed_at, 1, 1, int(Kg * f.T * Cg), 1,
+                                  int(Cg)};  // B(k, ci) = wp[g, k, ci]
       const DataStore St{dx + n0 * p.C * HW, FastDiv(Ha * Wa), FastDiv(Wa), int(p.C * HW),
                          int(Cg * HW), int(HW), int(p.W), int(f.ph), int(f.pw),
                          int(p.stride_h), int(p.stride_w)};
@@ -196,7 +179,8 @@ void backward_data_dcol(const Exec& e, const Conv2dParams& p, float* dx, const f
   for_chunks(p, per, [&](const Conv2dParams& s, int64_t n0) {
     const int64_t rows = s.N * PQ, cols = Cg * RS;
     const DcolGradOut A{dy + n0 * p.K * PQ, 1, 1, FastDiv(PQ), int(p.K * PQ), int(Kg * PQ)};
-    const DcolWeight B{w, 1, 1, int(Kg * Cg * RS), int(Cg * RS)};
+    // B(j, col) = w[g·Kg + j, col]
+    const gemm::Strided<true> B{w, 1, 1, int(Kg * Cg * RS), 1, int(Cg * RS)};
     const int tn = gemm::lanes_for(cols), tm = gemm::rows_lanes_for(rows, cols, tn, p.groups, e.sms);
     gemm::run_tiled(e.on_host, "launch of conv2d backward-data (dcol GEMM)", tm, tn, p.groups,
                     rows, cols, Kg, 1, A, B, DcolStore{dcol, int(cols), int(rows)});

@@ -58,6 +58,18 @@ struct Point {
 };
 CNNFAST_HD inline Point far_point() { return {0, kFar, 0}; }
 
+// A plain strided matrix as an operand: element (f, k) of group g is src[g·group + f·fixed_step +
+// k·depth_step] (no plane bounds: H = W = 1). kFast: f is the contiguous index (see Gather).
+template <bool kFast>
+struct Strided {
+  static constexpr bool kFixedFast = kFast;
+  const float* src;
+  int H = 1, W = 1;
+  int group, fixed_step, depth_step;
+  CNNFAST_HD Point fixed(int g, int f) const { return {g * group + f * fixed_step, 0, 0}; }
+  CNNFAST_HD Point vary(int, int k) const { return {k * depth_step, 0, 0}; }
+};
+
 // The tile shape: 16×16 threads, thread (tx, ty) owns rows tx·G + 16·G·i + e (G = min(TM, 4)
 // consecutive rows per group, TM / G groups) and likewise columns with ty and TN.
 template <int T>

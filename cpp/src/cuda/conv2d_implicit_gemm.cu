@@ -37,15 +37,6 @@ struct FwdImage {
     return {c * HW + h * W + w, h, w};
   }
 };
-// B(k, j) = w[g·Kg + j, k]
-struct FwdWeight {
-  static constexpr bool kFixedFast = false;
-  const float* src;
-  int H = 1, W = 1;
-  int Kg, CgRS;
-  CNNFAST_HD Point fixed(int g, int j) const { return {(g * Kg + j) * CgRS, 0, 0}; }
-  CNNFAST_HD Point vary(int, int k) const { return {k, 0, 0}; }
-};
 // y[n, g·Kg + j, p, q] = act(v + b[g·Kg + j])
 struct FwdStore {
   float* y;
@@ -112,7 +103,7 @@ void forward(const Exec& e, const Conv2dParams& p, float* y, const float* x, con
                      FastDiv(RS), FastDiv(p.S), int(p.C * HW), int(Cg * HW), int(HW),
                      int(p.stride_h), int(p.stride_w), int(p.pad_top), int(p.pad_left),
                      int(p.dil_h), int(p.dil_w)};
-    const FwdWeight B{w, 1, 1, int(Kg), int(Cg * RS)};
+    const gemm::Strided<false> B{w, 1, 1, int(Kg * Cg * RS), int(Cg * RS), 1};  // w[g·Kg + j, k]
     const FwdStore St{y + n0 * p.K * PQ, b, FastDiv(PQ), int(p.K), int(Kg), relu};
     const int64_t rows = s.N * PQ;
     const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(rows, Kg, tn, p.groups, e.sms);

@@ -10,7 +10,8 @@
 // adds, as the implicit weight gradient) and adds Gᵀ dU G to dw.
 // α²/m² fewer multiplies than the implicit GEMM (2.25x for F2, 4x for F4) for α²/m² times the
 // activations' bytes through scratch: V and M hold at most kScratchElems floats each (bigger
-// batches run in chunks of images), or one image's worth where that is more. Reached by algo='winograd' | 'winograd_f2' | 'winograd_f4';
+// batches run in chunks of images), or one image's worth where that is more. Reached by
+// algo='winograd' | 'winograd_f2' | 'winograd_f4';
 // 'auto' keeps the implicit GEMM until a device A/B (bench/bench_ops.py --device cuda
 // --algo auto,winograd) says where this pays.
 #include <algorithm>
@@ -24,7 +25,6 @@ namespace cnnfast::cuda {
 namespace {
 
 using gemm::FastDiv;
-using gemm::Point;
 
 constexpr int64_t kScratchElems = int64_t(1) << 25;  // per transformed buffer (128 MiB)
 constexpr int64_t kOffsetLimit = int64_t(1) << 30;   // the programs' int32 offsets
@@ -81,25 +81,6 @@ wino::TileGrid grid_of(const Plane& q, const Tiling& t, int m) {
 }
 
 // ---- the transformed-domain GEMM operands (group gg = ξ·G + g) -------------------------------
-// A(t, c) = v[gg][c][t]: tiles contiguous
-struct TilesOfChannels {
-  static constexpr bool kFixedFast = true;
-  const float* src;
-  int H = 1, W = 1;
-  int CgT, T;
-  CNNFAST_HD Point fixed(int gg, int t) const { return {gg * CgT + t, 0, 0}; }
-  CNNFAST_HD Point vary(int, int c) const { return {c * T, 0, 0}; }
-};
-// X(f, k) = src[gg][f][k], the depth index contiguous: U[gg][k][c] (forward, f = k, k = c), and
-// dM[gg][k][t], V[gg][c][t] (weight gradient, depth = tiles).
-struct DepthContiguous {
-  static constexpr bool kFixedFast = false;
-  const float* src;
-  int H = 1, W = 1;
-  int rows_depth, depth;  // rows per group · depth, depth
-  CNNFAST_HD Point fixed(int gg, int f) const { return {gg * rows_depth + f * depth, 0, 0}; }
-  CNNFAST_HD Point vary(int, int k) const { return {k, 0, 0}; }
-};
 // mt[gg][k][t] = v
 struct StoreTransformed {
   float* mt;
@@ -131,8 +112,8 @@ void convolve(const Exec& e, const Plane& q, float* out, const float* in, const 
                    wino::InputTransform<M>{v.get(), in + n0 * q.Cin * q.Hin * q.Win, grid,
                                            FastDiv(T), int(q.Cin)},
                    "launch of conv2d Winograd (input transform)");
-    const TilesOfChannels A{v.get(), 1, 1, int(Cg * T), int(T)};
-    const DepthContiguous B{u, 1, 1, int(Kg * Cg), int(Cg)};
+    const gemm::Strided<true> A{v.get(), 1, 1, int(Cg * T), 1, int(T)};     // A(t, c) = v[gg][c][t]
+    const gemm::Strided<false> B{u, 1, 1, int(Kg * Cg), int(Cg), 1};        // B(c, k) = u[gg][k][c]
     const int tn = gemm::lanes_for(Kg), tm = gemm::rows_lanes_for(T, Kg, tn, A2 * q.G, e.sms);
     gemm::run_tiled(e.on_host, "launch of conv2d Winograd (transformed GEMMs)", tm, tn, A2 * q.G,
                     T, Kg, Cg, 1, A, B, StoreTransformed{mt.get(), int(Kg * T), int(T)});
@@ -177,8 +158,8 @@ void weight_grad_m(const Exec& e, const Conv2dParams& p, float* dw, const float*
                    wino::AdjointOutput<M>{dm.get(), dy + n0 * p.K * p.P * p.Q, grid, FastDiv(T),
                                           int(p.K)},
                    "launch of conv2d Winograd (output-gradient transform)");
-    const DepthContiguous A{dm.get(), 1, 1, int(Kg * T), int(T)};
-    const DepthContiguous B{v.get(), 1, 1, int(Cg * T), int(T)};
+    const gemm::Strided<false> A{dm.get(), 1, 1, int(Kg * T), int(T), 1};  // A(k, t) = dm[gg][k][t]
+    const gemm::Strided<false> B{v.get(), 1, 1, int(Cg * T), int(T), 1};   // B(t, c) = v[gg][c][t]
     gemm::run_tiled(e.on_host, "launch of conv2d Winograd (weight-gradient GEMMs)", tm, tn,
                     A2 * p.groups, Kg, Cg, T, 0, A, B,
                     AddFilterGrad{du.get(), int(Kg * Cg), int(Cg)}, e.sms);
