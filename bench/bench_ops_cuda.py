@@ -192,8 +192,9 @@ def main(args, conv_cases) -> int:
         flops, ours, theirs, cpu, ref64 = (conv_passes(spec, torch, rng, algos) if kind == "conv"
                                            else pool_passes(name, spec, torch, rng))
         for variant, fn in ours.items():
-            pass_ = variant.split("[")[0]  # fwd[winograd] is timed against torch's fwd
-            rec = dict(op=f"{kind}_{variant}", config=name)
+            pass_, _, algo = variant.partition("[")  # fwd[winograd] is timed against torch's fwd
+            rec = dict(op=f"{kind}_{variant}", config=name, pass_=pass_,
+                       algo=algo.rstrip("]") or "auto")
             if pass_ in ref64:  # both float32 results against float64 (cuDNN's own error as bar)
                 want = host(ref64[pass_]())
                 rec["torch_rel_err"] = rel_err(host(theirs[pass_]()), want)
@@ -226,9 +227,8 @@ def main(args, conv_cases) -> int:
         print("fastest conv2d algorithm per row (ms):")
         for name in names:
             for pass_ in ("fwd", "bwd_data", "bwd_weight"):
-                ms = {r["op"][len("conv_" + pass_):].strip("[]") or "auto": r["cnnfast_ms"]
-                      for r in records if r["config"] == name and "cnnfast_ms" in r
-                      and r["op"].split("[")[0] == "conv_" + pass_}
+                ms = {r["algo"]: r["cnnfast_ms"] for r in records
+                      if r["config"] == name and r["pass_"] == pass_ and "cnnfast_ms" in r}
                 if len(ms) > 1:
                     print(f"  {name:<18} {pass_:<11} " + "  ".join(
                         f"{a} {t:.3f}" for a, t in ms.items()) + f"  -> {min(ms, key=ms.get)}")
