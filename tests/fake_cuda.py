@@ -91,10 +91,30 @@ def _max_pool_fwd(y, idx, x, k, s, p, d, ceil, size):
         view(idx)[...] = ii
 
 
-def _max_pool_bwd(dx, dy, idx, k, s, p, d, ceil, size):
+# (kernel, from_pool) of each call of a kernel that reads switches: the trust rule of cuda/_ops.py
+SWITCH_READS = []
+
+
+def _max_pool_bwd(dx, dy, idx, k, s, p, d, ceil, size, from_pool=False):
+    SWITCH_READS.append(("max_pool_backward", from_pool))
     xd = np.zeros(dx.shape, np.float32)
     view(dx)[...] = _core.pool_max_backward(view(dy), xd, view(idx), k, s, p, d, ceil, size,
                                             "auto")
+
+
+def _unpool_out(big):
+    return (1,) * (5 - len(big.shape)) + tuple(big.shape[2:])
+
+
+def _unpool_fwd(y, x, idx, windows=None, from_pool=False):
+    SWITCH_READS.append(("max_unpool_forward", from_pool))
+    view(y)[...] = _core.unpool_forward(view(x), view(idx), _unpool_out(y), "auto")
+
+
+def _unpool_bwd(dx, dy, idx, windows=None, from_pool=False):
+    SWITCH_READS.append(("max_unpool_backward", from_pool))
+    xd = np.zeros(dx.shape, np.float32)
+    view(dx)[...] = _core.unpool_backward(view(dy), xd, view(idx), _unpool_out(dy), "auto")
 
 
 def _avg_fwd(y, x, k, s, p, ceil, size, cip, div):
@@ -192,6 +212,7 @@ KERNELS = {
     "cuda_relu_backward": lambda dx, dy, s, _: view(dx).__setitem__(
         ..., np.where(view(s) > 0, view(dy), np.float32(0))),
     "cuda_max_pool_forward": _max_pool_fwd, "cuda_max_pool_backward": _max_pool_bwd,
+    "cuda_max_unpool_forward": _unpool_fwd, "cuda_max_unpool_backward": _unpool_bwd,
     "cuda_avg_pool_forward": _avg_fwd, "cuda_avg_pool_backward": _avg_bwd,
     "cuda_batch_norm_forward": _bn_fwd, "cuda_batch_norm_backward": _bn_bwd,
     "cuda_cross_entropy_forward": _ce_fwd, "cuda_cross_entropy_reduce": _ce_reduce,

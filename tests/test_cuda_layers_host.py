@@ -206,3 +206,41 @@ def test_linear_backward_into_checks_match_the_host_op(fake, rng):
         F.linear_backward(g, x, w, None, grad_weight_into=f32(rng, 2, 3).tolist())
     with pytest.raises(ValueError, match=r"grad_weight_into: expected shape \(2, 3\)"):
         F.linear_backward(g, x, w, None, grad_weight_into=cuda.from_numpy(f32(rng, 3, 2)))
+
+
+@needs_no_device
+def test_only_max_pools_own_switches_skip_the_wait_for_their_window_check(fake, rng):
+    """cuda/_ops.py tells the kernels (from_pool) which switches max_pool itself made for the
+    very windows in use: those are window-checked without the host waiting. Any other indices —
+    the same ones in a new Switches, a bare array, other windows of the same pooled shape — must
+    be waited for (cuda.h). Results equal the CPU's either way."""
+    import dataclasses
+
+    from cnnfast import functional as F
+    xh = f32(rng, 2, 3, 9, 11)
+    x = cuda.from_numpy(xh)
+    y, sw = F.max_pool2d(x, 3, 2, 1, return_indices=True)
+    gy, gu = f32(rng, *y.shape), f32(rng, *xh.shape)
+    yh, swh = F.max_pool2d(xh, 3, 2, 1, return_indices=True)
+    reads = fake_cuda.SWITCH_READS
+    reads.clear()
+    np.testing.assert_array_equal(F.max_unpool2d(y, sw).to_numpy(), F.max_unpool2d(yh, swh))
+    np.testing.assert_array_equal(F.max_unpool2d_backward(cuda.from_numpy(gu), y, sw).to_numpy(),
+                                  F.max_unpool2d_backward(gu, yh, swh))
+    np.testing.assert_array_equal(
+        F.max_pool2d_backward(cuda.from_numpy(gy), x, 3, 2, 1, indices=sw).to_numpy(),
+        F.max_pool2d_backward(gy, xh, 3, 2, 1, indices=swh))
+    F.max_pool2d_backward(cuda.from_numpy(gy), x, 3, 2, 1)  # switches made inside the call
+    assert reads == [("max_unpool_forward", True), ("max_unpool_backward", True),
+                     ("max_pool_backward", True), ("max_pool_backward", True)]
+    reads.clear()
+    rebuilt = dataclasses.replace(sw)  # the same device indices, not max_pool's Switches
+    g = cuda.from_numpy(gy)
+    F.max_unpool2d(y, rebuilt)
+    F.max_unpool2d(y, sw.indices, 3, 2, 1, output_size=(9, 11))
+    F.max_unpool2d_backward(cuda.from_numpy(gu), y, rebuilt)
+    F.max_pool2d_backward(g, x, 3, 2, 1, indices=rebuilt)
+    F.max_pool2d_backward(g, x, 3, 2, 1, indices=sw.indices)
+    F.max_pool2d_backward(g, x, 2, 2, 1, indices=sw)  # pools 9 x 11 to 5 x 6 too
+    F.max_pool2d_backward(g, x, 3, 2, 1, ceil_mode=True, indices=sw)  # so does this
+    assert len(reads) == 7 and not any(from_pool for _, from_pool in reads), reads

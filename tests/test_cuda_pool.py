@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import cnnfast.functional as F
-from cnnfast import cuda
+from cnnfast import _core, cuda
 
 from cuda_helpers import close, dev, f32, host, requires_gpu
 
@@ -135,6 +135,36 @@ def test_switches_off_their_window_take_the_general_path(rng, k, s, p):
         F.max_unpool2d(dev(y), dataclasses.replace(sw, indices=dev(idx)))
     with pytest.raises(ValueError, match="out of range"):
         F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=dev(idx))
+
+
+@pytest.mark.parametrize("k, s, p", [(2, None, 0), (3, 2, 1)])
+def test_max_pools_own_switches_changed_later_are_reported_at_the_next_synchronization(
+        rng, k, s, p):
+    """Switches that max_pool made are used without the host waiting for their window check;
+    memory written into them afterwards must still surface, as a ValueError, at the next
+    synchronize() or copy to the host — once — while the same indices in a new Switches are
+    checked before use and give the CPU's results."""
+    x = f32(rng, 2, 3, 9, 11)
+    y, sw = F.max_pool2d(dev(x), k, s, p, return_indices=True)
+    idx = host(sw.indices).copy()
+    idx[1, 2, -1, -1] = 0  # far outside its window
+    _core.cuda_copy_from_host(sw.indices.data_ptr, idx)  # behind max_pool's back
+    gu, gy = f32(rng, *x.shape), f32(rng, *y.shape)
+    F.max_unpool2d(y, sw)
+    with pytest.raises(ValueError, match="changed afterwards: index 0 is outside its pooling"):
+        cuda.synchronize()
+    cuda.synchronize()  # reported once
+    for call in (lambda: F.max_unpool2d_backward(dev(gu), y, sw),
+                 lambda: F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=sw)):
+        out = call()
+        with pytest.raises(ValueError, match="changed afterwards"):
+            out.to_numpy()
+    host_sw = F.Switches(idx, x.shape, sw.kernel_size, sw.stride, sw.padding, sw.dilation,
+                         sw.ceil_mode)
+    close(F.max_unpool2d(y, dataclasses.replace(sw)), F.max_unpool2d(host(y), host_sw), tol=0)
+    close(F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=dataclasses.replace(sw)),
+          F.max_pool2d_backward(gy, x, k, s, p, indices=host_sw), tol=1e-6)
+    cuda.synchronize()  # nothing left over
 
 
 def test_2x2_max_pool_on_a_view_not_8_byte_aligned(rng):

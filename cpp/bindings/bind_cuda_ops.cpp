@@ -54,7 +54,7 @@ void max_pool_fwd(py::handle y, py::handle idx, py::handle x, Triple k, Triple s
 }
 
 void max_pool_bwd(py::handle dx, py::handle dy, py::handle idx, Triple k, Triple s, Triple pad,
-                  Triple dil, bool ceil_mode, std::optional<Triple> out) {
+                  Triple dil, bool ceil_mode, std::optional<Triple> out, bool from_pool) {
   const Dev dxd = dev(dx, "grad_input"), dyd = dev(dy, "grad_out");
   const Dev id = dev(idx, "indices", "int64");
   const Planes pl = planes_of(dxd, "grad_input");
@@ -62,7 +62,8 @@ void max_pool_bwd(py::handle dx, py::handle dy, py::handle idx, Triple k, Triple
   expect_shape(dyd, "grad_out", pooled_shape(pl, p));
   expect_shape(id, "indices", dyd.shape);
   py::gil_scoped_release nogil;
-  cuda::max_pool_backward(p, dxd.as<float>(), dyd.as<const float>(), id.as<const int64_t>());
+  cuda::max_pool_backward(p, dxd.as<float>(), dyd.as<const float>(), id.as<const int64_t>(),
+                          from_pool);
 }
 
 AvgOptions avg_options(bool count_include_pad, int64_t divisor_override) {
@@ -126,23 +127,25 @@ std::optional<PoolParams> windows_of(const Dev& small, const Dev& big, const py:
   }
 }
 
-void unpool_fwd(py::handle y, py::handle x, py::handle idx, const py::object& windows) {
+void unpool_fwd(py::handle y, py::handle x, py::handle idx, const py::object& windows,
+                bool from_pool) {
   const Dev yd = dev(y, "output"), xd = dev(x, "input"), id = dev(idx, "indices", "int64");
   const UnpoolParams p = unpool_of(xd, "input", yd, "output", id);
   const std::optional<PoolParams> w = windows_of(xd, yd, windows);
   py::gil_scoped_release nogil;
   cuda::max_unpool_forward(p, yd.as<float>(), xd.as<const float>(), id.as<const int64_t>(),
-                           w ? &*w : nullptr);
+                           w ? &*w : nullptr, from_pool);
 }
 
-void unpool_bwd(py::handle dx, py::handle dy, py::handle idx, const py::object& windows) {
+void unpool_bwd(py::handle dx, py::handle dy, py::handle idx, const py::object& windows,
+                bool from_pool) {
   const Dev dxd = dev(dx, "grad_input"), dyd = dev(dy, "grad_out");
   const Dev id = dev(idx, "indices", "int64");
   const UnpoolParams p = unpool_of(dxd, "grad_input", dyd, "grad_out", id);
   const std::optional<PoolParams> w = windows_of(dxd, dyd, windows);
   py::gil_scoped_release nogil;
   cuda::max_unpool_backward(p, dxd.as<float>(), dyd.as<const float>(), id.as<const int64_t>(),
-                            w ? &*w : nullptr);
+                            w ? &*w : nullptr, from_pool);
 }
 
 // ---- batch norm: x (N, C, *) seen as (N, C, S); per-channel vectors (C,) ------------------------
@@ -342,13 +345,16 @@ void count_correct(py::handle count, py::handle logits, py::handle target) {
 
 CNNFAST_BINDINGS(cuda_ops) {
   m.def("cuda_max_pool_forward", &max_pool_fwd);
-  m.def("cuda_max_pool_backward", &max_pool_bwd);
+  // from_pool: the indices are max_pool's own, unchanged (cuda.h: the window check is deferred)
+  m.def("cuda_max_pool_backward", &max_pool_bwd, py::arg("dx"), py::arg("dy"), py::arg("idx"),
+        py::arg("k"), py::arg("s"), py::arg("pad"), py::arg("dil"), py::arg("ceil_mode"),
+        py::arg("out"), py::arg("from_pool") = false);
   m.def("cuda_avg_pool_forward", &avg_pool_fwd);
   m.def("cuda_avg_pool_backward", &avg_pool_bwd);
   m.def("cuda_max_unpool_forward", &unpool_fwd, py::arg("y"), py::arg("x"), py::arg("idx"),
-        py::arg("windows") = py::none());
+        py::arg("windows") = py::none(), py::arg("from_pool") = false);
   m.def("cuda_max_unpool_backward", &unpool_bwd, py::arg("dx"), py::arg("dy"), py::arg("idx"),
-        py::arg("windows") = py::none());
+        py::arg("windows") = py::none(), py::arg("from_pool") = false);
   m.def("cuda_batch_norm_forward", &bn_fwd);
   m.def("cuda_batch_norm_backward", &bn_bwd);
   m.def("cuda_cross_entropy_forward", &ce_fwd);

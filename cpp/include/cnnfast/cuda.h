@@ -34,7 +34,9 @@ void copy_to_device(void* dst, const void* src, int64_t bytes);
 void copy_to_host(void* dst, const void* src, int64_t bytes);  // waits for queued kernels
 void copy_on_device(void* dst, const void* src, int64_t bytes);
 void fill_bytes(void* dst, int byte, int64_t bytes);
-void synchronize();  // waits for all queued work; reports asynchronous kernel faults
+// Waits for all queued work; reports asynchronous kernel faults and deferred switch checks
+// (max_pool_backward's from_pool), as copy_to_host does.
+void synchronize();
 // DLPack / CUDA-array-interface stream handshakes (stream: an integer handle, 1 = legacy default,
 // 2 = per-thread default): make our stream wait for `stream`'s work, or `stream` wait for ours.
 void wait_for_stream(intptr_t stream);
@@ -81,16 +83,23 @@ void count_correct(int64_t N, int64_t C, int64_t S, int64_t* count, const float*
 // ---- pooling (pool.cu) and max-unpooling (unpool.cu) --------------------------------------------
 void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* x);
 // Throws std::invalid_argument for an index outside the input plane (dx is then incomplete).
-void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx);
+// from_pool: idx is what max_pool_forward wrote for these windows, unchanged since — every switch
+// lies in its window by construction. The one-pass paths then check that without waiting for
+// the answer: a switch found outside its window (memory written after pooling) makes the next
+// synchronize() or copy to the host throw std::invalid_argument, and the result is wrong.
+// Without it the host waits for the check and reruns a general path on a miss.
+void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx,
+                       bool from_pool = false);
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x);
 void avg_pool_backward(const PoolParams& p, const AvgOptions& o, float* dx, const float* dy);
 // Last writer in raster order wins (deterministic); bad indices throw std::invalid_argument.
 // `windows` (optional): the pooling that made the switches, in = the unpooled extents, out = the
 // pooled ones; a hint enabling the one-pass paths (the switches are still checked against it).
+// from_pool: as max_pool_backward's, for idx made by max_pool over `windows`.
 void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx,
-                        const PoolParams* windows = nullptr);
+                        const PoolParams* windows = nullptr, bool from_pool = false);
 void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx,
-                         const PoolParams* windows = nullptr);
+                         const PoolParams* windows = nullptr, bool from_pool = false);
 
 // ---- batch norm (batchnorm.cu), x is (N, C, S); same contract as nn.h -----------------------
 void batch_norm_forward(int64_t N, int64_t C, int64_t S, float* y, float* save_mean,

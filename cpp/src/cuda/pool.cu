@@ -193,11 +193,12 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
   CNNFAST_CUDA_CHECK_LAUNCH("max_pool_forward_kernel");
 }
 
-void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx) {
+void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx,
+                       bool from_pool) {
   const int64_t n = outputs(p), m = p.planes() * p.in_plane();
   fast::Geo g;
   if (n > 0 && fast::geo_of(p, true, &g) && fast::windows_nonempty(g)) {
-    ErrorFlag outside;
+    const WindowCheck outside(from_pool);
     if (fast::tiles(g)) {
       max_pool_backward_tiled_kernel<<<blocks_for(n), kThreads>>>(g, int(n), dx, dy, idx,
                                                                   outside.ptr());
@@ -208,8 +209,7 @@ void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const in
                                                                  outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("max_pool_backward_fast_kernel");
     }
-    int64_t v = 0;
-    if (!outside.raised(&v)) return;  // else: a switch off its window, the scatter below
+    if (!outside.missed()) return;  // else: a switch off its window, the scatter below
   }
   fill_bytes(dx, 0, m * int64_t(sizeof(float)));
   if (n == 0) return;

@@ -8,7 +8,8 @@
 // covering_windows); avg backward: one thread per big-plane element gathers its windows. Exact
 // only when every switch lies inside its own window: each window checks its own and raises the
 // flag otherwise, and the host then reruns the general int64 path (which also reports
-// out-of-range indices). Bodies are CNNFAST_HD for emulate::.
+// out-of-range indices) — unless max_pool made the switches, when the flag is runtime.cuh's
+// deferred one. Bodies are CNNFAST_HD for emulate::.
 #pragma once
 #include "cuda/runtime.cuh"
 

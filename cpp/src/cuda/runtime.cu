@@ -1,7 +1,10 @@
 // runtime.cu — the CUDA backend's runtime: device query (lazy, cached, never throws), memory
 // (stream-ordered pool when the device supports it), copies, stream handshakes for DLPack and
-// the CUDA array interface, and the error formatting behind CNNFAST_CUDA_CHECK.
+// the CUDA array interface, deferred switch-window checks, and the error formatting behind
+// CNNFAST_CUDA_CHECK.
+#include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "cuda/runtime.cuh"
@@ -150,6 +153,7 @@ void copy_to_device(void* dst, const void* src, int64_t bytes) {
 
 void copy_to_host(void* dst, const void* src, int64_t bytes) {
   if (bytes > 0) CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
+  check_deferred();
 }
 
 void copy_on_device(void* dst, const void* src, int64_t bytes) {
@@ -164,6 +168,56 @@ void fill_bytes(void* dst, int byte, int64_t bytes) {
 void synchronize() {
   require_device();
   CNNFAST_CUDA_CHECK(cudaDeviceSynchronize());
+  check_deferred();
+}
+
+namespace {
+constexpr int kMaxDevices = 64;
+std::mutex deferred_mutex;                      // guards the table's growth
+long long* deferred_flags[kMaxDevices] = {};    // device pairs as ErrorFlag's; kept until exit
+std::atomic<bool> deferred_pending{false};
+}  // namespace
+
+long long* deferred_window_flag() {
+  require_device();
+  int dev = 0;
+  CNNFAST_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev < 0 || dev >= kMaxDevices)
+    throw Error("deferred_window_flag: device " + std::to_string(dev) + " is past the table's " +
+                std::to_string(kMaxDevices));
+  std::lock_guard<std::mutex> lock(deferred_mutex);
+  long long*& flag = deferred_flags[dev];
+  if (!flag) {
+    void* p = nullptr;
+    CNNFAST_CUDA_CHECK(cudaMalloc(&p, 2 * sizeof(long long)));
+    CNNFAST_CUDA_CHECK(cudaMemset(p, 0, 2 * sizeof(long long)));
+    flag = static_cast<long long*>(p);
+  }
+  return flag;
+}
+
+void mark_deferred_pending() { deferred_pending.store(true); }
+
+void check_deferred() {
+  if (!deferred_pending.exchange(false)) return;
+  long long* flags[kMaxDevices];
+  {
+    std::lock_guard<std::mutex> lock(deferred_mutex);
+    std::copy(deferred_flags, deferred_flags + kMaxDevices, flags);
+  }
+  for (long long* flag : flags) {
+    if (!flag) continue;
+    long long v[2] = {0, 0};
+    CNNFAST_CUDA_CHECK(cudaMemcpy(v, flag, sizeof v, cudaMemcpyDefault));
+    if (v[0] == 0) continue;
+    CNNFAST_CUDA_CHECK(cudaMemset(flag, 0, sizeof v));
+    throw std::invalid_argument(
+        "indices: switches that max_pool made were changed afterwards: index " +
+        std::to_string(v[1]) + " is outside its pooling window. A max-pooling backward or "
+        "max-unpooling call since the last synchronization used them unchecked (as max_pool's "
+        "own) and its result is wrong; wrap changed indices in a new Switches to have them "
+        "checked before use");
+  }
 }
 
 void wait_for_stream(intptr_t stream) {

@@ -1,11 +1,13 @@
 // runtime.cuh — what every CUDA file shares: the checking macros (each failure becomes a
 // cnnfast::cuda::Error naming the call), grid-stride launch sizes, RAII scratch memory, a device
-// flag through which kernels report bad arguments (indices, targets), and a block-wide sum.
+// flag through which kernels report bad arguments (indices, targets), the window check of
+// pooling switches (waited for, or deferred for max_pool's own), and a block-wide sum.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 #include "cnnfast/cuda.h"
 
@@ -70,6 +72,39 @@ class ErrorFlag {
 
  private:
   Scratch<long long> buf_;
+};
+
+// The per-device flag (an ErrorFlag pair, allocated once) for window checks whose answer nobody
+// waits for. mark_deferred_pending(), after the launch that reports there, makes the next
+// check_deferred() — run by synchronize() and copy_to_host() — read the flags back; it throws
+// std::invalid_argument for a raised one (resetting it).
+long long* deferred_window_flag();
+void mark_deferred_pending();
+void check_deferred();
+
+// Where a one-pass pooling path reports a switch outside its window. Switches of unknown origin:
+// a fresh ErrorFlag; missed() waits for it, and on a miss the caller reruns its general path.
+// Switches max_pool made (from_pool; in their windows by construction): the deferred flag, no
+// wait, missed() is false.
+class WindowCheck {
+ public:
+  explicit WindowCheck(bool from_pool) : ptr_(from_pool ? deferred_window_flag() : nullptr) {
+    if (!ptr_) ptr_ = flag_.emplace().ptr();
+  }
+  ~WindowCheck() {
+    if (!flag_) mark_deferred_pending();  // after the launch: a concurrent check can't miss it
+  }
+  WindowCheck(const WindowCheck&) = delete;
+  WindowCheck& operator=(const WindowCheck&) = delete;
+  long long* ptr() const { return ptr_; }
+  bool missed() const {
+    int64_t v = 0;
+    return flag_ && flag_->raised(&v);
+  }
+
+ private:
+  std::optional<ErrorFlag> flag_;
+  long long* ptr_;
 };
 
 // Kernel bodies are __host__ __device__ (CNNFAST_HD) so the test hooks in emulate:: can run the

@@ -10,7 +10,8 @@
 // same switch — and backward reads dy at its switch under the same rule. Valid while every
 // switch lies inside its own window (then only covering windows can share a slot); that is
 // checked in the same pass, and a violation (or an out-of-range index) reruns the claim path
-// above, which reports bad indices.
+// above, which reports bad indices — or, for switches max_pool made, is reported at the next
+// synchronization without the host waiting for it (runtime.cuh's WindowCheck).
 #include <algorithm>
 #include <limits>
 #include <string>
@@ -224,11 +225,11 @@ std::vector<unsigned long long> claim_on_host(const UnpoolParams& p, const int64
 }  // namespace
 
 void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const int64_t* idx,
-                        const PoolParams* windows) {
+                        const PoolParams* windows, bool from_pool) {
   fast::Geo g;
   if (fast_geo(p, windows, &g)) {
     const int64_t m = p.planes * p.out_count;
-    ErrorFlag outside;
+    const WindowCheck outside(from_pool);
     const int64_t n = p.planes * p.in_count;  // one thread per window
     if (fast::tiles(g)) {
       unpool_forward_tiled_kernel<<<blocks_for(n), kThreads>>>(g, int(n), y, x, idx,
@@ -244,8 +245,7 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
                                                               outside.ptr());
       CNNFAST_CUDA_CHECK_LAUNCH("unpool_forward_fast_kernel");
     }
-    int64_t v = 0;
-    if (!outside.raised(&v)) return;  // else: the claim path (it rewrites all of y)
+    if (!outside.missed()) return;  // else: the claim path (it rewrites all of y)
   }
   fill_bytes(y, 0, p.planes * p.out_count * int64_t(sizeof(float)));
   const int64_t total = p.planes * p.in_count;
@@ -258,17 +258,16 @@ void max_unpool_forward(const UnpoolParams& p, float* y, const float* x, const i
 }
 
 void max_unpool_backward(const UnpoolParams& p, float* dx, const float* dy, const int64_t* idx,
-                         const PoolParams* windows) {
+                         const PoolParams* windows, bool from_pool) {
   const int64_t total = p.planes * p.in_count;
   if (total == 0) return;
   fast::Geo g;
   if (fast_geo(p, windows, &g)) {
-    ErrorFlag outside;
+    const WindowCheck outside(from_pool);
     unpool_backward_fast_kernel<<<blocks_for(total), kThreads>>>(g, int(total), dx, dy, idx,
                                                                  outside.ptr());
     CNNFAST_CUDA_CHECK_LAUNCH("unpool_backward_fast_kernel");
-    int64_t v = 0;
-    if (!outside.raised(&v)) return;
+    if (!outside.missed()) return;
   }
   Scratch<unsigned long long> winner(p.planes * p.out_count);
   claim_slots(p, idx, winner.get());

@@ -7,6 +7,8 @@ through the CPU ops' own shape checks; results are new DeviceArrays, parameter g
 accumulation."""
 from __future__ import annotations
 
+import weakref
+
 from .. import _core
 from .._checks import check_bool, check_ndim, check_needs
 from ..functional import conv as _conv, pool as _pool, unpool as _unpool
@@ -149,12 +151,22 @@ def _max_forward(x, win, ceil_mode, size, shape, with_indices):
     return y, idx
 
 
+# Switches that _max_pool made. Their indices lie in their windows by construction, so the
+# kernels' one-pass paths check that without the host waiting for the answer (cuda.h's
+# from_pool); a Switches built from arrays, or by dataclasses.replace, is not in here.
+_pool_made: "weakref.WeakSet[Switches]" = weakref.WeakSet()
+
+
 def _max_backward(grad_out, x, win, ceil_mode, size, shape, indices, what):
     g = _grad(grad_out, x, shape, what)
-    idx = (_max_forward(x, win, ceil_mode, size, shape, True)[1] if indices is None
-           else _indices(indices, shape))
+    if indices is None:  # made here, for these windows
+        idx, from_pool = _max_forward(x, win, ceil_mode, size, shape, True)[1], True
+    else:
+        idx = _indices(indices, shape)
+        from_pool = (size is None and isinstance(indices, Switches) and indices in _pool_made
+                     and _windows(x.ndim - 2, indices, x.shape) == tuple(win) + (bool(ceil_mode),))
     dx = empty(x.shape)
-    _core.cuda_max_pool_backward(dx, g, idx, *win, bool(ceil_mode), size)
+    _core.cuda_max_pool_backward(dx, g, idx, *win, bool(ceil_mode), size, from_pool)
     return dx
 
 
@@ -166,8 +178,10 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
     y, idx = _max_forward(x, win, ceil_mode, None, shape, want_idx)
     if not return_indices:
         return y
-    return y, Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
-                       padding=win[2][3 - nd:], dilation=win[3][3 - nd:], ceil_mode=bool(ceil_mode))
+    sw = Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
+                  padding=win[2][3 - nd:], dilation=win[3][3 - nd:], ceil_mode=bool(ceil_mode))
+    _pool_made.add(sw)
+    return y, sw
 
 
 def _max_pool_backward(nd, grad_out, x, kernel_size, stride=None, padding=0, dilation=1,
@@ -256,7 +270,8 @@ def _max_unpool(nd, x, indices, kernel_size=None, stride=None, padding=0, output
                 algo="auto"):
     x, idx, shape = _unpool_args(nd, x, indices, kernel_size, stride, padding, output_size, algo)
     y = empty(shape)
-    _core.cuda_max_unpool_forward(y, x, idx, _windows(nd, indices, shape))
+    win = _windows(nd, indices, shape)
+    _core.cuda_max_unpool_forward(y, x, idx, win, win is not None and indices in _pool_made)
     return y
 
 
@@ -268,6 +283,7 @@ def _max_unpool_backward(nd, grad_out, x, indices, kernel_size=None, stride=None
         raise ValueError(f"grad_out: expected shape {shape} (the unpooled output for input "
                          f"{x.shape}), got {g.shape}")
     dx = empty(x.shape)
-    _core.cuda_max_unpool_backward(dx, g, idx, _windows(nd, indices, shape))
+    win = _windows(nd, indices, shape)
+    _core.cuda_max_unpool_backward(dx, g, idx, win, win is not None and indices in _pool_made)
     return dx
 
