@@ -27,7 +27,7 @@ if has bench; then
      --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log" | tail -60
 fi
 if has profile; then  # where a small op's time goes on the host (Python, bindings, launches)
-  $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -30
+  $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -42
 import cProfile, pstats, time
 import numpy as np
 import cnnfast.functional as F
@@ -46,6 +46,20 @@ print(f"conv2d lenet_conv2 synced: {(time.perf_counter() - t0) / 2000 * 1e6:.1f}
 t0 = time.perf_counter()
 for _ in range(2000): cuda.synchronize()
 print(f"synchronize alone: {(time.perf_counter() - t0) / 2000 * 1e6:.1f} us/call")
+# max-unpooling's fixed cost: max_pool's own Switches (window check not waited for) against the
+# same indices in a new Switches (waited for), alternated in one process
+import dataclasses
+xp = cuda.from_numpy(rng.standard_normal((4, 8, 16, 16), dtype=np.float32))
+yp, own = F.max_pool2d(xp, 3, 2, 1, return_indices=True)
+rebuilt = dataclasses.replace(own)
+t = {"own": [], "rebuilt": []}
+for rep in range(10):
+    for name, sw in (("own", own), ("rebuilt", rebuilt)):
+        cuda.synchronize(); t0 = time.perf_counter()
+        for _ in range(500): F.max_unpool2d(yp, sw)
+        cuda.synchronize(); t[name].append((time.perf_counter() - t0) / 500 * 1e6)
+print("max_unpool2d 4x8x8x8 -> 16x16, median us/call: " +
+      ", ".join(f"{k} {sorted(v)[5]:.1f}" for k, v in t.items()))
 pr = cProfile.Profile(); pr.enable()
 for _ in range(2000): F.conv2d(x, w, b)
 pr.disable(); cuda.synchronize()
