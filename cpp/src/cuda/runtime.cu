@@ -115,6 +115,45 @@ cudaStream_t stream_of(intptr_t s) {
   return s == 2 ? cudaStreamPerThread : reinterpret_cast<cudaStream_t>(s);
 }
 
+// ---- deferred window checks: per device, a flag pair (device memory, as ErrorFlag's) and its
+// pinned host mirror, both kept until exit. A synchronizing call first queues the flag -> mirror
+// copies when a check is pending, so that its own wait covers them.
+constexpr int kMaxDevices = 64;
+struct Deferred {
+  long long* flag = nullptr;
+  long long* mirror = nullptr;
+};
+std::mutex deferred_mutex;  // guards the table
+Deferred deferred[kMaxDevices];
+std::atomic<bool> deferred_pending{false};
+
+bool queue_deferred_readback() {
+  if (!deferred_pending.exchange(false)) return false;
+  std::lock_guard<std::mutex> lock(deferred_mutex);
+  for (const Deferred& d : deferred)
+    if (d.flag)
+      CNNFAST_CUDA_CHECK(cudaMemcpyAsync(d.mirror, d.flag, 2 * sizeof(long long),
+                                         cudaMemcpyDefault, 0));
+  return true;
+}
+
+// After the wait: throws std::invalid_argument for a raised flag (resetting it and its mirror).
+void throw_if_deferred_raised() {
+  std::lock_guard<std::mutex> lock(deferred_mutex);
+  for (Deferred& d : deferred) {
+    if (!d.mirror || d.mirror[0] == 0) continue;
+    const long long v = d.mirror[1];
+    d.mirror[0] = d.mirror[1] = 0;
+    CNNFAST_CUDA_CHECK(cudaMemsetAsync(d.flag, 0, 2 * sizeof(long long), 0));
+    throw std::invalid_argument(
+        "indices: switches that max_pool made were changed afterwards: index " +
+        std::to_string(v) + " is outside its pooling window. A max-pooling backward or "
+        "max-unpooling call since the last synchronization used them unchecked (as max_pool's "
+        "own) and its result is wrong; wrap changed indices in a new Switches to have them "
+        "checked before use");
+  }
+}
+
 }  // namespace
 
 void throw_error(cudaError_t e, const char* call, const char* file, int line) {
@@ -152,8 +191,12 @@ void copy_to_device(void* dst, const void* src, int64_t bytes) {
 }
 
 void copy_to_host(void* dst, const void* src, int64_t bytes) {
-  if (bytes > 0) CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
-  check_deferred();
+  const bool check = queue_deferred_readback();
+  if (bytes > 0)
+    CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
+  else if (check)
+    CNNFAST_CUDA_CHECK(cudaStreamSynchronize(0));
+  if (check) throw_if_deferred_raised();
 }
 
 void copy_on_device(void* dst, const void* src, int64_t bytes) {
@@ -167,16 +210,10 @@ void fill_bytes(void* dst, int byte, int64_t bytes) {
 
 void synchronize() {
   require_device();
+  const bool check = queue_deferred_readback();
   CNNFAST_CUDA_CHECK(cudaDeviceSynchronize());
-  check_deferred();
+  if (check) throw_if_deferred_raised();
 }
-
-namespace {
-constexpr int kMaxDevices = 64;
-std::mutex deferred_mutex;                      // guards the table's growth
-long long* deferred_flags[kMaxDevices] = {};    // device pairs as ErrorFlag's; kept until exit
-std::atomic<bool> deferred_pending{false};
-}  // namespace
 
 long long* deferred_window_flag() {
   require_device();
@@ -186,39 +223,20 @@ long long* deferred_window_flag() {
     throw Error("deferred_window_flag: device " + std::to_string(dev) + " is past the table's " +
                 std::to_string(kMaxDevices));
   std::lock_guard<std::mutex> lock(deferred_mutex);
-  long long*& flag = deferred_flags[dev];
-  if (!flag) {
-    void* p = nullptr;
-    CNNFAST_CUDA_CHECK(cudaMalloc(&p, 2 * sizeof(long long)));
-    CNNFAST_CUDA_CHECK(cudaMemset(p, 0, 2 * sizeof(long long)));
-    flag = static_cast<long long*>(p);
+  Deferred& d = deferred[dev];
+  if (!d.flag) {
+    void *flag = nullptr, *mirror = nullptr;
+    CNNFAST_CUDA_CHECK(cudaMallocHost(&mirror, 2 * sizeof(long long)));
+    std::memset(mirror, 0, 2 * sizeof(long long));
+    CNNFAST_CUDA_CHECK(cudaMalloc(&flag, 2 * sizeof(long long)));
+    CNNFAST_CUDA_CHECK(cudaMemset(flag, 0, 2 * sizeof(long long)));
+    d.mirror = static_cast<long long*>(mirror);
+    d.flag = static_cast<long long*>(flag);
   }
-  return flag;
+  return d.flag;
 }
 
 void mark_deferred_pending() { deferred_pending.store(true); }
-
-void check_deferred() {
-  if (!deferred_pending.exchange(false)) return;
-  long long* flags[kMaxDevices];
-  {
-    std::lock_guard<std::mutex> lock(deferred_mutex);
-    std::copy(deferred_flags, deferred_flags + kMaxDevices, flags);
-  }
-  for (long long* flag : flags) {
-    if (!flag) continue;
-    long long v[2] = {0, 0};
-    CNNFAST_CUDA_CHECK(cudaMemcpy(v, flag, sizeof v, cudaMemcpyDefault));
-    if (v[0] == 0) continue;
-    CNNFAST_CUDA_CHECK(cudaMemset(flag, 0, sizeof v));
-    throw std::invalid_argument(
-        "indices: switches that max_pool made were changed afterwards: index " +
-        std::to_string(v[1]) + " is outside its pooling window. A max-pooling backward or "
-        "max-unpooling call since the last synchronization used them unchecked (as max_pool's "
-        "own) and its result is wrong; wrap changed indices in a new Switches to have them "
-        "checked before use");
-  }
-}
 
 void wait_for_stream(intptr_t stream) {
   if (stream == 1) return;  // the legacy default stream is ours

@@ -76,11 +76,10 @@ class ErrorFlag {
 
 // The per-device flag (an ErrorFlag pair, allocated once) for window checks whose answer nobody
 // waits for. mark_deferred_pending(), after the launch that reports there, makes the next
-// check_deferred() — run by synchronize() and copy_to_host() — read the flags back; it throws
-// std::invalid_argument for a raised one (resetting it).
+// synchronize() or copy_to_host() read the flags back (in the same wait) and throw
+// std::invalid_argument for a raised one, resetting it.
 long long* deferred_window_flag();
 void mark_deferred_pending();
-void check_deferred();
 
 // Where a one-pass pooling path reports a switch outside its window. Switches of unknown origin:
 // a fresh ErrorFlag; missed() waits for it, and on a miss the caller reruns its general path.
