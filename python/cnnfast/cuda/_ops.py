@@ -151,10 +151,11 @@ def _max_forward(x, win, ceil_mode, size, shape, with_indices):
     return y, idx
 
 
-# Switches that _max_pool made. Their indices lie in their windows by construction, so the
-# kernels' one-pass paths check that without the host waiting for the answer (cuda.h's
-# from_pool); a Switches built from arrays, or by dataclasses.replace, is not in here.
-_pool_made: "weakref.WeakSet[Switches]" = weakref.WeakSet()
+# Switches that _max_pool made -> their windows as _windows gives them. Their indices lie in
+# those windows by construction, so the kernels' one-pass paths check that without the host
+# waiting for the answer (cuda.h's from_pool); a Switches built from arrays, or by
+# dataclasses.replace, is not in here.
+_pool_made: "weakref.WeakKeyDictionary[Switches, tuple]" = weakref.WeakKeyDictionary()
 
 
 def _max_backward(grad_out, x, win, ceil_mode, size, shape, indices, what):
@@ -180,7 +181,7 @@ def _max_pool(nd, x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=
         return y
     sw = Switches(idx, x.shape, kernel_size=win[0][3 - nd:], stride=win[1][3 - nd:],
                   padding=win[2][3 - nd:], dilation=win[3][3 - nd:], ceil_mode=bool(ceil_mode))
-    _pool_made.add(sw)
+    _pool_made[sw] = tuple(win) + (bool(ceil_mode),)
     return y, sw
 
 
@@ -259,6 +260,9 @@ def _windows(nd, indices, shape):
     dilation, ceil_mode) when they unpool to `shape`: a hint for the kernels' one-pass paths."""
     if not isinstance(indices, Switches) or tuple(indices.input_shape[2:]) != tuple(shape[2:]):
         return None
+    known = _pool_made.get(indices)
+    if known is not None:
+        return known
     win = (indices.kernel_size, indices.stride, indices.padding, indices.dilation)
     if any(v is None or len(v) != nd for v in win):
         return None
