@@ -2,7 +2,7 @@
 # bench/gpu_session.sh: build cnnfast with its CUDA backend on a GPU machine, run the GPU tests
 # and the CUDA benchmarks; logs go to $OUT (or ./gpu-out). Used on the lent H200 (issue 9):
 #   bench/gpu_session.sh [build] [tests] [bench] [profile] [train]     (default: all)
-#   also on request: ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
+#   also on request: narrow, ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 steps=${*:-build tests bench profile train}  # also: ncu (NCU_CASES)
@@ -25,6 +25,13 @@ if has bench; then
   # BENCH_ALGO: the conv2d algorithms timed side by side (3x3 stride-1 cases get a row each)
   $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch --algo "${BENCH_ALGO:-auto,winograd}" \
      --json "$OUT/bench_cuda.json" 2>&1 | tee "$OUT/bench_cuda.log" | tail -60
+fi
+if has narrow; then  # backward-data of narrow inputs: dcol GEMM (default) against the direct sum
+  for v in dcol direct; do
+    echo "CNNFAST_CUDA_NARROW_DATA=$v"
+    CNNFAST_CUDA_NARROW_DATA=$v $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch \
+       --only lenet_conv1,lenet_conv2,alexnet_conv1,resnet_conv1 2>&1 | tee "$OUT/narrow_$v.log" | grep bwd_data
+  done
 fi
 if has profile; then  # where a small op's time goes on the host (Python, bindings, launches)
   $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -42

@@ -44,6 +44,27 @@ def test_conv2d_block_program_matches_cpu(rng, case):
                      gw, TOL, f"backward-weight, {sms} SMs")
 
 
+# Narrow inputs (C/G < 32): the direct backward-data sum (CNNFAST_CUDA_NARROW_DATA=direct)
+NARROW_DATA_CASES = [c for c in CONV_CASES if c[1] // c[10] < 32] + [
+    (2, 3, 33, 290, 5, 7, 7, 2, 3, 1, 1),             # resnet_conv1-like; phase rows past 128
+    (1, 3, 35, 39, 4, 11, 11, 4, 2, 1, 1),            # alexnet_conv1-like: 16 phases
+    (2, 8, 9, 10, 6, 3, 3, 2, 1, 2, 2),               # Cg 4, dilation 2 at stride 2
+    (1, 6, 12, 11, 5, 2, 2, 3, (1, 0, 2, 1), 1, 1),   # Cg 6 (two blocks of 3), taps < stride
+    (2, 5, 8, 9, 3, 3, 3, (3, 2), 1, (2, 3), 1),      # Cg 5 (blocks of 4, one partial)
+    (1, 2, 2, 3, 4, 3, 3, 4, 2, 1, 1),                # stride past the input: phases < stride
+]
+
+
+@pytest.mark.parametrize("case", NARROW_DATA_CASES)
+def test_direct_backward_data_matches_cpu(rng, case, monkeypatch):
+    monkeypatch.setenv("CNNFAST_CUDA_NARROW_DATA", "direct")
+    x, wt, b, kw, geo = conv_setup(rng, case)
+    gy = f32(rng, *F.conv2d(x, wt, b, **kw).shape)
+    gx = F.conv2d_backward(gy, x, wt, b, needs_input_grad=(True, False, False), **kw)[0]
+    assert_close(_core._cuda_emulate_conv2d_backward_data(gy, wt, list(x.shape), *geo), gx, TOL,
+                 "direct backward-data")  # outputs NaN-poisoned: every element must be written
+
+
 @pytest.mark.parametrize("case", CONV3D_CASES)
 def test_conv3d_slice_programs_match_cpu(rng, case):
     n, c, d, h, w, k, kd, kh, kw, st, pad, dil, g = case

@@ -8,7 +8,8 @@
 //     place they cost a quarter more time than the forward on the same GEMM shape).
 //   narrow inputs (C/G < 32, which would waste most of a 32-wide column tile): dcol = Wᵀ·dy
 //     (rows = N·P·Q, cols = C/G·R·S, depth = K/G, ≤ 256 MiB of scratch per launch) gathered back
-//     into dx (col2im, each dx element visiting only the taps of its phase).
+//     into dx (col2im, each dx element visiting only the taps of its phase) — or, with
+//     CNNFAST_CUDA_NARROW_DATA=direct, conv2d_backward_data_direct.cu's direct sum.
 #include <algorithm>
 #include <memory>
 #include <numeric>
@@ -204,6 +205,7 @@ void backward_data(const Exec& e, const Conv2dParams& p, float* dx, const float*
     else fill_bytes(dx, 0, p.N * p.C * p.H * p.W * int64_t(sizeof(float)));
     return;
   }
+  if (direct_data_chosen(p)) return direct_backward_data(e, p, dx, dy, w);
   // Narrow inputs waste most of a 32-wide column tile: dcol (≤ 256 MiB of scratch) instead.
   const int64_t dcol_per_image = p.P * p.Q * p.C * p.R * p.S;
   if (p.Cg() < 32 && dcol_per_image < (int64_t(1) << 26)) {
