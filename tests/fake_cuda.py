@@ -237,6 +237,7 @@ KERNELS = {
 
 def install(monkeypatch) -> None:
     """Routes cnnfast.cuda to the host stand-in for one test (monkeypatch undoes it)."""
+    SWITCH_READS.clear()
     for name, fn in KERNELS.items():
         monkeypatch.setattr(_core, name, fn, raising=False)
     monkeypatch.setattr(_runtime, "is_available", lambda: True)

@@ -243,4 +243,7 @@ def test_only_max_pools_own_switches_skip_the_wait_for_their_window_check(fake, 
     F.max_pool2d_backward(g, x, 3, 2, 1, indices=sw.indices)
     F.max_pool2d_backward(g, x, 2, 2, 1, indices=sw)  # pools 9 x 11 to 5 x 6 too
     F.max_pool2d_backward(g, x, 3, 2, 1, ceil_mode=True, indices=sw)  # so does this
-    assert len(reads) == 7 and not any(from_pool for _, from_pool in reads), reads
+    ya, swa = F.adaptive_max_pool2d(x, (4, 3), return_indices=True)  # no windows: not trusted
+    F.max_unpool2d(ya, swa)
+    F.adaptive_max_pool2d_backward(cuda.from_numpy(f32(rng, *ya.shape)), x, (4, 3), indices=swa)
+    assert len(reads) == 9 and not any(from_pool for _, from_pool in reads), reads

@@ -150,10 +150,13 @@ def test_max_pools_own_switches_changed_later_are_reported_at_the_next_synchroni
     idx[1, 2, -1, -1] = 0  # far outside its window
     _core.cuda_copy_from_host(sw.indices.data_ptr, idx)  # behind max_pool's back
     gu, gy = f32(rng, *x.shape), f32(rng, *y.shape)
-    F.max_unpool2d(y, sw)
+    u = F.max_unpool2d(y, sw)
+    logits = dev(f32(rng, 4, 5))  # an op's own wait (its target check) leaves the report alone
+    F.cross_entropy(logits, dev(np.array([0, 4, 2, 1], np.int64)))
     with pytest.raises(ValueError, match="changed afterwards: index 0 is outside its pooling"):
         cuda.synchronize()
     cuda.synchronize()  # reported once
+    assert u.shape == x.shape
     for call in (lambda: F.max_unpool2d_backward(dev(gu), y, sw),
                  lambda: F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=sw)):
         out = call()
@@ -165,6 +168,12 @@ def test_max_pools_own_switches_changed_later_are_reported_at_the_next_synchroni
     close(F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=dataclasses.replace(sw)),
           F.max_pool2d_backward(gy, x, k, s, p, indices=host_sw), tol=1e-6)
     cuda.synchronize()  # nothing left over
+    y_host, sw_host = F.max_pool2d(x, k, s, p, return_indices=True)
+    _core.cuda_copy_from_host(sw.indices.data_ptr, sw_host.indices)  # put back: trusted again
+    close(F.max_unpool2d(y, sw), F.max_unpool2d(y_host, sw_host), tol=0)
+    close(F.max_pool2d_backward(dev(gy), dev(x), k, s, p, indices=sw),
+          F.max_pool2d_backward(gy, x, k, s, p, indices=sw_host), tol=1e-6)
+    cuda.synchronize()
 
 
 def test_2x2_max_pool_on_a_view_not_8_byte_aligned(rng):

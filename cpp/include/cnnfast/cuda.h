@@ -31,11 +31,12 @@ DeviceInfo device_info();  // never throws; queried once, then cached
 void* device_alloc(int64_t bytes);  // stream-ordered pool when supported; nullptr for 0 bytes
 void device_free(void* p) noexcept;  // errors at interpreter teardown are ignored
 void copy_to_device(void* dst, const void* src, int64_t bytes);
-void copy_to_host(void* dst, const void* src, int64_t bytes);  // waits for queued kernels
+// Waits for queued kernels; throws std::invalid_argument for a raised deferred switch check
+// (max_pool_backward's from_pool), as synchronize() does.
+void copy_to_host(void* dst, const void* src, int64_t bytes);
 void copy_on_device(void* dst, const void* src, int64_t bytes);
 void fill_bytes(void* dst, int byte, int64_t bytes);
-// Waits for all queued work; reports asynchronous kernel faults and deferred switch checks
-// (max_pool_backward's from_pool), as copy_to_host does.
+// Waits for all queued work; reports asynchronous kernel faults and deferred switch checks.
 void synchronize();
 // DLPack / CUDA-array-interface stream handshakes (stream: an integer handle, 1 = legacy default,
 // 2 = per-thread default): make our stream wait for `stream`'s work, or `stream` wait for ours.
@@ -85,9 +86,10 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
 // Throws std::invalid_argument for an index outside the input plane (dx is then incomplete).
 // from_pool: idx is what max_pool_forward wrote for these windows, unchanged since — every switch
 // lies in its window by construction. The one-pass paths then check that without waiting for
-// the answer: a switch found outside its window (memory written after pooling) makes the next
-// synchronize() or copy to the host throw std::invalid_argument, and the result is wrong.
-// Without it the host waits for the check and reruns a general path on a miss.
+// the answer: a switch found outside its window (memory written after pooling; out-of-range
+// values included) makes the next synchronize() or copy_to_host(), in any thread, throw
+// std::invalid_argument, and the result is wrong. Without from_pool the host waits for the
+// check and reruns a general path on a miss.
 void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx,
                        bool from_pool = false);
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x);

@@ -115,43 +115,67 @@ cudaStream_t stream_of(intptr_t s) {
   return s == 2 ? cudaStreamPerThread : reinterpret_cast<cudaStream_t>(s);
 }
 
-// ---- deferred window checks: per device, a flag pair (device memory, as ErrorFlag's) and its
-// pinned host mirror, both kept until exit. A synchronizing call first queues the flag -> mirror
-// copies when a check is pending, so that its own wait covers them.
-constexpr int kMaxDevices = 64;
+// ---- deferred window checks (runtime.cuh): one flag pair in device memory, as ErrorFlag's, on
+// the device current at first use (nothing in cnnfast switches devices; on another one callers
+// get no flag and wait instead), and a mapped pinned mirror, both kept until exit. A synchronizing
+// call first queues snapshot_deferred — stream-ordered, it moves a raised report to the mirror
+// and clears the flag, so no report of a later launch is lost — and reads the mirror after its
+// own wait.
 struct Deferred {
-  long long* flag = nullptr;
-  long long* mirror = nullptr;
+  int device = -1;
+  long long* flag = nullptr;              // device memory
+  volatile long long* mirror = nullptr;   // pinned host memory, mapped: written by the device
+  long long* mirror_on_device = nullptr;  // its device address
 };
-std::mutex deferred_mutex;  // guards the table
-Deferred deferred[kMaxDevices];
+std::mutex deferred_mutex;  // guards set-up and the mirror's read-and-clear
+Deferred deferred;
 std::atomic<bool> deferred_pending{false};
+
+__global__ void snapshot_deferred(long long* flag, long long* mirror) {
+  if (flag[0] != 0) {
+    mirror[1] = flag[1];
+    mirror[0] = 1;
+    flag[0] = flag[1] = 0;
+  }
+}
 
 bool queue_deferred_readback() {
   if (!deferred_pending.exchange(false)) return false;
-  std::lock_guard<std::mutex> lock(deferred_mutex);
-  for (const Deferred& d : deferred)
-    if (d.flag)
-      CNNFAST_CUDA_CHECK(cudaMemcpyAsync(d.mirror, d.flag, 2 * sizeof(long long),
-                                         cudaMemcpyDefault, 0));
+  try {
+    snapshot_deferred<<<1, 1>>>(deferred.flag, deferred.mirror_on_device);
+    CNNFAST_CUDA_CHECK_LAUNCH("snapshot_deferred");
+  } catch (...) {
+    deferred_pending.store(true);
+    throw;
+  }
   return true;
 }
 
-// After the wait: throws std::invalid_argument for a raised flag (resetting it and its mirror).
+// After a wait that covers every snapshot queued so far: throws std::invalid_argument for a
+// raised mirror (clearing it). A report whose wait failed stays in the mirror until the next.
 void throw_if_deferred_raised() {
   std::lock_guard<std::mutex> lock(deferred_mutex);
-  for (Deferred& d : deferred) {
-    if (!d.mirror || d.mirror[0] == 0) continue;
-    const long long v = d.mirror[1];
-    d.mirror[0] = d.mirror[1] = 0;
-    CNNFAST_CUDA_CHECK(cudaMemsetAsync(d.flag, 0, 2 * sizeof(long long), 0));
-    throw std::invalid_argument(
-        "indices: switches that max_pool made were changed afterwards: index " +
-        std::to_string(v) + " is outside its pooling window. A max-pooling backward or "
-        "max-unpooling call since the last synchronization used them unchecked (as max_pool's "
-        "own) and its result is wrong; wrap changed indices in a new Switches to have them "
-        "checked before use");
+  if (!deferred.mirror || deferred.mirror[0] == 0) return;
+  const long long v = deferred.mirror[1];
+  deferred.mirror[0] = deferred.mirror[1] = 0;
+  throw std::invalid_argument(
+      "indices: switches that max_pool made were changed afterwards: index " + std::to_string(v) +
+      " is outside its pooling window. A max-pooling backward or max-unpooling call since the "
+      "last synchronization used them unchecked (as max_pool's own) and its result is wrong; "
+      "wrap changed indices in a new Switches to have them checked before use");
+}
+
+// Runs wait(), covering a deferred readback queued first; a failed wait leaves it pending.
+template <class Wait>
+void wait_and_check_deferred(Wait&& wait) {
+  const bool queued = queue_deferred_readback();
+  try {
+    wait();
+  } catch (...) {
+    if (queued) deferred_pending.store(true);
+    throw;
   }
+  throw_if_deferred_raised();
 }
 
 }  // namespace
@@ -191,12 +215,16 @@ void copy_to_device(void* dst, const void* src, int64_t bytes) {
 }
 
 void copy_to_host(void* dst, const void* src, int64_t bytes) {
-  const bool check = queue_deferred_readback();
-  if (bytes > 0)
-    CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
-  else if (check)
-    CNNFAST_CUDA_CHECK(cudaStreamSynchronize(0));
-  if (check) throw_if_deferred_raised();
+  wait_and_check_deferred([&] {
+    if (bytes > 0)
+      CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
+    else
+      CNNFAST_CUDA_CHECK(cudaStreamSynchronize(0));
+  });
+}
+
+void read_back(void* dst, const void* src, int64_t bytes) {
+  if (bytes > 0) CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
 }
 
 void copy_on_device(void* dst, const void* src, int64_t bytes) {
@@ -210,30 +238,37 @@ void fill_bytes(void* dst, int byte, int64_t bytes) {
 
 void synchronize() {
   require_device();
-  const bool check = queue_deferred_readback();
-  CNNFAST_CUDA_CHECK(cudaDeviceSynchronize());
-  if (check) throw_if_deferred_raised();
+  wait_and_check_deferred([] { CNNFAST_CUDA_CHECK(cudaDeviceSynchronize()); });
 }
 
 long long* deferred_window_flag() {
   require_device();
   int dev = 0;
   CNNFAST_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev < 0 || dev >= kMaxDevices)
-    throw Error("deferred_window_flag: device " + std::to_string(dev) + " is past the table's " +
-                std::to_string(kMaxDevices));
   std::lock_guard<std::mutex> lock(deferred_mutex);
-  Deferred& d = deferred[dev];
-  if (!d.flag) {
-    void *flag = nullptr, *mirror = nullptr;
-    CNNFAST_CUDA_CHECK(cudaMallocHost(&mirror, 2 * sizeof(long long)));
-    std::memset(mirror, 0, 2 * sizeof(long long));
+  if (deferred.device < 0) {
+    void *flag = nullptr, *mirror = nullptr, *mirror_on_device = nullptr;
     CNNFAST_CUDA_CHECK(cudaMalloc(&flag, 2 * sizeof(long long)));
-    CNNFAST_CUDA_CHECK(cudaMemset(flag, 0, 2 * sizeof(long long)));
-    d.mirror = static_cast<long long*>(mirror);
-    d.flag = static_cast<long long*>(flag);
+    try {
+      CNNFAST_CUDA_CHECK(cudaMemset(flag, 0, 2 * sizeof(long long)));
+      CNNFAST_CUDA_CHECK(cudaHostAlloc(&mirror, 2 * sizeof(long long), cudaHostAllocMapped));
+    } catch (...) {
+      cudaFree(flag);
+      throw;
+    }
+    std::memset(mirror, 0, 2 * sizeof(long long));
+    const cudaError_t e = cudaHostGetDevicePointer(&mirror_on_device, mirror, 0);
+    if (e != cudaSuccess) {
+      cudaFree(flag);
+      cudaFreeHost(mirror);
+      check(e, "cudaHostGetDevicePointer(&mirror_on_device, mirror, 0)", __FILE__, __LINE__);
+    }
+    deferred.flag = static_cast<long long*>(flag);
+    deferred.mirror = static_cast<long long*>(mirror);
+    deferred.mirror_on_device = static_cast<long long*>(mirror_on_device);
+    deferred.device = dev;
   }
-  return d.flag;
+  return dev == deferred.device ? deferred.flag : nullptr;
 }
 
 void mark_deferred_pending() { deferred_pending.store(true); }

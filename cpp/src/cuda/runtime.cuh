@@ -56,6 +56,10 @@ class Scratch {
   T* p_;
 };
 
+// copy_to_host without the deferred check: the internal waits (ErrorFlag) leave it to the
+// user-visible ones.
+void read_back(void* dst, const void* src, int64_t bytes);
+
 // Two device int64s through which kernels report a bad argument: [0] becomes 1 for the first
 // reporter, which stores the offending value in [1]. Setting it up is asynchronous; raised()
 // copies it back (a synchronization) so the host can throw a clear error.
@@ -65,7 +69,7 @@ class ErrorFlag {
   long long* ptr() const { return buf_.get(); }
   bool raised(int64_t* value) const {
     long long v[2] = {0, 0};
-    copy_to_host(v, buf_.get(), sizeof v);
+    read_back(v, buf_.get(), sizeof v);
     *value = v[1];
     return v[0] != 0;
   }
@@ -74,10 +78,11 @@ class ErrorFlag {
   Scratch<long long> buf_;
 };
 
-// The per-device flag (an ErrorFlag pair, allocated once) for window checks whose answer nobody
-// waits for. mark_deferred_pending(), after the launch that reports there, makes the next
-// synchronize() or copy_to_host() read the flags back (in the same wait) and throw
-// std::invalid_argument for a raised one, resetting it.
+// The flag (an ErrorFlag pair, allocated once) for window checks whose answer nobody waits for;
+// nullptr on a device other than the one it was set up on (then wait instead).
+// mark_deferred_pending(), after the launch that reports there, makes the next synchronize() or
+// copy_to_host() — in any host thread — read it back within its own wait and throw
+// std::invalid_argument when it was raised (clearing it).
 long long* deferred_window_flag();
 void mark_deferred_pending();
 
