@@ -141,6 +141,12 @@ __global__ void snapshot_deferred(long long* flag, long long* mirror) {
 
 bool queue_deferred_readback() {
   if (!deferred_pending.exchange(false)) return false;
+  int dev = -1;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev != deferred.device) {  // its stream is elsewhere
+    cudaGetLastError();
+    deferred_pending.store(true);
+    return false;
+  }
   try {
     snapshot_deferred<<<1, 1>>>(deferred.flag, deferred.mirror_on_device);
     CNNFAST_CUDA_CHECK_LAUNCH("snapshot_deferred");
