@@ -52,6 +52,7 @@ NARROW_DATA_CASES = [c for c in CONV_CASES if c[1] // c[10] < 32] + [
     (1, 6, 12, 11, 5, 2, 2, 3, (1, 0, 2, 1), 1, 1),   # Cg 6 (two blocks of 3), taps < stride
     (2, 5, 8, 9, 3, 3, 3, (3, 2), 1, (2, 3), 1),      # Cg 5 (blocks of 4, one partial)
     (1, 2, 2, 3, 4, 3, 3, 4, 2, 1, 1),                # stride past the input: phases < stride
+    (1, 1, 6, 260, 3, 5, 5, 1, 2, 1, 1),              # rows whose threads need no bounds tests
 ]
 
 

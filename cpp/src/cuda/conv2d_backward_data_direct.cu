@@ -42,10 +42,25 @@ struct DirectData {
     rest = CBs.div(next);
     const int cb = next - rest * CBs.d;
     const int n = G.div(rest), g = rest - n * G.d;
-    const int c0 = cb * CB, b0 = bq * kLanes * kPx + lane;
+    const int c0 = cb * CB, b0 = bq * kLanes * kPx + lane, last = b0 + (kPx - 1) * kLanes;
     float acc[kPx][CB];
     CNNFAST_UNROLL for (int t = 0; t < kPx; ++t)
       CNNFAST_UNROLL for (int c = 0; c < CB; ++c) acc[t][c] = 0.f;
+    // Edge threads (a pixel past the row, or a tap reading past dy's row) test every read.
+    const bool edge = last >= Wa || b0 + ts.o0 - (ts.n - 1) * ts.delta < 0 || last + ts.o0 >= Q;
+    if (edge) accumulate<true>(n, g, c0, a, b0, acc);
+    else accumulate<false>(n, g, c0, a, b0, acc);
+    const int h = ph + sh * a;
+    float* out = dx + (n * C + g * Cg + c0) * HW + h * W + pw;
+    CNNFAST_UNROLL for (int t = 0; t < kPx; ++t) {
+      const int b = b0 + t * kLanes;
+      if (b >= Wa) continue;
+      for (int c = 0; c < CB && c0 + c < Cg; ++c) out[c * HW + sw * b] = acc[t][c];
+    }
+  }
+
+  template <bool kEdge>
+  CNNFAST_HD void accumulate(int n, int g, int c0, int a, int b0, float (&acc)[kPx][CB]) const {
     for (int j = 0; j < Kg; ++j) {
       const int k = g * Kg + j;
       const float* dyk = dy + (n * K + k) * PQ;
@@ -62,18 +77,13 @@ struct DirectData {
             wv[c] = c0 + c < Cg ? wk[c * RS + r * S + s] : 0.f;
           CNNFAST_UNROLL for (int t = 0; t < kPx; ++t) {
             const int b = b0 + t * kLanes, ow = b + shift;
-            const float v = b < Wa && ow >= 0 && ow < Q ? row[ow] : 0.f;
+            float v;
+            if (kEdge) v = b < Wa && ow >= 0 && ow < Q ? row[ow] : 0.f;
+            else v = row[ow];
             CNNFAST_UNROLL for (int c = 0; c < CB; ++c) acc[t][c] += v * wv[c];
           }
         }
       }
-    }
-    const int h = ph + sh * a;
-    float* out = dx + (n * C + g * Cg + c0) * HW + h * W + pw;
-    CNNFAST_UNROLL for (int t = 0; t < kPx; ++t) {
-      const int b = b0 + t * kLanes;
-      if (b >= Wa) continue;
-      for (int c = 0; c < CB && c0 + c < Cg; ++c) out[c * HW + sw * b] = acc[t][c];
     }
   }
 };
