@@ -164,8 +164,9 @@ def _max_backward(grad_out, x, win, ceil_mode, size, shape, indices, what):
         idx, from_pool = _max_forward(x, win, ceil_mode, size, shape, True)[1], True
     else:
         idx = _indices(indices, shape)
-        from_pool = (size is None and isinstance(indices, Switches) and indices in _pool_made
-                     and _windows(x.ndim - 2, indices, x.shape) == tuple(win) + (bool(ceil_mode),))
+        from_pool = (size is None and isinstance(indices, Switches)
+                     and indices.input_shape == x.shape
+                     and _pool_made.get(indices) == tuple(win) + (bool(ceil_mode),))
     dx = empty(x.shape)
     _core.cuda_max_pool_backward(dx, g, idx, *win, bool(ceil_mode), size, from_pool)
     return dx
