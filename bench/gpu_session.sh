@@ -5,7 +5,7 @@
 #   also on request: narrow, ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
-steps=${*:-build tests bench profile train}  # also: ncu (NCU_CASES)
+steps=${*:-build tests bench profile train}
 PY=${PY:-python3}
 export PYTHONUNBUFFERED=1
 has() { [[ " $steps " == *" $1 "* ]]; }

@@ -205,10 +205,11 @@ void backward_data(const Exec& e, const Conv2dParams& p, float* dx, const float*
     else fill_bytes(dx, 0, p.N * p.C * p.H * p.W * int64_t(sizeof(float)));
     return;
   }
-  if (direct_data_chosen(p)) return direct_backward_data(e, p, dx, dy, w);
   // Narrow inputs waste most of a 32-wide column tile: dcol (≤ 256 MiB of scratch) instead.
+  const bool narrow = p.Cg() < 32;
+  if (narrow && direct_data_chosen()) return direct_backward_data(e, p, dx, dy, w);
   const int64_t dcol_per_image = p.P * p.Q * p.C * p.R * p.S;
-  if (p.Cg() < 32 && dcol_per_image < (int64_t(1) << 26)) {
+  if (narrow && dcol_per_image < (int64_t(1) << 26)) {
     const int64_t per = std::min(images_per_launch(p, dcol_per_image),
                                  std::max<int64_t>(1, (int64_t(1) << 26) / dcol_per_image));
     backward_data_dcol(e, p, dx, dy, w, per);

@@ -122,7 +122,7 @@ void winograd_backward_weight(const Exec& e, int m, const Conv2dParams& p, float
 // Backward-data of narrow inputs (C/G < 32) as a direct sum (conv2d_backward_data_direct.cu),
 // taken instead of the dcol GEMM when CNNFAST_CUDA_NARROW_DATA=direct (an A/B knob until the
 // H200 has timed both).
-bool direct_data_chosen(const Conv2dParams& p);
+bool direct_data_chosen();
 void direct_backward_data(const Exec& e, const Conv2dParams& p, float* dx, const float* dy,
                           const float* w);
 

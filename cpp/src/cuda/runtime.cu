@@ -222,10 +222,8 @@ void copy_to_device(void* dst, const void* src, int64_t bytes) {
 
 void copy_to_host(void* dst, const void* src, int64_t bytes) {
   wait_and_check_deferred([&] {
-    if (bytes > 0)
-      CNNFAST_CUDA_CHECK(cudaMemcpy(dst, src, size_t(bytes), cudaMemcpyDeviceToHost));
-    else
-      CNNFAST_CUDA_CHECK(cudaStreamSynchronize(0));
+    if (bytes > 0) read_back(dst, src, bytes);
+    else CNNFAST_CUDA_CHECK(cudaStreamSynchronize(0));
   });
 }
 
