@@ -2,7 +2,7 @@
 # bench/gpu_session.sh: build cnnfast with its CUDA backend on a GPU machine, run the GPU tests
 # and the CUDA benchmarks; logs go to $OUT (or ./gpu-out). Used on the lent H200 (issue 9):
 #   bench/gpu_session.sh [build] [tests] [bench] [profile] [train]     (default: all)
-#   also on request: narrow, ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
+#   also on request: narrow, splits, ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 steps=${*:-build tests bench profile train}
@@ -32,6 +32,14 @@ if has narrow; then  # backward-data of narrow inputs: dcol GEMM (default) again
     CNNFAST_CUDA_NARROW_DATA=$v $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch \
        --only lenet_conv1,lenet_conv2,alexnet_conv1,resnet_conv1 2>&1 | tee "$OUT/narrow_$v.log" | grep bwd_data
   done
+fi
+if has splits; then  # weight gradients: the split sum's wave rule (default) against 'balance'
+  for v in wave balance; do
+    echo "CNNFAST_CUDA_SPLIT_RULE=$v"
+    CNNFAST_CUDA_SPLIT_RULE=$v $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch \
+       --algo auto,winograd 2>&1 | tee "$OUT/splits_$v.log" | grep bwd_weight
+  done
+  CNNFAST_CUDA_SPLIT_RULE=balance $PY "$OLDPWD/bench/bench_conv3d_cuda.py" 2>&1 | tail -12
 fi
 if has profile; then  # where a small op's time goes on the host (Python, bindings, launches)
   $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -42

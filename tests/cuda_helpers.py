@@ -16,6 +16,10 @@ requires_gpu = pytest.mark.skipif(not cuda.is_available(),
 
 TOL = 3e-5  # float32 sums in another order than the CPU's
 
+# (CNNFAST_CUDA_SPLIT_RULE, multiprocessors) under which the emulated weight-gradient sums run:
+# unsplit (1 SM), split over a wave of an H100-sized GPU, and the 'balance' rule's splits
+SPLIT_RULES = (("wave", 1), ("wave", 132), ("balance", 132), ("balance", 5))
+
 
 # N, C, H, W, K, R, S, stride, padding, dilation, groups
 CONV_CASES = [

@@ -1,7 +1,7 @@
 """The CUDA kernels' own programs run on the HOST (cuda.h's emulate:: test hooks, built whenever
 the CUDA backend is) against the CPU ops — so their index math is tested on machines without a
 GPU: the implicit-GEMM block program thread by thread (tiles, edges, groups, the split
-weight-gradient sum as on a 132-SM GPU and on 1 SM), pooling windows, unpooling's
+weight-gradient sum as on a 132-SM GPU, on 1 SM, and by the balance split rule), pooling windows, unpooling's
 last-writer-wins claim, cross-entropy per item, SGD / Adam. What this cannot show: device
 execution itself (shared memory races, atomics, launch limits, the block reductions)."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import cnnfast.functional as F
 from cnnfast import _core
 from cnnfast._checks import int_tuple, resolve_padding
 
-from cuda_helpers import CONV3D_CASES, CONV_CASES, TOL, f32
+from cuda_helpers import CONV3D_CASES, CONV_CASES, SPLIT_RULES, TOL, f32
 from helpers import assert_close
 
 pytestmark = pytest.mark.skipif(not _core.cuda_built(), reason="built without the CUDA backend")
@@ -28,7 +28,7 @@ def conv_setup(rng, case):
 
 
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_conv2d_block_program_matches_cpu(rng, case):
+def test_conv2d_block_program_matches_cpu(rng, case, monkeypatch):
     x, wt, b, kw, geo = conv_setup(rng, case)
     for bias, relu in ((b, False), (None, False), (b, True)):
         act = "relu" if relu else None
@@ -39,9 +39,10 @@ def test_conv2d_block_program_matches_cpu(rng, case):
     gx, gw, _ = F.conv2d_backward(gy, x, wt, b, **kw)
     assert_close(_core._cuda_emulate_conv2d_backward_data(gy, wt, list(x.shape), *geo), gx, TOL,
                  "backward-data")
-    for sms in (1, 132):  # the weight-gradient sum split for a tiny and an H100-sized GPU
+    for rule, sms in SPLIT_RULES:
+        monkeypatch.setenv("CNNFAST_CUDA_SPLIT_RULE", rule)
         assert_close(_core._cuda_emulate_conv2d_backward_weight(gy, x, list(wt.shape), *geo, sms),
-                     gw, TOL, f"backward-weight, {sms} SMs")
+                     gw, TOL, f"backward-weight, {sms} SMs, split rule {rule}")
 
 
 # Narrow inputs (C/G < 32): the direct backward-data sum (CNNFAST_CUDA_NARROW_DATA=direct)
@@ -67,7 +68,7 @@ def test_direct_backward_data_matches_cpu(rng, case, monkeypatch):
 
 
 @pytest.mark.parametrize("case", CONV3D_CASES)
-def test_conv3d_slice_programs_match_cpu(rng, case):
+def test_conv3d_slice_programs_match_cpu(rng, case, monkeypatch):
     n, c, d, h, w, k, kd, kh, kw, st, pad, dil, g = case
     x, wt, b = f32(rng, n, c, d, h, w), f32(rng, k, c // g, kd, kh, kw), f32(rng, k)
     st3, dil3 = int_tuple("stride", st, 3, 1), int_tuple("dilation", dil, 3, 1)
@@ -81,9 +82,10 @@ def test_conv3d_slice_programs_match_cpu(rng, case):
     gx, gw, _ = F.conv3d_backward(gy, x, wt, b, **kw_)
     assert_close(_core._cuda_emulate_conv3d_backward_data(gy, wt, list(x.shape), *geo), gx, TOL,
                  "backward-data")
-    for sms in (1, 132):
+    for rule, sms in SPLIT_RULES:
+        monkeypatch.setenv("CNNFAST_CUDA_SPLIT_RULE", rule)
         assert_close(_core._cuda_emulate_conv3d_backward_weight(gy, x, list(wt.shape), *geo, sms),
-                     gw, TOL, f"backward-weight, {sms} SMs")
+                     gw, TOL, f"backward-weight, {sms} SMs, split rule {rule}")
 
 
 def test_coordinates_beyond_32_bits_are_refused_not_wrapped(rng):

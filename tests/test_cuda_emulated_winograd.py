@@ -1,7 +1,7 @@
 """The CUDA Winograd F(m x m, 3x3) programs (cpp/src/cuda/conv2d_winograd.cu) run on the HOST
 (cuda::emulate, no GPU needed) against the float64 CPU reference: forward with bias / fused ReLU,
 backward-data (the flipped-filter forward, incl. padding past 2·dilation), the weight gradient
-with its sum split as on a 1-SM and a 132-SM GPU; both tiles, edges that cut tiles, dilation
+with its sum split as on a 1-SM and a 132-SM GPU (either split rule); both tiles, edges that cut tiles, dilation
 phases, groups, depthwise, batches over several chunks (the emulation runs 2 images a chunk).
 And the algorithm choice: what the CUDA backend refuses, and why."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ import cnnfast.functional as F
 from cnnfast import _core
 from cnnfast._checks import int_tuple, resolve_padding
 
-from cuda_helpers import f32
+from cuda_helpers import SPLIT_RULES, f32
 from helpers import assert_close
 
 pytestmark = pytest.mark.skipif(not _core.cuda_built(), reason="built without the CUDA backend")
@@ -48,7 +48,7 @@ def f64(*arrays):
 
 @pytest.mark.parametrize("algo", ["winograd_f2", "winograd_f4", "winograd"])
 @pytest.mark.parametrize("case", CASES)
-def test_winograd_programs_match_float64(rng, case, algo):
+def test_winograd_programs_match_float64(rng, case, algo, monkeypatch):
     x, wt, b, kw, geo = setup(rng, case)
     for bias, relu in ((b, False), (None, False), (b, True)):
         want = F.conv2d(*f64(x, wt, bias), activation="relu" if relu else None, **kw)
@@ -58,9 +58,10 @@ def test_winograd_programs_match_float64(rng, case, algo):
     gx, gw, _ = F.conv2d_backward(*f64(gy, x, wt, b), **kw)
     assert_close(_core._cuda_emulate_conv2d_backward_data(gy, wt, list(x.shape), *geo, algo), gx,
                  TOL, "backward-data")
-    for sms in (1, 132):
+    for rule, sms in SPLIT_RULES:
+        monkeypatch.setenv("CNNFAST_CUDA_SPLIT_RULE", rule)
         got = _core._cuda_emulate_conv2d_backward_weight(gy, x, list(wt.shape), *geo, sms, algo)
-        assert_close(got, gw, TOL, f"backward-weight, {sms} SMs")
+        assert_close(got, gw, TOL, f"backward-weight, {sms} SMs, split rule {rule}")
 
 
 def test_winograd_agrees_with_the_implicit_gemm_path(rng):

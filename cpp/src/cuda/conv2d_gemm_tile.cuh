@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -285,10 +287,30 @@ void emulate_gemm(Program<TM, TN, OA, OB, ST> prog, int gx, int gy, int gz) {
       }
 }
 
+// The depth split for `tiles` blocks when the caller leaves it to the rule, each block over at
+// least 16 slices. Default: as many as fill one whole wave of `resident` blocks on `sms`
+// multiprocessors (a second wave measured no faster on an H200 and doubles the atomic adds).
+// CNNFAST_CUDA_SPLIT_RULE=balance (an A/B knob until a device times it): the split that least
+// loads the busiest multiprocessor, ⌈tiles·s / sms⌉ blocks of ⌈slices / s⌉ + 4 slices (the 4: the
+// block's adds into the sum), a lone block at 0.7 of a multiprocessor's rate; a split must win by
+// 2 %. The default leaves 144 tiles on 132 SMs unsplit, two blocks on 12 of them; this takes 6.
+inline int64_t auto_splits(int64_t tiles, int64_t depth, int resident, int sms) {
+  const int64_t slices = (depth + BK - 1) / BK, most = std::min<int64_t>(depth / (16 * BK), 4096);
+  const char* rule = std::getenv("CNNFAST_CUDA_SPLIT_RULE");
+  if (!rule || std::strcmp(rule, "balance") != 0)
+    return std::min<int64_t>(int64_t(std::max(resident, 1)) * sms / tiles, most);
+  int64_t best = 1;
+  double best_cost = 0;
+  for (int64_t s = 1; s <= most; ++s) {
+    const int64_t busiest = (tiles * s + sms - 1) / sms;
+    const double cost = double(busiest) * double((slices + s - 1) / s + 4) / (busiest == 1 ? 0.7 : 1);
+    if (s == 1 || cost < 0.98 * best_cost) best = s, best_cost = cost;
+  }
+  return best;
+}
+
 // Runs C = A·B for groups [0, groups) with tile TM×TN; `splits` > 1 divides the depth over
-// blocks (the store must then add); splits == 0: as many as fill one whole wave of resident
-// blocks on `sms` multiprocessors (a partial last wave idles the rest of the GPU; a second wave
-// measured no faster on an H200 and doubles the atomic adds), each block over at least 16 slices.
+// blocks (the store must then add); splits == 0: auto_splits picks.
 template <int TM, int TN, class OA, class OB, class ST>
 void run(bool on_host, const char* what, int64_t groups, int64_t rows, int64_t cols,
          int64_t depth, int64_t splits, const OA& oa, const OB& ob, const ST& st, int sms = 1) {
@@ -306,8 +328,7 @@ void run(bool on_host, const char* what, int64_t groups, int64_t rows, int64_t c
       cudaGetLastError();
       resident = 2;
     }
-    const int64_t wave = int64_t(std::max(resident, 1)) * sms, tiles = gx * gy * groups;
-    splits = std::min<int64_t>({wave / tiles, depth / (16 * BK), 4096});
+    splits = auto_splits(gx * gy * groups, depth, resident, sms);
   }
   splits = std::max<int64_t>(1, splits);
   const int64_t chunk = ((depth + splits - 1) / splits + BK - 1) / BK * BK;
