@@ -2,7 +2,7 @@
 # bench/gpu_session.sh: build cnnfast with its CUDA backend on a GPU machine, run the GPU tests
 # and the CUDA benchmarks; logs go to $OUT (or ./gpu-out). Used on the lent H200 (issue 9):
 #   bench/gpu_session.sh [build] [tests] [bench] [profile] [train]     (default: all)
-#   also on request: narrow, splits, ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
+#   also on request: narrow, splits, wino, ncu, ktime (NCU_CASES), sanitize (SAN_TESTS, SAN_K)
 set -u
 OUT=${OUT:-$PWD/gpu-out}; mkdir -p "$OUT"
 steps=${*:-build tests bench profile train}
@@ -40,6 +40,14 @@ if has splits; then  # weight gradients: the split sum's wave rule (default) aga
        --algo auto,winograd 2>&1 | tee "$OUT/splits_$v.log" | grep bwd_weight
   done
   CNNFAST_CUDA_SPLIT_RULE=balance $PY "$OLDPWD/bench/bench_conv3d_cuda.py" 2>&1 | tail -12
+fi
+if has wino; then  # Winograd scratch per buffer: 128 MiB (default) against 16 MiB (V and M in L2)
+  for v in 0 4194304; do
+    echo "CNNFAST_CUDA_WINO_SCRATCH=$v"
+    CNNFAST_CUDA_WINO_SCRATCH=$v $PY "$OLDPWD/bench/bench_ops.py" --device cuda --compare torch \
+       --algo winograd_f4 --only vgg_conv3_2,resnet_3x3,dilated_3x3_d4 2>&1 | tee "$OUT/wino_$v.log" \
+       | grep -F "[winograd_f4]"
+  done
 fi
 if has profile; then  # where a small op's time goes on the host (Python, bindings, launches)
   $PY - <<'PYEOF' 2>&1 | tee "$OUT/profile.log" | tail -42

@@ -70,6 +70,22 @@ def test_winograd_agrees_with_the_implicit_gemm_path(rng):
     assert_close(_core._cuda_emulate_conv2d_forward(x, wt, b, *geo, True, "winograd"), want, TOL)
 
 
+@pytest.mark.parametrize("algo", ["winograd_f2", "winograd_f4"])
+def test_a_smaller_scratch_cap_runs_one_image_a_chunk(rng, algo, monkeypatch):
+    # CNNFAST_CUDA_WINO_SCRATCH (floats per transformed buffer): a cap below one image's tiles
+    # still takes one image a chunk
+    monkeypatch.setenv("CNNFAST_CUDA_WINO_SCRATCH", "1")
+    x, wt, b, kw, geo = setup(rng, (3, 4, 13, 7, 6, (1, 0, 2, 1), (1, 2), 2))
+    want = F.conv2d(*f64(x, wt, b), **kw)
+    assert_close(_core._cuda_emulate_conv2d_forward(x, wt, b, *geo, False, algo), want, TOL)
+    gy = f32(rng, *want.shape)
+    gx, gw, _ = F.conv2d_backward(*f64(gy, x, wt, b), **kw)
+    assert_close(_core._cuda_emulate_conv2d_backward_data(gy, wt, list(x.shape), *geo, algo), gx,
+                 TOL, "backward-data")
+    assert_close(_core._cuda_emulate_conv2d_backward_weight(gy, x, list(wt.shape), *geo, 132,
+                                                            algo), gw, TOL, "backward-weight")
+
+
 @pytest.mark.parametrize("shape, stride", [((3, 2, 5, 5), 1), ((3, 2, 3, 3), 2),
                                            ((3, 2, 1, 3), 1)])
 def test_winograd_refuses_shapes_it_cannot_take(rng, shape, stride):

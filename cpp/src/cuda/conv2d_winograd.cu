@@ -9,12 +9,13 @@
 // (V) and dy (A dy Aᵀ), sums dU[ξ] = Σ_tiles dM[ξ]·V[ξ]ᵀ (the sum split over blocks with atomic
 // adds, as the implicit weight gradient) and adds Gᵀ dU G to dw.
 // α²/m² fewer multiplies than the implicit GEMM (2.25x for F2, 4x for F4) for α²/m² times the
-// activations' bytes through scratch: V and M hold at most kScratchElems floats each (bigger
+// activations' bytes through scratch: V and M hold at most scratch_cap() floats each (bigger
 // batches run in chunks of images), or one image's worth where that is more. Reached by
 // algo='winograd' | 'winograd_f2' | 'winograd_f4';
 // 'auto' keeps the implicit GEMM until a device A/B (bench/bench_ops.py --device cuda
 // --algo auto,winograd) says where this pays.
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 
 #include "cuda/conv2d_common.cuh"
@@ -27,6 +28,15 @@ namespace {
 using gemm::FastDiv;
 
 constexpr int64_t kScratchElems = int64_t(1) << 25;  // per transformed buffer (128 MiB)
+
+// CNNFAST_CUDA_WINO_SCRATCH=<floats> (an A/B knob until a device times it): a smaller cap per
+// buffer, e.g. 4194304 (16 MiB), so that V and M of a chunk stay in the 50 MB L2 between the
+// transform that writes them and the kernel that reads them (more, smaller launches).
+int64_t scratch_cap() {
+  const char* v = std::getenv("CNNFAST_CUDA_WINO_SCRATCH");
+  const long long n = v ? std::atoll(v) : 0;
+  return n > 0 ? std::min<int64_t>(n, kScratchElems) : kScratchElems;
+}
 constexpr int64_t kOffsetLimit = int64_t(1) << 30;   // the programs' int32 offsets
 
 // The convolution the transforms run: in (N, Cin, Hin, Win) → out (N, Kout, Hout, Wout), output
@@ -65,7 +75,7 @@ int64_t chunk_images(const Plane& q, int m) {
                         (q.dh + q.dw) * 2 * (m + 2) + std::abs(q.pt) + std::abs(q.pl);
   if (std::max({in, out, scratch, reach, a2 * q.Kout * (q.Cin / q.G)}) >= kOffsetLimit) return 0;
   return std::max<int64_t>(
-      1, std::min({q.N, kScratchElems / scratch, kOffsetLimit / std::max<int64_t>(in, 1),
+      1, std::min({q.N, scratch_cap() / scratch, kOffsetLimit / std::max<int64_t>(in, 1),
                    kOffsetLimit / std::max<int64_t>(out, 1)}));
 }
 
