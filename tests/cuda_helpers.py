@@ -44,6 +44,18 @@ CONV_CASES = [
 ]
 
 
+# Narrow inputs (C/G < 32): the direct backward-data sum (CNNFAST_CUDA_NARROW_DATA=direct)
+NARROW_DATA_CASES = [c for c in CONV_CASES if c[1] // c[10] < 32] + [
+    (2, 3, 33, 290, 5, 7, 7, 2, 3, 1, 1),             # resnet_conv1-like; phase rows past 128
+    (1, 3, 35, 39, 4, 11, 11, 4, 2, 1, 1),            # alexnet_conv1-like: 16 phases
+    (2, 8, 9, 10, 6, 3, 3, 2, 1, 2, 2),               # Cg 4, dilation 2 at stride 2
+    (1, 6, 12, 11, 5, 2, 2, 3, (1, 0, 2, 1), 1, 1),   # Cg 6 (two blocks of 3), taps < stride
+    (2, 5, 8, 9, 3, 3, 3, (3, 2), 1, (2, 3), 1),      # Cg 5 (blocks of 4, one partial)
+    (1, 2, 2, 3, 4, 3, 3, 4, 2, 1, 1),                # stride past the input: phases < stride
+    (1, 1, 6, 260, 3, 5, 5, 1, 2, 1, 1),              # rows whose threads need no bounds tests
+]
+
+
 # N, C, D, H, W, K, KD, KH, KW, stride, padding, dilation, groups
 CONV3D_CASES = [
     (2, 3, 5, 6, 7, 4, 3, 3, 3, 1, 1, 1, 1),

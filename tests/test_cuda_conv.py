@@ -9,7 +9,8 @@ import pytest
 
 import cnnfast.functional as F
 
-from cuda_helpers import CONV3D_CASES, CONV_CASES as CASES, close, dev, f32, requires_gpu
+from cuda_helpers import (CONV3D_CASES, CONV_CASES as CASES, NARROW_DATA_CASES, SPLIT_RULES, close,
+                          dev, f32, requires_gpu)
 
 pytestmark = requires_gpu
 
@@ -41,6 +42,29 @@ def test_conv2d_backward_matches_cpu(rng, case, act):
     got = F.conv2d_backward(*dev(gy, x, wt, b), activation=act, output=dev(out), **kw)
     for name, g, w in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
         close(g, w, what=name)
+
+
+@pytest.mark.parametrize("case", NARROW_DATA_CASES)
+def test_direct_backward_data_matches_cpu(rng, case, monkeypatch):
+    # the A/B knob's direct sum for C/G < 32 (test_cuda_emulated.py runs its program on the host)
+    monkeypatch.setenv("CNNFAST_CUDA_NARROW_DATA", "direct")
+    x, wt, b, kw = make(rng, case)
+    gy = f32(rng, *F.conv2d(x, wt, b, **kw).shape)
+    want = F.conv2d_backward(gy, x, wt, b, needs_input_grad=(True, False, False), **kw)[0]
+    got = F.conv2d_backward(*dev(gy, x, wt, b), needs_input_grad=(True, False, False), **kw)[0]
+    close(got, want, what="direct backward-data")
+
+
+@pytest.mark.parametrize("rule", sorted({r for r, _ in SPLIT_RULES}))
+def test_weight_gradient_under_either_split_rule(rng, rule, monkeypatch):
+    # CNNFAST_CUDA_SPLIT_RULE: the split sum over the device's own multiprocessors
+    monkeypatch.setenv("CNNFAST_CUDA_SPLIT_RULE", rule)
+    x, wt, b, kw = make(rng, (8, 32, 30, 30, 40, 3, 3, 1, 1, 1, 1))  # 7200-deep sums
+    gy = f32(rng, *F.conv2d(x, wt, b, **kw).shape)
+    want = F.conv2d_backward(gy, x, wt, b, needs_input_grad=(False, True, True), **kw)
+    got = F.conv2d_backward(*dev(gy, x, wt, b), needs_input_grad=(False, True, True), **kw)
+    close(got[1], want[1], what="grad_weight")
+    close(got[2], want[2], what="grad_bias")
 
 
 def test_conv2d_backward_needs_input_grad_and_no_bias(rng):

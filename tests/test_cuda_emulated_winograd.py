@@ -86,6 +86,15 @@ def test_a_smaller_scratch_cap_runs_one_image_a_chunk(rng, algo, monkeypatch):
                                                             algo), gw, TOL, "backward-weight")
 
 
+def test_more_transformed_groups_than_the_grid_z_limit(rng):
+    # F4's 36 GEMMs per group: 36 · 1821 = 65556 groups where gridDim.z holds 65535 (two launches)
+    g = 1821
+    x, wt = f32(rng, 1, g, 4, 5), f32(rng, g, 1, 3, 3)  # 4x4 tiles whole: all 36 products used
+    got = _core._cuda_emulate_conv2d_forward(x, wt, None, (1, 1), (1, 1, 1, 1), (1, 1), g, False,
+                                             "winograd_f4")
+    assert_close(got, F.conv2d(*f64(x, wt), padding=1, groups=g), TOL)
+
+
 @pytest.mark.parametrize("shape, stride", [((3, 2, 5, 5), 1), ((3, 2, 3, 3), 2),
                                            ((3, 2, 1, 3), 1)])
 def test_winograd_refuses_shapes_it_cannot_take(rng, shape, stride):

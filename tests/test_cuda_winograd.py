@@ -60,6 +60,36 @@ def test_batch_over_several_scratch_chunks_matches_the_implicit_gemm(rng):
         close(a, e.to_numpy(), TOL, name)
 
 
+def test_more_transformed_groups_than_the_grid_z_limit(rng):
+    # depthwise F4: 36 · 2048 GEMMs where gridDim.z holds 65535 (the emulated twin: forward only)
+    g = 2048
+    x, wt, b = f32(rng, 2, g, 7, 6), f32(rng, g, 1, 3, 3), f32(rng, g)
+    kw = dict(padding=1, groups=g)
+    close(F.conv2d(*dev(x, wt, b), algo="winograd_f4", **kw), F.conv2d(*f64(x, wt, b), **kw), TOL,
+          "fwd")
+    gy = f32(rng, 2, g, 7, 6)
+    want = F.conv2d_backward(*f64(gy, x, wt, b), **kw)
+    got = F.conv2d_backward(*dev(gy, x, wt, b), algo="winograd_f4", **kw)
+    for name, gd, wd in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gd, wd, TOL, name)
+
+
+@pytest.mark.parametrize("rule, scratch", [("balance", "0"), ("wave", "20000")])
+def test_the_ab_knobs_keep_the_results(rng, rule, scratch, monkeypatch):
+    # CNNFAST_CUDA_SPLIT_RULE (the weight-gradient sum's split) and CNNFAST_CUDA_WINO_SCRATCH (a
+    # cap under one image's 36·24·25 transformed floats: one image a chunk)
+    monkeypatch.setenv("CNNFAST_CUDA_SPLIT_RULE", rule)
+    monkeypatch.setenv("CNNFAST_CUDA_WINO_SCRATCH", scratch)
+    x, wt, b = f32(rng, 6, 16, 20, 18), f32(rng, 24, 16, 3, 3), f32(rng, 24)
+    gy = f32(rng, 6, 24, 20, 18)
+    close(F.conv2d(*dev(x, wt, b), padding=1, algo="winograd_f4"),
+          F.conv2d(*f64(x, wt, b), padding=1), TOL, "fwd")
+    want = F.conv2d_backward(*f64(gy, x, wt, b), padding=1)
+    got = F.conv2d_backward(*dev(gy, x, wt, b), padding=1, algo="winograd_f4")
+    for name, gd, wd in zip(("grad_input", "grad_weight", "grad_bias"), got, want):
+        close(gd, wd, TOL, name)
+
+
 @pytest.mark.parametrize("algo, match", [("direct", "CPU algorithms"), ("fft", "one of")])
 def test_device_conv2d_refuses_algorithms_it_lacks(rng, algo, match):
     xd, wd = dev(f32(rng, 1, 2, 6, 6), f32(rng, 3, 2, 3, 3))

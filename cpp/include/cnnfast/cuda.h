@@ -88,8 +88,9 @@ void max_pool_forward(const PoolParams& p, float* y, int64_t* idx, const float* 
 // lies in its window by construction. The one-pass paths then check that without waiting for
 // the answer: a switch found outside its window (memory written after pooling; out-of-range
 // values included) makes the next synchronize() or copy_to_host(), in any thread, throw
-// std::invalid_argument, and the result is wrong. Without from_pool the host waits for the
-// check and reruns a general path on a miss.
+// std::invalid_argument, and the result is wrong (only these waits report it: a consumer that
+// reads the result zero-copy, via DLPack or the CUDA array interface, is not warned). Without
+// from_pool the host waits for the check and reruns a general path on a miss.
 void max_pool_backward(const PoolParams& p, float* dx, const float* dy, const int64_t* idx,
                        bool from_pool = false);
 void avg_pool_forward(const PoolParams& p, const AvgOptions& o, float* y, const float* x);

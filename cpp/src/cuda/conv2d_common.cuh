@@ -7,6 +7,7 @@
 #pragma once
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <numeric>
 #include <stdexcept>
@@ -26,11 +27,13 @@ struct Exec {
 constexpr int kEmulatedSms = 16;
 
 // Scratch floats on the device, or in host memory for the emulation; `zeroed`: filled with 0.
+// Otherwise the host's is NaN (the device's is whatever was there), so that an emulated read
+// before the write shows in the result instead of passing on a zero.
 class Buffer {
  public:
   Buffer(bool on_host, int64_t count, bool zeroed = false) {
     if (on_host) {
-      host_.resize(size_t(count));
+      host_.assign(size_t(count), zeroed ? 0.f : std::numeric_limits<float>::quiet_NaN());
     } else {
       dev_ = std::make_unique<Scratch<float>>(count);
       if (zeroed) fill_bytes(dev_->get(), 0, count * int64_t(sizeof(float)));

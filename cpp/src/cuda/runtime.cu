@@ -134,6 +134,7 @@ std::atomic<bool> deferred_pending{false};
 __global__ void snapshot_deferred(long long* flag, long long* mirror) {
   if (flag[0] != 0) {
     mirror[1] = flag[1];
+    __threadfence_system();  // the index is visible to the host before the mark that says so
     mirror[0] = 1;
     flag[0] = flag[1] = 0;
   }
