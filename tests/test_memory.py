@@ -161,3 +161,40 @@ def test_conv_workspace_is_bounded_whatever_the_batch():
         held[n] = int(out.split()[-1])
     assert 0 < held[48] <= 32 * 2**20, held
     assert held[48] <= 1.5 * held[2] + 4 * 2**20, held  # 24x the batch: not 24x the scratch
+
+
+_STRIDE_SCRIPT = r"""
+import resource
+import numpy as np
+import cnnfast.functional as F
+from cnnfast import _core
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 16, 16, 16)).astype(np.float32)
+w = rng.standard_normal((4, 16, 3, 3)).astype(np.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+for stride in ((1, 10**8), (10**8, 10**8)):
+    for algo in ("auto", "gemm", "implicit", "direct"):
+        y = F.conv2d(x, w, stride=stride, padding=1, algo=algo)
+        g = rng.standard_normal(y.shape).astype(np.float32)
+        got = F.conv2d_backward(g, x, w, stride=stride, padding=1, algo=algo)
+        want = F.conv2d_backward(g, x, w, stride=stride, padding=1, algo="ref")
+        assert all(np.allclose(a, b, atol=1e-4) for a, b in zip(got[:2], want[:2])), (stride, algo)
+    x3 = x[:, :, None]
+    F.conv3d_backward(rng.standard_normal(F.conv3d(x3, w[:, :, None], stride=(1,) + stride,
+                                                   padding=(0, 1, 1)).shape).astype(np.float32),
+                      x3, w[:, :, None], stride=(1,) + stride, padding=(0, 1, 1), algo="implicit")
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, _core._scratch_bytes())
+"""
+
+
+def test_conv_memory_does_not_scale_with_the_stride():
+    # A stride of 10^8 on a 16x16 image: outputs of one position per row. The padded image's
+    # slack and backward-data's stride phases once scaled with the stride (0.4-2.4 GB here).
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _STRIDE_SCRIPT], check=True, capture_output=True,
+                         text=True).stdout
+    grown, scratch = (int(v) for v in out.split()[-2:])
+    assert grown < 64 * 2**20 and scratch < 16 * 2**20, (grown, scratch)

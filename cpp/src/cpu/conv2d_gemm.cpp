@@ -58,7 +58,7 @@ struct PaddedColumns {
   PaddedVolume v;
   std::vector<int64_t> off;
   explicit PaddedColumns(const Conv2dParams& p)
-      : pw(is_pointwise(p)), q(as_conv3d(p)), v(q, 1),
+      : pw(is_pointwise(p)), q(as_conv3d(p)), v(q),
         off(pw ? std::vector<int64_t>() : tap_offsets(q, v)) {}
 };
 

@@ -54,7 +54,7 @@ void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, 
   if (MR * NR > kImplicitMaxTile || MR > kImplicitMaxRows)
     throw std::logic_error("implicit conv tile larger than its buffer");
   const int64_t KB = (Kg + NR - 1) / NR, out = p.out_volume(), in = p.in_volume();
-  const PaddedVolume v(p, MR);
+  const PaddedVolume v(p);
   // wp is (G, KB, np, NR): wp[((g*KB + kb)*np + t)*NR + j] = W(g*Kg + kb*NR + j, t), 0 past Kg.
   std::vector<T> wp(static_cast<size_t>(checked_mul(checked_mul(G * KB, np), NR)), T(0));
   for (int64_t g = 0; g < G; ++g)

@@ -31,14 +31,17 @@ inline bool conv3d_unpadded(const Conv3dParams& p) {
 }
 
 // One (image, group) as a zero-padded volume stack (Cg, Dp, Hp, Wp) followed by zero slack.
+// Tile rows past the last position repeat that position; the slack covers the fixed-size
+// copies of conv2d_gemm.cpp's column panels, which read a whole panel (NR <= 32 floats) from a
+// real position at unit stride. Nothing reads a stride's worth past the end (a stride of 10^9
+// must not cost 4 GB).
 struct PaddedVolume {
+  static constexpr int64_t kSlack = 64;
   int64_t Dp, Hp, Wp, size;
-  PaddedVolume(const Conv3dParams& p, int64_t mr)
+  explicit PaddedVolume(const Conv3dParams& p)
       : Dp(p.D + p.pad_front + p.pad_back), Hp(p.H + p.pad_top + p.pad_bottom),
         Wp(p.W + p.pad_left + p.pad_right) {
-    // Slack: a register tile run past the last position reads up to (mr - 1) * stride_w past it.
-    size = checked_add(checked_mul(checked_mul(checked_mul(p.Cg(), Dp), Hp), Wp),
-                       mr * p.stride_w + 16);
+    size = checked_add(checked_mul(checked_mul(checked_mul(p.Cg(), Dp), Hp), Wp), kSlack);
   }
 };
 

@@ -20,20 +20,21 @@ constexpr int64_t kBandBytes = int64_t(128) << 10;  // dx written by one block o
 constexpr int64_t kMaxPhaseTaps = 256;                // 'auto': np of the largest phase
 
 // Along one axis: for each phase f, its taps r and their dy offsets e_r; the padding dy needs.
+// Phases f < min(s, in) only: the others hold no input position (a stride of 10^9 over 16
+// positions has 16 phases, not 10^9).
 struct AxisPhases {
   std::vector<std::vector<int64_t>> taps, shift;  // [f] -> r, e_r
-  std::vector<int64_t> count;                     // [f] -> input positions f, f + s, ...
+  std::vector<int64_t> count;                     // [f] -> input positions f, f + s, ... (>= 1)
   int64_t before = 0, after = 0;                  // dy padding
   AxisPhases(int64_t in, int64_t out, int64_t k, int64_t s, int64_t pad, int64_t dil)
-      : taps(static_cast<size_t>(s)), shift(static_cast<size_t>(s)), count(static_cast<size_t>(s)) {
-    for (int64_t f = 0; f < s; ++f) {
-      count[f] = f < in ? (in - f + s - 1) / s : 0;
+      : taps(static_cast<size_t>(std::min(s, in))), shift(taps.size()), count(taps.size()) {
+    for (int64_t f = 0; f < static_cast<int64_t>(count.size()); ++f) {
+      count[f] = (in - f + s - 1) / s;
       for (int64_t r = 0; r < k; ++r) {
         const int64_t num = f + pad - r * dil;
         if (((num % s) + s) % s) continue;
         const int64_t e = (num - ((num % s) + s) % s) / s;  // exact
         taps[f].push_back(r), shift[f].push_back(e);
-        if (count[f] == 0) continue;
         before = std::max(before, -e);
         after = std::max(after, count[f] - 1 + e - (out - 1));
       }
@@ -81,14 +82,16 @@ void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const 
   g.pad_front = ax[0].before, g.pad_back = ax[0].after, g.pad_top = ax[1].before;
   g.pad_bottom = ax[1].after, g.pad_left = ax[2].before, g.pad_right = ax[2].after;
   g.stride_d = g.stride_h = g.stride_w = 1;
-  const PaddedVolume v(g, kr.mr);
-  const int64_t sd = p.stride_d, sh = p.stride_h, sw = p.stride_w, B = sd * sh * sw;
+  const PaddedVolume v(g);
+  const int64_t sd = p.stride_d, sh = p.stride_h, sw = p.stride_w;
+  const int64_t nh = ax[1].count.size(), nw = ax[2].count.size();  // phases per axis
+  const int64_t B = static_cast<int64_t>(ax[0].count.size()) * nh * nw;
 
   // Per phase: positions (in: window origin in padded dy, out: flat dx offset), tap offsets, filters.
   std::vector<std::vector<int64_t>> in(B), out(B), off(B);
   std::vector<std::vector<T>> wp(B);
   for (int64_t b = 0; b < B; ++b) {
-    const int64_t f[3] = {b / (sh * sw), (b / sw) % sh, b % sw};
+    const int64_t f[3] = {b / (nh * nw), (b / nw) % nh, b % nw};
     for (int64_t i = 0; i < ax[0].count[f[0]]; ++i)
       for (int64_t j = 0; j < ax[1].count[f[1]]; ++j)
         for (int64_t q = 0; q < ax[2].count[f[2]]; ++q) {

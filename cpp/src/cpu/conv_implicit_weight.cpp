@@ -36,7 +36,7 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, np = Cg * p.taps(), PQ = p.out_volume();
   const int64_t KB = (Kg + NR - 1) / NR, TB = (np + MR - 1) / MR, ldy = KB * NR;
   const int64_t tile = MR * NR, acc_size = checked_mul(checked_mul(G * KB, TB), tile);
-  const PaddedVolume pl(p, MR);
+  const PaddedVolume pl(p);
   const std::vector<int64_t> toff = tap_offsets(p, pl);
   std::vector<int64_t> poff(static_cast<size_t>(PQ));  // image offset of output position u
   for (int64_t od = 0, u = 0; od < p.OD; ++od)

@@ -111,7 +111,7 @@ void tiled_conv_forward_implicit(const TiledConvParams& p, T* y, const T* x, con
   const int64_t NR = kr.nr;
   const int64_t K = c.K, np = c.C * c.taps(), KB = (K + NR - 1) / NR, B = p.banks();
   const int64_t out = c.out_volume();
-  const PaddedVolume v(c, kr.mr);
+  const PaddedVolume v(c);
   const BankOrder o = bank_order(p, v);
   const std::vector<int64_t> off = tap_offsets(c, v);  // off[t], t = (c, a, r, s)
   // wp (B, KB, np, NR): wp[((β*KB + kb)*np + t)*NR + j] = W_β(kb*NR + j, t), 0 past K.
@@ -212,7 +212,7 @@ void tiled_conv_backward_weight_implicit(const TiledConvParams& p, T* dw, T* db,
   const int64_t K = c.K, np = c.C * c.taps(), KB = (K + NR - 1) / NR, TB = (np + MR - 1) / MR;
   const int64_t B = p.banks(), out = c.out_volume(), image = c.C * c.in_volume(), ldy = KB * NR;
   const int64_t tile = MR * NR, acc_size = checked_mul(checked_mul(B * KB, TB), tile);
-  const PaddedVolume v(c, MR);
+  const PaddedVolume v(c);
   const BankOrder o = bank_order(p, v);
   const std::vector<int64_t> toff = tap_offsets(c, v);
   const int64_t items = c.N * B;

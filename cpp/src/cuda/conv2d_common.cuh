@@ -82,7 +82,8 @@ struct PhaseTaps {
 inline PhaseTaps phase_taps(int64_t phase, int64_t stride, int64_t pad, int64_t dil, int64_t R) {
   const int64_t step = stride / std::gcd(stride, dil);
   int64_t r0 = 0;
-  while (r0 < step && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
+  const int64_t most = std::min(step, R);  // a tap past R reaches nothing
+  while (r0 < most && ((phase + pad - r0 * dil) % stride + stride) % stride != 0) ++r0;
   PhaseTaps t{int(r0), int(step), 0, 0, int(step * dil / stride)};
   if (r0 < step && r0 < R) {
     t.n = int((R - r0 + step - 1) / step);
