@@ -139,8 +139,10 @@ def test_other_losses_match_torch(rng):
     (lambda: (nn.Upsample(scale_factor=2, mode="bilinear"),
               tnn.Upsample(scale_factor=2, mode="bilinear")), (2, 3, 4, 5),
      ("interpolate", "interpolate_backward")),
+    (lambda: (nn.Upsample(scale_factor=2), tnn.Upsample(scale_factor=2)), (2, 3, 4, 5),
+     ("interpolate", "interpolate_backward")),  # the defaults: mode 'nearest', no align_corners
 ], ids=["conv1d", "conv3d", "convT2d", "convT1d", "maxpool2d", "avgpool2d", "adaptiveavg",
-        "adaptivemax", "lppool2d", "upsample"])
+        "adaptivemax", "lppool2d", "upsample", "upsample_nearest"])
 def test_other_branch_layers_match_torch(rng, make, shape, needs):
     missing = [n for n in needs if not hasattr(F, n)]
     if missing:

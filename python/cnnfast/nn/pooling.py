@@ -184,6 +184,6 @@ class GlobalAvgPool(_Pool):
 class Upsample(_Pool):
     """Nearest / bilinear / trilinear upsampling (the decoder's "upsampling" layer)."""
 
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=False):
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None):
         super().__init__(size, scale_factor, mode, align_corners)
         self._name = "interpolate"
