@@ -117,3 +117,32 @@ def test_bitwise_across_thread_counts(results, name):
                 np.testing.assert_array_equal(a, b, err_msg=f"{name}[{o}] at 1 vs {nt} threads")
     for a, b in zip(out[3][0][name], out[3][1][name]):  # fixed thread count: always bitwise
         np.testing.assert_array_equal(a, b, err_msg=f"{name} twice at 3 threads")
+
+
+def test_named_algorithms_stay_bitwise_past_the_batch_size(rng):
+    # 'auto' picks its path from the shape and the thread count (fewer images than threads take
+    # a path that splits images), so across thread counts only a named algorithm is bitwise
+    # stable: 6 images at 1 and at 7 threads, forward and grad_input of the conv family.
+    def r(*s):
+        return rng.standard_normal(s).astype(F32)
+    x, w, gy = r(6, 16, 12, 12), r(32, 16, 3, 3), r(6, 32, 12, 12)
+    x1, w1 = r(6, 16, 40), r(32, 16, 3)
+    x3, w3 = r(6, 16, 4, 6, 6), r(32, 16, 3, 3, 3)
+    wt = r(16, 8, 3, 3)
+    calls = {f"conv2d[{a}]": (lambda a=a: (F.conv2d(x, w, padding=1, algo=a),
+                                           F.conv2d_backward(gy, x, w, padding=1, algo=a)[0]))
+             for a in ("gemm", "implicit", "direct", "winograd")}
+    calls["conv1d[implicit]"] = lambda: (F.conv1d(x1, w1, padding=1, algo="implicit"),)
+    calls["conv3d[implicit]"] = lambda: (F.conv3d(x3, w3, padding=1, algo="implicit"),)
+    calls["conv_transpose2d[gemm]"] = lambda: (F.conv_transpose2d(x, wt, stride=2, algo="gemm"),)
+    before = cnnfast.get_num_threads()
+    try:
+        got = {}
+        for nt in (1, 7):
+            cnnfast.set_num_threads(nt)
+            got[nt] = {k: [np.array(v) for v in f()] for k, f in calls.items()}
+    finally:
+        cnnfast.set_num_threads(before)
+    for k in calls:
+        for a, b in zip(got[1][k], got[7][k]):
+            np.testing.assert_array_equal(a, b, err_msg=f"{k} at 1 vs 7 threads")
