@@ -1,5 +1,6 @@
 """Max pooling's special values (NaN wins with its index, -inf and ties in wide rows and in the
-2-column border windows) on every ISA path, and results that do not depend on the thread count."""
+2-column border windows) on every ISA path, results that do not depend on the thread count, and
+the global average of a plane too long for one float32 sum."""
 from __future__ import annotations
 
 import numpy as np
@@ -81,3 +82,14 @@ def test_thread_count_invariance(rng):
                 np.testing.assert_array_equal(a, b)
     finally:
         cnnfast.set_num_threads(before)
+
+
+def test_global_average_of_a_huge_plane_does_not_stall(rng):
+    # 2^24 + 5 elements a plane: one float32 sum stalls (0.1 added 2^21 times per SIMD lane
+    # drifts); the plane is summed in chunks into a double
+    n = 2**24 + 5
+    x = np.full((1, 2, n), 0.1, np.float32)
+    x[0, 1] = rng.random(n, dtype=np.float32)
+    got = F.global_avg_pool(x).ravel()
+    want = x.astype(np.float64).mean(axis=2).ravel()
+    assert np.all(np.abs(got - want) <= 2e-6 * np.abs(want)), (got, want)

@@ -108,10 +108,22 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   const Plan plan = make_plan(p);
   const PoolKernels<T>& k = pool_kernels<T>(p.in_plane());
   if (p.adaptive && p.out_plane() == 1) {  // global: each plane is one contiguous window
-    const T scale = T(1) / T(p.in_plane());
+    // Planes past kGlobalChunk elements are summed a chunk at a time into a double: one float
+    // sum over 2^31 halves stalls at 2^24 (global_avg_pool gave 0.25 for a mean of 0.5).
+    constexpr int64_t kGlobalChunk = int64_t(1) << 12;
+    const int64_t n = p.in_plane();
+    const T scale = T(1) / T(n);
     for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
-      const T* plane = x + pl * p.in_plane();
-      k.sum_rows(1, 1, &plane, 0, p.in_plane(), 1, 1, scale, y + pl);
+      const T* plane = x + pl * n;
+      if (n <= kGlobalChunk) return k.sum_rows(1, 1, &plane, 0, n, 1, 1, scale, y + pl);
+      double total = 0;
+      for (int64_t c0 = 0; c0 < n; c0 += kGlobalChunk) {
+        const T* at = plane + c0;
+        T part;
+        k.sum_rows(1, 1, &at, 0, std::min(kGlobalChunk, n - c0), 1, 1, T(1), &part);
+        total += double(part);
+      }
+      y[pl] = T(total / double(n));
     });
     return;
   }
