@@ -146,6 +146,11 @@ def test_norm_bad_input(rng):
         F.batch_norm(x, None, None, training=False)
     with pytest.raises(TypeError, match="weight"):
         F.batch_norm(x, None, None, np.ones(3, np.float32), training=True)
+    # running statistics are updated in place: a buffer a copy would stand in for is refused
+    misaligned = np.ndarray((3,), np.float64, np.zeros(25, np.uint8).data, 1)
+    for bad in (misaligned, np.zeros(6)[::2]):
+        with pytest.raises(TypeError, match="running_mean: expected an aligned, C-contiguous"):
+            F.batch_norm(x, bad, np.ones(3), training=True)
     with pytest.raises(ValueError, match="in_features"):
         F.linear(x, rng.standard_normal((5, 3)))
     with pytest.raises(ValueError, match="kernel_size"):

@@ -37,8 +37,10 @@ def batch_norm(x: np.ndarray, running_mean: Optional[np.ndarray], running_var: O
     check_batch_layout("input", x, 2, "(N, C, *)")
     rm, rv = running_mean, running_var
     for name, v in (("running_mean", rm), ("running_var", rv)):
-        if v is not None and (not isinstance(v, np.ndarray) or not v.flags.c_contiguous):
-            raise TypeError(f"{name}: expected a C-contiguous numpy.ndarray (updated in place)")
+        if v is not None and (not isinstance(v, np.ndarray) or not v.flags.c_contiguous
+                              or not v.flags.aligned):
+            raise TypeError(f"{name}: expected an aligned, C-contiguous numpy.ndarray (updated in "
+                            f"place: a copy would drop the update)")
     rm, rv = _channel_vec("running_mean", rm, x), _channel_vec("running_var", rv, x)
     weight, bias = _channel_vec("weight", weight, x), _channel_vec("bias", bias, x)
     if not training and (rm is None or rv is None):
