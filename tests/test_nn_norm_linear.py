@@ -138,6 +138,18 @@ def test_local_contrast_norm(rng, across, shape, ks):
                    rng, eps=1e-6, tol=1e-6)
 
 
+def test_lcn_window_wider_than_the_image(rng):
+    # taps past the image never weigh a pixel: a 99-tap window equals the reference's 99 taps,
+    # and a 2^31 + 1 one is cut to the image's reach instead of being built
+    x = rng.standard_normal((2, 3, 5, 7))
+    y = F.local_contrast_norm(x, kernel_size=99, sigma=3.0)
+    assert_close(y, ref.lcn(x, F.gaussian_taps(99, 3.0), False, 1e-4), 1e-12, "lcn 99 taps")
+    assert np.array_equal(F.local_contrast_norm(x, kernel_size=2**31 + 1, sigma=3.0), y)
+    g = rng.standard_normal(x.shape)
+    assert np.array_equal(F.local_contrast_norm_backward(g, x, kernel_size=2**31 + 1, sigma=3.0),
+                          F.local_contrast_norm_backward(g, x, kernel_size=99, sigma=3.0))
+
+
 def test_norm_bad_input(rng):
     x = rng.standard_normal((2, 3, 4, 4))
     with pytest.raises(ValueError, match="running_mean"):

@@ -159,6 +159,10 @@ def _lcn_args(x, kernel_size, sigma, across_channels, eps):
         raise ValueError(f"kernel_size: must be odd, got {kernel_size}")
     sigma = check_float("sigma", sigma, 0.0, open_min=True)
     eps = check_float("eps", eps, 0.0, open_min=True)
+    # Taps farther out than the image reaches never weigh a pixel (the window is renormalized
+    # over the in-bounds taps), so a window wider than 2·max(H, W) − 1 is cut to that: the same
+    # result without building a window of 2^31 taps.
+    kernel_size = min(kernel_size, 2 * max(x.shape[2], x.shape[3], 1) - 1)
     return x, gaussian_taps(kernel_size, sigma), bool(across_channels), eps
 
 
