@@ -196,6 +196,17 @@ def test_bad_input_errors(rng):
         nn.Linear(4, 2)(rng.standard_normal((2, 5)).astype(np.float32))
     with pytest.raises(ValueError, match="4 channels"):
         nn.BatchNorm2d(4)(rng.standard_normal((2, 3, 2, 2)).astype(np.float32))
+    for make, name in ((lambda: nn.Linear(0, 3), "in_features"),
+                       (lambda: nn.Linear(3, 0), "out_features"),
+                       (lambda: nn.Conv2d(0, 4, 3), "in_channels"),
+                       (lambda: nn.Conv2d(3, 4, 3, groups=0), "groups"),
+                       (lambda: nn.ConvTranspose2d(2, 0, 3), "out_channels"),
+                       (lambda: nn.TiledConv2d(0, 2, 3, 2), "in_channels"),
+                       (lambda: nn.LocallyConnected2d(2, 0, 4, 3), "out_channels")):
+        with pytest.raises(ValueError, match=f"{name}: every value must be >= 1"):
+            make()  # not a ZeroDivisionError from the initializer
+    with pytest.raises(TypeError, match="in_channels: expected an int"):
+        nn.Conv2d(3.5, 4, 3)
     sd = m.state_dict()
     bad = dict(sd)
     bad["0.weight"] = np.zeros((4, 1, 5, 5), np.float32)

@@ -158,6 +158,8 @@ def test_norm_bad_input(rng):
         F.batch_norm(x, None, None, training=False)
     with pytest.raises(TypeError, match="weight"):
         F.batch_norm(x, None, None, np.ones(3, np.float32), training=True)
+    with pytest.raises(TypeError, match="stats: expected \\(mean, invstd\\)"):
+        F.batch_norm_backward(x, x, None, None, training=True, stats=(None, None))
     # running statistics are updated in place: a buffer a copy would stand in for is refused
     misaligned = np.ndarray((3,), np.float64, np.zeros(25, np.uint8).data, 1)
     for bad in (misaligned, np.zeros(6)[::2]):

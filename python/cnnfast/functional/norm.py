@@ -78,6 +78,12 @@ def batch_norm_backward(grad_out: np.ndarray, x: np.ndarray, running_mean: Optio
             mean = np.asarray(_channel_vec("running_mean", running_mean, x), np.float64)
             var = np.asarray(_channel_vec("running_var", running_var, x), np.float64)
         stats = (mean.astype(x.dtype), (1.0 / np.sqrt(var + eps)).astype(x.dtype))
+    if (not isinstance(stats, (tuple, list)) or len(stats) != 2
+            or any(v is None for v in stats)):
+        got = (tuple(type(v).__name__ for v in stats) if isinstance(stats, (tuple, list))
+               else type(stats).__name__)
+        raise TypeError(f"stats: expected (mean, invstd), two arrays of shape ({x.shape[1]},) "
+                        f"from batch_norm(..., return_stats=True), got {got}")
     mean, invstd = (_channel_vec(n, v, x) for n, v in zip(("mean", "invstd"), stats))
     return _core.batch_norm_backward(grad_out, x, weight, mean, invstd, bool(training), need[0],
                                      need[1] and weight is not None, need[2] and bias is not None)

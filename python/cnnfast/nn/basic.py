@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import init
+from .._checks import int_tuple
 from .module import Module, Parameter, accumulate, saved
 
 
@@ -51,6 +52,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  dtype=np.float32):
         super().__init__()
+        in_features = int_tuple("in_features", in_features, 1, 1)[0]
+        out_features = int_tuple("out_features", out_features, 1, 1)[0]
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(np.empty((out_features, in_features), dtype))
         self.bias = Parameter(np.empty(out_features, dtype)) if bias else None

@@ -17,6 +17,11 @@ from ._ops import op
 from .module import Module, Parameter, accumulate, saved
 
 
+def _counts(**named):
+    """The channel / group counts as ints >= 1 (ValueError / TypeError naming the argument)."""
+    return tuple(int_tuple(name, v, 1, 1)[0] for name, v in named.items())
+
+
 class _ConvBase(Module):
     _op = ""  # functional name; its backward is `_op + "_backward"`
 
@@ -66,6 +71,8 @@ class _ConvNd(_ConvBase):
         super().__init__()
         nd = self._nd
         ks = int_tuple("kernel_size", kernel_size, nd, 1)
+        in_channels, out_channels, groups = _counts(in_channels=in_channels,
+                                                    out_channels=out_channels, groups=groups)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
@@ -134,6 +141,7 @@ class TiledConv2d(_ConvBase):
         super().__init__()
         r, s = int_tuple("kernel_size", kernel_size, 2, 1)
         th, tw = int_tuple("tiles", tiles, 2, 1)
+        in_channels, out_channels = _counts(in_channels=in_channels, out_channels=out_channels)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._in_channels = in_channels
         self._make((th, tw, out_channels, in_channels, r, s), (th, tw, out_channels),
@@ -152,6 +160,7 @@ class LocallyConnected2d(_ConvBase):
         super().__init__()
         r, s = int_tuple("kernel_size", kernel_size, 2, 1)
         p, q = int_tuple("output_size", output_size, 2, 1)
+        in_channels, out_channels = _counts(in_channels=in_channels, out_channels=out_channels)
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self._in_channels = in_channels
         self._make((p, q, out_channels, in_channels, r, s), (out_channels, p, q),

@@ -174,7 +174,8 @@ class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
 
 
 class GlobalAvgPool(_Pool):
-    """Mean over all spatial positions: (N, C, *spatial) → (N, C)."""
+    """Mean over all spatial positions: (N, C, *spatial) → (N, C, 1, ...) (spatial dims kept, as
+    adaptive_avg_pool with output size 1; Flatten after it for (N, C))."""
 
     def __init__(self):
         super().__init__()
