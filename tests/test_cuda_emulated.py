@@ -1,9 +1,9 @@
 """The CUDA kernels' own programs run on the HOST (cuda.h's emulate:: test hooks, built whenever
 the CUDA backend is) against the CPU ops — so their index math is tested on machines without a
 GPU: the implicit-GEMM block program thread by thread (tiles, edges, groups, the split
-weight-gradient sum as on a 132-SM GPU, on 1 SM, and by the balance split rule), pooling windows, unpooling's
-last-writer-wins claim, cross-entropy per item, SGD / Adam. What this cannot show: device
-execution itself (shared memory races, atomics, launch limits, the block reductions)."""
+weight-gradient sum as on a 132-SM GPU, on 1 SM, and by the balance split rule), pooling windows,
+unpooling's last-writer-wins claim, cross-entropy per item, SGD / Adam. What this cannot show:
+device execution itself (shared memory races, atomics, launch limits, the block reductions)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,9 +1,9 @@
 """The CUDA Winograd F(m x m, 3x3) programs (cpp/src/cuda/conv2d_winograd.cu) run on the HOST
 (cuda::emulate, no GPU needed) against the float64 CPU reference: forward with bias / fused ReLU,
 backward-data (the flipped-filter forward, incl. padding past 2·dilation), the weight gradient
-with its sum split as on a 1-SM and a 132-SM GPU (either split rule); both tiles, edges that cut tiles, dilation
-phases, groups, depthwise, batches over several chunks (the emulation runs 2 images a chunk).
-And the algorithm choice: what the CUDA backend refuses, and why."""
+with its sum split as on a 1-SM and a 132-SM GPU (either split rule); both tiles, edges that cut
+tiles, dilation phases, groups, depthwise, batches over several chunks (the emulation runs 2
+images a chunk). And the algorithm choice: what the CUDA backend refuses, and why."""
 from __future__ import annotations
 
 import numpy as np

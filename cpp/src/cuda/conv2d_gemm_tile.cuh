@@ -303,7 +303,8 @@ inline int64_t auto_splits(int64_t tiles, int64_t depth, int resident, int sms) 
   double best_cost = 0;
   for (int64_t s = 1; s <= most; ++s) {
     const int64_t busiest = (tiles * s + sms - 1) / sms;
-    const double cost = double(busiest) * double((slices + s - 1) / s + 4) / (busiest == 1 ? 0.7 : 1);
+    const double rate = busiest == 1 ? 0.7 : 1.0;
+    const double cost = double(busiest) * double((slices + s - 1) / s + 4) / rate;
     if (s == 1 || cost < 0.98 * best_cost) best = s, best_cost = cost;
   }
   return best;

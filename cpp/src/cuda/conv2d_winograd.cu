@@ -28,6 +28,7 @@ namespace {
 using gemm::FastDiv;
 
 constexpr int64_t kScratchElems = int64_t(1) << 25;  // per transformed buffer (128 MiB)
+constexpr int64_t kOffsetLimit = int64_t(1) << 30;   // the programs' int32 offsets
 
 // CNNFAST_CUDA_WINO_SCRATCH=<floats> (an A/B knob until a device times it): a smaller cap per
 // buffer, e.g. 4194304 (16 MiB), so that V and M of a chunk stay in the 50 MB L2 between the
@@ -37,7 +38,6 @@ int64_t scratch_cap() {
   const long long n = v ? std::atoll(v) : 0;
   return n > 0 ? std::min<int64_t>(n, kScratchElems) : kScratchElems;
 }
-constexpr int64_t kOffsetLimit = int64_t(1) << 30;   // the programs' int32 offsets
 
 // The convolution the transforms run: in (N, Cin, Hin, Win) → out (N, Kout, Hout, Wout), output
 // row h reading input rows h − pt + dh·r (r < 3); likewise columns.
