@@ -107,23 +107,25 @@ def configs(torch, rng):
                         lambda y=y, sw=sw, gu=gu, tgu=tgu, tflat=tflat, ty=ty: np.array_equal(
                             F.max_unpool2d_backward(gu, y, sw),
                             tgu.flatten(2).gather(2, tflat).view_as(ty).numpy())))
-    for osz in (1, 7):
-        tag = f"adaptive_avg 2d ->{osz}x{osz} 32x64x112x112"
-        ya = F.adaptive_avg_pool2d(x2, osz)
+    xh = rng.standard_normal((64, 2048, 7, 7), np.float32)  # ResNet-50's head at batch 64
+    for osz, xa in ((1, x2), (7, x2), (1, xh)):
+        ta = torch.from_numpy(xa)
+        tag = f"adaptive_avg 2d ->{osz}x{osz} {'x'.join(map(str, xa.shape))}"
+        ya = F.adaptive_avg_pool2d(xa, osz)
         g = rng.standard_normal(ya.shape, np.float32)
         tg = torch.from_numpy(g)
-        out.append((tag, lambda osz=osz: F.adaptive_avg_pool2d(x2, osz),
-                    lambda osz=osz: torch.nn.functional.adaptive_avg_pool2d(t2, osz),
-                    nbytes(x2, ya),
-                    lambda osz=osz, ya=ya: np.allclose(
-                        ya, torch.nn.functional.adaptive_avg_pool2d(t2, osz).numpy(), atol=1e-5)))
+        out.append((tag, lambda osz=osz, xa=xa: F.adaptive_avg_pool2d(xa, osz),
+                    lambda osz=osz, ta=ta: torch.nn.functional.adaptive_avg_pool2d(ta, osz),
+                    nbytes(xa, ya),
+                    lambda osz=osz, xa=xa, ta=ta, ya=ya: np.allclose(
+                        ya, torch.nn.functional.adaptive_avg_pool2d(ta, osz).numpy(), atol=1e-5)))
         out.append((tag.replace("adaptive_avg", "adaptive_avg_backward"),
-                    lambda osz=osz, g=g: F.adaptive_avg_pool2d_backward(g, x2, osz),
-                    lambda tg=tg: A._adaptive_avg_pool2d_backward(tg, t2),
-                    nbytes(g, x2),
-                    lambda osz=osz, g=g, tg=tg: np.allclose(
-                        F.adaptive_avg_pool2d_backward(g, x2, osz),
-                        A._adaptive_avg_pool2d_backward(tg, t2).numpy(), atol=1e-6)))
+                    lambda osz=osz, g=g, xa=xa: F.adaptive_avg_pool2d_backward(g, xa, osz),
+                    lambda tg=tg, ta=ta: A._adaptive_avg_pool2d_backward(tg, ta),
+                    nbytes(g, xa),
+                    lambda osz=osz, g=g, tg=tg, xa=xa, ta=ta: np.allclose(
+                        F.adaptive_avg_pool2d_backward(g, xa, osz),
+                        A._adaptive_avg_pool2d_backward(tg, ta).numpy(), atol=1e-6)))
     x3 = rng.standard_normal((4, 32, 32, 64, 64), np.float32)
     t3 = torch.from_numpy(x3)
     y3, sw3 = F.max_pool3d(x3, 2, return_indices=True)

@@ -320,6 +320,19 @@ def test_adaptive_none_keeps_size_and_global(rng):
     assert_close(gm.sum((2, 3)), gy[:, :, 0, 0], 1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_average_every_isa_and_plane_length(isa, rng, dtype):
+    # sum_planes: planes under 8 (scalar order), whole 8- and 32-float blocks and masked tails,
+    # 4096 (the last one-call length) and past it (chunks into a double); dx = dy / n
+    for n in (1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 41, 49, 4096, 4097, 12545):
+        x = (rng.standard_normal((3, 5, n)) + 0.5).astype(dtype)
+        y = F.global_avg_pool(x)  # outputs NaN-poisoned (conftest): every plane must be written
+        assert_close(y[..., 0], x.astype(np.float64).mean(2), 2e-6, f"n={n}")
+        gy = rng.standard_normal((3, 5, 1)).astype(dtype)
+        assert_close(F.global_avg_pool_backward(gy, x), np.broadcast_to(gy / n, x.shape), 1e-6,
+                     f"backward n={n}")
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_lp_pool_random(rng, nd):
     for p in (1.0, 2.0, 3.5):

@@ -110,17 +110,23 @@ void avg_pool_forward_planes(const PoolParams& p, const AvgOptions& opt, T* y, c
   if (p.adaptive && p.out_plane() == 1) {  // global: each plane is one contiguous window
     // Planes past kGlobalChunk elements are summed a chunk at a time into a double: one float
     // sum over 2^31 halves stalls at 2^24 (global_avg_pool gave 0.25 for a mean of 0.5).
+    // Smaller ones go to sum_planes about 16 K elements of planes a call.
     constexpr int64_t kGlobalChunk = int64_t(1) << 12;
-    const int64_t n = p.in_plane();
+    const int64_t n = p.in_plane(), planes = p.planes();
     const T scale = T(1) / T(n);
-    for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
-      const T* plane = x + pl * n;
-      if (n <= kGlobalChunk) return k.sum_rows(1, 1, &plane, 0, n, 1, 1, scale, y + pl);
+    if (n <= kGlobalChunk) {
+      const int64_t per = std::max<int64_t>(1, 16384 / n), blocks = (planes + per - 1) / per;
+      for_each_item(blocks, get_num_threads(), [&](int64_t b, int) {
+        const int64_t p0 = b * per;
+        k.sum_planes(std::min(per, planes - p0), n, x + p0 * n, scale, y + p0);
+      });
+      return;
+    }
+    for_each_item(planes, get_num_threads(), [&](int64_t pl, int) {
       double total = 0;
       for (int64_t c0 = 0; c0 < n; c0 += kGlobalChunk) {
-        const T* at = plane + c0;
         T part;
-        k.sum_rows(1, 1, &at, 0, std::min(kGlobalChunk, n - c0), 1, 1, T(1), &part);
+        k.sum_planes(1, std::min(kGlobalChunk, n - c0), x + pl * n + c0, T(1), &part);
         total += double(part);
       }
       y[pl] = T(total / double(n));

@@ -265,12 +265,7 @@ void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t*
   }
 }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
+#include "cpu/kernels/pool_planes_avx2_impl.h"  // sum_lanes8, sum_planes
 
 // sum_rows with kw == 1, sw == 1 (the column sums of nrows rows): rows streamed in chunks of 4,
 // each chunk over the whole width (sequential reads; a column-at-a-time walk over 16 rows left the
@@ -383,7 +378,7 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
       for (t = kv; t < kw; ++t) tail += src[t];
     }
     acc = _mm256_add_ps(_mm256_add_ps(acc, acc1), _mm256_add_ps(acc2, acc3));
-    y[j] = scale * (hsum(acc) + tail);
+    y[j] = scale * (sum_lanes8(acc) + tail);
   }
 }
 
@@ -396,6 +391,6 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
 
 const PoolKernels<float> pool_f32__avx2 = {
     "avx2", &max_rows, &sum_rows, &max_2cols, &max2x2, &sum2x2, &max2x2_bwd, &avg2x2_bwd,
-    &unpool2x2_bwd, &combine_rows, &gather_phases};
+    &unpool2x2_bwd, &combine_rows, &gather_phases, &sum_planes};
 
 }  // namespace cnnfast

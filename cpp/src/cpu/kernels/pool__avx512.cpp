@@ -307,11 +307,12 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
 #include "cpu/kernels/pool_2x2_avx2_impl.h"
 #include "cpu/kernels/pool_gather_avx2_impl.h"
 #include "cpu/kernels/pool_border_avx2_impl.h"
+#include "cpu/kernels/pool_planes_avx2_impl.h"
 
 }  // namespace
 
 const PoolKernels<float> pool_f32__avx512 = {
     "avx512", &max_rows, &sum_rows, &max_2cols, &max2x2, &sum2x2, &max2x2_bwd, &avg2x2_bwd,
-    &unpool2x2_bwd, &combine_rows, &gather_phases};
+    &unpool2x2_bwd, &combine_rows, &gather_phases, &sum_planes};
 
 }  // namespace cnnfast

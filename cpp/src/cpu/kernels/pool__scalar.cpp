@@ -67,15 +67,25 @@ void gather_phases(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps, const
   gather_phases_from<T>(0, n, s, kt, ntaps, offs, src, dx);
 }
 
+template <class T>
+void sum_planes(int64_t planes, int64_t n, const T* x, T scale, T* y) {
+  for (int64_t p = 0; p < planes; ++p, x += n) {
+    T s = T(0);
+    for (int64_t i = 0; i < n; ++i) s += x[i];
+    y[p] = scale * s;
+  }
+}
+
 }  // namespace
 
 const PoolKernels<float> pool_f32__scalar = {
     "scalar",           &max_rows<float>,      &sum_rows<float>,    &max_2cols<float>,
     &max2x2<float>,     &sum2x2<float>,        &max2x2_bwd<float>,    &avg2x2_bwd<float>,
-    &unpool2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>};
+    &unpool2x2_bwd<float>, &combine_rows<float>, &gather_phases<float>, &sum_planes<float>};
 const PoolKernels<double> pool_f64__scalar = {
     "scalar",            &max_rows<double>,      &sum_rows<double>,   &max_2cols<double>,
     &max2x2<double>,     &sum2x2<double>,        &max2x2_bwd<double>,   &avg2x2_bwd<double>,
-    &unpool2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>};
+    &unpool2x2_bwd<double>, &combine_rows<double>, &gather_phases<double>,
+    &sum_planes<double>};
 
 }  // namespace cnnfast

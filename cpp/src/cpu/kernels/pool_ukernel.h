@@ -55,6 +55,8 @@ struct PoolKernels {
                        const T* colscale, T* y);
   void (*gather_phases)(int64_t n, int64_t s, int64_t kt, const int64_t* ntaps,
                         const int64_t* offs, const T* src, T* dx, bool stream);
+  // y[p] = scale · Σ_{i<n} x[p·n + i] for p < planes (global average pooling; n <= 4096).
+  void (*sum_planes)(int64_t planes, int64_t n, const T* x, T scale, T* y);
 };
 
 extern const PoolKernels<float> pool_f32__scalar;
