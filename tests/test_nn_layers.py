@@ -223,3 +223,20 @@ def test_bad_input_errors(rng):
     if not hasattr(F, "conv3d"):
         with pytest.raises(RuntimeError, match="conv3d is not available"):
             nn.Conv3d(1, 1, 1)(np.ones((1, 1, 2, 2, 2), np.float32))
+
+
+def test_unpickled_arrays_and_models_run(rng):
+    # an unpickled float32 array's dtype equals np.float32 but is another object: ops and
+    # models must take it (the bindings once compared dtype identity: "dtype mismatch")
+    import pickle
+    x = rng.standard_normal((2, 1, 8, 8)).astype(np.float32)
+    xu = pickle.loads(pickle.dumps(x))
+    assert xu.dtype == np.float32 and xu.dtype is not x.dtype
+    net = _net()
+    want = net(x)
+    np.testing.assert_array_equal(net(xu), want)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(net))(x), want)
+    np.testing.assert_array_equal(F.max_pool2d(xu, 2), F.max_pool2d(x, 2))
+    np.testing.assert_array_equal(F.relu(xu), F.relu(x))
+    with pytest.raises(TypeError, match="got >f4"):
+        F.relu(x.astype(">f4"))  # byte-swapped is another dtype: refused, not misread

@@ -213,8 +213,8 @@ py::array interp_backward(const py::array& dy, const py::array& x, I3 out,
 // Runs F<float> or F<double> by the dtype of `a` (TypeError for anything else).
 template <class R, class F32, class F64>
 R by_dtype(const py::array& a, F32&& f32, F64&& f64) {
-  if (a.dtype().is(py::dtype::of<float>())) return f32();
-  if (a.dtype().is(py::dtype::of<double>())) return f64();
+  if (has_dtype<float>(a)) return f32();
+  if (has_dtype<double>(a)) return f64();
   throw py::type_error("input: dtype must be float32 or float64");
 }
 

@@ -14,12 +14,18 @@ namespace py = pybind11;
 
 bool& poison_outputs();  // debug switch: fill fresh outputs with NaN before kernels run
 
+// Whether a's dtype is T's: an equivalent dtype, not necessarily the same object (an unpickled
+// array's float32 is a dtype equal to np.float32 but another instance; byte-swapped is not T).
+template <class T>
+bool has_dtype(const py::array& a) {
+  return py::isinstance<py::array_t<T>>(a);
+}
+
 // Returns the data pointer of a C-contiguous array of dtype T; TypeError/ValueError otherwise.
 // The Python layer makes arrays contiguous explicitly, so this never copies.
 template <class T>
 const T* in_ptr(const py::array& a, const char* name) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
-    throw py::type_error(std::string(name) + ": dtype mismatch");
+  if (!has_dtype<T>(a)) throw py::type_error(std::string(name) + ": dtype mismatch");
   if (!(a.flags() & py::array::c_style))
     throw py::value_error(std::string(name) + ": array must be C-contiguous");
   if (reinterpret_cast<std::uintptr_t>(a.data()) % alignof(T) != 0)

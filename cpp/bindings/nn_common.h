@@ -12,11 +12,6 @@
 
 namespace cnnfast::py_bind {
 
-template <class T>
-bool has_dtype(const py::array& a) {
-  return a.dtype().is(py::dtype::of<T>());
-}
-
 // Calls f(T{}) for the dtype of x (float32 / float64); TypeError otherwise.
 template <class F>
 auto by_dtype(const py::array& x, const char* name, F&& f) {
