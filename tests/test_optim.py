@@ -157,6 +157,33 @@ def test_schedulers_match_torch(rng):
             ours.step()
 
 
+def test_chained_schedulers_and_a_changed_lr_match_torch(rng):
+    torch = pytest.importorskip("torch")
+    ours_opt = optim.SGD(_params(rng, shapes=((1,),)), lr=0.1)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    ours = [optim.LinearLR(ours_opt, 0.1, 1.0, 3), optim.StepLR(ours_opt, 2, 0.5)]
+    theirs = [torch.optim.lr_scheduler.LinearLR(topt, 0.1, 1.0, 3),
+              torch.optim.lr_scheduler.StepLR(topt, 2, 0.5)]
+    for _ in range(7):  # a warm-up then steps: the factors multiply (0.01, 0.04, 0.035, ...)
+        assert ours_opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"],
+                                                               rel=1e-12)
+        topt.step()
+        for s in theirs + ours:
+            s.step()
+    # an lr changed before the first scheduler is made is the one it schedules
+    o = optim.SGD(_params(rng, shapes=((1,),)), lr=0.1)
+    o.param_groups[0]["lr"] = 0.01
+    optim.StepLR(o, 1, 0.5).step()
+    assert o.param_groups[0]["lr"] == pytest.approx(0.005)
+    # a scheduler that is dropped stops counting
+    o = optim.SGD(_params(rng, shapes=((1,),)), lr=0.1)
+    optim.LinearLR(o, 0.1, 1.0, 3)  # not kept
+    s = optim.StepLR(o, 2, 0.5)
+    s.step()
+    s.step()
+    assert o.param_groups[0]["lr"] == pytest.approx(0.05)
+
+
 def test_optimizer_bad_arguments(rng):
     ps = _params(rng)
     with pytest.raises(ValueError, match="lr"):
@@ -169,6 +196,10 @@ def test_optimizer_bad_arguments(rng):
         optim.Adam([np.zeros(3)])
     with pytest.raises(ValueError, match="empty"):
         optim.SGD([], lr=0.1)
+    with pytest.raises(ValueError, match="appears more than once"):  # torch refuses it too
+        optim.SGD([{"params": ps[:1]}, {"params": ps[:1], "lr": 1.0}], lr=0.1)
+    with pytest.raises(ValueError, match="appears more than once"):
+        optim.Adam([ps[0], ps[0]])
 
 
 def test_optimizer_and_scheduler_state_dict_roundtrip_through_checkpoint(rng, tmp_path):

@@ -1,6 +1,7 @@
 """cnnfast.optim — SGD, Adam, AdamW with torch.optim's update rules and argument names (a step
 matches torch.optim exactly), updates in place in C++; gradient clipping; LR schedulers (step,
-multi-step, cosine, linear warm-up).
+multi-step, cosine, linear warm-up; several on one optimizer multiply their factors, as torch
+chains them).
 
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     sched = optim.StepLR(opt, step_size=30, gamma=0.1)
@@ -14,6 +15,7 @@ copies, and state loaded from NumPy moves to the parameter's side at its next st
 from __future__ import annotations
 
 import math
+import weakref
 from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
@@ -50,13 +52,17 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups: List[Dict] = []
         self.state: Dict[int, Dict] = {}
+        seen = set()
         for g in groups:
             g = {**defaults, **g, "params": list(g["params"])}
             for p in g["params"]:
                 if not isinstance(p, Parameter):
                     raise TypeError(f"params: expected cnnfast.nn.Parameter, got "
                                     f"{type(p).__name__}")
-            g.setdefault("initial_lr", g["lr"])
+                if id(p) in seen:  # it would be updated once per group
+                    raise ValueError(f"params: a parameter of shape {p.shape} appears more than "
+                                     f"once (in one group or in several)")
+                seen.add(id(p))
             self.param_groups.append(g)
         self._check()
 
@@ -236,11 +242,22 @@ def _host_grads(parameters, what: str) -> List[np.ndarray]:
 
 # ---- learning-rate schedulers (closed forms; call step() once per epoch) -----------------------
 
+# optimizer -> its schedulers (weak both ways: a dropped scheduler stops counting)
+_CHAINS: "weakref.WeakKeyDictionary[Optimizer, List[weakref.ref]]" = weakref.WeakKeyDictionary()
+
+
 class LRScheduler:
+    """A schedule of each group's lr from its lr when the first scheduler was made
+    ('initial_lr', kept in the group as torch does). Several live schedulers on one optimizer
+    multiply their factors — torch's chaining (LinearLR warm-up with StepLR: 0.01, 0.04, 0.035,
+    0.05, ... from 0.1)."""
+
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         self.optimizer = optimizer
         self.base_lrs = [g.setdefault("initial_lr", g["lr"]) for g in optimizer.param_groups]
         self.last_epoch = last_epoch
+        chain = [r for r in _CHAINS.get(optimizer, []) if r() is not None]
+        _CHAINS[optimizer] = chain + [weakref.ref(self)]
         self.step()
 
     def factor(self, epoch: int, base_lr: float) -> float:
@@ -249,10 +266,19 @@ class LRScheduler:
     def get_last_lr(self) -> List[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
+    def _set_lrs(self) -> None:
+        live = [s for s in (r() for r in _CHAINS.get(self.optimizer, ()))
+                if s is not None and s.last_epoch >= 0]
+        for i, (g, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
+            lr = self.factor(self.last_epoch, base)
+            for s in live:
+                if s is not self:
+                    lr = lr * s.factor(s.last_epoch, base) / base if base else 0.0
+            g["lr"] = lr
+
     def step(self) -> None:
         self.last_epoch += 1
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = self.factor(self.last_epoch, base)
+        self._set_lrs()
 
     def state_dict(self) -> Dict:
         """Every attribute but the optimizer (as torch's schedulers do)."""
@@ -263,8 +289,7 @@ class LRScheduler:
         """Restores the schedule and sets the groups' lr for the restored epoch (closed form),
         so it does not matter whether the optimizer's state was loaded before or after."""
         self.__dict__.update({k: v for k, v in state_dict.items() if k != "optimizer"})
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = self.factor(self.last_epoch, base)
+        self._set_lrs()
 
 
 class StepLR(LRScheduler):
