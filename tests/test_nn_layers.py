@@ -240,3 +240,33 @@ def test_unpickled_arrays_and_models_run(rng):
     np.testing.assert_array_equal(F.relu(xu), F.relu(x))
     with pytest.raises(TypeError, match="got >f4"):
         F.relu(x.astype(">f4"))  # byte-swapped is another dtype: refused, not misread
+
+
+def test_assigning_buffers_and_parameters_as_torch_does(rng):
+    bn = nn.BatchNorm2d(3)
+    bn.running_mean = np.full(3, 5, np.float32)  # still the buffer, saved and used
+    assert np.array_equal(bn.state_dict()["running_mean"], np.full(3, 5, np.float32))
+    bn.eval()
+    x = rng.standard_normal((2, 3, 4, 4)).astype(np.float32)
+    assert_close(bn(x), (x - 5) / np.sqrt(1 + 1e-5), 1e-6)
+    lin = nn.Linear(3, 2)
+    with pytest.raises(TypeError, match="Linear.weight: cannot assign a ndarray to a parameter"):
+        lin.weight = np.ones((2, 3), np.float32)
+    assert "weight" in dict(lin.named_parameters())
+    lin.bias = None  # None is allowed (no bias), as in torch
+    assert lin.bias is None
+
+
+def test_fit_evaluate_predict_run_a_float64_model(rng):
+    from cnnfast import optim
+    from cnnfast.train import evaluate, fit, predict
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).to(np.float64)
+    x = rng.standard_normal((24, 1, 4, 4)).astype(np.float32)
+    y = rng.integers(0, 3, 24)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    hist = fit(model, nn.CrossEntropyLoss(), opt, (x, y), epochs=2, batch_size=8, progress=False,
+               seed=0)
+    assert model[1].weight.data.dtype == np.float64 and len(hist["loss"]) == 2
+    assert evaluate(model, (x, y), nn.CrossEntropyLoss())["n"] == 24
+    logits = predict(model, x)
+    assert logits.dtype == np.float64 and logits.shape == (24, 3)

@@ -60,10 +60,12 @@ def test_fit_learns_and_records_history(rng):
     assert after["accuracy"] == hist["val_accuracy"][-1] and after["n"] == 60
     logits = predict(model, val.images, batch_size=7)
     assert np.mean(np.argmax(logits, 1) == val.labels) == after["accuracy"]
-    assert model.training is False  # predict leaves eval mode
-    model.train()
+    assert model.training is True   # predict restores the mode (it ran in eval mode)
     evaluate(model, val)
     assert model.training is True   # evaluate restores the mode
+    model.eval()
+    predict(model, val.images)
+    assert model.training is False
 
 
 def test_evaluate_by_hand(rng):
@@ -216,6 +218,15 @@ def test_fit_errors(rng):
         fit(model, loss, opt, train, resume=True)
     with pytest.raises(ValueError, match="batch_size"):
         fit(model, loss, opt, train, batch_size=0)
+    for bad in (0, -3):  # range(0, n, -3) would evaluate nothing and report 0 %
+        with pytest.raises(ValueError, match="evaluate: batch_size"):
+            evaluate(model, train, loss, batch_size=bad)
+        with pytest.raises(ValueError, match="predict: batch_size"):
+            predict(model, train.images, batch_size=bad)
+    before = [p.data.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="val_data"):  # refused before the first epoch
+        fit(model, loss, opt, train, val_data=(train.images, train.labels[:3]), progress=False)
+    assert all(np.array_equal(b, p.data) for b, p in zip(before, model.parameters()))
 
     class NoState:  # an optimizer without state_dict / load_state_dict
         def __init__(self, inner):

@@ -111,17 +111,38 @@ def _place(model, device, what: str) -> str:
     return device
 
 
+def _batch_size(what: str, batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or batch_size < 1:
+        raise ValueError(f"{what}: batch_size: expected an int >= 1, got {batch_size!r}")
+    return int(batch_size)
+
+
+def _input_dtype(model) -> np.dtype:
+    """float64 for a model whose parameters are float64 (Module.to(np.float64)), else float32."""
+    params = getattr(model, "parameters", None)
+    first = next(iter(params()), None) if callable(params) else None
+    data = getattr(first, "data", None)
+    return np.dtype(np.float64) if getattr(data, "dtype", None) == np.float64 else np.dtype(np.float32)
+
+
 def predict(model, images: np.ndarray, batch_size: int = 256, device=None) -> np.ndarray:
     """Logits for all images, in eval mode, in batches (device: 'cpu', 'cuda' or None = where
-    the model is; the logits come back as NumPy)."""
-    if _place(model, device, "predict") == "cuda":
-        from . import _train_cuda
-        model.eval()
-        return _train_cuda.predict(model, images, batch_size)
+    the model is; the logits come back as NumPy). The model's train/eval mode is restored."""
+    batch_size = _batch_size("predict", batch_size)
+    was_training = getattr(model, "training", None)
     model.eval()
-    outs = [np.asarray(model(np.ascontiguousarray(images[i:i + batch_size], dtype=np.float32)))
-            for i in range(0, len(images), batch_size)]
-    return np.concatenate(outs)
+    try:
+        if _place(model, device, "predict") == "cuda":
+            from . import _train_cuda
+            return _train_cuda.predict(model, images, batch_size)
+        dtype = _input_dtype(model)
+        outs = [np.asarray(model(np.ascontiguousarray(images[i:i + batch_size], dtype=dtype)))
+                for i in range(0, len(images), batch_size)]
+        return np.concatenate(outs)
+    finally:
+        if was_training:
+            model.train()
 
 
 def evaluate(model, data: DataArg, loss=None, batch_size: int = 256,
@@ -132,7 +153,9 @@ def evaluate(model, data: DataArg, loss=None, batch_size: int = 256,
     model's train/eval mode is restored afterwards when it exposes `.training`. device: 'cpu',
     'cuda' or None (where the model is)."""
     x, y = _as_arrays("evaluate: data", data)
+    batch_size = _batch_size("evaluate", batch_size)
     on_gpu = _place(model, device, "evaluate") == "cuda"
+    dtype = _input_dtype(model)
     was_training = getattr(model, "training", None)
     model.eval()
     correct, total_loss = 0, 0.0
@@ -142,7 +165,7 @@ def evaluate(model, data: DataArg, loss=None, batch_size: int = 256,
         correct, total_loss, conf = _train_cuda.evaluate(model, x, y, loss, batch_size,
                                                          num_classes)
     for i in range(0, 0 if on_gpu else len(y), batch_size):
-        xb = np.ascontiguousarray(x[i:i + batch_size], dtype=np.float32)
+        xb = np.ascontiguousarray(x[i:i + batch_size], dtype=dtype)
         yb = np.asarray(y[i:i + batch_size], dtype=np.int64)
         logits = np.asarray(model(xb))
         pred = np.argmax(logits, axis=1)
@@ -261,6 +284,8 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
     if resume and checkpoint is None:
         raise ValueError("resume=True needs checkpoint=<path>")
     x, y = _as_arrays("fit: train_data", train_data)
+    if val_data is not None:  # fail before training, not after the first epoch
+        _as_arrays("fit: val_data", val_data)
     device = _place(model, device, "fit")
     if checkpoint is not None:  # fail before training, not after the first epoch
         for obj, what in ((model, "model"), (optimizer, "optimizer"), (scheduler, "scheduler")):
@@ -289,7 +314,8 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     seed = int(seed)
     loader = BatchLoader(x, y, batch_size, shuffle=True, seed=seed, augment=augment,
-                         prefetch=prefetch)
+                         prefetch=prefetch,
+                         dtype=np.float32 if device == "cuda" else _input_dtype(model))
     for epoch in range(start, epochs):
         _seed_epoch(model, seed, epoch)
         bar = _Progress(progress, len(loader), f"epoch {epoch + 1}/{epochs}")

@@ -12,7 +12,7 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
-Batch = Tuple[np.ndarray, np.ndarray]  # images (B, C, H, W) float32, labels (B,) int64
+Batch = Tuple[np.ndarray, np.ndarray]  # images (B, C, H, W) float32/64, labels (B,) int64
 
 
 def epoch_rng(seed: int, epoch: int, stream: int, batch: int = 0) -> np.random.Generator:
@@ -28,12 +28,13 @@ class BatchLoader:
 
     images (N, C, H, W), labels (N,). `augment(xb, rng) -> xb` is applied per batch with its
     own generator. `prefetch` batches are prepared ahead on a background thread (0 = inline).
+    Batches of images come as `dtype` (float32, or float64 for a float64 model).
     """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, batch_size: int,
                  shuffle: bool = True, seed: int = 0,
                  augment: Optional[Callable[[np.ndarray, np.random.Generator], np.ndarray]] = None,
-                 drop_last: bool = False, prefetch: int = 2):
+                 drop_last: bool = False, prefetch: int = 2, dtype=np.float32):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
@@ -46,6 +47,9 @@ class BatchLoader:
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
         self.augment, self.drop_last, self.prefetch = augment, drop_last, prefetch
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise TypeError(f"dtype: expected float32 or float64, got {self.dtype}")
 
     def __len__(self) -> int:
         n, b = len(self.labels), self.batch_size
@@ -59,11 +63,11 @@ class BatchLoader:
 
     def _make_batch(self, epoch: int, i: int, order: np.ndarray) -> Batch:
         idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-        xb = np.ascontiguousarray(self.images[idx], dtype=np.float32)
+        xb = np.ascontiguousarray(self.images[idx], dtype=self.dtype)
         yb = np.asarray(self.labels[idx], dtype=np.int64)
         if self.augment is not None:
             xb = np.ascontiguousarray(self.augment(xb, epoch_rng(self.seed, epoch, AUGMENT_STREAM, i)),
-                                      dtype=np.float32)
+                                      dtype=self.dtype)
         return xb, yb
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:

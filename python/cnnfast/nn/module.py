@@ -88,6 +88,15 @@ class Module:
         if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}: call Module.__init__() before "
                                  f"assigning attributes")
+        if not isinstance(value, (Parameter, Module)):  # as torch: buffers stay buffers
+            if name in self._buffers:
+                self._buffers[name] = value
+                return
+            if value is not None and name in self._parameters:
+                raise TypeError(f"{type(self).__name__}.{name}: cannot assign a "
+                                f"{type(value).__name__} to a parameter (expected a "
+                                f"cnnfast.nn.Parameter or None; to change its values, assign to "
+                                f".{name}.data)")
         for d in (self._parameters, self._buffers, self._modules):
             d.pop(name, None)
         if isinstance(value, Parameter):
