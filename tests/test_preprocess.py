@@ -97,3 +97,17 @@ def test_zca_whitening(rng):
         zca(x[:, :2])
     with pytest.raises(RuntimeError, match="fit"):
         ZCAWhitening()(x)
+
+
+def test_integer_pixels_come_back_float32(rng):
+    # uint8 in, standardized values out: never wrapped back into uint8
+    u8 = rng.integers(0, 256, (4, 2, 5, 5)).astype(np.uint8)
+    x = u8.astype(np.float64)
+    st = Standardize().fit(u8)
+    got = st(u8)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, (x - x.mean((0, 2, 3), keepdims=True))
+                               / x.std((0, 2, 3), keepdims=True), rtol=1e-5, atol=1e-5)
+    g = global_contrast_normalize(u8)
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, global_contrast_normalize(x), rtol=1e-5, atol=1e-5)

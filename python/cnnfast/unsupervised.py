@@ -69,7 +69,8 @@ def normalize_patches(patches: np.ndarray, eps: float = 0.01) -> np.ndarray:
     flat = patches.reshape(len(patches), -1).astype(np.float64)
     centred = flat - flat.mean(axis=1, keepdims=True)
     out = centred / np.sqrt(centred.var(axis=1, keepdims=True) + eps + 1e-300)
-    return out.reshape(patches.shape).astype(patches.dtype)
+    return out.reshape(patches.shape).astype(
+        patches.dtype if np.issubdtype(patches.dtype, np.floating) else np.float32)
 
 
 def _squared_distances(x: np.ndarray, c: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
@@ -203,7 +204,8 @@ def kmeans_kernels(images: np.ndarray, n_kernels: int, size=5, n_patches: int = 
     if zca is not None:
         centroids = centroids @ zca.matrix  # W c for every centroid (W symmetric)
     kernels = _unit_rows(centroids).reshape((k,) + patches.shape[1:])
-    return kernels.astype(images.dtype)
+    return kernels.astype(
+        images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
 
 
 # ---- greedy layer-wise pretraining --------------------------------------------------------

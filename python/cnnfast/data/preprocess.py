@@ -2,7 +2,8 @@
 normalization (Goodfellow, Bengio & Courville, sec. 12.2.1.1), ZCA whitening.
 
 Fitted transforms (`Standardize`, `ZCAWhitening`) learn their statistics on the training set with
-`fit` and are applied to any set with `__call__`. All computations run in float64.
+`fit` and are applied to any set with `__call__`. All computations run in float64; results
+keep a floating input's dtype (integer pixels come back float32).
 """
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ def _check_images(name: str, x) -> np.ndarray:
         raise ValueError(f"{name}: expected images (N, C, H, W), got "
                          f"{getattr(x, 'shape', type(x).__name__)}")
     return x
+
+
+def _out_dtype(x: np.ndarray) -> np.dtype:
+    """The result's dtype: x's when floating, else float32 (uint8 pixels standardized into
+    uint8 would wrap)."""
+    return x.dtype if np.issubdtype(x.dtype, np.floating) else np.dtype(np.float32)
 
 
 class Standardize:
@@ -35,7 +42,7 @@ class Standardize:
             raise RuntimeError("Standardize: call fit(train_images) first")
         if x.shape[1] != self.mean.shape[0]:
             raise ValueError(f"Standardize: fitted on {self.mean.shape[0]} channels, got {x.shape}")
-        return ((x - self.mean) / np.maximum(self.std, self.eps)).astype(x.dtype)
+        return ((x - self.mean) / np.maximum(self.std, self.eps)).astype(_out_dtype(x))
 
 
 def global_contrast_normalize(x: np.ndarray, scale: float = 1.0, lam: float = 0.0,
@@ -45,7 +52,7 @@ def global_contrast_normalize(x: np.ndarray, scale: float = 1.0, lam: float = 0.
     xd = x.astype(np.float64)
     centred = xd - xd.mean(axis=(1, 2, 3), keepdims=True)
     contrast = np.sqrt(lam + np.mean(centred ** 2, axis=(1, 2, 3), keepdims=True))
-    return (scale * centred / np.maximum(eps, contrast)).astype(x.dtype)
+    return (scale * centred / np.maximum(eps, contrast)).astype(_out_dtype(x))
 
 
 def gaussian_kernel1d(sigma: float) -> np.ndarray:
@@ -85,7 +92,7 @@ def local_contrast_normalize(x: np.ndarray, sigma: float = 2.0, across_channels:
     v = xd - local_mean(xd)
     s = np.sqrt(np.maximum(local_mean(v * v), 0.0))
     c = np.maximum(eps, s.mean(axis=(1, 2, 3), keepdims=True))
-    return (v / np.maximum(c, s)).astype(x.dtype)
+    return (v / np.maximum(c, s)).astype(_out_dtype(x))
 
 
 class ZCAWhitening:
@@ -116,4 +123,4 @@ class ZCAWhitening:
         if x.shape[1:] != self.shape:
             raise ValueError(f"ZCAWhitening: fitted on images {self.shape}, got {x.shape}")
         flat = x.reshape(len(x), -1).astype(np.float64) - self.mean
-        return (flat @ self.matrix).reshape(x.shape).astype(x.dtype)
+        return (flat @ self.matrix).reshape(x.shape).astype(_out_dtype(x))
