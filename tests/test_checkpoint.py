@@ -62,6 +62,15 @@ def test_roundtrip_exact(tmp_path, rng):
     assert os.listdir(path.parent) == ["c.npz"]  # no temp files left behind
 
 
+def test_file_mode_follows_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        save_checkpoint(tmp_path / "m.npz", {"epoch": 1})
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "m.npz").st_mode & 0o777 == 0o640  # not mkstemp's 0600
+
+
 def test_refuses_what_needs_pickle(tmp_path):
     with pytest.raises(TypeError, match=r"state\['x'\] is an object array"):
         save_checkpoint(tmp_path / "c.npz", {"x": np.array([1, "a"], dtype=object)})

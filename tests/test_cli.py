@@ -46,7 +46,9 @@ def test_train_defaults_and_overrides(monkeypatch):
     (["--epochs", "0"], "--epochs out of range"), (["--lr", "-1"], "--lr out of range"),
     (["--momentum", "1"], "--momentum out of range"), (["--batch-size", "0"], "--batch-size"),
     (["--weight-decay", "-0.1"], "--weight-decay"), (["--threads", "0"], "--threads"),
-    (["--resume"], "--resume needs --out")])
+    (["--resume"], "--resume needs --out"), (["--seed", "-1"], "--seed out of range"),
+    (["--lr", "inf"], "--lr out of range"), (["--lr", "nan"], "--lr out of range"),
+    (["--out", "."], "is a directory")])
 def test_train_bad_values(argv, msg):
     with pytest.raises(SystemExit, match=msg):
         parse_train(*argv)
@@ -98,6 +100,19 @@ def test_train_eval_resume_end_to_end(tmp_path, rng, monkeypatch, capsys):
     assert cli.main(cosine + ["--epochs", "3", "--out", cos_part, "--resume"]) == 2
     assert "different epochs (1, now 3)" in capsys.readouterr().err
 
+    for flag, value in (("--lr", "5.0"), ("--momentum", "0.5"), ("--seed", "4")):
+        # the optimizer's hyperparameters and the seed come back with the checkpoint: a changed
+        # value would be printed and recorded but not used
+        assert cli.main(common + ["--epochs", "4", "--out", part, "--resume", flag, value]) == 2
+        assert "different " + flag[2:] in capsys.readouterr().err
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a zip")
+    assert cli.main(common + ["--epochs", "2", "--out", str(broken), "--resume"]) == 2
+    assert "broken.npz" in capsys.readouterr().err
+
+    for flag, value in (("--batch-size", "-5"), ("--batch-size", "0"), ("--threads", "0")):
+        assert cli.main(["eval", "--checkpoint", ckpt, flag, value]) == 2
+        assert f"{flag} out of range" in capsys.readouterr().err
     assert cli.main(["eval", "--checkpoint", ckpt]) == 0
     line = capsys.readouterr().out
     acc = float(line.split("test accuracy")[1].split("%")[0])
@@ -137,6 +152,21 @@ def test_train_plots(tmp_path, rng, monkeypatch, capsys):
     assert "plot: " in capsys.readouterr().out
     assert os.listdir(figs) == ["curves.png"]  # the stand-in has no conv filters, no layers
     assert (figs / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_plot_without_matplotlib_stops_before_training(tmp_path, rng, monkeypatch,
+                                                              capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(cli, "build_training", tiny_training)
+    data = write_mnist_like(str(tmp_path / "d"), rng, n_train=16, n_test=8, size=12)
+    ckpt = tmp_path / "c.npz"
+    assert cli.main(["train", "--dataset", "mnist", "--data-dir", data, "--epochs", "1", "--quiet",
+                     "--out", str(ckpt), "--plot", str(tmp_path / "figs")]) == 2
+    assert "--plot needs matplotlib" in capsys.readouterr().err
+    assert not ckpt.exists()  # nothing was trained
 
 
 def test_python_dash_m_info():
@@ -218,3 +248,5 @@ def test_train_segnet_on_mnist_seg_and_unet_size_check(tmp_path, rng, capsys):
     assert out.count("test per-class IoU: 0 ") == 2 and "mean IoU" in out
     assert cli.main(common + ["--model", "unet", "--depth", "3", "--quiet"]) == 2
     assert "input size 12 must be divisible by 2^depth = 8" in capsys.readouterr().err
+    assert cli.main(common + ["--model", "segnet", "--depth", "4", "--quiet"]) == 2  # 12 -> 0
+    assert "input size 12 halves to nothing over depth 4" in capsys.readouterr().err

@@ -8,7 +8,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import math
 import os
 import sys
 import time
@@ -121,8 +123,8 @@ def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:
         folder = DATA_FOLDER.get(args.dataset, args.dataset)
         args.data_dir = os.path.expanduser(os.path.join(base, folder))
     checks = [("--epochs", args.epochs >= 1), ("--batch-size", args.batch_size >= 1),
-              ("--lr", args.lr > 0), ("--momentum", 0 <= args.momentum < 1),
-              ("--weight-decay", args.weight_decay >= 0),
+              ("--lr", 0 < args.lr < math.inf), ("--momentum", 0 <= args.momentum < 1),
+              ("--weight-decay", 0 <= args.weight_decay < math.inf), ("--seed", args.seed >= 0),
               ("--threads", args.threads is None or args.threads >= 1)] + [
         (f"--{k.replace('_', '-')}", getattr(args, k) is None or getattr(args, k) >= 1)
         for k in ("width", "depth", "train_size", "test_size")]
@@ -132,6 +134,8 @@ def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:
                              f"{getattr(args, name[2:].replace('-', '_'))}")
     if args.resume and not args.out:
         raise SystemExit("cnnfast train: error: --resume needs --out CKPT")
+    if args.out and os.path.isdir(args.out):
+        raise SystemExit(f"cnnfast train: error: --out {args.out} is a directory (give a file)")
     return args
 
 
@@ -149,6 +153,10 @@ def build_model(config: dict):
         return unet(c, k, depth=config["depth"], width=config["width"], batch_norm=True)
     if config["model"] == "segnet":
         from .models import segnet
+        if config["input_size"] >> config["depth"] < 1:
+            raise ValueError(f"segnet: the input size {config['input_size']} halves to nothing "
+                             f"over depth {config['depth']} (needs at least 2^depth = "
+                             f"{2 ** config['depth']})")
         return segnet(c, k, depth=config["depth"], width=config["width"])
     return MODELS[config["model"]](num_classes=k, in_channels=c, input_size=config["input_size"])
 
@@ -229,6 +237,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .models import ModelUnavailable
     from .train import evaluate, fit, seed_everything
     args = resolve_train_args(args)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:  # before training
+        print("cnnfast train: --plot needs matplotlib: pip install matplotlib", file=sys.stderr)
+        return 2
     if args.device == "cuda":
         from . import cuda
         if not cuda.is_available():
@@ -257,12 +268,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         config["loss_weights"] = class_balance_weights(train.masks, config["num_classes"]).tolist()
     if args.resume and os.path.exists(args.out):
         from .checkpoint import load_checkpoint
-        before = load_checkpoint(args.out).get("meta", {})
+        try:
+            before = load_checkpoint(args.out).get("meta", {})
+        except (OSError, ValueError, KeyError) as e:
+            print(f"cnnfast train: --resume: {e}", file=sys.stderr)
+            return 2
         # A cosine schedule depends on the total epoch count: extending such a run cannot
-        # reproduce an uninterrupted one, so its epochs must match too.
+        # reproduce an uninterrupted one, so its epochs must match too. The optimizer's
+        # hyperparameters come back with its state, so a changed --lr would not be used.
         keys = ("model", "dataset", "batch_size", "augment", "schedule", "in_channels",
-                "input_size", "num_classes", "optimizer", "width", "depth", "class_weights",
-                "train_size", "test_size") + (("epochs",) if config["schedule"] != "none" else ())
+                "input_size", "num_classes", "optimizer", "lr", "momentum", "weight_decay",
+                "seed", "width", "depth", "class_weights", "train_size",
+                "test_size") + (("epochs",) if config["schedule"] != "none" else ())
         changed = [k for k in keys if before.get(k, config[k]) != config[k]]
         if changed:
             print(f"cnnfast train: --resume: {args.out} was trained with a different "
@@ -321,6 +338,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .checkpoint import load_checkpoint
     from .models import ModelUnavailable
     from .train import evaluate
+    for name, value in (("--batch-size", args.batch_size), ("--threads", args.threads)):
+        if value is not None and value < 1:
+            print(f"cnnfast eval: error: {name} out of range: {value}", file=sys.stderr)
+            return 2
     _set_threads(args.threads)
     try:
         state = load_checkpoint(args.checkpoint)

@@ -77,6 +77,8 @@ def save_checkpoint(path, state: Dict[str, Any]) -> None:
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):  # mkstemp's 0600 -> what open() would have given
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
             np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
@@ -85,6 +87,20 @@ def save_checkpoint(path, state: Dict[str, Any]) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def _umask() -> int:
+    """The process umask: from /proc (no change to it), else set and restored at once."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _check_entries(zf: zipfile.ZipFile) -> None:
