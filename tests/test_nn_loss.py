@@ -113,6 +113,8 @@ def test_loss_bad_input(rng):
     x = rng.standard_normal((4, 3))
     with pytest.raises(ValueError, match="target: class index 3"):
         F.cross_entropy(x, np.array([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match="target: class index 9223372036854775808 is out"):
+        F.cross_entropy(x, np.array([2**63, 0, 1, 2], np.uint64))  # not wrapped to a negative
     with pytest.raises(ValueError, match="target"):
         F.cross_entropy(x, np.array([0, 1, 2]))
     with pytest.raises(TypeError, match="target"):

@@ -26,6 +26,9 @@ def _class_target(x, target, weight, pixel_weight):
     if target.shape != expected:
         raise ValueError(f"target: expected shape {expected} for input {x.shape} "
                          f"(N, C, *spatial), got {target.shape}")
+    if target.dtype == np.uint64 and target.size and target.max() > np.iinfo(np.int64).max:
+        raise ValueError(f"target: class index {int(target.max())} is out of range for input "
+                         f"{x.shape} (the class count is {x.shape[1]})")  # not wrapped negative
     target = np.require(target, dtype=np.int64, requirements=("C", "A"))
     if weight is not None:
         weight = as_float_array("weight", weight, x.dtype)
