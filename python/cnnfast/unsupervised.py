@@ -17,7 +17,7 @@ import numpy as np
 
 from . import init, nn, optim
 from ._checks import int_tuple
-from .data.preprocess import ZCAWhitening
+from .data.preprocess import ZCAWhitening, _out_dtype
 
 __all__ = ["extract_patches", "normalize_patches", "ZCAWhitening", "kmeans", "kmeans_kernels",
            "pretrain_layerwise"]
@@ -69,8 +69,7 @@ def normalize_patches(patches: np.ndarray, eps: float = 0.01) -> np.ndarray:
     flat = patches.reshape(len(patches), -1).astype(np.float64)
     centred = flat - flat.mean(axis=1, keepdims=True)
     out = centred / np.sqrt(centred.var(axis=1, keepdims=True) + eps + 1e-300)
-    return out.reshape(patches.shape).astype(
-        patches.dtype if np.issubdtype(patches.dtype, np.floating) else np.float32)
+    return out.reshape(patches.shape).astype(_out_dtype(patches))
 
 
 def _squared_distances(x: np.ndarray, c: np.ndarray, x_sq: np.ndarray) -> np.ndarray:
@@ -204,8 +203,7 @@ def kmeans_kernels(images: np.ndarray, n_kernels: int, size=5, n_patches: int = 
     if zca is not None:
         centroids = centroids @ zca.matrix  # W c for every centroid (W symmetric)
     kernels = _unit_rows(centroids).reshape((k,) + patches.shape[1:])
-    return kernels.astype(
-        images.dtype if np.issubdtype(images.dtype, np.floating) else np.float32)
+    return kernels.astype(_out_dtype(images))
 
 
 # ---- greedy layer-wise pretraining --------------------------------------------------------
