@@ -187,8 +187,13 @@ def test_lp_pool_bad_keyword_names_the_public_function():
 
 
 def test_window_in_padding_message_names_the_arguments():
-    with pytest.raises(ValueError, match=r"padding \(0, 0, 1\) / dilation \(1, 1, 3\).*input"):
+    # in the caller's own dims (it quoted the internal 3-D form: padding (0, 0, 1))
+    with pytest.raises(ValueError, match=r"padding \(1,\) / dilation \(3,\): output 0 along "
+                                         r"spatial dim 0 of input \(1, 1, 2\)"):
         F.max_pool1d(np.ones((1, 1, 2), F32), 2, padding=1, dilation=3)
+    with pytest.raises(ValueError, match=r"padding \(0, 1\) / dilation \(1, 3\): output 0 along "
+                                         r"spatial dim 1"):
+        F.max_pool2d(np.ones((1, 1, 4, 2), F32), 2, padding=(0, 1), dilation=(1, 3))
 
 
 def test_uint64_indices_past_int64_say_so(rng):

@@ -73,6 +73,13 @@ def _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
         o = (n + 2 * pp - ext + (ss - 1 if ceil_mode else 0)) // ss + 1
         if ceil_mode and (o - 1) * ss >= n + pp:
             o -= 1
+        for j in {0, min(1, o - 1), o - 1}:  # only these can miss the input (pool_params.cpp)
+            start = j * ss - pp
+            first = max(0, -(-(-start) // dd)) if start < 0 else 0  # first tap at or past 0
+            if first >= kk or start + first * dd >= n:
+                raise ValueError(f"padding {p} / dilation {d}: output {j} along spatial dim {i} "
+                                 f"of input {x.shape} pools a window that lies entirely in the "
+                                 f"padding (kernel_size {k}, stride {s})")
         out.append(o)
     shape = x.shape[:2] + tuple(out)
     return (_pad3(k, 1), _pad3(s, 1), _pad3(p, 0), _pad3(d, 1)), shape
