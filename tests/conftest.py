@@ -21,6 +21,12 @@ def pytest_report_header(config):
     return [f"cnnfast {cnnfast.__version__}: CNNFAST_TEST_SEED={SEED}, info={cnnfast.info()}"]
 
 
+def pytest_terminal_summary(terminalreporter):
+    # also under -q (the README's command), which hides the header: a failing randomized test
+    # is reproduced with this seed
+    terminalreporter.write_line(f"CNNFAST_TEST_SEED={SEED}")
+
+
 @pytest.fixture(autouse=True)
 def _poison_outputs():
     _core._set_poison_outputs(True)

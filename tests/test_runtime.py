@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import cnnfast
@@ -37,6 +38,13 @@ def test_threads_roundtrip():
         cnnfast.set_num_threads(0)
     with pytest.raises(TypeError):
         cnnfast.set_num_threads(1.5)
+    with pytest.raises(ValueError, match="fit in an int"):
+        cnnfast.set_num_threads(2**40)
+    try:
+        cnnfast.set_num_threads(np.int64(1))  # a NumPy integer is an int
+        assert cnnfast.get_num_threads() == 1
+    finally:
+        cnnfast.set_num_threads(before)
 
 
 def test_set_isa():
@@ -63,6 +71,13 @@ def test_env_var_forces_isa(isa):
         assert r.stdout.strip() == isa
     else:
         assert r.returncode != 0 and "not supported" in r.stderr
+
+
+@pytest.mark.parametrize("value", ["bogus", "AVX2", " avx2"])
+def test_a_bad_env_var_fails_the_import_naming_it(value):
+    r = subprocess.run([sys.executable, "-c", "import cnnfast"], capture_output=True, text=True,
+                       env=dict(os.environ, CNNFAST_ISA=value))
+    assert r.returncode != 0 and f"CNNFAST_ISA={value}: must be one of 'auto'" in r.stderr
 
 
 def test_selfcheck_cli():

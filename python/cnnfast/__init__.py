@@ -5,12 +5,15 @@ functions in :mod:`cnnfast.functional`. ``cnnfast.info()`` says what the build a
 """
 from __future__ import annotations
 
+import numbers
+
 from . import _core
 from . import functional
 from . import cuda, init, nn, optim
 from .summary import summary  # cnnfast.summary(model, input_shape)
 
 __version__: str = _core.version()
+_core.isa_active()  # picks the ISA now: a bad CNNFAST_ISA fails the import, naming the variable
 __all__ = ["functional", "nn", "optim", "init", "cuda", "info", "set_num_threads", "get_num_threads", "set_isa", "__version__"]
 __all__ += ["summary"]
 
@@ -37,12 +40,16 @@ def info() -> dict:
 
 
 def set_num_threads(n: int) -> None:
-    """Threads used by every kernel (default: OMP_NUM_THREADS or the core count)."""
-    if isinstance(n, bool) or not isinstance(n, int):
+    """Threads used by every kernel (default: OMP_NUM_THREADS or the core count). More than the
+    CPUs the process may run on oversubscribes them: OpenMP's waiting workers spin, and every op
+    slows sharply (64 threads on 2 cores: a conv2d 31x slower)."""
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
     if n < 1:
         raise ValueError(f"set_num_threads: n must be >= 1, got {n}")
-    _core.set_num_threads(n)
+    if n > 2**31 - 1:
+        raise ValueError(f"set_num_threads: n must fit in an int, got {n}")
+    _core.set_num_threads(int(n))
 
 
 def get_num_threads() -> int:

@@ -34,7 +34,10 @@ bool cpu_has(Isa isa) {
 Isa initial_isa() {
   const char* env = std::getenv("CNNFAST_ISA");
   if (env && *env && std::string(env) != "auto") {
-    Isa want = isa_from_name(env);  // unknown name: the import fails with a clear message
+    const std::string name(env);
+    if (name != "scalar" && name != "avx2" && name != "avx512")  // cnnfast's import reports it
+      arg_error("CNNFAST_ISA=" + name + ": must be one of 'auto', 'scalar', 'avx2', 'avx512'");
+    const Isa want = isa_from_name(name);
     if (!isa_supported(want))
       arg_error(std::string("CNNFAST_ISA=") + env + " is not supported by this CPU/build");
     return want;
@@ -61,7 +64,7 @@ Isa isa_from_name(const std::string& name) {
   if (name == "scalar") return Isa::scalar;
   if (name == "avx2") return Isa::avx2;
   if (name == "avx512") return Isa::avx512;
-  arg_error("isa must be one of 'scalar', 'avx2', 'avx512'; got '" + name + "'");
+  arg_error("isa must be one of 'auto', 'scalar', 'avx2', 'avx512'; got '" + name + "'");
 }
 
 bool isa_supported(Isa isa) {
