@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
-import subprocess
 import time
 
 import numpy as np
@@ -137,8 +136,7 @@ def main():
     import torch
     torch.set_num_threads(args.threads)
     cnnfast.set_num_threads(args.threads)
-    commit = subprocess.run(["git", "-C", __file__.rsplit("/", 2)[0] or ".", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+    commit = cnnfast.info()["build_commit"]  # of the build timed, not of the source tree
     print(f"# {platform.processor() or platform.machine()}, threads={args.threads}, "
           f"cnnfast {cnnfast.__version__} isa={cnnfast.info()['isa']}, torch {torch.__version__}, "
           f"commit {commit}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -77,8 +76,7 @@ def main():
     import cnnfast
     torch.set_num_threads(args.threads)
     cnnfast.set_num_threads(args.threads)
-    commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = cnnfast.info()["build_commit"]  # of the build timed, not of the source tree
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus; "
           f"commit {commit}; threads {args.threads}; torch {torch.__version__}; "
           f"cnnfast {cnnfast.__version__} isa {cnnfast.info()['isa']}")

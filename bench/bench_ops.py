@@ -23,7 +23,6 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import time
 
@@ -289,11 +288,7 @@ def main():
         if bad:
             raise SystemExit(f"--only: unknown case(s) {bad}; choose from {list(CASES) + [SGEMM]}")
     peak = _core._peak_gflops(ARGS.threads, 0.5)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-    except OSError:
-        commit = "?"
+    commit = cnnfast.info()["build_commit"]  # of the build timed, not of the source tree
     print(f"cnnfast {cnnfast.__version__} (commit {commit}) isa={cnnfast.info()['isa']} "
           f"threads={ARGS.threads} algo={ARGS.algo} reps={ARGS.reps}; torch "
           f"{torch.__version__ if torch else '-'}; numpy {np.__version__}; "

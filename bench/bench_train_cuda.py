@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -169,8 +168,7 @@ def main() -> int:
     cuda.synchronize()
     t_fit = time.perf_counter() - t0
 
-    commit = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = cnnfast.info()["build_commit"]  # of the build timed, not of the source tree
     info = cuda.device_info()
     print(f"machine: {info.get('name')} ({platform.machine()}, {os.cpu_count()} cores), cnnfast "
           f"{cnnfast.__version__}, torch {torch.__version__} (cuDNN "

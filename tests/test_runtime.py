@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -20,6 +21,9 @@ def test_info_keys():
     assert "scalar" in info["isa_available"]
     # only the AVX-512 emulation test build emulates an ISA, and then avx512 alone
     assert info["isa_emulated"] in ([], ["avx512"])
+    # the commit the build was made from (git describe: a hash, maybe -dirty), or 'unknown'
+    assert re.fullmatch(r"[0-9a-f]{7,40}(-dirty)?|unknown|.*-g[0-9a-f]{7,}(-dirty)?",
+                        info["build_commit"]), info["build_commit"]
     assert set(info["isa_emulated"]) <= set(info["isa_available"])
     assert info["version"] == cnnfast.__version__
     # every listed microkernel is the picked ISA's (names end in __<isa>)

@@ -42,6 +42,10 @@ PYBIND11_MODULE(_core, m) {
   using namespace cnnfast;
   m.doc() = "cnnfast C++ core (private; use cnnfast and cnnfast.functional)";
   m.def("version", [] { return std::string(version()); });
+#ifndef CNNFAST_BUILD_COMMIT
+#define CNNFAST_BUILD_COMMIT "unknown"
+#endif
+  m.def("build_commit", [] { return std::string(CNNFAST_BUILD_COMMIT); });
   m.def("isa_active", [] { return std::string(isa_name(isa_active())); });
   m.def("isa_detected", [] { return std::string(isa_name(isa_detected())); });
   m.def("isa_available", [] {
