@@ -133,6 +133,10 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--which", default="lenet,resnet")
     args = ap.parse_args()
+    bad = set(args.which.split(",")) - {"lenet", "resnet"}
+    if bad or args.threads < 1 or args.reps < 0:
+        ap.error(f"--which takes lenet and/or resnet (got {sorted(bad)}); --threads >= 1, "
+                 f"--reps >= 0")
     import torch
     torch.set_num_threads(args.threads)
     cnnfast.set_num_threads(args.threads)

@@ -28,7 +28,11 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--only", default="resnet18,vgg11")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    bad = set(args.only.split(",")) - {"resnet18", "vgg11"}
+    if bad or args.threads < 1 or args.reps < 1:
+        ap.error(f"--only takes resnet18 and/or vgg11 (got {sorted(bad)}); --threads, --reps >= 1")
+    return args
 
 
 def cases():

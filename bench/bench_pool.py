@@ -210,10 +210,14 @@ def main():
           "with each case's reps; %copy = GB/s over it")
     print(f"{'case':<52} {'cnnfast ms':>10} {'torch ms':>9} {'ratio':>6} {'GB/s':>6} "
           f"{'copy':>6} {'%copy':>6}")
+    if args.threads < 1 or args.reps < 1:
+        ap.error("--threads and --reps must be >= 1")
+    matched = 0
     with torch.no_grad():
         for name, ours, theirs, moved, valid in configs(torch, rng):
             if args.only not in name:
                 continue
+            matched += 1
             if not valid():
                 raise SystemExit(f"VALIDATION FAILED: {name}")
             t_ours, t_theirs, *t_copy = interleaved_medians([ours, theirs] + copies, args.reps)
@@ -221,6 +225,8 @@ def main():
             print(f"{name:<52} {t_ours * 1e3:10.2f} {t_theirs * 1e3:9.2f} "
                   f"{t_theirs / t_ours:6.2f} {gbs:6.1f} {bw:6.1f} {100 * gbs / bw:5.0f}%",
                   flush=True)
+    if not matched:
+        raise SystemExit(f"--only {args.only!r}: no case name contains it")
 
 
 if __name__ == "__main__":

@@ -89,6 +89,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training images")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.reps < 1 or args.threads < 1 or args.batch_size < 1:
+        ap.error("--reps, --threads and --batch-size must be >= 1")
 
     import torch
     import cnnfast
