@@ -19,10 +19,10 @@ __all__ += ["summary"]
 
 
 def info() -> dict:
-    """Build and run-time facts: version and the commit built, ISA picked and available (and emulated, in the AVX-512
-    emulation test build only), OpenMP, threads, the float32 microkernels the picked ISA runs,
-    CUDA (built; device found — queried on first call, never at import — its name, or why
-    none)."""
+    """Build and run-time facts: version and the commit built, ISA picked and available (and
+    emulated, in the AVX-512 emulation test build only), OpenMP, threads, the float32
+    microkernels the picked ISA runs, CUDA (built; device found — queried on first call, never
+    at import — its name, or why none)."""
     return {
         "version": __version__,
         "build_commit": _core.build_commit(),  # the git commit this build was made from

@@ -269,7 +269,7 @@ class LRScheduler:
     def _set_lrs(self) -> None:
         live = [s for s in (r() for r in _CHAINS.get(self.optimizer, ()))
                 if s is not None and s.last_epoch >= 0]
-        for i, (g, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
+        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
             lr = self.factor(self.last_epoch, base)
             for s in live:
                 if s is not self:

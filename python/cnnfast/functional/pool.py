@@ -75,7 +75,7 @@ def _window_args(x, nd, kernel_size, stride, padding, dilation, ceil_mode):
             o -= 1
         for j in {0, min(1, o - 1), o - 1}:  # only these can miss the input (pool_params.cpp)
             start = j * ss - pp
-            first = max(0, -(-(-start) // dd)) if start < 0 else 0  # first tap at or past 0
+            first = -(start // dd) if start < 0 else 0  # the first tap at or past 0
             if first >= kk or start + first * dd >= n:
                 raise ValueError(f"padding {p} / dilation {d}: output {j} along spatial dim {i} "
                                  f"of input {x.shape} pools a window that lies entirely in the "
