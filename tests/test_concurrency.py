@@ -10,6 +10,9 @@ result at one of the thread counts 1..configured.
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -137,3 +140,68 @@ def test_thread_budget_caps_concurrent_calls(rng, restore_threads):
     assert busy["regions"] == 150
     assert busy["peak_workers"] <= 3, busy
     assert busy["shrunk"] > 0, f"no two calls overlapped, the budget was not exercised: {busy}"
+
+
+_FORK_SCRIPT = r"""
+import os, sys, warnings
+import numpy as np
+import cnnfast, cnnfast.functional as F
+from cnnfast import _core
+rng = np.random.default_rng(int(sys.argv[1]))
+x = rng.standard_normal((4, 8, 40, 40)).astype(np.float32)
+w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+cnnfast.set_num_threads(2)
+
+def forked(check):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            check()
+            code = 0
+        except BaseException as e:
+            print("child:", repr(e), flush=True)
+            code = 1
+        os._exit(code)
+    return os.waitpid(pid, 0)[1]
+
+def early():  # forked before any team: free to run its own
+    assert not cnnfast.info()["threads_limited_by_fork"]
+    assert cnnfast.get_num_threads() == 2
+    _core._reset_thread_stats()
+    F.conv2d(x, w, algo="gemm")
+    assert _core._thread_stats()["peak_workers"] == 1, _core._thread_stats()
+
+assert forked(early) == 0
+_core._reset_thread_stats()
+want = F.conv2d(x, w, algo="gemm")
+assert _core._thread_stats()["peak_workers"] == 1, "the parent ran no team"
+
+def late():  # forked after a team: one thread, same result, a warning for more
+    assert cnnfast.info()["threads_limited_by_fork"] and cnnfast.get_num_threads() == 1
+    assert np.array_equal(F.conv2d(x, w, algo="gemm"), want)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cnnfast.set_num_threads(2)
+    assert [c.category for c in caught] == [RuntimeWarning], caught
+    assert cnnfast.get_num_threads() == 1
+    assert np.array_equal(F.conv2d(x, w, algo="gemm"), want)
+
+assert forked(late) == 0
+assert not cnnfast.info()["threads_limited_by_fork"] and cnnfast.get_num_threads() == 2
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
+@pytest.mark.skipif(not cnnfast.info()["openmp"], reason="built without OpenMP")
+def test_a_child_forked_after_threads_ran_stays_on_one_thread(rng):
+    """GNU OpenMP's pool does not survive fork(): before the fork handler a child that convolved
+    after its parent had run a team waited forever. Now it runs on one thread with the parent's
+    result, and a child forked before any team keeps its threads."""
+    seed = str(int(rng.integers(2**31)))
+    try:
+        out = subprocess.run([sys.executable, "-c", _FORK_SCRIPT, seed], capture_output=True,
+                             text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the forked child hung")
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stdout + out.stderr

@@ -19,6 +19,7 @@ def test_info_keys():
         assert key in info
     assert info["isa"] in info["isa_available"]
     assert "scalar" in info["isa_available"]
+    assert info["threads_limited_by_fork"] is False  # only in a child forked after a team ran
     # only the AVX-512 emulation test build emulates an ISA, and then avx512 alone
     assert info["isa_emulated"] in ([], ["avx512"])
     # the commit the build was made from (git describe: a hash, maybe -dirty), or 'unknown'

@@ -62,6 +62,7 @@ PYBIND11_MODULE(_core, m) {
   m.def("set_isa", [](const std::string& name) { set_isa(isa_from_name(name)); }, py::arg("isa"));
   m.def("get_num_threads", &get_num_threads);
   m.def("set_num_threads", &set_num_threads, py::arg("n"));
+  m.def("threads_limited_by_fork", &threads_limited_by_fork);
   m.def("openmp_enabled", &openmp_enabled);
   m.def("kernels", &active_kernel_names);
   m.def("_set_poison_outputs", [](bool on) { py_bind::poison_outputs() = on; });

@@ -6,6 +6,7 @@ functions in :mod:`cnnfast.functional`. ``cnnfast.info()`` says what the build a
 from __future__ import annotations
 
 import numbers
+import warnings
 
 from . import _core
 from . import functional
@@ -32,6 +33,8 @@ def info() -> dict:
         "isa_emulated": list(_core.isa_emulated()),  # non-empty only in a test build
         "openmp": bool(_core.openmp_enabled()),
         "num_threads": _core.get_num_threads(),
+        # a process forked after cnnfast ran threads stays on one (see set_num_threads)
+        "threads_limited_by_fork": bool(_core.threads_limited_by_fork()),
         "kernels": list(_core.kernels()),
         "cuda_built": bool(_core.cuda_built()),
         "cuda_device_found": cuda.is_available(),
@@ -43,7 +46,12 @@ def info() -> dict:
 def set_num_threads(n: int) -> None:
     """Threads used by every kernel (default: OMP_NUM_THREADS or the core count). More than the
     CPUs the process may run on oversubscribes them: OpenMP's waiting workers spin, and every op
-    slows sharply (64 threads on 2 cores: a conv2d 31x slower)."""
+    slows sharply (64 threads on 2 cores: a conv2d 31x slower).
+
+    A process forked (``os.fork``, multiprocessing's 'fork' start method) after cnnfast ran a
+    multi-threaded op stays single-threaded: GNU OpenMP's worker pool does not survive fork, and a
+    team started there would wait forever. Use the 'spawn' or 'forkserver' start method for
+    workers that need threads; here n > 1 only warns."""
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
     if n < 1:
@@ -51,6 +59,10 @@ def set_num_threads(n: int) -> None:
     if n > 2**31 - 1:
         raise ValueError(f"set_num_threads: n must fit in an int, got {n}")
     _core.set_num_threads(int(n))
+    if n > 1 and _core.threads_limited_by_fork():
+        warnings.warn(f"set_num_threads({n}): this process was forked after cnnfast ran OpenMP "
+                      "threads, whose pool does not survive fork; it stays on 1 thread (use the "
+                      "'spawn' or 'forkserver' start method)", RuntimeWarning, stacklevel=2)
 
 
 def get_num_threads() -> int:

@@ -21,6 +21,9 @@ void set_isa(Isa isa);                       // throws invalid_argument if not s
 
 int get_num_threads();
 void set_num_threads(int n);                 // n >= 1; throws otherwise
+// True in a process forked after this one's parent had run an OpenMP team: GNU OpenMP's pool
+// does not survive fork(), so get_num_threads() is 1 there whatever set_num_threads() asked.
+bool threads_limited_by_fork();
 
 // The process-wide thread budget (cpu/parallel.h): concurrent calls share get_num_threads()
 // threads. Observations since reset_thread_stats(): the peak number of OpenMP workers running at

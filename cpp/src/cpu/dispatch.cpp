@@ -107,6 +107,7 @@ void set_isa(Isa isa) {
 }
 
 int get_num_threads() {
+  if (threads_limited_by_fork()) return 1;
   int n = g_threads.load();
   if (n > 0) return n;
 #ifdef CNNFAST_OPENMP

@@ -27,6 +27,12 @@ inline std::atomic<int> in_use{0};  // threads held by the running top-level reg
 inline std::atomic<int> workers{0}, workers_peak{0};
 inline std::atomic<int64_t> regions{0}, shrunk{0};
 
+// GNU OpenMP's worker pool does not survive fork(): a child that starts a team waits forever for
+// the parent's workers. The first team registers a fork handler (thread_budget.cpp) that makes the
+// child single-threaded (get_num_threads() == 1, so no team starts) and clears the counts of the
+// parent's regions, which are not running in the child. A child forked before any team is free.
+void team_starting();
+
 // Holds min(want, limit − in use) threads, at least 1, for its lifetime.
 struct Grant {
   int n;
@@ -73,6 +79,7 @@ void parallel_region(int nt, F&& f) {
   if (nt > 1 && !in_parallel_region()) {
     const thread_budget::Grant grant(nt);
     if (grant.n > 1) {
+      thread_budget::team_starting();
       std::exception_ptr err;
       std::mutex mu;
       int team = 1;
