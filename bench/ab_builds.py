@@ -123,6 +123,13 @@ def main() -> None:
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ab_builds_"))
+    try:  # the package copies go however the run ends (a loaded _core may be unlinked)
+        run(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(args, root):
     for name, src in (("cfA", args.a_dir), ("cfB", args.b_dir)):
         shutil.copytree(Path(src) / "cnnfast", root / name)
     sys.path.insert(0, str(root))
@@ -155,7 +162,6 @@ def main() -> None:
         isas += f" algo {args.algo_a}/{args.algo_b}"
     print(f"{args.case} threads={args.threads}{isas}: A {np.median(ta):.2f} ms, B {np.median(tb):.2f} ms, "
           f"B/A median of {args.pairs} pairs {np.median(tb / ta):.3f}, same bits: {same}")
-    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

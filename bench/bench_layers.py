@@ -102,13 +102,18 @@ def make_pair(name, torch):
 
 
 def validate(ours, theirs, step_ours, step_torch):
+    """One step of each from the same weights: the losses and the stepped parameters agree, or
+    the benchmark stops (a check that `python -O` would not strip)."""
     lo, lt = step_ours(), step_torch()
-    assert abs(lo - lt) <= 1e-4 * max(1.0, abs(lt)), f"loss {lo} vs torch {lt}"
+    if not abs(lo - lt) <= 1e-4 * max(1.0, abs(lt)):
+        raise SystemExit(f"VALIDATION FAILED: loss {lo} vs torch {lt}")
     sd = theirs.state_dict()
     for k, v in ours.state_dict().items():
         ref = sd[k].detach().numpy()
         err = np.abs(v - ref).max() / max(np.abs(ref).max(), 1e-12)
-        assert err < 1e-3, f"{k}: relative difference {err:.2e} after one step"
+        if not err < 1e-3:
+            raise SystemExit(f"VALIDATION FAILED: {k}: relative difference {err:.2e} after one "
+                             "step")
 
 
 def timed_pair(fa, fb, warmup, reps):

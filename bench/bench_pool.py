@@ -44,14 +44,29 @@ def nbytes(*arrays):
     return sum(a.nbytes for a in arrays)
 
 
-def configs(torch, rng):
-    """(name, cnnfast fn, torch fn, bytes moved, validation thunk)."""
+def configs(torch, rng, only=""):
+    """(name, cnnfast fn, torch fn, bytes moved, validation thunk) of the cases whose name
+    contains `only`; a group of cases none of which is wanted allocates nothing."""
     A = torch.ops.aten
     out = []
-    x2 = rng.standard_normal((32, 64, 112, 112), np.float32)
-    t2 = torch.from_numpy(x2)
+    inputs = {}
+
+    def data(*shape):  # one random input per shape, drawn when first wanted
+        if shape not in inputs:
+            inputs[shape] = rng.standard_normal(shape, np.float32)
+        return inputs[shape]
+
+    def wanted(tag, *ops):
+        return any(only in f"{op} {tag}" for op in ops)
+
     for k, s, p in ((2, 2, 0), (3, 2, 1)):
         tag = f"2d k{k}s{s}p{p} 32x64x112x112"
+        unpool = ("max_unpool", "max_unpool_backward") if k == 2 else ()
+        if not wanted(tag, "max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward",
+                      *unpool):
+            continue
+        x2 = data(32, 64, 112, 112)
+        t2 = torch.from_numpy(x2)
         y, sw = F.max_pool2d(x2, k, s, p, return_indices=True)
         ty, ti = torch.nn.functional.max_pool2d(t2, k, s, p, return_indices=True)
         g = rng.standard_normal(y.shape, np.float32)
@@ -107,10 +122,14 @@ def configs(torch, rng):
                         lambda y=y, sw=sw, gu=gu, tgu=tgu, tflat=tflat, ty=ty: np.array_equal(
                             F.max_unpool2d_backward(gu, y, sw),
                             tgu.flatten(2).gather(2, tflat).view_as(ty).numpy())))
-    xh = rng.standard_normal((64, 2048, 7, 7), np.float32)  # ResNet-50's head at batch 64
-    for osz, xa in ((1, x2), (7, x2), (1, xh)):
+    # the last: ResNet-50's head at batch 64
+    for osz, shape in ((1, (32, 64, 112, 112)), (7, (32, 64, 112, 112)), (1, (64, 2048, 7, 7))):
+        tag = f"2d ->{osz}x{osz} {'x'.join(map(str, shape))}"
+        if not wanted(tag, "adaptive_avg", "adaptive_avg_backward"):
+            continue
+        xa = data(*shape)
         ta = torch.from_numpy(xa)
-        tag = f"adaptive_avg 2d ->{osz}x{osz} {'x'.join(map(str, xa.shape))}"
+        tag = "adaptive_avg " + tag
         ya = F.adaptive_avg_pool2d(xa, osz)
         g = rng.standard_normal(ya.shape, np.float32)
         tg = torch.from_numpy(g)
@@ -126,14 +145,25 @@ def configs(torch, rng):
                     lambda osz=osz, g=g, tg=tg, xa=xa, ta=ta: np.allclose(
                         F.adaptive_avg_pool2d_backward(g, xa, osz),
                         A._adaptive_avg_pool2d_backward(tg, ta).numpy(), atol=1e-6)))
+    tag = "3d k2s2 4x32x32x64x64"
+    pool_ops = ("max_pool", "max_pool_backward", "avg_pool", "avg_pool_backward")
+    if wanted(tag, *pool_ops):
+        out += pool3d_cases(torch, rng, tag)
+    tag = "1d k4s4 64x128x4096"
+    if wanted(tag, *pool_ops):
+        out += pool1d_cases(torch, rng, tag)
+    return [case for case in out if only in case[0]]
+
+
+def pool3d_cases(torch, rng, tag):
+    A = torch.ops.aten
     x3 = rng.standard_normal((4, 32, 32, 64, 64), np.float32)
     t3 = torch.from_numpy(x3)
     y3, sw3 = F.max_pool3d(x3, 2, return_indices=True)
     ty3, ti3 = torch.nn.functional.max_pool3d(t3, 2, return_indices=True)
     g3 = rng.standard_normal(y3.shape, np.float32)
     tg3 = torch.from_numpy(g3)
-    tag = "3d k2s2 4x32x32x64x64"
-    out += [
+    return [
         (f"max_pool {tag} +indices", lambda: F.max_pool3d(x3, 2, return_indices=True),
          lambda: torch.nn.functional.max_pool3d(t3, 2, return_indices=True),
          nbytes(x3, y3, sw3.indices),
@@ -156,13 +186,16 @@ def configs(torch, rng):
                              A.avg_pool3d_backward(tg3, t3, [2] * 3, [2] * 3, [0] * 3, False,
                                                    True, None).numpy(), atol=1e-6)),
     ]
+
+
+def pool1d_cases(torch, rng, tag):
+    A = torch.ops.aten
     x1 = rng.standard_normal((64, 128, 4096), np.float32)
     t1 = torch.from_numpy(x1)
     y1, sw1 = F.max_pool1d(x1, 4, return_indices=True)
     ty1, ti1 = torch.nn.functional.max_pool1d(t1, 4, return_indices=True)
     g1 = rng.standard_normal(y1.shape, np.float32)
     tg1 = torch.from_numpy(g1)
-    tag = "1d k4s4 64x128x4096"
 
     def torch_max1d_backward():  # what torch's autograd runs for max_pool1d
         return A.max_pool2d_with_indices_backward(tg1[:, :, None], t1[:, :, None], [1, 4],
@@ -172,7 +205,7 @@ def configs(torch, rng):
     def torch_avg1d_backward():
         return A.avg_pool2d_backward(tg1[:, :, None], t1[:, :, None], [1, 4], [1, 4], [0, 0],
                                      False, True, None)[:, :, 0]
-    out += [
+    return [
         (f"max_pool {tag} +indices", lambda: F.max_pool1d(x1, 4, return_indices=True),
          lambda: torch.nn.functional.max_pool1d(t1, 4, return_indices=True),
          nbytes(x1, y1, sw1.indices),
@@ -190,7 +223,6 @@ def configs(torch, rng):
          lambda: np.allclose(F.avg_pool1d_backward(g1, x1, 4), torch_avg1d_backward().numpy(),
                              atol=1e-6)),
     ]
-    return out
 
 
 def main():
@@ -214,9 +246,7 @@ def main():
         ap.error("--threads and --reps must be >= 1")
     matched = 0
     with torch.no_grad():
-        for name, ours, theirs, moved, valid in configs(torch, rng):
-            if args.only not in name:
-                continue
+        for name, ours, theirs, moved, valid in configs(torch, rng, args.only):
             matched += 1
             if not valid():
                 raise SystemExit(f"VALIDATION FAILED: {name}")

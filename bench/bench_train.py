@@ -138,9 +138,9 @@ def main() -> int:
 
     loader = BatchLoader(xtr, ytr, args.batch_size, seed=args.seed)
     times = {"cnnfast": [], "torch": []}
-    for i in range(5):  # warm-up steps for both
-        ours(xtr[i * 64:(i + 1) * 64], ytr[i * 64:(i + 1) * 64])
-        theirs(xtr[i * 64:(i + 1) * 64], ytr[i * 64:(i + 1) * 64])
+    for _ in range(5):  # warm-up steps for both, on a batch of the size timed
+        ours(xb, yb)
+        theirs(xb, yb)
     for epoch in range(args.reps):  # alternate, so both see the same machine load
         times["cnnfast"].append(time_epoch(ours, loader, epoch))
         times["torch"].append(time_epoch(theirs, loader, epoch))
