@@ -15,7 +15,7 @@ import pytest
 from cnnfast.data import (load_cifar10, load_digits, load_mnist, read_cifar10_batch, read_idx,
                           write_idx)
 from helpers import write_mnist_like
-from cnnfast.data.datasets import (MNIST_FILES, _sklearn_digits_csv, download_file,
+from cnnfast.data.datasets import (MNIST_FILES, Dataset, _sklearn_digits_csv, download_file,
                                    read_digits_csv, upscale_to_mnist_layout)
 
 SHARED_MNIST = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
@@ -144,6 +144,17 @@ def test_load_mnist_mismatch_and_missing(tmp_path, rng):
         load_mnist(root)
     with pytest.raises(FileNotFoundError, match="download=True"):
         load_mnist(str(tmp_path / "nothing"))
+    write_idx(os.path.join(root, "train-labels-idx1-ubyte.gz"), np.full(40, 3, np.uint8))
+    # a header that reshapes the same bytes: 40 images of 14x56 instead of 28x28
+    write_idx(os.path.join(root, "train-images-idx3-ubyte.gz"),
+              rng.integers(0, 256, (40, 14, 56), dtype=np.uint8))
+    with pytest.raises(ValueError, match="images of 14x56, expected square ones"):
+        load_mnist(root)
+    for bad in (None, 3):
+        with pytest.raises(TypeError, match="root must be a path"):
+            load_mnist(bad)
+        with pytest.raises(TypeError, match="root must be a path"):
+            load_cifar10(bad)
 
 
 @pytest.mark.skipif(not os.path.isdir(SHARED_MNIST), reason=f"no MNIST copy at {SHARED_MNIST}")
@@ -219,6 +230,9 @@ def test_upscale_keeps_constant_and_border(rng):
 def test_embedded_digits():
     tr, te = load_digits(), load_digits(train=False)
     assert len(tr) + len(te) == 1797 and len(te) == 359
+    for fraction in (0, 1, 1.5, -0.2, float("nan")):
+        with pytest.raises(ValueError, match="test_fraction"):
+            load_digits(test_fraction=fraction)
     assert np.bincount(np.concatenate([tr.labels, te.labels])).min() >= 170
 
 
@@ -233,3 +247,10 @@ def test_download_checksums(tmp_path, rng):
     assert not dest.exists() and not list((tmp_path / "out").iterdir())  # no partial file left
     download_file([(tmp_path / "absent").as_uri(), src.as_uri()], str(dest), md5)
     assert dest.read_bytes() == payload
+
+
+def test_dataset_checks_its_arrays():
+    with pytest.raises(TypeError, match="images must be a numpy array"):
+        Dataset([[1]], np.array([1]))
+    with pytest.raises(TypeError, match="labels must be integer class indices, got float64"):
+        Dataset(np.zeros((2, 1, 3, 3), np.float32), np.array([0.0, 1.5]))

@@ -133,3 +133,42 @@ def test_compose_is_deterministic(rng):
     a = aug(x, np.random.default_rng(5))
     b = aug(x, np.random.default_rng(5))
     assert np.array_equal(a, b) and not np.array_equal(a, x)
+
+
+def test_loader_arguments_and_augment_results_are_checked(rng):
+    x, y = _data(rng, 12)
+    bad = [(dict(seed=None), ValueError, "seed"), (dict(seed=-1), ValueError, "seed"),
+           (dict(prefetch=None), ValueError, "prefetch"), (dict(prefetch=1.5), ValueError,
+                                                            "prefetch"),
+           (dict(augment=3), TypeError, "augment: expected a callable")]
+    for kwargs, err, msg in bad:
+        with pytest.raises(err, match=msg):
+            BatchLoader(x, y, 4, **kwargs)
+    with pytest.raises(TypeError, match="images: expected a numpy array"):
+        BatchLoader(x.tolist(), y, 4)
+    with pytest.raises(TypeError, match="labels: expected integer class indices, got float64"):
+        BatchLoader(x, y + 0.1, 4)  # 1.1 was cut to 1 silently
+    with pytest.raises(ValueError, match="epoch"):
+        next(BatchLoader(x, y, 4).epoch(-1))
+    for wrong in (lambda xb, r: xb[:1], lambda xb, r: None, lambda xb, r: xb[0]):
+        for prefetch in (0, 2):
+            with pytest.raises(ValueError, match="augment returned"):
+                list(BatchLoader(x, y, 4, augment=wrong, prefetch=prefetch).epoch(0))
+
+
+def test_augmentation_arguments_are_checked(rng):
+    for make in (lambda: RandomCrop(4.5), lambda: RandomCrop(5, padding=1.7),
+                 lambda: RandomCrop((5, 0)), lambda: RandomCrop("5"),
+                 lambda: RandomTranslation(1.5), lambda: RandomTranslation(-1),
+                 lambda: RandomHorizontalFlip("0.5")):
+        with pytest.raises(ValueError):
+            make()
+    with pytest.raises(TypeError, match="wrap a single one in a list"):
+        Compose(RandomHorizontalFlip())
+    with pytest.raises(TypeError, match="not callable"):
+        Compose([RandomHorizontalFlip(), 3])
+    # a seed stands for the generator it seeds
+    xb = rng.standard_normal((6, 1, 5, 5))
+    for aug in (RandomCrop(3, padding=1), RandomTranslation(1), RandomHorizontalFlip(),
+                Compose([RandomTranslation(1), RandomHorizontalFlip()])):
+        assert np.array_equal(aug(xb, 7), aug(xb, np.random.default_rng(7)))

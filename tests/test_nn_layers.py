@@ -216,6 +216,25 @@ def test_bad_input_errors(rng):
     bad["features.0.weight"] = bad.pop("0.weight")
     with pytest.raises(ValueError, match="missing keys \\['0.weight'\\]"):
         m.load_state_dict(bad)
+    # every entry is checked before any is copied: a late bad shape leaves the module as it was
+    before = {k: v.copy() for k, v in sd.items()}
+    bad = {k: v + 1 for k, v in sd.items()}
+    last = list(bad)[-1]
+    bad[last] = np.zeros(bad[last].shape + (1,), np.float32)
+    with pytest.raises(ValueError, match=last):
+        m.load_state_dict(bad)
+    assert all(np.array_equal(before[k], v) for k, v in m.state_dict().items())
+    # strict=False says what it skipped, as torch does
+    partial = {k: v for k, v in sd.items() if k != "0.weight"}
+    partial["extra"] = np.zeros(2, np.float32)
+    res = m.load_state_dict(partial, strict=False)
+    assert res.missing_keys == ["0.weight"] and res.unexpected_keys == ["extra"]
+    assert m.load_state_dict(sd) == ([], [])
+    with pytest.raises(TypeError, match="expected a mapping"):
+        m.load_state_dict([1, 2])
+    for odd in (np.array(["a"] * sd["0.bias"].size), sd["0.bias"] + 1j):
+        with pytest.raises(TypeError, match="'0.bias' holds"):
+            m.load_state_dict({**sd, "0.bias": odd})
     with pytest.raises(RuntimeError, match="before forward"):
         nn.ReLU().backward(np.ones(3))
     with pytest.raises(ValueError, match="Residual"):

@@ -234,3 +234,14 @@ def test_optimizer_and_scheduler_state_dict_roundtrip_through_checkpoint(rng, tm
             np.testing.assert_array_equal(pa.data, pb.data)
         with pytest.raises(ValueError, match="parameter groups"):
             cls(list(make().parameters())[:2], **kw).load_state_dict(oa.state_dict())
+    # another optimizer type's state is refused, not half taken (Adam stepping at SGD's lr)
+    ps = list(make().parameters())
+    sgd = optim.SGD(ps, lr=0.1, momentum=0.9)
+    adam = optim.Adam(ps, lr=1e-3)
+    with pytest.raises(ValueError, match="saved by another optimizer type"):
+        adam.load_state_dict(sgd.state_dict())
+    assert adam.param_groups[0]["lr"] == 1e-3 and "momentum" not in adam.param_groups[0]
+    with pytest.raises(ValueError, match="no 'state' or 'param_groups' entry"):
+        adam.load_state_dict({})
+    with pytest.raises(TypeError, match="expected a mapping"):
+        adam.load_state_dict([1, 2])

@@ -61,7 +61,7 @@ def _lcn_ref(x, sigma, across, eps):
 
 
 @pytest.mark.parametrize("across", [False, True])
-@pytest.mark.parametrize("sigma", [0.7, 1.5])
+@pytest.mark.parametrize("sigma", [0.7, 1.5, 3.0])  # 3.0: a kernel past the 7x9 image, cut
 def test_local_contrast_normalize_vs_naive(rng, across, sigma):
     x = rng.random((2, 3, 7, 9)) * 5
     got = local_contrast_normalize(x, sigma=sigma, across_channels=across)
@@ -75,8 +75,13 @@ def test_local_contrast_normalize_properties(rng):
     assert np.abs(local_contrast_normalize(np.full((1, 2, 6, 6), 3.0))).max() < 1e-9
     x = rng.random((1, 1, 8, 8))
     assert np.allclose(local_contrast_normalize(5 * x + 2), local_contrast_normalize(x))
-    with pytest.raises(ValueError, match="sigma"):
-        local_contrast_normalize(x, sigma=0)
+    for sigma in (0, np.nan, np.inf, -1):
+        with pytest.raises(ValueError, match="sigma must be finite and > 0"):
+            local_contrast_normalize(x, sigma=sigma)
+    # a huge sigma is a flat window over the image (it asked for 262 TiB before)
+    flat = local_contrast_normalize(x, sigma=1e6)
+    assert np.isfinite(flat).all() and np.allclose(flat, local_contrast_normalize(x, sigma=1e4),
+                                                   atol=1e-6)
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         local_contrast_normalize(x[0])
 
@@ -111,3 +116,14 @@ def test_integer_pixels_come_back_float32(rng):
     g = global_contrast_normalize(u8)
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, global_contrast_normalize(x), rtol=1e-5, atol=1e-5)
+
+
+def test_fitting_refuses_empty_or_non_finite_sets(rng):
+    x = rng.random((3, 2, 4, 4))
+    for fit in (Standardize().fit, ZCAWhitening().fit):
+        with pytest.raises(ValueError, match="no images to fit on"):
+            fit(x[:0])
+        bad = x.copy()
+        bad[1, 0, 2, 2] = np.nan
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            fit(bad)

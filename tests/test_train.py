@@ -234,3 +234,25 @@ def test_fit_errors(rng):
     with pytest.raises(TypeError, match=r"optimizer \(NoState\) has no state_dict / load_state_"):
         fit(model, loss, NoState(opt), train, checkpoint="never-written.npz", progress=False)
     assert fit(model, loss, NoState(opt), blobs(rng), progress=False)["epoch"] == [1]
+
+
+def test_a_last_step_that_overflows_is_caught_at_the_epoch_end(rng, tmp_path):
+    """The loss check sees the loss before each update; an update that overflows the weights on
+    the epoch's last step was reported as a finished epoch (and checkpointed) before."""
+    from cnnfast.checkpoint import load_checkpoint
+    train = blobs(rng, n=20)
+    model, loss, opt, _ = make(1, dropout=0.0)
+    ckpt = str(tmp_path / "c.npz")
+    fit(model, loss, opt, train, epochs=1, batch_size=10, progress=False, seed=0, checkpoint=ckpt)
+    real, calls = opt.step, []
+
+    def overflowing():
+        real()
+        calls.append(1)
+        if len(calls) == 2:  # the second epoch's last step
+            model.parameters()[0].data[0, 0] = np.nan
+    opt.step = overflowing
+    with pytest.raises(FloatingPointError, match="epoch 2: parameter '.*' became non-finite"):
+        fit(model, loss, opt, train, epochs=2, batch_size=10, progress=False, seed=0,
+            checkpoint=ckpt, resume=True)
+    assert load_checkpoint(ckpt)["epoch"] == 1  # the diverged epoch was not saved

@@ -99,25 +99,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(SystemExit):
+    """A bad option: main() prints the message and exits with status 2, as argparse does."""
+
+    def __init__(self, message: str):
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _usage_error(message: str):
+    raise UsageError(message)
+
+
+def _check_writable(command: str, option: str, folder: str) -> None:
+    """Makes `folder` if needed and writes a scratch file there, so that an option whose file is
+    written after training (a checkpoint, plots) fails now, not after an epoch."""
+    import tempfile
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".cnnfast-write-check-"):
+            pass
+    except OSError as e:
+        _usage_error(f"cnnfast {command}: error: {option}: cannot write in {folder!r}: "
+                     f"{e.strerror or e}")
+
+
 def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:
-    """Fills unset options with the dataset's defaults and checks ranges (SystemExit on error)."""
+    """Fills unset options with the dataset's defaults and checks ranges (SystemExit(2) on
+    error)."""
     segment = args.dataset in SEGMENTATION_DATASETS
     if segment != (args.model in SEGMENTATION_MODELS):
-        raise SystemExit(f"cnnfast train: error: --model {args.model} does not fit --dataset "
+        _usage_error(f"cnnfast train: error: --model {args.model} does not fit --dataset "
                          f"{args.dataset} (segmentation: {', '.join(SEGMENTATION_MODELS)} on "
                          f"{', '.join(SEGMENTATION_DATASETS)}; classification: lenet5)")
     if not segment and (args.width is not None or args.depth is not None):
-        raise SystemExit(f"cnnfast train: error: --width/--depth apply to "
+        _usage_error(f"cnnfast train: error: --width/--depth apply to "
                          f"{'/'.join(SEGMENTATION_MODELS)}, not {args.model}")
     if segment and args.augment not in (None, "none"):
-        raise SystemExit("cnnfast train: error: --augment would move the images but not their "
+        _usage_error("cnnfast train: error: --augment would move the images but not their "
                          "label maps; mnist-seg takes --augment none")
     if not segment and args.class_weights == "median-freq":
-        raise SystemExit("cnnfast train: error: --class-weights median-freq balances the pixels "
+        _usage_error("cnnfast train: error: --class-weights median-freq balances the pixels "
                          "of label maps (segmentation datasets only)")
     for key, value in {**TRAIN_DEFAULTS[args.dataset], **MODEL_DEFAULTS[args.model]}.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.dataset == "digits" and (args.data_dir is not None or args.download):
+        _usage_error("cnnfast train: error: --data-dir/--download do not apply to --dataset "
+                     "digits (it ships with scikit-learn)")
     if args.data_dir is None and args.dataset != "digits":
         base = os.environ.get("CNNFAST_DATA", os.path.join("~", ".cache", "cnnfast"))
         folder = DATA_FOLDER.get(args.dataset, args.dataset)
@@ -130,12 +162,12 @@ def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:
         for k in ("width", "depth", "train_size", "test_size")]
     for name, ok in checks:
         if not ok:
-            raise SystemExit(f"cnnfast train: error: {name} out of range: "
+            _usage_error(f"cnnfast train: error: {name} out of range: "
                              f"{getattr(args, name[2:].replace('-', '_'))}")
     if args.resume and not args.out:
-        raise SystemExit("cnnfast train: error: --resume needs --out CKPT")
+        _usage_error("cnnfast train: error: --resume needs --out CKPT")
     if args.out and os.path.isdir(args.out):
-        raise SystemExit(f"cnnfast train: error: --out {args.out} is a directory (give a file)")
+        _usage_error(f"cnnfast train: error: --out {args.out} is a directory (give a file)")
     return args
 
 
@@ -224,7 +256,7 @@ def _per_class(iou, config: dict) -> str:
 def _standardize(images, config: dict):
     mean = np.asarray(config["mean"], np.float32).reshape(1, -1, 1, 1)
     std = np.asarray(config["std"], np.float32).reshape(1, -1, 1, 1)
-    return (images - mean) / std
+    return (images - mean) / np.where(std > 0, std, np.float32(1))  # as cmd_train stores it
 
 
 def _set_threads(n):
@@ -237,9 +269,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .models import ModelUnavailable
     from .train import evaluate, fit, seed_everything
     args = resolve_train_args(args)
-    if args.plot and importlib.util.find_spec("matplotlib") is None:  # before training
-        print("cnnfast train: --plot needs matplotlib: pip install matplotlib", file=sys.stderr)
-        return 2
+    # Options whose files are written after training fail now, not after an epoch.
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        _usage_error("cnnfast train: --plot needs matplotlib: pip install matplotlib")
+    if args.out:
+        _check_writable("train", "--out", os.path.dirname(os.path.abspath(args.out)))
+    if args.plot:
+        _check_writable("train", "--plot", args.plot)
     if args.device == "cuda":
         from . import cuda
         if not cuda.is_available():
@@ -258,11 +294,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (OSError, ValueError, ImportError, RuntimeError) as e:
         print(f"cnnfast train: cannot load dataset {args.dataset!r}: {e}", file=sys.stderr)
         return 2
+    for data, option in ((train, "--train-size"), (test, "--test-size")):
+        asked = config[option[2:].replace("-", "_")]
+        problem = ("holds no images" if len(data) == 0 else
+                   f"holds {len(data)} images, fewer than {option} {asked}"
+                   if asked is not None and len(data) < asked else None)
+        if problem:
+            split = "training" if data is train else "test"
+            print(f"cnnfast train: the {split} set of {args.dataset!r} {problem}",
+                  file=sys.stderr)
+            return 2
     n, c, h, w = train.images.shape
     segment = args.dataset in SEGMENTATION_DATASETS
+    # A channel that is constant over the training set has std 0: it is centred, not scaled.
+    std = train.images.std(axis=(0, 2, 3))
     config.update(num_classes=train.num_classes if segment else len(train.classes),
                   in_channels=c, input_size=h, mean=train.images.mean(axis=(0, 2, 3)).tolist(),
-                  std=train.images.std(axis=(0, 2, 3)).tolist(), loss_weights=None)
+                  std=np.where(std > 0, std, 1.0).tolist(), loss_weights=None)
     if args.class_weights == "median-freq":
         from .models.segnet import class_balance_weights
         config["loss_weights"] = class_balance_weights(train.masks, config["num_classes"]).tolist()
@@ -309,12 +357,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.schedule == "cosine":
         from . import optim
         scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    history = fit(model, loss, optimizer, train_std, val_data=test_std, epochs=args.epochs,
-                  batch_size=args.batch_size, augment=_augmentation(args.augment, h),
-                  scheduler=scheduler, callbacks=callbacks,
-                  progress=not args.quiet, seed=args.seed, checkpoint=args.out,
-                  resume=args.resume, checkpoint_meta=config,
-                  num_classes=config["num_classes"] if segment else None, device=args.device)
+    try:
+        history = fit(model, loss, optimizer, train_std, val_data=test_std, epochs=args.epochs,
+                      batch_size=args.batch_size, augment=_augmentation(args.augment, h),
+                      scheduler=scheduler, callbacks=callbacks,
+                      progress=not args.quiet, seed=args.seed, checkpoint=args.out,
+                      resume=args.resume, checkpoint_meta=config,
+                      num_classes=config["num_classes"] if segment else None, device=args.device)
+    except FloatingPointError as e:
+        print(f"\ncnnfast train: training diverged: {e}", file=sys.stderr)
+        return 1
     result = evaluate(model, test_std, loss, num_classes=config["num_classes"] if segment else None,
                       device=args.device)
     if args.device == "cuda":
@@ -345,21 +397,29 @@ def cmd_eval(args: argparse.Namespace) -> int:
     _set_threads(args.threads)
     try:
         state = load_checkpoint(args.checkpoint)
-        config = state["meta"]
-        if not {"model", "dataset", "mean", "std"} <= set(config):
-            raise ValueError(f"{args.checkpoint}: no training configuration stored (not written "
-                             f"by `cnnfast train`?)")
-    except (OSError, ValueError, KeyError) as e:
-        print(f"cnnfast eval: {e}", file=sys.stderr)
-        return 2
-    if args.data_dir is not None:
-        config["data_dir"] = args.data_dir
-    try:
+        config = state.get("meta")
+        needed = {"model", "dataset", "mean", "std", "in_channels", "num_classes", "input_size"}
+        if not isinstance(config, dict) or not needed <= set(config) or "model" not in state:
+            raise ValueError("no training configuration or no model weights stored (not "
+                             "written by `cnnfast train`?)")
+        if config["model"] not in MODEL_DEFAULTS:
+            raise ValueError(f"model {config['model']!r} is not one `cnnfast train` makes "
+                             f"({', '.join(sorted(MODEL_DEFAULTS))})")
+        if not len(config["mean"]) == len(config["std"]) == config["in_channels"]:
+            raise ValueError(f"the stored mean/std have {len(config['mean'])}/"
+                             f"{len(config['std'])} channels, the model "
+                             f"{config['in_channels']}")
+        if args.data_dir is not None:
+            config["data_dir"] = args.data_dir
         model, loss, _ = build_training(config)
-    except (ModelUnavailable, ValueError) as e:
-        print(f"cnnfast eval: {e}", file=sys.stderr)
+        model.load_state_dict(state["model"])
+    except (OSError, ValueError, TypeError, ModelUnavailable) as e:
+        print(f"cnnfast eval: {args.checkpoint}: {e}", file=sys.stderr)
         return 2
-    model.load_state_dict(state["model"])
+    except KeyError as e:
+        print(f"cnnfast eval: {args.checkpoint}: the stored configuration lacks {e}",
+              file=sys.stderr)
+        return 2
     try:
         test = _load_split(config, False)
     except (OSError, ValueError, ImportError) as e:
@@ -368,7 +428,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     segment = config["dataset"] in SEGMENTATION_DATASETS
     result = evaluate(model, _standardized(test, config), loss, batch_size=args.batch_size,
                       num_classes=config["num_classes"] if segment else None)
-    print(f"{config['model']} on {config['dataset']} (epoch {state['epoch']}): "
+    print(f"{config['model']} on {config['dataset']} (epoch {state.get('epoch', '?')}): "
           f"{_scores_line(result, config)}")
     return 0
 
@@ -377,15 +437,32 @@ def cmd_summary(args: argparse.Namespace) -> int:
     from .summary import build_zoo_model, summary
     try:
         shape = tuple(int(v) for v in args.input_shape.split(","))
+    except ValueError:
+        print(f"cnnfast summary: error: --input-shape {args.input_shape!r}: expected C,H,W "
+              f"integers separated by commas (e.g. 3,224,224)", file=sys.stderr)
+        return 2
+    try:
         model = build_zoo_model(args.model, shape, args.num_classes)
         print(f"{args.model}\n{summary(model, shape)}")
     except (ValueError, TypeError) as e:
         print(f"cnnfast summary: {e}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"cnnfast summary: --input-shape {args.input_shape}: too large to run through "
+              f"the model in memory", file=sys.stderr)
+        return 2
     return 0
 
 
 def main(argv=None) -> int:
+    try:
+        return _run(argv)
+    except UsageError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+
+
+def _run(argv) -> int:
     args = build_parser().parse_args(argv)
     if args.cmd == "info":
         import cnnfast

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Mapping
 from typing import Dict, Iterable, List, Sequence
 
 import numpy as np
@@ -109,13 +110,27 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: Dict) -> None:
         """Restores hyperparameters and per-parameter state saved by state_dict(); the group
-        layout and every state array's shape must match this optimizer's parameters."""
+        layout, the hyperparameter names (another optimizer type's state is refused) and every
+        state array's shape must match this optimizer's."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"optimizer state_dict: expected a mapping, got "
+                            f"{type(state_dict).__name__}")
+        absent = [k for k in ("state", "param_groups") if k not in state_dict]
+        if absent:
+            raise ValueError(f"optimizer state_dict: no {' or '.join(map(repr, absent))} entry "
+                             f"(not made by Optimizer.state_dict()?)")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups) or any(
                 len(sg["params"]) != len(g["params"]) for sg, g in zip(groups, self.param_groups)):
             raise ValueError("optimizer state_dict: parameter groups do not match this optimizer "
                              f"({[len(g['params']) for g in self.param_groups]} parameters per "
                              f"group, got {[len(sg['params']) for sg in groups]})")
+        for sg, g in zip(groups, self.param_groups):
+            theirs, ours = (sorted(set(d) - {"params", "initial_lr"}) for d in (sg, g))
+            if theirs != ours:
+                raise ValueError(f"optimizer state_dict: its groups hold {theirs}, this "
+                                 f"{type(self).__name__} has {ours} (saved by another "
+                                 f"optimizer type?)")
         params = self._params()
         new_state: Dict[int, Dict] = {}
         for key, st in state_dict["state"].items():

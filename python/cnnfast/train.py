@@ -261,6 +261,18 @@ def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
             "images_per_s": seen / max(elapsed, 1e-9), "time_s": elapsed}
 
 
+def _nonfinite_parameter(model) -> Optional[str]:
+    """The name of the first host parameter holding a NaN or an infinity, or None. (Device
+    parameters are not copied back for this: on the GPU the epoch's losses are checked at its
+    end, and weights the last step broke show in the next epoch's or the evaluation's loss.)"""
+    from .nn import _device
+    named = getattr(model, "named_parameters", None)
+    for name, p in (named() if callable(named) else ()):
+        if not _device.on_device(p.data) and not np.isfinite(p.data).all():
+            return name
+    return None
+
+
 def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg] = None,
         epochs: int = 1, batch_size: int = 64, augment: Optional[Callable] = None,
         scheduler=None, callbacks: Sequence[Callable] = (), progress: bool = True,
@@ -321,6 +333,12 @@ def fit(model, loss, optimizer, train_data: DataArg, val_data: Optional[DataArg]
         bar = _Progress(progress, len(loader), f"epoch {epoch + 1}/{epochs}")
         record: Dict[str, Any] = {"epoch": epoch + 1, "lr": _current_lr(optimizer)}
         record.update(_train_one_epoch(model, loss, optimizer, loader, epoch, bar, device))
+        bad = _nonfinite_parameter(model)
+        if bad is not None:  # the last step's update: its loss was still finite
+            bar.close(record)
+            raise FloatingPointError(f"epoch {epoch + 1}: parameter {bad!r} became non-finite "
+                                     f"(learning rate too high?); no checkpoint was written "
+                                     f"for this epoch")
         record["val_loss"] = record["val_accuracy"] = None
         record["val_mean_iou"] = record["val_iou"] = None
         if val_data is not None:

@@ -2,9 +2,22 @@
 random translation. Each is a callable `aug(xb, rng) -> new batch`; the input is not modified."""
 from __future__ import annotations
 
+import numbers
 from typing import Callable, Sequence
 
 import numpy as np
+
+
+def _count(name: str, value, minimum: int) -> int:
+    """An int option (not a float cut down silently) of at least `minimum`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _generator(rng) -> np.random.Generator:
+    """rng itself, or a Generator seeded with it (an int, a SeedSequence, None)."""
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def _check_batch(name: str, xb: np.ndarray) -> None:
@@ -25,14 +38,15 @@ class RandomCrop:
     """Pads each side by `padding` (zeros) and crops a random `size` window per image."""
 
     def __init__(self, size, padding: int = 0):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
-        if len(self.size) != 2 or min(self.size) < 1 or padding < 0:
-            raise ValueError(f"RandomCrop: size must be >= 1 and padding >= 0, got size={size!r}, "
-                             f"padding={padding}")
-        self.padding = int(padding)
+        pair = (size, size) if isinstance(size, numbers.Number) else size
+        if not isinstance(pair, Sequence) or len(pair) != 2:
+            raise ValueError(f"RandomCrop: size must be an int or a pair (h, w), got {size!r}")
+        self.size = tuple(_count("RandomCrop: size", v, 1) for v in pair)
+        self.padding = _count("RandomCrop: padding", padding, 0)
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomCrop", xb)
+        rng = _generator(rng)
         p = self.padding
         padded = np.pad(xb, ((0, 0), (0, 0), (p, p), (p, p))) if p else xb
         (h, w), (ph, pw) = self.size, padded.shape[2:]
@@ -48,12 +62,11 @@ class RandomTranslation:
     axis, filling with zeros; the size is kept."""
 
     def __init__(self, max_shift: int):
-        if max_shift < 0:
-            raise ValueError(f"RandomTranslation: max_shift must be >= 0, got {max_shift}")
-        self.max_shift = int(max_shift)
+        self.max_shift = _count("RandomTranslation: max_shift", max_shift, 0)
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomTranslation", xb)
+        rng = _generator(rng)
         m = self.max_shift
         padded = np.pad(xb, ((0, 0), (0, 0), (m, m), (m, m)))
         dy = rng.integers(-m, m + 1, len(xb))
@@ -66,13 +79,13 @@ class RandomHorizontalFlip:
     """Mirrors each image left-right with probability p."""
 
     def __init__(self, p: float = 0.5):
-        if not 0.0 <= p <= 1.0:
+        if not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
             raise ValueError(f"RandomHorizontalFlip: p must be in [0, 1], got {p}")
         self.p = float(p)
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomHorizontalFlip", xb)
-        flip = rng.random(len(xb)) < self.p
+        flip = _generator(rng).random(len(xb)) < self.p
         out = xb.copy()
         out[flip] = xb[flip][..., ::-1]
         return out
@@ -82,9 +95,16 @@ class Compose:
     """Applies augmentations in order, all drawing from the same generator."""
 
     def __init__(self, augmentations: Sequence[Callable]):
+        if callable(augmentations) or not isinstance(augmentations, Sequence):
+            raise TypeError(f"Compose: expected a list of augmentations, got "
+                            f"{type(augmentations).__name__} (wrap a single one in a list)")
+        bad = [a for a in augmentations if not callable(a)]
+        if bad:
+            raise TypeError(f"Compose: not callable: {bad!r}")
         self.augmentations = list(augmentations)
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        rng = _generator(rng)  # one generator for all of them, also when given a seed
         for aug in self.augmentations:
             xb = aug(xb, rng)
         return xb

@@ -30,6 +30,13 @@ class Dataset:
     name: str = ""
 
     def __post_init__(self):
+        for what, a in (("images", self.images), ("labels", self.labels)):
+            if not isinstance(a, np.ndarray):
+                raise TypeError(f"Dataset {self.name!r}: {what} must be a numpy array, got "
+                                f"{type(a).__name__}")
+        if self.labels.dtype.kind not in "iu":
+            raise TypeError(f"Dataset {self.name!r}: labels must be integer class indices, got "
+                            f"{self.labels.dtype}")
         if self.images.ndim != 4 or self.labels.ndim != 1 or len(self.images) != len(self.labels):
             raise ValueError(f"Dataset {self.name!r}: images must be (N, C, H, W) and labels (N,), "
                              f"got {self.images.shape} and {self.labels.shape}")
@@ -104,8 +111,15 @@ def _find(root: str, name: str) -> Optional[str]:
     return None
 
 
+def _data_root(name: str, root) -> str:
+    if not isinstance(root, (str, bytes, os.PathLike)):
+        raise TypeError(f"{name}: root must be a path to the data folder, got "
+                        f"{type(root).__name__}")
+    return os.fsdecode(root)
+
+
 def _load_idx_pair(root, files, prefix, urls, download, name, classes) -> Dataset:
-    root = os.fspath(root)
+    root = _data_root(name, root)
     paths = []
     for kind in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
         fname = f"{prefix}-{kind}"
@@ -125,6 +139,9 @@ def _load_idx_pair(root, files, prefix, urls, download, name, classes) -> Datase
     if len(images) != len(labels):
         raise ValueError(f"{paths[0]} has {len(images)} images but {paths[1]} has "
                          f"{len(labels)} labels")
+    if images.shape[1] != images.shape[2]:  # with the counts equal, a header that lies shows
+        raise ValueError(f"{paths[0]}: images of {images.shape[1]}x{images.shape[2]}, expected "
+                         f"square ones (28x28 in {name})")
     if labels.size and labels.max() >= len(classes):
         raise ValueError(f"{paths[1]}: label {int(labels.max())} out of range 0..{len(classes) - 1}")
     x = (images.astype(np.float32) / 255.0)[:, None]
@@ -175,7 +192,7 @@ def _extract_cifar10(archive: str, root: str) -> None:
 
 def load_cifar10(root, train: bool = True, download: bool = False) -> Dataset:
     """CIFAR-10 binary version from `root` (or `root/cifar-10-batches-bin`)."""
-    root = os.fspath(root)
+    root = _data_root("cifar10", root)
     names = ["data_batch_%d.bin" % i for i in range(1, 6)] if train else ["test_batch.bin"]
     base = root if os.path.isfile(os.path.join(root, names[0])) else os.path.join(root, CIFAR10_DIR)
     if not os.path.isfile(os.path.join(base, names[0])) and download:
@@ -250,6 +267,8 @@ def load_digits(train: bool = True, path=None, test_fraction: float = 0.2,
         if path is None:
             raise ImportError("the digits dataset ships with scikit-learn: "
                               "pip install 'cnnfast[digits]' (or scikit-learn)")
+    if not 0 < test_fraction < 1:  # also refuses NaN
+        raise ValueError(f"load_digits: test_fraction must be in (0, 1), got {test_fraction!r}")
     pixels, labels = read_digits_csv(path)
     order = np.random.default_rng(1797).permutation(len(labels))  # fixed split, any seed
     n_test = int(round(len(labels) * test_fraction))

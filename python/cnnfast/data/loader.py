@@ -23,6 +23,12 @@ def epoch_rng(seed: int, epoch: int, stream: int, batch: int = 0) -> np.random.G
 SHUFFLE_STREAM, AUGMENT_STREAM = 1, 2
 
 
+def _int_arg(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 class BatchLoader:
     """Iterate `for xb, yb in loader.epoch(e)`; `len(loader)` is the number of batches.
 
@@ -35,17 +41,24 @@ class BatchLoader:
                  shuffle: bool = True, seed: int = 0,
                  augment: Optional[Callable[[np.ndarray, np.random.Generator], np.ndarray]] = None,
                  drop_last: bool = False, prefetch: int = 2, dtype=np.float32):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size: expected an int >= 1, got {batch_size!r}")
+        batch_size, seed, prefetch = (_int_arg(name, v, low) for name, v, low in (
+            ("batch_size", batch_size, 1), ("seed", seed, 0), ("prefetch", prefetch, 0)))
+        for name, a in (("images", images), ("labels", labels)):
+            if not isinstance(a, np.ndarray) or a.ndim == 0:
+                raise TypeError(f"BatchLoader: {name}: expected a numpy array (N, ...), got "
+                                f"{type(a).__name__}")
+        if labels.dtype.kind not in "iu":  # a float label would be cut to an int silently
+            raise TypeError(f"BatchLoader: labels: expected integer class indices, got "
+                            f"{labels.dtype}")
+        if augment is not None and not callable(augment):
+            raise TypeError(f"BatchLoader: augment: expected a callable (xb, rng) -> xb, got "
+                            f"{type(augment).__name__}")
         if len(images) != len(labels):
             raise ValueError(f"images and labels differ in length: {images.shape} vs {labels.shape}")
         if len(images) == 0:
             raise ValueError("BatchLoader: the dataset is empty")
-        if prefetch < 0:
-            raise ValueError(f"prefetch: expected >= 0, got {prefetch}")
         self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, int(seed)
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.augment, self.drop_last, self.prefetch = augment, drop_last, prefetch
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
@@ -66,11 +79,16 @@ class BatchLoader:
         xb = np.ascontiguousarray(self.images[idx], dtype=self.dtype)
         yb = np.asarray(self.labels[idx], dtype=np.int64)
         if self.augment is not None:
-            xb = np.ascontiguousarray(self.augment(xb, epoch_rng(self.seed, epoch, AUGMENT_STREAM, i)),
-                                      dtype=self.dtype)
+            out = self.augment(xb, epoch_rng(self.seed, epoch, AUGMENT_STREAM, i))
+            if not isinstance(out, np.ndarray) or out.ndim != xb.ndim or len(out) != len(xb):
+                raise ValueError(f"BatchLoader: augment returned "
+                                 f"{getattr(out, 'shape', type(out).__name__)} for a batch of "
+                                 f"shape {xb.shape}: expected the same number of images")
+            xb = np.ascontiguousarray(out, dtype=self.dtype)
         return xb, yb
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
+        epoch = _int_arg("epoch", epoch, 0)
         order = self.order(epoch)
         nb = len(self)
         if self.prefetch == 0:

@@ -17,6 +17,16 @@ def _check_images(name: str, x) -> np.ndarray:
     return x
 
 
+def _check_fit_images(name: str, x) -> np.ndarray:
+    """Images to learn statistics from: at least one, all finite (a NaN would poison them)."""
+    _check_images(name, x)
+    if len(x) == 0:
+        raise ValueError(f"{name}: no images to fit on, got {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name}: the images hold NaN or infinite values")
+    return x
+
+
 def _out_dtype(x: np.ndarray) -> np.dtype:
     """The result's dtype: x's when floating, else float32 (uint8 pixels standardized into
     uint8 would wrap)."""
@@ -31,7 +41,7 @@ class Standardize:
         self.mean = self.std = None
 
     def fit(self, x: np.ndarray) -> "Standardize":
-        x = _check_images("Standardize.fit", x).astype(np.float64)
+        x = _check_fit_images("Standardize.fit", x).astype(np.float64)
         self.mean = x.mean(axis=(0, 2, 3), keepdims=True)[0]
         self.std = x.std(axis=(0, 2, 3), keepdims=True)[0]
         return self
@@ -55,8 +65,11 @@ def global_contrast_normalize(x: np.ndarray, scale: float = 1.0, lam: float = 0.
     return (scale * centred / np.maximum(eps, contrast)).astype(_out_dtype(x))
 
 
-def gaussian_kernel1d(sigma: float) -> np.ndarray:
+def gaussian_kernel1d(sigma: float, max_radius: int = None) -> np.ndarray:
+    """exp(-t²/2σ²) for |t| <= 3σ (at least 1, at most max_radius), summing to 1."""
     radius = max(1, int(np.ceil(3 * sigma)))
+    if max_radius is not None:
+        radius = min(radius, max_radius)
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (t / sigma) ** 2)
     return k / k.sum()
@@ -79,10 +92,13 @@ def local_contrast_normalize(x: np.ndarray, sigma: float = 2.0, across_channels:
     weights are renormalized over the pixels inside the image. `across_channels` pools the local
     statistics over all channels (one mean/std map per image) instead of per channel."""
     _check_images("local_contrast_normalize", x)
-    if sigma <= 0:
-        raise ValueError(f"local_contrast_normalize: sigma must be > 0, got {sigma}")
+    if not 0 < sigma < np.inf:
+        raise ValueError(f"local_contrast_normalize: sigma must be finite and > 0, got {sigma}")
     xd = x.astype(np.float64)
-    k = gaussian_kernel1d(sigma)
+    # Taps past the image's extent only ever meet the zero padding, and the weights are
+    # renormalized per pixel, so a kernel cut there gives the same result (sigma=1e6 asked for
+    # 262 TiB before).
+    k = gaussian_kernel1d(sigma, max_radius=max(x.shape[-2:]) - 1)
     norm = _blur(np.ones(x.shape[-2:]), k)  # sum of in-image weights per pixel
 
     def local_mean(a):
@@ -106,7 +122,7 @@ class ZCAWhitening:
         self.mean = self.matrix = None
 
     def fit(self, x: np.ndarray) -> "ZCAWhitening":
-        _check_images("ZCAWhitening.fit", x)
+        _check_fit_images("ZCAWhitening.fit", x)
         flat = x.reshape(len(x), -1).astype(np.float64)
         self.mean = flat.mean(axis=0)
         centred = flat - self.mean

@@ -13,12 +13,17 @@ gradient is dropped rather than cleared (no kernel): the next backward's gradien
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
+from collections.abc import Mapping
 from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from . import _device
+
+
+# What load_state_dict(strict=False) left out, as torch.nn.Module.load_state_dict returns it.
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 class Parameter:
@@ -252,9 +257,16 @@ class Module:
                 sd[f"{mname}.{name}" if mname else name] = _device.host_copy(b)
         return sd
 
-    def load_state_dict(self, state_dict: Dict[str, np.ndarray], strict: bool = True) -> None:
-        """Copies arrays into the parameters/buffers in place (dtype cast to the module's).
-        ValueError naming the keys when keys are missing/unexpected (strict) or shapes differ."""
+    def load_state_dict(self, state_dict: Mapping[str, np.ndarray],
+                        strict: bool = True) -> "IncompatibleKeys":
+        """Copies arrays into the parameters/buffers in place (dtype cast to the module's). Every
+        entry is checked before any is copied: ValueError naming the keys when keys are
+        missing/unexpected (strict) or shapes differ, TypeError for non-numeric values. Returns
+        (missing_keys, unexpected_keys), as torch does, so that strict=False says what it
+        skipped."""
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got "
+                            f"{type(state_dict).__name__}")
         targets: Dict[str, Tuple[Module, str, bool]] = {}
         for mname, m in self.named_modules():
             for name, p in m._parameters.items():
@@ -267,16 +279,23 @@ class Module:
         if strict and (missing or unexpected):
             raise ValueError(f"load_state_dict: missing keys {missing}, unexpected keys "
                              f"{unexpected}")
+        staged = []
         for key, value in state_dict.items():
             if key not in targets:
                 continue
             m, name, is_param = targets[key]
             dst = m._parameters[name].data if is_param else m._buffers[name]
             value = np.asarray(value)
+            if value.dtype.kind not in "biuf":
+                raise TypeError(f"load_state_dict: {key!r} holds {value.dtype} values, expected "
+                                f"real numbers")
             if value.shape != dst.shape:
                 raise ValueError(f"load_state_dict: {key!r} has shape {value.shape}, the module "
                                  f"expects {dst.shape}")
+            staged.append((dst, value))
+        for dst, value in staged:
             _device.assign(dst, value)
+        return IncompatibleKeys(missing, unexpected)
 
     # ---- printing ------------------------------------------------------------------------------
     def extra_repr(self) -> str:
