@@ -222,22 +222,31 @@ class AdamW(Adam):
 
 # ---- gradient clipping ------------------------------------------------------------------------
 
-def clip_grad_norm_(parameters: Iterable[Parameter], max_norm: float,
-                    norm_type: float = 2.0) -> float:
+def clip_grad_norm_(parameters: Iterable[Parameter], max_norm: float, norm_type: float = 2.0,
+                    error_if_nonfinite: bool = False) -> float:
     """Scales all grads by max_norm / (total_norm + 1e-6) when the total norm exceeds max_norm
-    (torch.nn.utils.clip_grad_norm_); returns the total norm before clipping."""
+    (torch.nn.utils.clip_grad_norm_); returns the total norm before clipping. A NaN total norm
+    makes every gradient NaN, as in torch (finite ones must not go out unclipped), and an
+    infinite one zeroes the finite elements; `error_if_nonfinite=True` raises a RuntimeError
+    instead, leaving the gradients as they were."""
     grads = _host_grads(parameters, "clip_grad_norm_")
     if not grads:
         return 0.0
-    if norm_type == math.inf:
-        total = max(float(np.max(np.abs(g))) for g in grads)
-    else:
-        total = float(sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
-                          for g in grads) ** (1.0 / norm_type))
+    with np.errstate(over="ignore", invalid="ignore"):
+        if norm_type == math.inf:
+            total = max(float(np.max(np.abs(g))) for g in grads)
+        else:
+            total = float(sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
+                              for g in grads) ** (1.0 / norm_type))
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(f"clip_grad_norm_: the total norm of order {norm_type} of the "
+                           f"gradients is {total}, so they cannot be clipped (pass "
+                           f"error_if_nonfinite=False to scale them anyway)")
     coef = max_norm / (total + 1e-6)
-    if coef < 1:
-        for g in grads:
-            g *= coef
+    if coef < 1 or math.isnan(coef):
+        with np.errstate(invalid="ignore"):  # inf · 0
+            for g in grads:
+                g *= coef
     return total
 
 

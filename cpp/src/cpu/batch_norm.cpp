@@ -94,7 +94,10 @@ void batch_norm_backward(int64_t N, int64_t C, int64_t S, T* dx, T* dgamma, T* d
       const T* xc = x + (n * C + c) * S;
       const T* gc = dy + (n * C + c) * S;
       T* dc = dx + (n * C + c) * S;
-      for (int64_t s = 0; s < S; ++s) dc[s] = a * gc[s] + b * (xc[s] - m) + e;
+      if (training)
+        for (int64_t s = 0; s < S; ++s) dc[s] = a * gc[s] + b * (xc[s] - m) + e;
+      else  // x does not enter: an infinite or NaN x must not make 0 · inf (torch: g·invstd·dy)
+        for (int64_t s = 0; s < S; ++s) dc[s] = a * gc[s];
     }
   });
 }

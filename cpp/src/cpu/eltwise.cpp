@@ -60,14 +60,16 @@ void activation_backward(Elementwise act, int64_t n, T* dx, const T* dy, const T
   });
 }
 
+// y = x · (mask ? scale : 0): a multiply, as torch's, so a dropped NaN or inf gives NaN rather
+// than vanishing (the CUDA twin multiplies by its float mask too).
 template <class T>
 void dropout_apply(int64_t outer, int64_t inner, T* y, const T* x, const uint8_t* mask, T scale) {
   for_each_chunk(outer * inner, [&](int64_t b, int64_t e) {
     if (inner == 1) {
-      for (int64_t i = b; i < e; ++i) y[i] = mask[i] ? x[i] * scale : T(0);
+      for (int64_t i = b; i < e; ++i) y[i] = x[i] * (mask[i] ? scale : T(0));
       return;
     }
-    for (int64_t i = b; i < e; ++i) y[i] = mask[i / inner] ? x[i] * scale : T(0);
+    for (int64_t i = b; i < e; ++i) y[i] = x[i] * (mask[i / inner] ? scale : T(0));
   });
 }
 

@@ -26,17 +26,25 @@ void interpolate_forward_planes(const InterpParams& p, T* y, const T* x) {
       for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = src[tw[ow].i0];
       return;
     }
-    const T* r00 = xp + (a.i0 * H + b.i0) * W;
-    const T* r01 = xp + (a.i0 * H + b.i1) * W;
-    const T* r10 = xp + (a.i1 * H + b.i0) * W;
-    const T* r11 = xp + (a.i1 * H + b.i1) * W;
-    const T w00 = T((1 - a.lambda) * (1 - b.lambda)), w01 = T((1 - a.lambda) * b.lambda);
-    const T w10 = T(a.lambda * (1 - b.lambda)), w11 = T(a.lambda * b.lambda);
+    // The (up to 4) source rows of nonzero weight: a zero-weight row (an exact grid position, or
+    // the depth of a 2-D op) must not add 0 · inf = NaN (bilinear turned an inf into NaN).
+    const T* rows[4];
+    T wr[4];
+    int nr = 0;
+    const double wd[2] = {1 - a.lambda, a.lambda}, wh[2] = {1 - b.lambda, b.lambda};
+    const int64_t id[2] = {a.i0, a.i1}, ih[2] = {b.i0, b.i1};
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j)
+        if (wd[i] * wh[j] != 0) {
+          rows[nr] = xp + (id[i] * H + ih[j]) * W;
+          wr[nr++] = T(wd[i] * wh[j]);
+        }
     for (int64_t ow = 0; ow < OW; ++ow) {
       const InterpTap& c = tw[ow];
       const T l1 = T(c.lambda), l0 = T(1 - c.lambda);
-      yr[ow] = w00 * (l0 * r00[c.i0] + l1 * r00[c.i1]) + w01 * (l0 * r01[c.i0] + l1 * r01[c.i1]) +
-               w10 * (l0 * r10[c.i0] + l1 * r10[c.i1]) + w11 * (l0 * r11[c.i0] + l1 * r11[c.i1]);
+      T acc = 0;
+      for (int r = 0; r < nr; ++r) acc += wr[r] * (l0 * rows[r][c.i0] + l1 * rows[r][c.i1]);
+      yr[ow] = acc;
     }
   });
 }
@@ -63,7 +71,7 @@ void interpolate_backward_planes(const InterpParams& p, T* dx, const T* dy) {
             const InterpTap& c = tw[ow];
             const T v = g[ow] * wr[r];
             rows[r][c.i0] += v * T(1 - c.lambda);
-            rows[r][c.i1] += v * T(c.lambda);
+            if (c.lambda != 0) rows[r][c.i1] += v * T(c.lambda);  // no inf · 0 = NaN
           }
         }
       }

@@ -23,11 +23,14 @@ void for_each_chunk(int64_t n, F&& f) {
 
 // One chunk of SGD with the loop-invariant choices as template flags, so the loop has no
 // branches and vectorizes (float <-> double conversions included): 2.2 -> ~0.5 ns an element.
-template <bool kMomentum, bool kFirst, bool kNesterov, class T>
+// Without weight decay the decay term is not formed at all: 0 · inf would turn an infinite
+// weight into NaN (torch keeps it infinite).
+template <bool kDecay, bool kMomentum, bool kFirst, bool kNesterov, class T>
 void sgd_chunk(int64_t b, int64_t e, T* __restrict p, const T* __restrict g, T* __restrict buf,
                double lr, double momentum, double dampening, double weight_decay) {
   for (int64_t i = b; i < e; ++i) {
-    double d = double(g[i]) + weight_decay * double(p[i]);
+    double d = double(g[i]);
+    if (kDecay) d += weight_decay * double(p[i]);
     if (kMomentum) {
       const double m = kFirst ? d : momentum * double(buf[i]) + (1 - dampening) * d;
       buf[i] = T(m);
@@ -38,13 +41,24 @@ void sgd_chunk(int64_t b, int64_t e, T* __restrict p, const T* __restrict g, T* 
 }
 
 template <class T>
+using SgdChunk = void (*)(int64_t, int64_t, T*, const T*, T*, double, double, double, double);
+
+template <bool kDecay, class T>
+SgdChunk<T> pick_sgd_chunk(double momentum, bool nesterov, bool first) {
+  if (momentum == 0) return &sgd_chunk<kDecay, false, false, false, T>;
+  if (first)
+    return nesterov ? &sgd_chunk<kDecay, true, true, true, T>
+                    : &sgd_chunk<kDecay, true, true, false, T>;
+  return nesterov ? &sgd_chunk<kDecay, true, false, true, T>
+                  : &sgd_chunk<kDecay, true, false, false, T>;
+}
+
+template <class T>
 void sgd_step(int64_t n, T* p, const T* g, T* buf, double lr, double momentum, double dampening,
               double weight_decay, bool nesterov, bool first) {
-  using Chunk = void (*)(int64_t, int64_t, T*, const T*, T*, double, double, double, double);
-  Chunk run = &sgd_chunk<false, false, false, T>;
-  if (momentum != 0)
-    run = first ? (nesterov ? &sgd_chunk<true, true, true, T> : &sgd_chunk<true, true, false, T>)
-                : (nesterov ? &sgd_chunk<true, false, true, T> : &sgd_chunk<true, false, false, T>);
+  const SgdChunk<T> run = weight_decay != 0
+                              ? pick_sgd_chunk<true, T>(momentum, nesterov, first)
+                              : pick_sgd_chunk<false, T>(momentum, nesterov, first);
   for_each_chunk(n, [&](int64_t b, int64_t e) {
     run(b, e, p, g, buf, lr, momentum, dampening, weight_decay);
   });
@@ -61,7 +75,7 @@ void adam_step(int64_t n, T* p, const T* g, T* m, T* v, T* max_v, int64_t t, dou
       double pi = p[i], gi = g[i];
       if (decoupled)
         pi *= 1 - lr * weight_decay;
-      else
+      else if (weight_decay != 0)  // 0 · inf: NaN (see sgd_chunk)
         gi += weight_decay * pi;
       const double mi = beta1 * double(m[i]) + (1 - beta1) * gi;
       const double vi = beta2 * double(v[i]) + (1 - beta2) * gi * gi;

@@ -27,16 +27,18 @@ void for_each_block(int64_t N, int64_t S, F&& f) {
   });
 }
 
-// lse[j] = log Σ_c e^{z[c, s0 + j]} for the block; z points at (n, 0, 0).
+// log Σ_c e^{z[c, s0 + j]} = mx[j] + ls[j] for the block, kept as the two parts (z points at
+// (n, 0, 0)): results are formed as (z − mx) − ls, since mx + ls loses ls (≤ log C) to mx's
+// rounding once |mx| passes about 2^52·ls (softmax of tied logits 1e17 summed to 2).
 template <class T>
-void block_logsumexp(int64_t C, int64_t S, const T* z, int64_t s0, int64_t len, double* lse) {
-  double mx[kBlock], sum[kBlock];
-  for (int64_t j = 0; j < len; ++j) mx[j] = -std::numeric_limits<double>::infinity(), sum[j] = 0;
+void block_logsumexp(int64_t C, int64_t S, const T* z, int64_t s0, int64_t len, double* mx,
+                     double* ls) {
+  for (int64_t j = 0; j < len; ++j) mx[j] = -std::numeric_limits<double>::infinity(), ls[j] = 0;
   for (int64_t c = 0; c < C; ++c)
     for (int64_t j = 0; j < len; ++j) mx[j] = std::max<double>(mx[j], z[c * S + s0 + j]);
   for (int64_t c = 0; c < C; ++c)
-    for (int64_t j = 0; j < len; ++j) sum[j] += std::exp(double(z[c * S + s0 + j]) - mx[j]);
-  for (int64_t j = 0; j < len; ++j) lse[j] = mx[j] + std::log(sum[j]);
+    for (int64_t j = 0; j < len; ++j) ls[j] += std::exp(double(z[c * S + s0 + j]) - mx[j]);
+  for (int64_t j = 0; j < len; ++j) ls[j] = std::log(ls[j]);
 }
 
 void check_target(int64_t t, int64_t C, int64_t ignore_index) {
@@ -50,13 +52,13 @@ void check_target(int64_t t, int64_t C, int64_t ignore_index) {
 template <class T>
 void softmax_forward(int64_t N, int64_t C, int64_t S, T* y, const T* x, bool log) {
   for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
-    double lse[kBlock];
+    double mx[kBlock], ls[kBlock];
     const T* xn = x + n * C * S;
     T* yn = y + n * C * S;
-    block_logsumexp(C, S, xn, s0, len, lse);
+    block_logsumexp(C, S, xn, s0, len, mx, ls);
     for (int64_t c = 0; c < C; ++c)
       for (int64_t j = 0; j < len; ++j) {
-        const double lp = double(xn[c * S + s0 + j]) - lse[j];
+        const double lp = (double(xn[c * S + s0 + j]) - mx[j]) - ls[j];
         yn[c * S + s0 + j] = T(log ? lp : std::exp(lp));
       }
   });
@@ -86,24 +88,26 @@ void cross_entropy_forward(int64_t N, int64_t C, int64_t S, T* loss, T* lse_out,
                            double label_smoothing) {
   const double eps = label_smoothing;
   for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
-    double lse[kBlock], smooth[kBlock] = {};
+    double mx[kBlock], ls[kBlock], smooth[kBlock] = {};
     const T* zn = logits + n * C * S;
-    block_logsumexp(C, S, zn, s0, len, lse);
-    if (eps != 0)
+    block_logsumexp(C, S, zn, s0, len, mx, ls);
+    if (eps != 0)  // lse − z_c = ls − (z_c − mx)
       for (int64_t c = 0; c < C; ++c) {
         const double wc = weight ? double(weight[c]) : 1.0;
-        for (int64_t j = 0; j < len; ++j) smooth[j] += wc * (lse[j] - zn[c * S + s0 + j]);
+        for (int64_t j = 0; j < len; ++j)
+          smooth[j] += wc * (ls[j] - (zn[c * S + s0 + j] - mx[j]));
       }
     for (int64_t j = 0; j < len; ++j) {
       const int64_t item = n * S + s0 + j, t = target[item];
       check_target(t, C, ignore_index);
-      lse_out[item] = T(lse[j]);
+      lse_out[item] = T(mx[j] + ls[j]);
       if (t == ignore_index) {
         loss[item] = T(0);
         continue;
       }
       const double wt = weight ? double(weight[t]) : 1.0;
-      loss[item] = T((1 - eps) * wt * (lse[j] - zn[t * S + s0 + j]) + eps / double(C) * smooth[j]);
+      loss[item] = T((1 - eps) * wt * (ls[j] - (zn[t * S + s0 + j] - mx[j])) +
+                     eps / double(C) * smooth[j]);
     }
   });
 }
@@ -118,7 +122,9 @@ void cross_entropy_backward(int64_t N, int64_t C, int64_t S, T* dlogits, const T
     wsum = 0;
     for (int64_t c = 0; c < C; ++c) wsum += weight[c];
   }
-  // ∂loss/∂z_c = (1 − ε)·w[t]·(p_c − [c = t]) + (ε/C)·(W·p_c − w[c]),  W = Σ w.
+  // ∂loss/∂z_c = (1 − ε)·w[t]·(p_c − [c = t]) + (ε/C)·(W·p_c − w[c]),  W = Σ w. The stored lse
+  // may have lost log Σ e^{z − max} to rounding (float, huge logits: tied 1e17 logits gave
+  // p = 1 each), so p_c = e^{z_c − lse} / Σ_c' e^{z_c' − lse}: exact whatever lse's error.
   for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
     const int64_t off = n * C * S + s0;
     for (int64_t j = 0; j < len; ++j) {
@@ -127,9 +133,11 @@ void cross_entropy_backward(int64_t N, int64_t C, int64_t S, T* dlogits, const T
       const double g = t == ignore_index ? 0.0 : double(item_grad[item]);
       const double wt = t == ignore_index ? 0.0 : (weight ? double(weight[t]) : 1.0);
       const double a = g * ((1 - eps) * wt + eps / double(C) * wsum);  // multiplies p_c
+      double psum = 0;
+      for (int64_t c = 0; c < C; ++c) psum += std::exp(double(logits[off + c * S + j]) - lse[item]);
       for (int64_t c = 0; c < C; ++c) {
         const int64_t i = off + c * S + j;
-        const double p = std::exp(double(logits[i]) - double(lse[item]));
+        const double p = std::exp(double(logits[i]) - double(lse[item])) / psum;
         const double wc = weight ? double(weight[c]) : 1.0;
         double d = a * p - g * eps / double(C) * wc;
         if (c == t) d -= g * (1 - eps) * wt;

@@ -78,7 +78,8 @@ __global__ void __launch_bounds__(BT)
   const double mdyx = training ? sum_dy_xhat / double(M) : 0.0;
   for (int64_t i = threadIdx.x; i < M; i += BT) {
     const int64_t j = at(i);
-    dx[j] = float(k * (dy[j] - mdy - (x[j] - mean) * invstd * mdyx));
+    // eval: x does not enter (an infinite or NaN x must not make 0 · inf)
+    dx[j] = training ? float(k * (dy[j] - mdy - (x[j] - mean) * invstd * mdyx)) : float(k * dy[j]);
   }
 }
 

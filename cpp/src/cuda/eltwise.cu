@@ -16,9 +16,10 @@ __global__ void relu_forward_kernel(int64_t n, float* y, const float* x) {
   }
 }
 
-// dx = dy where s > 0, else 0 (s: the forward input for relu, the forward output for the mask)
+// dx = 0 where s <= 0, else dy (NaN passes, as torch's threshold_backward) (s: the forward input
+// for relu, the forward output for the mask)
 __global__ void relu_backward_kernel(int64_t n, float* dx, const float* dy, const float* s) {
-  CNNFAST_GRID_STRIDE(i, n) { dx[i] = s[i] > 0.f ? dy[i] : 0.f; }
+  CNNFAST_GRID_STRIDE(i, n) { dx[i] = s[i] <= 0.f ? 0.f : dy[i]; }
 }
 
 // y[n, c, s] += b[c] over y (N, C, S)

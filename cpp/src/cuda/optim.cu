@@ -10,7 +10,8 @@ namespace {
 CNNFAST_HD inline void sgd_one(int64_t i, float* p, const float* g, float* buf, double lr,
                                double momentum, double dampening, double weight_decay,
                                bool nesterov, bool first) {
-  double d = double(g[i]) + weight_decay * double(p[i]);
+  double d = double(g[i]);
+  if (weight_decay != 0) d += weight_decay * double(p[i]);  // 0 · inf would give NaN
   if (momentum != 0) {
     const double m = first ? d : momentum * double(buf[i]) + (1 - dampening) * d;
     buf[i] = float(m);
@@ -35,7 +36,7 @@ CNNFAST_HD inline void adam_one(int64_t i, float* p, const float* g, float* m, f
   double pi = p[i], gi = g[i];
   if (a.decoupled)
     pi *= 1 - a.lr * a.weight_decay;
-  else
+  else if (a.weight_decay != 0)  // 0 · inf would give NaN
     gi += a.weight_decay * pi;
   const double mi = a.beta1 * double(m[i]) + (1 - a.beta1) * gi;
   const double vi = a.beta2 * double(v[i]) + (1 - a.beta2) * gi * gi;

@@ -23,8 +23,8 @@ CNNFAST_HD inline void forward_one(int64_t item, int64_t C, int64_t S, float* lo
   for (int64_t c = 0; c < C; ++c) mx = fmax(mx, double(z[c * S]));
   double sum = 0;
   for (int64_t c = 0; c < C; ++c) sum += exp(double(z[c * S]) - mx);
-  const double lse = mx + log(sum);
-  lse_out[item] = float(lse);
+  const double ls = log(sum);  // lse = mx + ls; differences as ls − (z − mx) keep ls at any mx
+  lse_out[item] = float(mx + ls);
   const int64_t t = target[item];
   if (bad_target(t, C, ignore_index)) report_error(flag, t);
   if (t == ignore_index || bad_target(t, C, ignore_index)) {
@@ -34,14 +34,15 @@ CNNFAST_HD inline void forward_one(int64_t item, int64_t C, int64_t S, float* lo
   double smooth = 0;
   if (eps != 0)
     for (int64_t c = 0; c < C; ++c)
-      smooth += (weight ? double(weight[c]) : 1.0) * (lse - double(z[c * S]));
+      smooth += (weight ? double(weight[c]) : 1.0) * (ls - (double(z[c * S]) - mx));
   const double wt = weight ? double(weight[t]) : 1.0;
-  double l = (1 - eps) * wt * (lse - double(z[t * S])) + eps / double(C) * smooth;
+  double l = (1 - eps) * wt * (ls - (double(z[t * S]) - mx)) + eps / double(C) * smooth;
   if (pixel_weight) l *= double(pixel_weight[item]);
   loss[item] = float(l);
 }
 
-// ∂loss/∂z_c = g·((1 − ε)·w[t]·(p_c − [c = t]) + (ε/C)·(W·p_c − w[c])),  W = Σ w.
+// ∂loss/∂z_c = g·((1 − ε)·w[t]·(p_c − [c = t]) + (ε/C)·(W·p_c − w[c])),  W = Σ w, with
+// p_c = e^{z_c − lse} / Σ_c' e^{z_c' − lse}: exact even when the float lse lost log Σ e^{z − max}.
 CNNFAST_HD inline void backward_one(int64_t item, int64_t C, int64_t S, float* dlogits,
                                     const float* item_grad, const float* logits, const float* lse,
                                     const int64_t* target, const float* weight,
@@ -62,8 +63,10 @@ CNNFAST_HD inline void backward_one(int64_t item, int64_t C, int64_t S, float* d
   const double g = ignored ? 0.0 : double(item_grad[item]);
   const double wt = ignored ? 0.0 : (weight ? double(weight[t]) : 1.0);
   const double a = g * ((1 - eps) * wt + eps / double(C) * wsum);  // multiplies p_c
+  double psum = 0;
+  for (int64_t c = 0; c < C; ++c) psum += exp(double(logits[off + c * S]) - double(lse[item]));
   for (int64_t c = 0; c < C; ++c) {
-    const double p = exp(double(logits[off + c * S]) - double(lse[item]));
+    const double p = exp(double(logits[off + c * S]) - double(lse[item])) / psum;
     const double wc = weight ? double(weight[c]) : 1.0;
     double d = a * p - g * eps / double(C) * wc;
     if (c == t) d -= g * (1 - eps) * wt;

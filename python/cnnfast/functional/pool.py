@@ -237,16 +237,18 @@ def _lp_pool(nd, x, norm_type, kernel_size, stride=None, ceil_mode=False, algo="
 def _lp_pool_backward(nd, grad_out, x, norm_type, kernel_size, stride=None, ceil_mode=False,
                       algo="auto"):
     """gradient of Lp pooling w.r.t. x: Σ over windows of grad · s^(1/p−1) · |y|^(p−1)·sign(x),
-    y = x / scale and s the window's Σ|y|^p (the scale cancels); zero where s or x is zero."""
+    y = x / scale and s the window's Σ|y|^p (the scale cancels); zero where s or x is zero.
+    A window holding NaN gives NaN to all its inputs, as torch's autograd does."""
     x = _input(x, nd, algo)
     p = _norm(norm_type)
     win, shape, _, scaled, s = _lp_sum(nd, x, p, kernel_size, stride, ceil_mode, algo)
     g = _grad(grad_out, x, shape, "Lp pooling")
     with np.errstate(divide="ignore", invalid="ignore"):
-        gs = np.where(s > 0, g * s ** x.dtype.type(1.0 / p - 1.0), 0).astype(x.dtype)
+        gs = np.where(s == 0, 0, g * s ** x.dtype.type(1.0 / p - 1.0)).astype(x.dtype)
         spread = _core.pool_avg_backward(np.ascontiguousarray(gs), x, *win[:3], bool(ceil_mode),
                                          None, True, 1, algo)
-        dx = np.where(scaled > 0, spread * scaled ** x.dtype.type(p - 1.0) * np.sign(x), 0)
+        dx = np.where(scaled > 0, spread * scaled ** x.dtype.type(p - 1.0) * np.sign(x),
+                      0 * spread)  # 0, or NaN from a NaN window
     return dx.astype(x.dtype)
 
 

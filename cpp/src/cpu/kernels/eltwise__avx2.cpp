@@ -27,12 +27,12 @@ void leaky_relu_fwd_f32(int64_t n, float* y, const float* x, float slope) {
 void leaky_relu_bwd_f32(int64_t n, float* dx, const float* dy, const float* x, float slope) {
   const __m256 zero = _mm256_setzero_ps(), s = _mm256_set1_ps(slope);
   int64_t i = 0;
-  if (slope == 0.0f) {  // relu: exactly 0 where x <= 0 (no 0·inf)
+  if (slope == 0.0f) {  // relu: exactly 0 where x <= 0 (no 0·inf); NaN passes dy, as torch
     for (; i + 8 <= n; i += 8) {
-      const __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_GT_OQ);
+      const __m256 pos = _mm256_cmp_ps(_mm256_loadu_ps(x + i), zero, _CMP_NLE_UQ);
       _mm256_storeu_ps(dx + i, _mm256_and_ps(_mm256_loadu_ps(dy + i), pos));
     }
-    for (; i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
+    for (; i < n; ++i) dx[i] = x[i] <= 0.0f ? 0.0f : dy[i];
     return;
   }
   for (; i + 8 <= n; i += 8) {
@@ -62,12 +62,12 @@ void leaky_relu_fwd_f64(int64_t n, double* y, const double* x, double slope) {
 void leaky_relu_bwd_f64(int64_t n, double* dx, const double* dy, const double* x, double slope) {
   const __m256d zero = _mm256_setzero_pd(), s = _mm256_set1_pd(slope);
   int64_t i = 0;
-  if (slope == 0.0) {  // relu: exactly 0 where x <= 0 (no 0·inf)
+  if (slope == 0.0) {  // relu: exactly 0 where x <= 0 (no 0·inf); NaN passes dy, as torch
     for (; i + 4 <= n; i += 4) {
-      const __m256d pos = _mm256_cmp_pd(_mm256_loadu_pd(x + i), zero, _CMP_GT_OQ);
+      const __m256d pos = _mm256_cmp_pd(_mm256_loadu_pd(x + i), zero, _CMP_NLE_UQ);
       _mm256_storeu_pd(dx + i, _mm256_and_pd(_mm256_loadu_pd(dy + i), pos));
     }
-    for (; i < n; ++i) dx[i] = x[i] > 0.0 ? dy[i] : 0.0;
+    for (; i < n; ++i) dx[i] = x[i] <= 0.0 ? 0.0 : dy[i];
     return;
   }
   for (; i + 4 <= n; i += 4) {

@@ -18,8 +18,8 @@ void leaky_relu_fwd(int64_t n, T* y, const T* x, T slope) {
 
 template <class T>
 void leaky_relu_bwd(int64_t n, T* dx, const T* dy, const T* x, T slope) {
-  if (slope == T(0)) {  // relu: exactly 0 where x <= 0 (no 0·Inf)
-    for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : T(0);
+  if (slope == T(0)) {  // relu: exactly 0 where x <= 0 (no 0·Inf); NaN passes dy, as torch
+    for (int64_t i = 0; i < n; ++i) dx[i] = x[i] <= T(0) ? T(0) : dy[i];
     return;
   }
   for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i];
