@@ -24,6 +24,7 @@ from .loss import (binary_cross_entropy_with_logits, binary_cross_entropy_with_l
                    cross_entropy, cross_entropy_backward, mse_loss, mse_loss_backward, nll_loss,
                    nll_loss_backward)
 from .matmul import matmul, matmul_backward
+from .padding import pad, pad_backward
 from .norm import (batch_norm, batch_norm_backward, gaussian_taps, global_contrast_norm,
                    global_contrast_norm_backward, local_contrast_norm,
                    local_contrast_norm_backward, local_response_norm,
@@ -54,5 +55,7 @@ __all__ = [
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     # pooling, unpooling, upsampling
     "Switches",
+    # padding (torch.nn.functional.pad's modes)
+    "pad", "pad_backward",
 ]
 __all__ += _pool_mod.__all__ + _unpool_mod.__all__ + _interpolate_mod.__all__

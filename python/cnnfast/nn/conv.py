@@ -12,9 +12,14 @@ import math
 import numpy as np
 
 from .. import init
-from .._checks import int_tuple
+from .._checks import int_tuple, resolve_padding
 from ._ops import op
 from .module import Module, Parameter, accumulate, saved
+
+
+# torch.nn.ConvNd's padding_mode -> cnnfast.functional.pad's mode ('zeros': the conv pads itself)
+PADDING_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
+                 "circular": "circular"}
 
 
 def _counts(**named):
@@ -32,7 +37,9 @@ class _ConvBase(Module):
         if self.bias is not None:
             bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
             init.uniform_(self.bias, -bound, bound)
-        self._x = self._y = None  # input; output when the ReLU ran fused (Conv2d.forward_relu)
+        # what the op convolved (padded per padding_mode); output when the ReLU ran fused
+        # (Conv2d.forward_relu); the layer's own input
+        self._x = self._y = self._x_in = None
 
     def _kwargs(self):
         raise NotImplementedError
@@ -44,8 +51,17 @@ class _ConvBase(Module):
             raise ValueError(f"{type(self).__name__}: expected input with {want} channels in "
                              f"dim 1, got shape {getattr(x, 'shape', None)}")
 
+    def _padded(self, x):
+        """The array the op convolves: x itself, or x padded per padding_mode (_ConvNd)."""
+        self._x_in = x
+        return x
+
+    def _unpad_grad(self, gx):
+        return gx
+
     def forward(self, x):
         self._check_input(x)
+        x = self._padded(x)
         self._x, self._y = x, None
         b = None if self.bias is None else self.bias.data
         return op(self._op)(x, self.weight.data, b, **self._kwargs())
@@ -59,7 +75,7 @@ class _ConvBase(Module):
             needs_input_grad=(self.needs_input_grad, True, self.bias is not None))
         accumulate(self.weight, gw)
         accumulate(self.bias, gb)
-        return gx
+        return None if gx is None else self._unpad_grad(gx)
 
 
 class _ConvNd(_ConvBase):
@@ -67,9 +83,15 @@ class _ConvNd(_ConvBase):
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, output_padding=0, dtype=np.float32):
+                 groups=1, bias=True, output_padding=0, dtype=np.float32, padding_mode="zeros"):
         super().__init__()
         nd = self._nd
+        if padding_mode not in PADDING_MODES:
+            raise ValueError(f"padding_mode: expected one of {PADDING_MODES}, got "
+                             f"{padding_mode!r}")
+        if self._transposed and padding_mode != "zeros":
+            raise ValueError(f"{type(self).__name__}: only padding_mode 'zeros' (as torch)")
+        self.padding_mode = padding_mode
         ks = int_tuple("kernel_size", kernel_size, nd, 1)
         in_channels, out_channels, groups = _counts(in_channels=in_channels,
                                                     out_channels=out_channels, groups=groups)
@@ -87,15 +109,38 @@ class _ConvNd(_ConvBase):
         self._make(shape, (out_channels,), shape[1] * int(np.prod(ks)), bias, dtype)
 
     def _kwargs(self):
-        kw = dict(stride=self.stride, padding=self.padding, dilation=self.dilation,
-                  groups=self.groups)
+        kw = dict(stride=self.stride, padding=0 if self.padding_mode != "zeros" else self.padding,
+                  dilation=self.dilation, groups=self.groups)
         if self._transposed:
             kw["output_padding"] = self.output_padding
         return kw
 
+    def _pads(self, spatial):
+        """torch.nn.functional.pad's amounts (last dim first) for self.padding on `spatial`."""
+        nd = self._nd
+        per_dim = resolve_padding(self.padding, spatial, self.kernel_size,
+                                  int_tuple("stride", self.stride, nd, 1),
+                                  int_tuple("dilation", self.dilation, nd, 1))
+        return [v for d in reversed(range(nd)) for v in per_dim[2 * d:2 * d + 2]]
+
+    def _padded(self, x):
+        self._x_in = x
+        if self.padding_mode == "zeros":
+            return x
+        from .. import functional as F
+        return F.pad(x, self._pads(x.shape[2:]), PADDING_MODES[self.padding_mode])
+
+    def _unpad_grad(self, gx):
+        if self.padding_mode == "zeros":
+            return gx
+        from .. import functional as F
+        x = saved(self._x_in, self)
+        return F.pad_backward(gx, x, self._pads(x.shape[2:]), PADDING_MODES[self.padding_mode])
+
     def extra_repr(self):
+        mode = "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode!r}"
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}")
+                f"stride={self.stride}, padding={self.padding}{mode}")
 
 
 class Conv1d(_ConvNd):
@@ -110,6 +155,7 @@ class Conv2d(_ConvNd):
         then takes dL/d(relu output) and masks it with the stored output (Sequential fuses a
         Conv2d directly followed by a ReLU this way)."""
         self._check_input(x)
+        x = self._padded(x)
         b = None if self.bias is None else self.bias.data
         y = op(self._op)(x, self.weight.data, b, **self._kwargs(), activation="relu")
         self._x, self._y = x, y
