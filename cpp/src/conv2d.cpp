@@ -56,13 +56,21 @@ bool implicit_data_pays(const Conv2dParams& p) {
 // 1->6 5x5 forward 0.27 vs 0.67 ms, weight gradient 0.39 vs 0.63; 4->8 7x7 forward 1.03 vs
 // 1.41). Backward-data is the same kernel on dy with C outputs (LeNet C3 16->6: 0.67 vs GEMM
 // 0.87 ms; 64->4 3x3, K·R·S = 576: GEMM 0.63 vs 0.70). Filters up to 512 taps deep measured.
+// Filters of 64+ taps go direct at any depth and batch: GEMM's im2col (or the data pass's
+// scatter) grows with the taps while the direct kernel streams them (2 threads, auto / direct
+// ms, forward | backward-data: 1->1 31x31 on 128x128 7.5/0.42 | 9.7/0.43; 3->8 9x9 on 224x224,
+// one image, 27.2/2.3 | 75.4/2.0; 3->8 31x31 on 64x64, batch 8, 15.8/3.5 | 76.4/7.6; 64->8
+// 15x15 on 64x64 22.2/7.1; data 4<-32 9x9, batch 4, 11.7/1.9; 8x8 filters, 3->4 batch 8: equal).
+constexpr int64_t kDirectBigFilterTaps = 64;
 bool direct_block_pays(const Conv2dParams& p, bool weight_grad) {
   return cpu::direct_block_applies(p, weight_grad) && p.K <= 8 &&
-         (weight_grad || (p.C * p.R * p.S <= 512 && p.N >= get_num_threads()));
+         (weight_grad || (p.C * p.R * p.S <= 512 && p.N >= get_num_threads()) ||
+          p.R * p.S >= kDirectBigFilterTaps);
 }
 bool direct_block_data_pays(const Conv2dParams& p) {
-  return cpu::direct_block_data_applies(p) && p.C <= 8 && p.K * p.R * p.S <= 512 &&
-         p.N >= get_num_threads();
+  return cpu::direct_block_data_applies(p) && p.C <= 8 &&
+         ((p.K * p.R * p.S <= 512 && p.N >= get_num_threads()) ||
+          p.R * p.S >= kDirectBigFilterTaps);
 }
 
 // Where the implicit tile is one of AVX-512's wide ones (8x32, or 6x64: channel side a multiple
