@@ -74,15 +74,19 @@ class Optimizer:
             if g.get("weight_decay", 0) < 0:
                 raise ValueError(f"weight_decay: must be >= 0, got {g['weight_decay']}")
 
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zeroes every gradient; with set_to_none (torch's default) a parameter then has no
+        gradient until its next backward, and step() leaves it alone (Parameter.has_grad)."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.zero_grad()
+                p.zero_grad(set_to_none)
 
     def step(self) -> None:
+        """Updates every parameter that has a gradient (torch skips a None grad)."""
         for g in self.param_groups:
             for p in g["params"]:
-                self._update(p, g, self.state.setdefault(id(p), {}))
+                if p.has_grad:
+                    self._update(p, g, self.state.setdefault(id(p), {}))
 
     def _update(self, p: Parameter, group: Dict, state: Dict) -> None:
         raise NotImplementedError
@@ -257,7 +261,8 @@ def clip_grad_value_(parameters: Iterable[Parameter], clip_value: float) -> None
 
 
 def _host_grads(parameters, what: str) -> List[np.ndarray]:
-    grads = [p.grad for p in parameters]
+    """The gradients of the parameters that have one (torch skips a None grad)."""
+    grads = [p._grad for p in parameters if p.has_grad]
     if any(type(g) is not np.ndarray for g in grads):
         raise TypeError(f"{what}: the gradients are CUDA device arrays and gradient clipping has "
                         f"no CUDA kernel yet; clip on the CPU (model.to('cpu'))")
@@ -274,7 +279,12 @@ class LRScheduler:
     """A schedule of each group's lr from its lr when the first scheduler was made
     ('initial_lr', kept in the group as torch does). Several live schedulers on one optimizer
     multiply their factors — torch's chaining (LinearLR warm-up with StepLR: 0.01, 0.04, 0.035,
-    0.05, ... from 0.1)."""
+    0.05, ... from 0.1).
+
+    Two differences from torch's recursive (chainable) form, both from computing each lr in
+    closed form: an lr set by hand in param_groups is replaced at the next step() (torch scales
+    the edited value), and a chained CosineAnnealingLR with eta_min != 0 multiplies its closed
+    form (torch's recursion differs by up to ~2 % of the lr there; eta_min = 0 matches)."""
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1):
         self.optimizer = optimizer
@@ -287,17 +297,21 @@ class LRScheduler:
     def factor(self, epoch: int, base_lr: float) -> float:
         raise NotImplementedError
 
+    def _group_lr(self, group: int, epoch: int, base_lr: float) -> float:
+        """The schedule's lr for param group `group` (one rule for all groups but LambdaLR's)."""
+        return self.factor(epoch, base_lr)
+
     def get_last_lr(self) -> List[float]:
         return [g["lr"] for g in self.optimizer.param_groups]
 
     def _set_lrs(self) -> None:
         live = [s for s in (r() for r in _CHAINS.get(self.optimizer, ()))
                 if s is not None and s.last_epoch >= 0]
-        for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            lr = self.factor(self.last_epoch, base)
+        for i, (g, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
+            lr = self._group_lr(i, self.last_epoch, base)
             for s in live:
                 if s is not self:
-                    lr = lr * s.factor(s.last_epoch, base) / base if base else 0.0
+                    lr = lr * s._group_lr(i, s.last_epoch, base) / base if base else 0.0
             g["lr"] = lr
 
     def step(self) -> None:
@@ -316,11 +330,51 @@ class LRScheduler:
         self._set_lrs()
 
 
+def _positive_int(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
+    return int(v)
+
+
+class ExponentialLR(LRScheduler):
+    """lr = base · gamma^epoch."""
+
+    def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
+        self.gamma = gamma
+        super().__init__(optimizer, last_epoch)
+
+    def factor(self, epoch, base):
+        return base * self.gamma ** epoch
+
+
+class LambdaLR(LRScheduler):
+    """lr = base · lr_lambda(epoch); one function, or one per parameter group. Its state_dict
+    leaves the functions out (as torch's does for lambdas): give them to the constructor."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
+        fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else \
+            [lr_lambda] * len(optimizer.param_groups)
+        if len(fns) != len(optimizer.param_groups) or not all(callable(f) for f in fns):
+            raise TypeError(f"lr_lambda: expected a function or one per parameter group "
+                            f"({len(optimizer.param_groups)}), got {lr_lambda!r}")
+        self._fns = fns
+        super().__init__(optimizer, last_epoch)
+
+    def _group_lr(self, group, epoch, base):
+        return base * float(self._fns[group](epoch))
+
+    def state_dict(self) -> Dict:
+        return {k: v for k, v in super().state_dict().items() if k != "_fns"}
+
+    def load_state_dict(self, state_dict: Dict) -> None:
+        super().load_state_dict({k: v for k, v in state_dict.items() if k != "_fns"})
+
+
 class StepLR(LRScheduler):
     """lr = base · gamma^(epoch // step_size)."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size, self.gamma = _positive_int("step_size", step_size), gamma
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch, base):
@@ -343,7 +397,7 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base − eta_min)·(1 + cos(π·epoch / T_max)) / 2."""
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max, self.eta_min = _positive_int("T_max", T_max), eta_min
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch, base):
@@ -357,7 +411,8 @@ class LinearLR(LRScheduler):
                  total_iters: int = 5, last_epoch: int = -1):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError("start_factor/end_factor: must be in (0, 1] and [0, 1]")
-        self.start_factor, self.end_factor, self.total_iters = start_factor, end_factor, total_iters
+        self.start_factor, self.end_factor = start_factor, end_factor
+        self.total_iters = _positive_int("total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch, base):

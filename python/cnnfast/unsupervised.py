@@ -224,8 +224,8 @@ def _decoder_for(conv: "nn.Conv2d", in_hw: Tuple[int, int], out_hw: Tuple[int, i
     ks = conv.kernel_size
     out_pad = tuple(in_hw[i] - ((out_hw[i] - 1) * stride[i] - 2 * pad[i] + dil[i] * (ks[i] - 1)
                                 + 1) for i in range(2))
-    dec = nn.ConvTranspose2d(conv.out_channels, conv.in_channels, ks, stride, pad, dil,
-                             conv.groups, True, out_pad, conv.weight.dtype)
+    dec = nn.ConvTranspose2d(conv.out_channels, conv.in_channels, ks, stride, pad, out_pad,
+                             conv.groups, True, dil, dtype=conv.weight.dtype)
     init.kaiming_uniform_(dec.weight, a=math.sqrt(5), rng=g)
     fan_in = dec.weight.shape[1] * ks[0] * ks[1]
     init.uniform_(dec.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in), rng=g)

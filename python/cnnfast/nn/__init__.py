@@ -18,7 +18,7 @@ from .pooling import (AdaptiveAvgPool1d, AdaptiveAvgPool2d, AdaptiveAvgPool3d, A
                       AdaptiveMaxPool2d, AdaptiveMaxPool3d, AvgPool1d, AvgPool2d, AvgPool3d,
                       GlobalAvgPool, LPPool1d, LPPool2d, LPPool3d, MaxPool1d, MaxPool2d,
                       MaxPool3d, MaxUnpool1d, MaxUnpool2d, MaxUnpool3d, Upsample)
-from .container import Concat, Residual, Sequential, UNetSkip
+from .container import Concat, ModuleList, Residual, Sequential, UNetSkip
 from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 
 __all__ = [
@@ -30,5 +30,5 @@ __all__ = [
     "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AvgPool1d", "AvgPool2d",
     "AvgPool3d", "GlobalAvgPool", "LPPool1d", "LPPool2d", "LPPool3d", "MaxPool1d", "MaxPool2d",
     "MaxPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "Upsample", "Concat", "Residual",
-    "Sequential", "UNetSkip", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss",
+    "Sequential", "ModuleList", "UNetSkip", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss", "NLLLoss",
 ]

@@ -1,6 +1,11 @@
 """Activation and dropout layers: ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, Dropout,
 Dropout2d (C++ kernels). Dropout draws its mask from `rng` (default: a fresh Generator) in
-training mode and is the identity in eval mode."""
+training mode and is the identity in eval mode.
+
+`inplace` is taken with torch's meaning of the result (ported code that writes
+`nn.ReLU(inplace=True)` runs unchanged), but the result is always a new array: the input is not
+overwritten (the layer keeps it for backward).
+"""
 from __future__ import annotations
 
 from typing import Optional
@@ -8,12 +13,18 @@ from typing import Optional
 import numpy as np
 
 from .. import functional as F
+from .._checks import check_bool
 from .module import Module, saved
 
 
+def _inplace(value) -> bool:
+    return check_bool("inplace", value)
+
+
 class ReLU(Module):
-    def __init__(self):
+    def __init__(self, inplace: bool = False):
         super().__init__()
+        self.inplace = _inplace(inplace)
         self._x = None
 
     def forward(self, x):
@@ -25,9 +36,10 @@ class ReLU(Module):
 
 
 class LeakyReLU(Module):
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = negative_slope
+        self.inplace = _inplace(inplace)
         self._x = None
 
     def forward(self, x):
@@ -88,11 +100,15 @@ class LogSoftmax(Softmax):
 class Dropout(Module):
     _fwd, _bwd = F.dropout, F.dropout_backward
 
-    def __init__(self, p: float = 0.5, rng: Optional[np.random.Generator] = None):
+    def __init__(self, p: float = 0.5, inplace: bool = False, *,
+                 rng: Optional[np.random.Generator] = None):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"p: dropout probability must be in [0, 1], got {p}")
+        if rng is not None and not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
         self.p = p
+        self.inplace = _inplace(inplace)
         self.rng = rng if rng is not None else np.random.default_rng()
         self._mask = None
 

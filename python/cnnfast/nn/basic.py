@@ -80,10 +80,11 @@ class Linear(Module):
                                        needs_input_grad=(self.needs_input_grad, True,
                                                          self.bias is not None),
                                        grad_weight_into=gw_into, grad_bias_into=gb_into)
-        if gw_into is None:
-            accumulate(self.weight, gw)
-        if gb_into is None:
-            accumulate(self.bias, gb)
+        for param, into, grad in ((self.weight, gw_into, gw), (self.bias, gb_into, gb)):
+            if into is None:
+                accumulate(param, grad)
+            elif param is not None:  # added into in place
+                param.has_grad = True
         return gx
 
     def extra_repr(self):

@@ -4,6 +4,7 @@ with what the inner encoder–decoder returns). Backward through each is exact: 
 goes to both terms, a concatenation's gradient is split back to its branches."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Iterable, Optional
 
 import numpy as np
@@ -14,15 +15,24 @@ from .conv import Conv2d
 from .module import Module, saved
 
 
+def _check_module(owner: str, what, m) -> Module:
+    if not isinstance(m, Module):
+        raise TypeError(f"{owner}: {what} is {type(m).__name__}, not a Module")
+    return m
+
+
 class Sequential(Module):
-    """Runs its modules in order; they are named "0", "1", … as in torch.nn.Sequential."""
+    """Runs its modules in order; they are named "0", "1", … as in torch.nn.Sequential, or by the
+    keys of one OrderedDict argument. A slice keeps the modules' names, as torch's does."""
 
     def __init__(self, *modules: Module):
         super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                setattr(self, str(name), _check_module("Sequential", f"item {name!r}", m))
+            return
         for i, m in enumerate(modules):
-            if not isinstance(m, Module):
-                raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
-            setattr(self, str(i), m)
+            setattr(self, str(i), _check_module("Sequential", f"item {i}", m))
 
     def __len__(self):
         return len(self._modules)
@@ -31,11 +41,12 @@ class Sequential(Module):
         return iter(self._modules.values())
 
     def __getitem__(self, i):
-        mods = list(self._modules.values())
-        return Sequential(*mods[i]) if isinstance(i, slice) else mods[i]
+        if isinstance(i, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
+        return list(self._modules.values())[i]
 
     def append(self, m: Module) -> "Sequential":
-        setattr(self, str(len(self)), m)
+        setattr(self, str(len(self)), _check_module("Sequential.append", "the item", m))
         return self
 
     def set_needs_input_grad(self, needed: bool = True) -> "Sequential":
@@ -71,6 +82,43 @@ class Sequential(Module):
             grad_out = mods[i].backward(grad_out)
             i -= 1
         return grad_out
+
+
+class ModuleList(Module):
+    """Holds sub-modules in a list, registered (parameters, state_dict "0.weight", ...) as
+    torch.nn.ModuleList; it has no forward of its own."""
+
+    def __init__(self, modules: Optional[Iterable[Module]] = None):
+        super().__init__()
+        for m in modules or ():
+            self.append(m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ModuleList(list(self._modules.values())[i])
+        return list(self._modules.values())[i]
+
+    def __setitem__(self, i: int, m: Module) -> None:
+        name = list(self._modules)[i]
+        setattr(self, name, _check_module("ModuleList", f"item {i}", m))
+
+    def append(self, m: Module) -> "ModuleList":
+        setattr(self, str(len(self)), _check_module("ModuleList.append", "the item", m))
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def forward(self, x):
+        raise NotImplementedError("ModuleList has no forward: call its modules")
 
 
 def _fusable(m: Module, nxt: Module) -> bool:

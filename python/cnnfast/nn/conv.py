@@ -79,11 +79,19 @@ class _ConvBase(Module):
 
 
 class _ConvNd(_ConvBase):
+    """torch's positional order: Conv (in, out, kernel_size, stride, padding, dilation, groups,
+    bias, padding_mode); ConvTranspose (in, out, kernel_size, stride, padding, output_padding,
+    groups, bias, dilation, padding_mode) — the subclasses' __init__. dtype is keyword-only."""
     _nd = 2
     _transposed = False
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, output_padding=0, dtype=np.float32, padding_mode="zeros"):
+                 groups=1, bias=True, padding_mode="zeros", *, dtype=np.float32):
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                    bias, 0, padding_mode, dtype)
+
+    def _setup(self, in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+               bias, output_padding, padding_mode, dtype):
         super().__init__()
         nd = self._nd
         if padding_mode not in PADDING_MODES:
@@ -106,6 +114,10 @@ class _ConvNd(_ConvBase):
         else:
             shape = (out_channels, in_channels // groups) + ks
         self._in_channels = in_channels
+        int_tuple("stride", stride, nd, 1)  # refused now, not at the first forward
+        int_tuple("dilation", dilation, nd, 1)
+        if not self._transposed:
+            resolve_padding(padding, (1,) * nd, ks, (1,) * nd, (1,) * nd)
         self._make(shape, (out_channels,), shape[1] * int(np.prod(ks)), bias, dtype)
 
     def _kwargs(self):
@@ -166,16 +178,26 @@ class Conv3d(_ConvNd):
     _nd, _op = 3, "conv3d"
 
 
-class ConvTranspose1d(_ConvNd):
-    _nd, _op, _transposed = 1, "conv_transpose1d", True
+class _ConvTransposeNd(_ConvNd):
+    _transposed = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros", *,
+                 dtype=np.float32):
+        self._setup(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
+                    bias, output_padding, padding_mode, dtype)
 
 
-class ConvTranspose2d(_ConvNd):
-    _nd, _op, _transposed = 2, "conv_transpose2d", True
+class ConvTranspose1d(_ConvTransposeNd):
+    _nd, _op = 1, "conv_transpose1d"
 
 
-class ConvTranspose3d(_ConvNd):
-    _nd, _op, _transposed = 3, "conv_transpose3d", True
+class ConvTranspose2d(_ConvTransposeNd):
+    _nd, _op = 2, "conv_transpose2d"
+
+
+class ConvTranspose3d(_ConvTransposeNd):
+    _nd, _op = 3, "conv_transpose3d"
 
 
 class TiledConv2d(_ConvBase):

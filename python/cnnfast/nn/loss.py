@@ -13,6 +13,18 @@ from . import _device
 from .module import Module, saved
 
 
+def _weights(name: str, a):
+    """A loss's constant weights: None, an array (host or device) as given, or a sequence of
+    numbers made into a float array (torch takes a tensor; a list was an AttributeError)."""
+    if a is None or isinstance(a, np.ndarray) or _device.on_device(a):
+        return a
+    try:
+        out = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected an array of numbers, got {type(a).__name__}") from None
+    return out
+
+
 def _as_dtype(a: Optional[np.ndarray], x):
     """A loss's constant weights cast to the input's float dtype (once per call, if needed)."""
     if a is None or not isinstance(x, np.ndarray) or a.dtype == x.dtype:
@@ -48,7 +60,8 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, weight: Optional[np.ndarray] = None, ignore_index: int = -100,
                  reduction: str = "mean", label_smoothing: float = 0.0):
         super().__init__(reduction)
-        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+        self.weight, self.ignore_index = _weights("weight", weight), ignore_index
+        self.label_smoothing = label_smoothing
 
     def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
         """x: logits (N, C, *); target: int (N, *); pixel_weight: optional (N, *) weight map."""
@@ -68,7 +81,7 @@ class NLLLoss(_Loss):
     def __init__(self, weight: Optional[np.ndarray] = None, ignore_index: int = -100,
                  reduction: str = "mean"):
         super().__init__(reduction)
-        self.weight, self.ignore_index = weight, ignore_index
+        self.weight, self.ignore_index = _weights("weight", weight), ignore_index
 
     def forward(self, x, target, pixel_weight: Optional[np.ndarray] = None):
         kw = dict(weight=_as_dtype(self.weight, x), ignore_index=self.ignore_index,
@@ -97,7 +110,8 @@ class BCEWithLogitsLoss(_Loss):
     def __init__(self, weight: Optional[np.ndarray] = None, reduction: str = "mean",
                  pos_weight: Optional[np.ndarray] = None):
         super().__init__(reduction)
-        self.weight, self.pos_weight = weight, pos_weight
+        self.weight = _weights("weight", weight)
+        self.pos_weight = _weights("pos_weight", pos_weight)
 
     def forward(self, x, target):
         self._ctx = (x, target)

@@ -28,9 +28,14 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 class Parameter:
     """A trainable array: `.data` (updated in place by optimizers) and `.grad` (same shape);
-    NumPy arrays, or DeviceArrays after Module.to('cuda')."""
+    NumPy arrays, or DeviceArrays after Module.to('cuda').
 
-    __slots__ = ("data", "_grad")
+    torch's `grad is None` (no gradient since zero_grad(set_to_none=True), or ever) is kept as a
+    flag, `has_grad`, next to a zeroed array: optimizers skip a parameter without a gradient,
+    as torch's skip a None grad (weight decay and momentum do not move an unused parameter),
+    while `.grad` still reads as zeros (reading it, or assigning it, counts as a gradient)."""
+
+    __slots__ = ("data", "_grad", "has_grad")
 
     def __init__(self, data: np.ndarray):
         if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
@@ -38,6 +43,7 @@ class Parameter:
                             f"{getattr(data, 'dtype', type(data).__name__)}")
         self.data = np.ascontiguousarray(data)
         self._grad = np.zeros_like(self.data)
+        self.has_grad = False
 
     @property
     def grad(self):
@@ -45,18 +51,35 @@ class Parameter:
         if g is None:  # a dropped device gradient (zero_grad): zeros when asked for
             from .. import cuda
             g = self._grad = cuda.zeros(self.data.shape)
+        self.has_grad = True  # the caller may write into it
         return g
 
     @grad.setter
     def grad(self, value):
         self._grad = value
+        self.has_grad = True
 
-    def zero_grad(self) -> None:
-        """Host: grad[...] = 0 in place. Device: the gradient is dropped (no kernel)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Host: grad[...] = 0 in place. Device: the gradient is dropped (no kernel). With
+        set_to_none (torch's default) the parameter also has no gradient until the next
+        backward, so an optimizer step leaves it alone."""
         if type(self._grad) is np.ndarray:
             self._grad[...] = 0
         else:
             self._grad = None
+        if set_to_none:
+            self.has_grad = False
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+    def size(self, dim: Optional[int] = None):
+        """The shape, or its length along `dim` (torch.Tensor.size)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
 
     @property
     def device(self) -> str:
@@ -127,6 +150,23 @@ class Module:
         self._buffers[name] = value
         self.__dict__.pop(name, None)
 
+    def add_module(self, name: str, module: "Module") -> None:
+        """Registers `module` as the sub-module `name` (torch.nn.Module.add_module)."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise ValueError(f"add_module: name must be a non-empty string without '.', got "
+                             f"{name!r}")
+        if not isinstance(module, Module):
+            raise TypeError(f"add_module: {type(module).__name__} is not a Module")
+        setattr(self, name, module)
+
+    def apply(self, fn) -> "Module":
+        """Calls fn(m) for every sub-module, children first, then self (torch's order); e.g. a
+        custom weight init."""
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
     # ---- the layer protocol --------------------------------------------------------------
     def forward(self, x):
         raise NotImplementedError(f"{type(self).__name__}.forward")
@@ -180,10 +220,13 @@ class Module:
             for name, b in m._buffers.items():
                 yield (f"{mname}.{name}" if mname else name), b
 
+    def buffers(self) -> Iterator[np.ndarray]:
+        return (b for _, b in self.named_buffers())
+
     # ---- state -------------------------------------------------------------------------------
-    def zero_grad(self) -> None:
+    def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.parameters():
-            p.zero_grad()
+            p.zero_grad(set_to_none)
 
     def train(self, mode: bool = True) -> "Module":
         for m in self.modules():
@@ -225,6 +268,12 @@ class Module:
                 if b.dtype.kind == "f":
                     m._buffers[name] = b.astype(dtype)
         return self
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
 
     def _to_device(self, device: str) -> "Module":
         if device == "cuda":
@@ -318,6 +367,7 @@ def accumulate(param: Optional[Parameter], grad: Optional[np.ndarray]) -> None:
             param._grad = grad
         else:
             param._grad += grad
+        param.has_grad = True
 
 
 def saved(value, layer: Module, what: str = "input"):

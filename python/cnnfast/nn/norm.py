@@ -39,16 +39,17 @@ class _BatchNorm(Module):
         batch = self._use_batch_stats()
         momentum = self.momentum
         rm = rv = None  # tracked stats: updated in training, used in eval
+        counting = self.track_running_stats and self.training
         if self.track_running_stats:
             rm, rv = self._buffers["running_mean"], self._buffers["running_var"]
-            if self.training:
-                self._buffers["num_batches_tracked"] += 1
-                if momentum is None:  # cumulative moving average, as torch
-                    momentum = 1.0 / float(self._buffers["num_batches_tracked"])
+            if counting and momentum is None:  # cumulative moving average, as torch
+                momentum = 1.0 / float(self._buffers["num_batches_tracked"] + 1)
         w = None if self.weight is None else self.weight.data
         b = None if self.bias is None else self.bias.data
         y, mean, invstd = F.batch_norm(x, rm, rv, w, b, training=batch,
                                        momentum=momentum or 0.0, eps=self.eps, return_stats=True)
+        if counting:  # after the op: a refused batch (one value a channel) is not counted
+            self._buffers["num_batches_tracked"] += 1
         self._ctx = (x, batch, mean, invstd)
         return y
 

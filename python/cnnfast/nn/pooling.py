@@ -4,10 +4,14 @@ AvgPool*, LPPool*, AdaptiveAvgPool*, AdaptiveMaxPool*, GlobalAvgPool, Upsample.
 
 SegNet / DeconvNet pairing: `pool = MaxPool2d(2)`, later `MaxUnpool2d(2, pool=pool)` unpools with
 the switches `pool` recorded in its last forward (output size never guessed). MaxUnpool can also be
-called as `unpool(x, indices)` with explicit switches.
+called as `unpool(x, indices)` with explicit switches. With `return_indices=True` (torch's argument
+order: kernel_size, stride, padding, dilation, return_indices, ceil_mode) a max-pooling layer
+returns `(y, switches)`, as torch returns (y, indices): the `Switches` hold torch's indices
+(`.indices`) and the input size, and `unpool(y, switches)` takes them.
 """
 from __future__ import annotations
 
+from .._checks import check_bool
 from ._ops import first, max_pool_backward, op
 from .module import Module, saved
 
@@ -15,13 +19,13 @@ from .module import Module, saved
 class _MaxPoolNd(Module):
     _nd = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-                 return_indices=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+                 ceil_mode=False):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.dilation, self.ceil_mode = dilation, ceil_mode
-        self.return_indices = return_indices  # kept for torch parity; switches are always kept
-        self.switches = None
+        self.dilation, self.ceil_mode = dilation, check_bool("ceil_mode", ceil_mode)
+        self.return_indices = check_bool("return_indices", return_indices)
+        self.switches = None  # always kept: backward and a paired MaxUnpool read them
         self._x = None
 
     def forward(self, x):
@@ -29,7 +33,7 @@ class _MaxPoolNd(Module):
             x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
             return_indices=True)
         self._x = x
-        return y
+        return (y, self.switches) if self.return_indices else y
 
     def backward(self, grad_out):
         return max_pool_backward(self._nd, grad_out, saved(self._x, self), self.kernel_size,
@@ -146,7 +150,8 @@ class _AdaptiveMaxPoolNd(Module):
 
     def __init__(self, output_size, return_indices=False):
         super().__init__()
-        self.output_size, self.return_indices = output_size, return_indices
+        self.output_size = output_size
+        self.return_indices = check_bool("return_indices", return_indices)
         self.switches = None
         self._x = None
 
@@ -154,7 +159,7 @@ class _AdaptiveMaxPoolNd(Module):
         y, self.switches = op(f"adaptive_max_pool{self._nd}d")(x, self.output_size,
                                                                return_indices=True)
         self._x = x
-        return y
+        return (y, self.switches) if self.return_indices else y
 
     def backward(self, grad_out):
         return first(op(f"adaptive_max_pool{self._nd}d_backward")(

@@ -1,0 +1,225 @@
+"""torch.nn / torch.optim API parity that ported code relies on: positional argument orders
+(ConvTranspose, Conv padding_mode, MaxPool return_indices/ceil_mode, Dropout inplace), what
+return_indices returns, zero_grad(set_to_none) and optimizers skipping parameters without a
+gradient, containers (OrderedDict, slices keeping names, ModuleList), Module/Parameter helpers,
+ExponentialLR / LambdaLR, and argument checks at construction. Values are stated (torch's), and
+compared with torch where it is installed."""
+from __future__ import annotations
+
+import importlib.util
+from collections import OrderedDict
+
+import numpy as np
+import pytest
+
+from cnnfast import nn, optim
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def test_conv_positional_orders_are_torchs(rng):
+    x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+    # torch: (in, out, k, stride, padding, output_padding, groups, bias, dilation)
+    t = nn.ConvTranspose2d(3, 4, 3, 2, 1, 1)
+    assert (t.output_padding, t.dilation) == (1, 1) and t(x).shape == (2, 4, 14, 12)
+    g = nn.ConvTranspose2d(3, 6, 3, 1, 0, 0, 3)
+    assert g.groups == 3 and g.weight.shape == (3, 2, 3, 3)
+    # torch: (in, out, k, stride, padding, dilation, groups, bias, padding_mode)
+    c = nn.Conv2d(3, 4, 3, 1, 1, 1, 1, True, "reflect")
+    assert c.padding_mode == "reflect"
+    with pytest.raises(TypeError):  # dtype is keyword-only: a 10th positional is refused
+        nn.Conv2d(3, 4, 3, 1, 1, 1, 1, True, "zeros", np.float64)
+    for make, msg in ((lambda: nn.Conv2d(3, 4, 3, padding="bogus"), "padding"),
+                      (lambda: nn.Conv2d(3, 4, 3, padding=-1), "padding"),
+                      (lambda: nn.Conv2d(3, 4, 3, stride=0), "stride"),
+                      (lambda: nn.Conv1d(3, 4, 3, dilation=0), "dilation")):
+        with pytest.raises(ValueError, match=msg):  # at construction, not the first forward
+            make()
+
+
+@pytest.mark.skipif(not HAVE_TORCH, reason="torch is an optional reference")
+def test_conv_transpose_positional_matches_torch(rng):
+    import torch
+    x = rng.standard_normal((2, 3, 7, 6))
+    args = (3, 6, 3, 2, 1, 1, 3, True, 2)
+    ours = nn.ConvTranspose2d(*args, dtype=np.float64)
+    theirs = torch.nn.ConvTranspose2d(*args).double()
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    np.testing.assert_allclose(ours(x), theirs(torch.from_numpy(x)).detach().numpy(), atol=1e-12)
+
+
+def test_max_pool_positional_order_and_return_indices(rng):
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    y, sw = nn.MaxPool2d(3, 2, 0, 1, True)(x)  # torch: ..., dilation, return_indices, ceil_mode
+    assert y.shape == (2, 3, 3, 3) and sw.indices.shape == y.shape
+    assert nn.MaxPool2d(3, 2, 0, 1, False, True)(x).shape == (2, 3, 4, 4)  # ceil_mode
+    pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+    y, sw = pool(x)
+    u = unpool(y, sw)
+    assert u.shape == x.shape
+    np.testing.assert_array_equal(np.sort(u[u != 0]), np.sort(y[y != 0]))
+    ya, swa = nn.AdaptiveMaxPool2d(3, return_indices=True)(x)
+    assert ya.shape == (2, 3, 3, 3) and swa.indices.shape == ya.shape
+    with pytest.raises(TypeError, match="return_indices"):
+        nn.MaxPool2d(2, return_indices="yes")
+    if HAVE_TORCH:
+        import torch
+        ty, ti = torch.nn.MaxPool2d(3, 2, 0, 1, True)(torch.from_numpy(x))
+        y, sw = nn.MaxPool2d(3, 2, 0, 1, True)(x)
+        np.testing.assert_array_equal(y, ty.numpy())
+        np.testing.assert_array_equal(sw.indices, ti.numpy())
+
+
+def test_inplace_flags_are_taken_and_leave_the_input(rng):
+    x = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    keep = x.copy()
+    for layer in (nn.ReLU(inplace=True), nn.LeakyReLU(0.1, True), nn.Dropout(0.5, True),
+                  nn.Dropout2d(0.2, False)):
+        y = layer(x)
+        assert y.shape == x.shape
+        np.testing.assert_array_equal(x, keep)
+    np.testing.assert_array_equal(nn.ReLU(True)(x), np.maximum(x, 0))
+    with pytest.raises(TypeError, match="inplace"):
+        nn.ReLU(inplace="no")
+    with pytest.raises(TypeError, match="rng"):
+        nn.Dropout(0.5, rng=3)
+    d = nn.Dropout(0.5, rng=np.random.default_rng(1))
+    d2 = nn.Dropout(0.5, rng=np.random.default_rng(1))
+    np.testing.assert_array_equal(d(x), d2(x))
+
+
+@pytest.mark.parametrize("make, moved_twice", [
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1), (0.89, 0.782)),
+    (lambda ps: optim.Adam(ps, lr=0.1), (0.9, 0.8333)),
+])
+def test_zero_grad_set_to_none_leaves_unused_parameters_alone(make, moved_twice):
+    """torch's optimizers skip a None grad; cnnfast keeps that as Parameter.has_grad."""
+    for set_to_none, want in ((True, moved_twice[0]), (False, moved_twice[1])):
+        p = nn.Parameter(np.ones(1))
+        opt = make([p])
+        opt.zero_grad(set_to_none)
+        p.grad = np.ones(1)  # a backward's gradient
+        opt.step()
+        opt.zero_grad(set_to_none)
+        opt.step()  # no backward since: skipped (None grad), or a step on zeros
+        assert abs(float(p.data[0]) - want) < 1e-3, (set_to_none, p.data)
+    p = nn.Parameter(np.ones(1))
+    assert not p.has_grad  # a new parameter has no gradient (torch: grad is None)
+    opt = optim.SGD([p], lr=0.1, weight_decay=0.5)
+    opt.step()
+    assert p.data[0] == 1.0
+    p.grad[...] = 1.0  # reading .grad to write into it counts as a gradient
+    opt.step()
+    assert p.data[0] < 1.0
+    m = nn.Linear(3, 2)
+    m(np.ones((1, 3), np.float32))
+    m.zero_grad()
+    assert not m.weight.has_grad
+    m.backward(np.ones((1, 2), np.float32))  # the in-place GEMM accumulation counts too
+    assert m.weight.has_grad and m.bias.has_grad
+
+
+def test_containers(rng):
+    with pytest.raises(TypeError, match="not a Module"):
+        nn.Sequential(nn.ReLU()).append(lambda v: v)
+    seq = nn.Sequential(OrderedDict([("conv", nn.Conv2d(1, 2, 3)), ("act", nn.ReLU()),
+                                     ("fc", nn.Flatten())]))
+    assert list(seq.state_dict()) == ["conv.weight", "conv.bias"]
+    tail = nn.Sequential(nn.ReLU(), nn.Conv2d(1, 2, 3), nn.ReLU())[1:]
+    assert list(tail.state_dict()) == ["1.weight", "1.bias"]  # torch keeps the names
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList([nn.Linear(4, 4), nn.Linear(4, 2)])
+            self.blocks.append(nn.ReLU())
+
+        def forward(self, x):
+            for b in self.blocks:
+                x = b(x)
+            return x
+    net = Net()
+    assert list(net.state_dict()) == ["blocks.0.weight", "blocks.0.bias", "blocks.1.weight",
+                                      "blocks.1.bias"]
+    assert len(net.blocks) == 3 and net(np.ones((1, 4), np.float32)).shape == (1, 2)
+    net.blocks[2] = nn.Identity()
+    assert type(net.blocks[2]) is nn.Identity
+    with pytest.raises(TypeError, match="not a Module"):
+        net.blocks.append(3)
+    with pytest.raises(NotImplementedError):
+        net.blocks(np.ones(1))
+
+
+def test_module_and_parameter_helpers():
+    m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
+    seen = []
+    m.apply(lambda mod: seen.append(type(mod).__name__))
+    assert seen == ["Conv2d", "BatchNorm2d", "Sequential"]  # children first, as torch
+    assert len(list(m.buffers())) == 3
+    m.add_module("head", nn.ReLU())
+    assert "head" in dict(m.named_children())
+    with pytest.raises(TypeError):
+        m.add_module("bad", 3)
+    assert m.double()[0].weight.dtype == np.float64 and m.float()[0].weight.dtype == np.float32
+    w = m[0].weight
+    assert w.numel() == 18 and w.ndim == 4 and w.size() == (2, 1, 3, 3) and w.size(1) == 1
+    assert sum(p.numel() for p in m.parameters()) == 18 + 2 + 2 + 2
+
+
+def test_loss_weights_may_be_lists():
+    x = np.array([[1.0, 2.0, 0.5]], np.float32)
+    t = np.array([1])
+    a = nn.CrossEntropyLoss(weight=[1.0, 2.0, 3.0])(x, t)
+    b = nn.CrossEntropyLoss(weight=np.array([1.0, 2.0, 3.0], np.float32))(x, t)
+    assert a == pytest.approx(b)
+    with pytest.raises(TypeError, match="weight: expected an array of numbers"):
+        nn.CrossEntropyLoss(weight=["a", "b"])
+    assert nn.BCEWithLogitsLoss(pos_weight=[2.0])(x, np.ones_like(x)) > 0
+
+
+def test_schedulers_exponential_lambda_and_checks():
+    def lrs(make, steps=5):
+        p = nn.Parameter(np.ones(1))
+        opt = optim.SGD([p], lr=0.1)
+        s = make(opt)
+        out = []
+        for _ in range(steps):
+            out.append(s.get_last_lr()[0])
+            s.step()
+        return out
+    np.testing.assert_allclose(lrs(lambda o: optim.ExponentialLR(o, 0.5)),
+                               [0.1, 0.05, 0.025, 0.0125, 0.00625])
+    np.testing.assert_allclose(lrs(lambda o: optim.LambdaLR(o, lambda e: 1 / (e + 1))),
+                               [0.1, 0.05, 0.1 / 3, 0.025, 0.02])
+    p, q = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
+    opt = optim.SGD([{"params": [p]}, {"params": [q], "lr": 0.1}], lr=0.1)
+    s = optim.LambdaLR(opt, [lambda e: 1.0, lambda e: 0.5 ** e])
+    s.step()
+    assert s.get_last_lr() == [0.1, 0.05]  # one function per group, though the bases are equal
+    state = s.state_dict()
+    assert "_fns" not in state
+    s.load_state_dict(state)
+    for make, name in ((lambda o: optim.StepLR(o, 0), "step_size"),
+                       (lambda o: optim.CosineAnnealingLR(o, T_max=0), "T_max"),
+                       (lambda o: optim.LinearLR(o, total_iters=0), "total_iters")):
+        with pytest.raises(ValueError, match=name):
+            make(optim.SGD([nn.Parameter(np.ones(1))], lr=0.1))
+    if HAVE_TORCH:
+        import torch
+        tp = torch.nn.Parameter(torch.ones(1))
+        topt = torch.optim.SGD([tp], lr=0.1)
+        ts = torch.optim.lr_scheduler.ExponentialLR(topt, 0.5)
+        want = []
+        for _ in range(5):
+            want.append(ts.get_last_lr()[0])
+            topt.step()
+            ts.step()
+        np.testing.assert_allclose(lrs(lambda o: optim.ExponentialLR(o, 0.5)), want)
+
+
+def test_a_refused_batch_norm_batch_is_not_counted():
+    bn = nn.BatchNorm1d(3)
+    with pytest.raises(ValueError):
+        bn(np.ones((1, 3), np.float32))  # one value a channel in training
+    assert int(bn.num_batches_tracked) == 0
+    bn(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
+    assert int(bn.num_batches_tracked) == 1
