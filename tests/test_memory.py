@@ -198,3 +198,35 @@ def test_conv_memory_does_not_scale_with_the_stride():
                          text=True).stdout
     grown, scratch = (int(v) for v in out.split()[-2:])
     assert grown < 64 * 2**20 and scratch < 16 * 2**20, (grown, scratch)
+
+
+_HUGE_ONCE_SCRIPT = r"""
+import numpy as np
+import cnnfast, cnnfast.functional as F
+from cnnfast import _core
+cnnfast.set_num_threads(1)  # one thread: the later calls reach the same buffers
+rng = np.random.default_rng(0)
+big = rng.standard_normal((1, 1, 6144, 6144)).astype(np.float32)  # 144 MiB
+w = rng.standard_normal((1, 1, 1, 1)).astype(np.float32)
+for algo in ("gemm", "implicit"):
+    F.conv2d(big, w, stride=6143, algo=algo)  # 2x2 outputs from a padded copy of the image
+peak = _core._scratch_bytes()
+small = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+for algo in ("gemm", "implicit"):
+    F.conv2d(small, rng.standard_normal((4, 3, 3, 3)).astype(np.float32), stride=2, algo=algo)
+print(peak, _core._scratch_bytes())
+"""
+
+
+def test_a_huge_call_does_not_keep_its_scratch():
+    # Scratch buffers only grew: one strided conv on a single huge image kept a buffer the size
+    # of the image for the thread's lifetime (1 GiB for 16384x16384). A buffer past 64 MiB now
+    # goes back at the next request of under an eighth of it.
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _HUGE_ONCE_SCRIPT], check=True,
+                         capture_output=True, text=True).stdout
+    peak, after = (int(v) for v in out.split()[-2:])
+    assert peak > 128 * 2**20, peak  # the case reaches the big buffer
+    assert after < 16 * 2**20, (peak, after)

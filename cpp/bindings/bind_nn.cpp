@@ -7,7 +7,15 @@
 namespace cnnfast::py_bind {
 namespace {
 
+Elementwise activation_code(int act) {
+  if (act < 0 || act > static_cast<int>(Elementwise::tanh))
+    throw std::invalid_argument("activation: unknown code " + std::to_string(act) +
+                                " (0 relu, 1 leaky_relu, 2 sigmoid, 3 tanh)");
+  return Elementwise(act);
+}
+
 py::array act_forward(const py::array& x, int act, double slope) {
+  const Elementwise code = activation_code(act);  // before an output is taken
   return by_dtype(x, "input", [&](auto tag) -> py::array {
     using T = decltype(tag);
     const T* xp = in_ptr<T>(x, "input");
@@ -15,13 +23,14 @@ py::array act_forward(const py::array& x, int act, double slope) {
     T* yp = y.mutable_data();
     {
       py::gil_scoped_release nogil;
-      activation_forward<T>(Elementwise(act), x.size(), yp, xp, slope);
+      activation_forward<T>(code, x.size(), yp, xp, slope);
     }
     return y;
   });
 }
 
 py::array act_backward(const py::array& dy, const py::array& saved, int act, double slope) {
+  const Elementwise code = activation_code(act);
   check_same_shape(dy, "grad_out", saved, "the forward input/output");
   return by_dtype(dy, "grad_out", [&](auto tag) -> py::array {
     using T = decltype(tag);
@@ -31,7 +40,7 @@ py::array act_backward(const py::array& dy, const py::array& saved, int act, dou
     T* dp = dx.mutable_data();
     {
       py::gil_scoped_release nogil;
-      activation_backward<T>(Elementwise(act), dy.size(), dp, gp, sp, slope);
+      activation_backward<T>(code, dy.size(), dp, gp, sp, slope);
     }
     return dx;
   });
@@ -162,8 +171,12 @@ py::tuple bn_forward(const py::array& x, const OptArr& gamma, const OptArr& beta
     using T = decltype(tag);
     const T* xp = in_ptr<T>(x, "input");
     const T *gp = opt_ptr<T>(gamma, "weight"), *bp = opt_ptr<T>(beta, "bias");
-    T* rm = running_mean ? inout_ptr<T>(*running_mean, "running_mean") : nullptr;
-    T* rv = running_var ? inout_ptr<T>(*running_var, "running_var") : nullptr;
+    // Updated in place in training; only read in eval (read-only or memory-mapped buffers).
+    auto stats = [&](const OptArr& a, const char* name) -> T* {
+      if (!a) return nullptr;
+      return training ? inout_ptr<T>(*a, name) : const_cast<T*>(in_ptr<T>(*a, name));
+    };
+    T *rm = stats(running_mean, "running_mean"), *rv = stats(running_var, "running_var");
     auto y = new_output<T>(shape_of(x));
     auto mean = new_output<T>({d.C}), invstd = new_output<T>({d.C});
     T *yp = y.mutable_data(), *mp = mean.mutable_data(), *ip = invstd.mutable_data();

@@ -6,6 +6,8 @@
 #include <map>
 #include <mutex>
 #include <new>
+#include <string>
+#include <utility>
 
 #include "common.h"
 
@@ -28,6 +30,15 @@ Cache& cache() {
 
 }  // namespace
 
+namespace {
+// std::bad_alloc with a message: pybind11 raises MemoryError with what().
+struct OutOfMemory : std::bad_alloc {
+  explicit OutOfMemory(std::string m) : msg(std::move(m)) {}
+  const char* what() const noexcept override { return msg.c_str(); }
+  std::string msg;
+};
+}  // namespace
+
 void* output_block_take(size_t bytes) {
   Cache& c = cache();
   {
@@ -41,7 +52,9 @@ void* output_block_take(size_t bytes) {
     }
   }
   void* p = std::aligned_alloc(64, bytes);  // bytes is a multiple of the page size
-  if (!p) throw std::bad_alloc();
+  if (!p)  // a MemoryError that says how much (a bare bad_alloc said nothing)
+    throw OutOfMemory("out of memory: the result needs " + std::to_string(bytes >> 20) +
+                      " MiB (" + std::to_string(bytes) + " bytes)");
   return p;
 }
 

@@ -21,6 +21,10 @@ def as_float_array(name: str, a, dtype: Optional[np.dtype] = None) -> np.ndarray
         flags = a.flags  # the common case, without np.require's ~5 us (57 calls a LeNet step)
         if flags.c_contiguous and flags.aligned:
             return a
+    if isinstance(a, (np.ma.MaskedArray, np.matrix)):  # a mask the kernels would ignore
+        raise TypeError(f"{name}: {type(a).__name__} is not supported (a mask or matrix "
+                        f"semantics would be ignored); pass a plain numpy.ndarray "
+                        f"(numpy.asarray, or .filled() for a masked array)")
     if not isinstance(a, np.ndarray):
         from .cuda._array import is_device_array
         if is_device_array(a):
@@ -114,6 +118,8 @@ def resolve_padding(padding: PaddingArg, in_size: Sequence[int], kernel: Sequenc
                         f"'valid'/'same'/'full', got {padding!r}")
     if any(v < 0 for v in vals):
         raise ValueError(f"padding: must be >= 0, got {vals}")
+    if any(v > INT64_MAX for v in vals):
+        raise ValueError(f"padding: every value must fit in int64 (at most 2**63 - 1), got {vals}")
     return vals
 
 

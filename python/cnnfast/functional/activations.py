@@ -135,6 +135,7 @@ def _dropout_bwd(grad_out, mask, p, channelwise):
     p = check_float("p", p, 0.0, 1.0)
     if not isinstance(mask, np.ndarray) or mask.dtype != np.uint8 or mask.ndim != 1:
         raise TypeError("mask: expected the 1-D uint8 mask returned by the forward")
+    mask = np.ascontiguousarray(mask)  # a reversed or strided view, copied as every input is
     if channelwise and grad_out.ndim < 3:
         raise ValueError(f"grad_out: expected at least 3-D (N, C, *spatial), got shape "
                          f"{grad_out.shape}")

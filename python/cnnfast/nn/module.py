@@ -41,7 +41,13 @@ class Parameter:
         if not isinstance(data, np.ndarray) or data.dtype not in (np.float32, np.float64):
             raise TypeError(f"Parameter: expected a float32/float64 numpy.ndarray, got "
                             f"{getattr(data, 'dtype', type(data).__name__)}")
-        self.data = np.ascontiguousarray(data)
+        if not (data.flags.c_contiguous and data.flags.aligned and data.flags.writeable):
+            # torch's Parameter shares its tensor's storage: a silent copy here would leave the
+            # caller's array untouched by every optimizer step
+            raise ValueError(f"Parameter: data must be a writeable, aligned, C-contiguous array "
+                             f"(it is updated in place), got strides {data.strides} for shape "
+                             f"{data.shape}; pass numpy.ascontiguousarray(data) for a copy")
+        self.data = data
         self._grad = np.zeros_like(self.data)
         self.has_grad = False
 
