@@ -162,7 +162,7 @@ def test_context_module_starts_as_identity(rng):
     large = models.context_module(5, "large", rng=rng)
     assert [m.out_channels for m in large if isinstance(m, nn.Conv2d)] == \
         [10, 10, 20, 40, 80, 160, 160, 5]
-    assert [m.dilation for m in large if isinstance(m, nn.Conv2d)] == [1, 1, 2, 4, 8, 16, 1, 1]
+    assert [m.dilation[0] for m in large if isinstance(m, nn.Conv2d)] == [1, 1, 2, 4, 8, 16, 1, 1]
     np.testing.assert_allclose(large(x), x, atol=0.05, rtol=0.05)
 
 

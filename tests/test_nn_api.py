@@ -21,7 +21,11 @@ def test_conv_positional_orders_are_torchs(rng):
     x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
     # torch: (in, out, k, stride, padding, output_padding, groups, bias, dilation)
     t = nn.ConvTranspose2d(3, 4, 3, 2, 1, 1)
-    assert (t.output_padding, t.dilation) == (1, 1) and t(x).shape == (2, 4, 14, 12)
+    assert (t.output_padding, t.dilation) == ((1, 1), (1, 1)) and t(x).shape == (2, 4, 14, 12)
+    assert t.stride == (2, 2) and t.padding == (1, 1)  # tuples, as torch stores them
+    assert repr(t) == "ConvTranspose2d(3, 4, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), " \
+        "output_padding=(1, 1))"
+    assert nn.MaxPool2d(2).stride == 2  # torch: stride None means the kernel size
     g = nn.ConvTranspose2d(3, 6, 3, 1, 0, 0, 3)
     assert g.groups == 3 and g.weight.shape == (3, 2, 3, 3)
     # torch: (in, out, k, stride, padding, dilation, groups, bias, padding_mode)

@@ -107,16 +107,23 @@ class _ConvNd(_ConvBase):
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and "
                              f"out_channels={out_channels}")
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, ks
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        self.output_padding = output_padding
+        # tuples, as torch stores them (ported code reads conv.stride[0])
+        self.stride = int_tuple("stride", stride, nd, 1)
+        self.dilation = int_tuple("dilation", dilation, nd, 1)
+        if isinstance(padding, str):
+            self.padding = padding
+        elif isinstance(padding, (tuple, list)) and len(padding) == 2 * nd:  # (before, after)s
+            self.padding = tuple(padding)
+        else:
+            self.padding = int_tuple("padding", padding, nd, 0)
+        self.groups = groups
+        self.output_padding = int_tuple("output_padding", output_padding, nd, 0)
         if self._transposed:
             shape = (in_channels, out_channels // groups) + ks
         else:
             shape = (out_channels, in_channels // groups) + ks
         self._in_channels = in_channels
-        int_tuple("stride", stride, nd, 1)  # refused now, not at the first forward
-        int_tuple("dilation", dilation, nd, 1)
-        if not self._transposed:
+        if not self._transposed:  # refused now, not at the first forward
             resolve_padding(padding, (1,) * nd, ks, (1,) * nd, (1,) * nd)
         self._make(shape, (out_channels,), shape[1] * int(np.prod(ks)), bias, dtype)
 
@@ -150,9 +157,22 @@ class _ConvNd(_ConvBase):
         return F.pad_backward(gx, x, self._pads(x.shape[2:]), PADDING_MODES[self.padding_mode])
 
     def extra_repr(self):
-        mode = "" if self.padding_mode == "zeros" else f", padding_mode={self.padding_mode!r}"
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}{mode}")
+        nd = self._nd
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding not in (0, (0,) * nd):
+            s += f", padding={self.padding}"
+        if self._transposed and self.output_padding != (0,) * nd:
+            s += f", output_padding={self.output_padding}"
+        if self.dilation != (1,) * nd:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        return s  # torch's format
 
 
 class Conv1d(_ConvNd):

@@ -22,7 +22,9 @@ class _MaxPoolNd(Module):
     def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
                  ceil_mode=False):
         super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        # stride None means the kernel size (torch stores it so)
+        self.kernel_size, self.padding = kernel_size, padding
+        self.stride = kernel_size if stride is None else stride
         self.dilation, self.ceil_mode = dilation, check_bool("ceil_mode", ceil_mode)
         self.return_indices = check_bool("return_indices", return_indices)
         self.switches = None  # always kept: backward and a paired MaxUnpool read them
