@@ -4,6 +4,7 @@ in eval, strided dropout masks, unknown activation codes at the binding, int64-s
 an output too large for memory (a MemoryError that says how large)."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -96,6 +97,8 @@ except MemoryError as e:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_AS caps allocations on Linux")
+@pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                    reason="AddressSanitizer cannot start under an address-space limit")
 def test_an_output_too_large_for_memory_says_how_large():
     out = subprocess.run([sys.executable, "-c", _TOO_LARGE], capture_output=True, text=True,
                          timeout=120)

@@ -116,6 +116,10 @@ def test_zero_grad_set_to_none_leaves_unused_parameters_alone(make, moved_twice)
     opt.step()
     assert p.data[0] < 1.0
     m = nn.Linear(3, 2)
+    m.double().float().to("cpu")  # casting and moving are not gradients
+    assert not m.weight.has_grad and not m.bias.has_grad
+    w = m.weight.data
+    assert m.float().weight.data is w  # the same dtype: nothing copied
     m(np.ones((1, 3), np.float32))
     m.zero_grad()
     assert not m.weight.has_grad

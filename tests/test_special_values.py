@@ -64,6 +64,12 @@ def test_clip_grad_norm_with_a_non_finite_norm():
         with pytest.raises(RuntimeError, match="error_if_nonfinite=False"):
             optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True)
         assert p.grad[1] == 30.0  # untouched
+    q = _param([1.0, 2.0, 3.0])  # a NaN past the first gradient, in the inf-norm (max() lost it)
+    q.grad[...] = [1.0, 2.0, 3.0]
+    p.grad[...] = [np.nan, 0.0]
+    assert math.isnan(optim.clip_grad_norm_([q, p], 1.0, norm_type=math.inf))
+    with pytest.raises(RuntimeError, match="order inf"):
+        optim.clip_grad_norm_([q, p], 1.0, norm_type=math.inf, error_if_nonfinite=True)
     p.grad[...] = [3.0, 4.0]
     assert optim.clip_grad_norm_([p], 1.0, error_if_nonfinite=True) == 5.0
     np.testing.assert_allclose(p.grad, [0.6, 0.8], rtol=1e-6)
@@ -142,6 +148,23 @@ def test_interpolation_keeps_an_inf_an_inf(dt):
     np.testing.assert_array_equal(y[0, 0, 0], [np.inf, np.inf, np.inf, 1.0])  # torch's
     x1 = np.array([[[np.inf, 1.0]]], dt)
     np.testing.assert_array_equal(F.interpolate(x1, size=4, mode="linear")[0, 0, 0], np.inf)
+    np.testing.assert_array_equal(  # 1-D: no depth or height terms either
+        F.interpolate(np.array([[[np.inf, 1.0]]], dt), size=4, mode="linear")[0, 0],
+        [np.inf, np.inf, np.inf, 1.0])
+    # In the op's own dims torch's arithmetic is kept, zero weights included: a same-size dim
+    # is a copy with 1·v + 0·v (an inf is NaN in place: torch's [1, nan, 2, 3], align_corners
+    # too), W = 1 likewise, and a real trilinear's size-1 dims are such copies.
+    row = np.array([1.0, np.inf, 2.0, 3.0], dt).reshape(1, 1, 1, 4)
+    for ac in (False, True):
+        np.testing.assert_array_equal(
+            F.interpolate(row, size=(1, 4), mode="bilinear", align_corners=ac)[0, 0, 0],
+            [1.0, np.nan, 2.0, 3.0])
+    col = np.array([1.0, np.inf], dt).reshape(1, 1, 2, 1)
+    assert np.isnan(F.interpolate(col, size=(4, 1), mode="bilinear")).all()  # torch: all NaN
+    vol = np.array([np.inf, 1.0], dt).reshape(1, 1, 1, 1, 2)
+    np.testing.assert_array_equal(
+        F.interpolate(vol, size=(1, 1, 4), mode="trilinear").reshape(-1),
+        [np.nan, np.nan, np.nan, 1.0])
     g = np.ones((1, 1, 4, 4), dt)
     g[0, 0, 0, 0] = np.inf
     gx = F.interpolate_backward(g, np.zeros((1, 1, 2, 2), dt), size=(4, 4))

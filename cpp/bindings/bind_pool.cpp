@@ -175,7 +175,9 @@ InterpParams interp_from(const Spatial& s, I3 out, std::array<double, 3> scale,
   if (mode == "nearest") m = InterpMode::nearest;
   else if (mode == "linear") m = InterpMode::linear;
   else throw py::value_error("mode: expected 'nearest' or 'linear', got '" + mode + "'");
-  return interp_params(s.N, s.C, s.in, out.data(), scale.data(), m, align_corners);
+  InterpParams p = interp_params(s.N, s.C, s.in, out.data(), scale.data(), m, align_corners);
+  p.nd = s.nd;
+  return p;
 }
 
 template <class T>

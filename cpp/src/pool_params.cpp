@@ -161,7 +161,9 @@ std::vector<InterpTap> interp_taps(const InterpParams& p, int dim) {
       tap = {std::min(i, in - 1), std::min(i, in - 1), 0.0};
       continue;
     }
-    if (sc == 1.0 && in == out && !p.align_corners) {  // a copy: no weight on a neighbour
+    // The same size is a copy, no weight on a neighbour (align_corners too), as PyTorch: an
+    // inf comes out as 1·inf + 0·inf = NaN in its own place and spreads nowhere.
+    if (in == out && (sc == 1.0 || p.align_corners)) {
       tap = {o, o, 0.0};
       continue;
     }

@@ -237,8 +237,8 @@ def clip_grad_norm_(parameters: Iterable[Parameter], max_norm: float, norm_type:
     if not grads:
         return 0.0
     with np.errstate(over="ignore", invalid="ignore"):
-        if norm_type == math.inf:
-            total = max(float(np.max(np.abs(g))) for g in grads)
+        if norm_type == math.inf:  # np.max keeps a NaN wherever it is (max() dropped it)
+            total = float(np.max([np.max(np.abs(g)) if g.size else 0.0 for g in grads]))
         else:
             total = float(sum(float(np.sum(np.abs(g.astype(np.float64)) ** norm_type))
                               for g in grads) ** (1.0 / norm_type))
@@ -262,8 +262,10 @@ def clip_grad_value_(parameters: Iterable[Parameter], clip_value: float) -> None
 
 def _host_grads(parameters, what: str) -> List[np.ndarray]:
     """The gradients of the parameters that have one (torch skips a None grad)."""
-    grads = [p._grad for p in parameters if p.has_grad]
-    if any(type(g) is not np.ndarray for g in grads):
+    params = list(parameters)
+    grads = [p._grad for p in params if p.has_grad]
+    if any(type(g) is not np.ndarray for g in grads) or any(
+            type(p.data) is not np.ndarray for p in params):
         raise TypeError(f"{what}: the gradients are CUDA device arrays and gradient clipping has "
                         f"no CUDA kernel yet; clip on the CPU (model.to('cpu'))")
     return grads
@@ -349,7 +351,9 @@ class ExponentialLR(LRScheduler):
 
 class LambdaLR(LRScheduler):
     """lr = base · lr_lambda(epoch); one function, or one per parameter group. Its state_dict
-    leaves the functions out (as torch's does for lambdas): give them to the constructor."""
+    leaves the functions out (as torch's does for lambdas): give them to the constructor. With
+    other live schedulers it multiplies like them; torch's LambdaLR instead overwrites the lr at
+    every step, dropping the others' factors (an order-dependent result not reproduced here)."""
 
     def __init__(self, optimizer, lr_lambda, last_epoch: int = -1):
         fns = list(lr_lambda) if isinstance(lr_lambda, (list, tuple)) else \

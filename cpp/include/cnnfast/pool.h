@@ -113,6 +113,7 @@ struct InterpParams {
   double scale[3];
   InterpMode mode;
   bool align_corners;
+  int nd = 3;  // the op's spatial dims: dims d < 3 - nd are size-1 padding, not interpolated
   int64_t planes() const { return N * C; }
 };
 InterpParams interp_params(int64_t N, int64_t C, const int64_t in[3], const int64_t out[3],

@@ -26,19 +26,20 @@ void interpolate_forward_planes(const InterpParams& p, T* y, const T* x) {
       for (int64_t ow = 0; ow < OW; ++ow) yr[ow] = src[tw[ow].i0];
       return;
     }
-    // The (up to 4) source rows of nonzero weight: a zero-weight row (an exact grid position, or
-    // the depth of a 2-D op) must not add 0 · inf = NaN (bilinear turned an inf into NaN).
+    // The source rows: both taps of every interpolated dim, zero weights included (PyTorch's
+    // arithmetic: 0 · inf = NaN there too), but only the first of a padding dim, which the
+    // op does not have (a 2-D op's depth made bilinear turn an inf into NaN).
     const T* rows[4];
     T wr[4];
     int nr = 0;
+    const int nd_d = p.nd < 3 ? 1 : 2, nd_h = p.nd < 2 ? 1 : 2;
     const double wd[2] = {1 - a.lambda, a.lambda}, wh[2] = {1 - b.lambda, b.lambda};
     const int64_t id[2] = {a.i0, a.i1}, ih[2] = {b.i0, b.i1};
-    for (int i = 0; i < 2; ++i)
-      for (int j = 0; j < 2; ++j)
-        if (wd[i] * wh[j] != 0) {
-          rows[nr] = xp + (id[i] * H + ih[j]) * W;
-          wr[nr++] = T(wd[i] * wh[j]);
-        }
+    for (int i = 0; i < nd_d; ++i)
+      for (int j = 0; j < nd_h; ++j) {
+        rows[nr] = xp + (id[i] * H + ih[j]) * W;
+        wr[nr++] = T(wd[i] * wh[j]);
+      }
     for (int64_t ow = 0; ow < OW; ++ow) {
       const InterpTap& c = tw[ow];
       const T l1 = T(c.lambda), l0 = T(1 - c.lambda);
@@ -54,6 +55,7 @@ void interpolate_backward_planes(const InterpParams& p, T* dx, const T* dy) {
   const std::vector<InterpTap> td = interp_taps(p, 0), th = interp_taps(p, 1), tw = interp_taps(p, 2);
   const int64_t OD = p.out[0], OH = p.out[1], OW = p.out[2], H = p.in[1], W = p.in[2];
   const int64_t in_plane = p.in[0] * H * W, out_plane = OD * OH * OW;
+  const bool nearest = p.mode == InterpMode::nearest;
   for_each_item(p.planes(), get_num_threads(), [&](int64_t pl, int) {
     T* dxp = dx + pl * in_plane;  // (D, H, W) one plane
     std::fill(dxp, dxp + in_plane, T(0));
@@ -71,7 +73,8 @@ void interpolate_backward_planes(const InterpParams& p, T* dx, const T* dy) {
             const InterpTap& c = tw[ow];
             const T v = g[ow] * wr[r];
             rows[r][c.i0] += v * T(1 - c.lambda);
-            if (c.lambda != 0) rows[r][c.i1] += v * T(c.lambda);  // no inf · 0 = NaN
+            // nearest has no second tap (an inf gradient stays inf, as PyTorch's)
+            if (!nearest) rows[r][c.i1] += v * T(c.lambda);
           }
         }
       }

@@ -14,8 +14,8 @@ enum class Scratch {
   count = 7
 };
 
-// Bytes held by every thread's scratch buffers together (they only grow: the high-water mark of
-// each slot), for the memory tests.
+// Bytes held by every thread's scratch buffers together (each slot keeps its high-water mark,
+// but see ScratchBuffer::get for huge ones), for the memory tests.
 inline std::atomic<int64_t>& scratch_bytes_held() {
   static std::atomic<int64_t> held{0};
   return held;
@@ -28,11 +28,16 @@ class ScratchBuffer {
     scratch_bytes_held() -= static_cast<int64_t>(cap_);
   }
   // Returns at least `bytes` bytes, 64-byte aligned; contents are unspecified. A buffer past
-  // kKeepBytes that a request of under an eighth of it finds is given back first: one huge call
-  // (a strided conv on one 16384² image held 1 GiB) is not kept for the thread's lifetime, while
-  // steady calls of similar sizes never reallocate.
+  // kKeepBytes is given back after kSmallRun requests in a row of under an eighth of it: one
+  // huge call (a strided conv on one 16384² image held 1 GiB) is not kept for the thread's
+  // lifetime, while a steady pattern (big blocks and a small last one, op after op) never
+  // reallocates.
   void* get(size_t bytes) {
-    if (cap_ > kKeepBytes && bytes < cap_ / 8) release();
+    if (cap_ > kKeepBytes && bytes < cap_ / 8) {
+      if (++small_run_ >= kSmallRun) release();
+    } else {
+      small_run_ = 0;
+    }
     if (bytes > cap_) {
       std::free(ptr_);
       ptr_ = nullptr;
@@ -49,7 +54,9 @@ class ScratchBuffer {
 
  private:
   static constexpr size_t kKeepBytes = size_t(64) << 20;
+  static constexpr int kSmallRun = 16;
   void release() {
+    small_run_ = 0;
     std::free(ptr_);
     ptr_ = nullptr;
     scratch_bytes_held() -= static_cast<int64_t>(cap_);
@@ -57,6 +64,7 @@ class ScratchBuffer {
   }
   void* ptr_ = nullptr;
   size_t cap_ = 0;
+  int small_run_ = 0;
 };
 
 // The calling thread's buffer for `slot`.

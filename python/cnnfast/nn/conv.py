@@ -123,7 +123,11 @@ class _ConvNd(_ConvBase):
         else:
             shape = (out_channels, in_channels // groups) + ks
         self._in_channels = in_channels
-        if not self._transposed:  # refused now, not at the first forward
+        if self._transposed:  # refused now, not at the first forward
+            if isinstance(padding, str):
+                raise ValueError(f"padding: {type(self).__name__} takes ints, not "
+                                 f"{padding!r} (as torch)")
+        else:
             resolve_padding(padding, (1,) * nd, ks, (1,) * nd, (1,) * nd)
         self._make(shape, (out_channels,), shape[1] * int(np.prod(ks)), bias, dtype)
 
@@ -171,7 +175,7 @@ class _ConvNd(_ConvBase):
         if self.bias is None:
             s += ", bias=False"
         if self.padding_mode != "zeros":
-            s += f", padding_mode={self.padding_mode!r}"
+            s += f", padding_mode={self.padding_mode}"
         return s  # torch's format
 
 

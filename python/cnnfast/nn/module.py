@@ -267,9 +267,9 @@ class Module:
                             f"back first with .to('cpu')")
         for m in self.modules():
             for p in m._parameters.values():
-                if p is not None:
+                if p is not None and p.data.dtype != dtype:  # the same dtype: nothing copied
                     p.data = p.data.astype(dtype)
-                    p.grad = p.grad.astype(dtype)
+                    p._grad = p._grad.astype(dtype)  # not .grad: that would mark a gradient
             for name, b in m._buffers.items():
                 if b.dtype.kind == "f":
                     m._buffers[name] = b.astype(dtype)
@@ -293,9 +293,10 @@ class Module:
                 if p is not None:
                     what = f"{mname}.{name}" if mname else name
                     p.data = _device.move(p.data, device, what)
-                    g = p._grad
+                    g, had = p._grad, p.has_grad
                     p._grad = None if g is None and device == "cuda" else \
                         _device.move(p.grad, device, what + ".grad")
+                    p.has_grad = had  # moving is not a gradient (p.grad marked one)
             for name, b in m._buffers.items():
                 if getattr(b, "dtype", None) is not None and b.dtype.kind == "f":
                     m._buffers[name] = _device.move(b, device, f"{mname}.{name}" if mname else name)
