@@ -79,6 +79,11 @@ def test_unwritable_out_and_plot_fail_before_training(tmp_path, rng, monkeypatch
         err = capsys.readouterr().err
         assert f"{option}: cannot write in" in err and "plain.txt" in err, err
     assert not trained  # refused before the data were even standardized
+    monkeypatch.setattr(cli, "_load_split", lambda *a, **k: (_ for _ in ()).throw(
+        OSError("no data")))
+    assert cli.main(train_args(data, "--out", str(tmp_path / "made" / "for" / "c.npz"))) == 2
+    assert not (tmp_path / "made").exists()  # the check's folders do not outlive a refusal
+    capsys.readouterr()
     out = tmp_path / "new" / "dir" / "c.npz"  # a folder still to make is fine
     monkeypatch.undo()
     monkeypatch.setattr(cli, "build_training", tiny_training)

@@ -115,9 +115,15 @@ def _usage_error(message: str):
 
 
 def _check_writable(command: str, option: str, folder: str) -> None:
-    """Makes `folder` if needed and writes a scratch file there, so that an option whose file is
-    written after training (a checkpoint, plots) fails now, not after an epoch."""
+    """Writes a scratch file in `folder` (made for the check, then removed again: the run makes
+    it when it writes), so that an option whose file is written after training (a checkpoint,
+    plots) fails now, not after an epoch."""
     import tempfile
+    missing = []  # the folders the check makes, innermost first
+    head = os.path.abspath(folder)
+    while not os.path.exists(head):
+        missing.append(head)
+        head = os.path.dirname(head)
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".cnnfast-write-check-"):
@@ -125,6 +131,12 @@ def _check_writable(command: str, option: str, folder: str) -> None:
     except OSError as e:
         _usage_error(f"cnnfast {command}: error: {option}: cannot write in {folder!r}: "
                      f"{e.strerror or e}")
+    finally:
+        for made in missing:
+            try:
+                os.rmdir(made)
+            except OSError:
+                break
 
 
 def resolve_train_args(args: argparse.Namespace) -> argparse.Namespace:

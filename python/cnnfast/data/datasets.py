@@ -81,8 +81,11 @@ def md5sum(path: str) -> str:
 
 
 def download_file(urls: Sequence[str], dest: str, md5: str) -> None:
-    """Fetches the first URL that works into `dest` (atomically), verifying the MD5."""
-    os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    """Fetches the first URL that works into `dest` (atomically), verifying the MD5. A folder
+    made for it is removed again when every URL fails (and it is still empty)."""
+    folder = os.path.dirname(os.path.abspath(dest))
+    made = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
     errors = []
     for url in urls:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dest)), suffix=".part")
@@ -99,6 +102,11 @@ def download_file(urls: Sequence[str], dest: str, md5: str) -> None:
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
+    if made:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
     raise RuntimeError(f"could not download {os.path.basename(dest)}:\n  " + "\n  ".join(errors))
 
 
