@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
-import time
 
 import numpy as np
 
 import cnnfast
 import cnnfast.functional as F
+from bench_pool import interleaved_medians  # the script's folder is on sys.path
 
 # name: (N, C, H, W, K, R, S)
 SHAPES = {
@@ -27,18 +26,6 @@ SHAPES = {
     "3->8 31x31 on 64x64, batch 8": (8, 3, 64, 64, 8, 31, 31),
     "4->4 25x25 on 96x96, batch 4": (4, 4, 96, 96, 4, 25, 25),
 }
-
-
-def interleaved(fns, reps):
-    for f in fns:
-        f()
-    ts = [[] for _ in fns]
-    for _ in range(reps):
-        for t, f in zip(ts, fns):
-            t0 = time.perf_counter()
-            f()
-            t.append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in ts]
 
 
 def main():
@@ -83,7 +70,7 @@ def main():
                 err = np.abs(ours() - want).max() / max(np.abs(want).max(), 1e-30)
                 if not err < 1e-4:
                     raise SystemExit(f"VALIDATION FAILED: {name} {label}: rel. err {err:.2e}")
-                t_ours, t_theirs = interleaved([ours, theirs], args.reps)
+                t_ours, t_theirs = interleaved_medians([ours, theirs], args.reps)
                 print(f"{name:<32} {label:<12} {t_ours * 1e3:10.2f} {t_theirs * 1e3:9.2f} "
                       f"{t_theirs / t_ours:13.2f}", flush=True)
 

@@ -136,3 +136,12 @@ class StepLR:
 
     def load_state_dict(self, state):
         self.__dict__.update({k: state[k] for k in ("step_size", "gamma", "last_epoch", "base_lr")})
+
+
+def cli_training(config):
+    """Stand-in for cnnfast.__main__.build_training: this linear classifier, its loss and SGD."""
+    features = config["in_channels"] * config["input_size"] ** 2
+    model = LinearClassifier(features, config["num_classes"])
+    opt = SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
+              weight_decay=config["weight_decay"])
+    return model, CrossEntropyLoss(), opt

@@ -62,13 +62,7 @@ def test_argparse_rejects(argv, capsys):
     assert e.value.code == 2 and "error" in capsys.readouterr().err
 
 
-def tiny_training(config):
-    """Stand-in for cli.build_training: the NumPy linear classifier, its loss and SGD."""
-    features = config["in_channels"] * config["input_size"] ** 2
-    model = tiny.LinearClassifier(features, config["num_classes"])
-    opt = tiny.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
-                   weight_decay=config["weight_decay"])
-    return model, tiny.CrossEntropyLoss(), opt
+tiny_training = tiny.cli_training  # the NumPy stand-in for build_training
 
 
 def test_train_eval_resume_end_to_end(tmp_path, rng, monkeypatch, capsys):

@@ -18,13 +18,7 @@ from helpers import write_mnist_like
 HAVE_NN = importlib.util.find_spec("cnnfast.nn") is not None
 
 
-def tiny_training(config):
-    """Stand-in for cli.build_training: the NumPy linear classifier, its loss and SGD."""
-    features = config["in_channels"] * config["input_size"] ** 2
-    model = tiny.LinearClassifier(features, config["num_classes"])
-    opt = tiny.SGD(model.parameters(), lr=config["lr"], momentum=config["momentum"],
-                   weight_decay=config["weight_decay"])
-    return model, tiny.CrossEntropyLoss(), opt
+tiny_training = tiny.cli_training  # the NumPy stand-in for build_training
 
 
 def train_args(data, *extra):

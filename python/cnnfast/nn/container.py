@@ -21,7 +21,30 @@ def _check_module(owner: str, what, m) -> Module:
     return m
 
 
-class Sequential(Module):
+class _ModuleSeq(Module):
+    """Indexing, iteration and append over the registered sub-modules (Sequential, ModuleList)."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._from_items(list(self._modules.items())[i])
+        return list(self._modules.values())[i]
+
+    def _from_items(self, items):
+        raise NotImplementedError
+
+    def append(self, m: Module):
+        setattr(self, str(len(self)),
+                _check_module(f"{type(self).__name__}.append", "the item", m))
+        return self
+
+
+class Sequential(_ModuleSeq):
     """Runs its modules in order; they are named "0", "1", … as in torch.nn.Sequential, or by the
     keys of one OrderedDict argument. A slice keeps the modules' names, as torch's does."""
 
@@ -34,20 +57,8 @@ class Sequential(Module):
         for i, m in enumerate(modules):
             setattr(self, str(i), _check_module("Sequential", f"item {i}", m))
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return Sequential(OrderedDict(list(self._modules.items())[i]))
-        return list(self._modules.values())[i]
-
-    def append(self, m: Module) -> "Sequential":
-        setattr(self, str(len(self)), _check_module("Sequential.append", "the item", m))
-        return self
+    def _from_items(self, items):
+        return Sequential(OrderedDict(items))
 
     def set_needs_input_grad(self, needed: bool = True) -> "Sequential":
         super().set_needs_input_grad(needed)
@@ -84,7 +95,7 @@ class Sequential(Module):
         return grad_out
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSeq):
     """Holds sub-modules in a list, registered (parameters, state_dict "0.weight", ...) as
     torch.nn.ModuleList; it has no forward of its own."""
 
@@ -93,24 +104,12 @@ class ModuleList(Module):
         for m in modules or ():
             self.append(m)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, i):
-        if isinstance(i, slice):
-            return ModuleList(list(self._modules.values())[i])
-        return list(self._modules.values())[i]
+    def _from_items(self, items):
+        return ModuleList(m for _, m in items)
 
     def __setitem__(self, i: int, m: Module) -> None:
         name = list(self._modules)[i]
         setattr(self, name, _check_module("ModuleList", f"item {i}", m))
-
-    def append(self, m: Module) -> "ModuleList":
-        setattr(self, str(len(self)), _check_module("ModuleList.append", "the item", m))
-        return self
 
     def extend(self, modules: Iterable[Module]) -> "ModuleList":
         for m in modules:
