@@ -43,7 +43,8 @@ def test_summary_transposed_and_unpool_fields():
     s = cnnfast.summary(models.unet(1, 2, depth=1, width=2), (1, 8, 8))
     rows = {r.name: r for r in s.rows}
     assert rows["pool.0"].rf_jump == (2, 2) and rows["up.0"].rf_jump == (1, 1)
-    assert rows["up.0"].rf_size == (rows["enc.1.3"].rf_size[0] + 1,) * 2
+    # a 2x2 stride-2 transposed conv's output reads one input: the field is its input's
+    assert rows["up.0"].rf_size == rows["enc.1.3"].rf_size
     s = cnnfast.summary(models.segnet(1, 2, depth=1, width=2), (1, 8, 8))
     assert {r.name: r for r in s.rows}["unpools.0"].rf_jump == (1, 1)
 
@@ -159,3 +160,58 @@ def test_evaluate_segmentation_on_a_perfect_model(rng):
     masks = rng.integers(0, 3, (5, 6, 7))
     s = evaluate_segmentation(Oracle(), masks[:, None].astype(np.float32), masks, 3, batch_size=2)
     assert s["pixel_accuracy"] == 1.0 and s["mean_iou"] == 1.0
+
+
+def _measured_field(model, shape):
+    """The receptive field of the output's centre pixel along H, measured: the extent of the
+    input gradient's support, with every weight positive (no cancellation) and no bias."""
+    for p in model.parameters():
+        p.data[...] = np.abs(p.data) + 0.1
+    x = np.ones((1,) + shape, np.float64)
+    model.to(np.float64)
+    y = model(x)
+    g = np.zeros_like(y)
+    g[0, 0, y.shape[2] // 2, y.shape[3] // 2] = 1.0
+    rows = np.flatnonzero(np.abs(model.backward(g)[0]).sum(axis=(0, 2)))
+    return int(rows[-1] - rows[0] + 1)
+
+
+@pytest.mark.parametrize("make, shape, want", [
+    # a concat's branches: the second Concat's fields are its own branches' (9), not the
+    # first Concat's 5x5 branch leaking in (13 before)
+    (lambda: nn.Sequential(nn.Concat([nn.Identity(), nn.Conv2d(1, 1, 5, padding=2)]),
+                           nn.Concat([nn.Conv2d(2, 1, 5, padding=2),
+                                      nn.Conv2d(2, 1, 5, padding=2)])), (1, 40, 40), 9),
+    (lambda: nn.Sequential(nn.Residual(nn.Conv2d(1, 1, 3, padding=1)),
+                           nn.Residual(nn.Sequential(nn.Conv2d(1, 1, 3, padding=1),
+                                                     nn.Conv2d(1, 1, 3, padding=1)),
+                                       shortcut=nn.Conv2d(1, 1, 5, padding=2))), (1, 30, 30), 7),
+    (lambda: nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 2, stride=2)),
+     (1, 16, 16), 3),  # 7/2 before
+    (lambda: nn.Sequential(nn.Conv2d(1, 1, 3), nn.ConvTranspose2d(1, 1, 4, stride=2)),
+     (1, 16, 16), 4),
+    (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.AdaptiveAvgPool2d(3)), (1, 16, 16), 8),
+    (lambda: nn.Sequential(nn.Conv2d(1, 1, 3), nn.Upsample(scale_factor=2, mode="bilinear")),
+     (1, 16, 16), 4),
+])
+def test_summary_fields_match_the_measured_ones(make, shape, want):
+    model = make()
+    got = cnnfast.summary(model, shape).rows[-1].rf_size
+    assert got == (want, want), got
+    if not isinstance(model[-1], nn.AdaptiveAvgPool2d):  # (a 3x3 output: no single centre)
+        assert _measured_field(model, shape) == want
+
+
+def test_summary_global_pool_return_indices_and_int_shape():
+    s = cnnfast.summary(nn.Sequential(nn.Conv2d(1, 2, 3), nn.GlobalAvgPool()), (1, 16, 16))
+    assert s.rows[-1].rf_size == (16, 16)  # the whole input (3 before: taken as pointwise)
+    s = cnnfast.summary(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2, return_indices=True)),
+                        (1, 16, 16))
+    assert s.rows[-1].output_shape == (1, 7, 7) and s.rows[-1].rf_size == (4, 4)
+    assert cnnfast.summary(nn.Linear(4, 2), 4).rows[-1].output_shape == (2,)
+
+
+def test_summary_googlenet_fields_stay_in_their_blocks():
+    s = cnnfast.summary(models.googlenet(num_classes=10), (3, 224, 224))
+    rows = {r.name: r for r in s.rows}
+    assert rows["avgpool"].rf_size == (571, 571)  # 987 before (siblings leaking in)

@@ -297,3 +297,31 @@ def test_bad_input(rng):
         pretrain_layerwise(model, rng.random((4, 2, 8, 8)).astype(np.float32))
     with pytest.raises(ValueError, match="epochs"):
         pretrain_layerwise(model, images.astype(np.float32), epochs=0)
+
+
+def test_audit_refusals_and_warnings():
+    """kmeans warns when the points cannot fill k centroids; pretrain_layerwise refuses nested
+    convs it would skip and a non-finite lr, and takes padding='valid'; init refuses NaN-making
+    Gabor parameters and a bool slope, and leaves an empty tensor alone."""
+    from cnnfast.unsupervised import pretrain_layerwise
+    with pytest.warns(RuntimeWarning, match="only 2 distinct centroids of k=5"):
+        kmeans(np.repeat([[0.0, 0.0], [1.0, 1.0]], 5, axis=0), 5)
+    data = np.random.default_rng(0).random((8, 1, 8, 8))
+    nested = nn.Sequential(nn.Sequential(nn.Conv2d(1, 1, 3, dtype=np.float64), nn.ReLU()),
+                           nn.Conv2d(1, 2, 3, dtype=np.float64))
+    with pytest.raises(ValueError, match=r"nested modules \(0.0\)"):
+        pretrain_layerwise(nested, data)
+    flat = nn.Sequential(nn.Conv2d(1, 2, 3, padding="valid", dtype=np.float64), nn.ReLU())
+    for lr in (math.nan, math.inf, 0.0):
+        with pytest.raises(ValueError, match="lr: must be finite"):
+            pretrain_layerwise(flat, data, lr=lr)
+    assert pretrain_layerwise(flat, data, batch_size=4)[0]["layer"] == "0"
+    for kw in (dict(sigma=0), dict(wavelength=0), dict(sigma=math.nan), dict(gamma=math.nan)):
+        with pytest.raises(ValueError):
+            init.gabor_bank(**kw)
+    with pytest.raises(ValueError, match="negative_slope"):
+        init.calculate_gain("leaky_relu", True)
+    assert init.calculate_gain("leaky_relu", np.float32(0.2)) == pytest.approx(
+        math.sqrt(2 / 1.04))
+    empty = np.empty((0, 3), np.float32)
+    assert init.orthogonal_(empty) is empty

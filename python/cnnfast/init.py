@@ -10,6 +10,7 @@ edge-detector and Gabor filter banks (hand-designed) and random zero-mean kernel
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Optional, Tuple
 
 import numpy as np
@@ -57,6 +58,8 @@ def calculate_gain(nonlinearity: str, param: Optional[float] = None) -> float:
     if nonlinearity == "relu":
         return math.sqrt(2.0)
     if nonlinearity == "leaky_relu":
+        if param is not None and (isinstance(param, bool) or not isinstance(param, numbers.Real)):
+            raise ValueError(f"negative_slope {param!r} is not a valid number (as torch)")
         slope = 0.01 if param is None else float(param)
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
@@ -121,6 +124,8 @@ def orthogonal_(t, gain: float = 1.0, rng=None):
     a = _array(t)
     if a.ndim < 2:
         raise ValueError(f"tensor: orthogonal init needs at least 2 dims, got shape {a.shape}")
+    if a.size == 0:  # nothing to fill (torch returns the empty tensor)
+        return t
     rows, cols = a.shape[0], a.size // a.shape[0]
     m = (rng or _rng).standard_normal((max(rows, cols), min(rows, cols)))
     q, r = np.linalg.qr(m)
@@ -147,6 +152,11 @@ def gabor_bank(n_orientations: int = 8, size: int = 7, sigma: float = 2.0,
     each made zero-mean — the V1-like first-layer features the chapter describes."""
     if n_orientations < 1 or size < 1:
         raise ValueError(f"n_orientations/size: must be >= 1, got {n_orientations}, {size}")
+    for name, v in (("sigma", sigma), ("wavelength", wavelength)):
+        if not 0 < v < math.inf:  # 0 or NaN made NaN kernels
+            raise ValueError(f"{name}: must be finite and > 0, got {v}")
+    if not math.isfinite(gamma) or not math.isfinite(phase):
+        raise ValueError(f"gamma/phase: must be finite, got {gamma}, {phase}")
     r = np.arange(size, dtype=np.float64) - (size - 1) / 2
     y, x = np.meshgrid(r, r, indexing="ij")
     out = []
@@ -170,6 +180,8 @@ def gabor_kernels(n_orientations: int = 8, n_scales: int = 2, size: int = 7,
     for name, v in (("n_orientations", n_orientations), ("n_scales", n_scales), ("size", size)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
+    if not math.isfinite(gamma) or not math.isfinite(phase):
+        raise ValueError(f"gamma/phase: must be finite, got {gamma}, {phase}")
     if not 0 < min_wavelength <= size:
         raise ValueError(f"min_wavelength: must be in (0, size={size}], got {min_wavelength}")
     wavelengths = (np.geomspace(min_wavelength, size, n_scales) if n_scales > 1

@@ -1,8 +1,11 @@
 """cnnfast.summary(model, input_shape): one row per layer as a forward pass visits it — name, output
 shape, parameters, FLOPs (2 per multiply-add of conv / transposed conv / linear layers; other
 layers count 0) and receptive field (size and jump, in input pixels, per spatial dim) — then totals
-and activation memory. Receptive fields follow r_out = r_in + (k−1)·d·j_in, j_out = j_in·s; where
-branches meet (add, concat) the widest branch's field is taken."""
+and activation memory. Receptive fields follow r_out = r_in + (k−1)·d·j_in, j_out = j_in·s
+(transposed: r_out = r_in + (⌈((k−1)·d+1)/s⌉ − 1)·j_in, j_out = j_in/s; adaptive and global
+pooling: their widest window; linear upsampling: two taps); where branches meet (a composite's
+add or concat) the widest of that composite's own branches is taken. Unpooling keeps the field
+and scales the jump, an approximation (exact fields there depend on the switches)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -69,18 +72,28 @@ def _field(m, x_shape, y_shape, r_in, j_in):
         return (tuple(r + (kk - 1) * dd * j for r, kk, dd, j in zip(r_in, k, d, j_in)),
                 tuple(j * ss for j, ss in zip(j_in, s)))
     if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)):
+        # an output reads the inputs whose kernel footprint covers it: at most ⌈ext / s⌉ of them
         k, s, d = m.weight.shape[-nd:], _tup(m.stride, nd), _tup(m.dilation, nd)
-        j_out = tuple(j / ss for j, ss in zip(j_in, s))
-        return tuple(r + (kk - 1) * dd * j for r, kk, dd, j in zip(r_in, k, d, j_out)), j_out
+        taps = [-(-((kk - 1) * dd + 1) // ss) for kk, dd, ss in zip(k, d, s)]
+        return (tuple(r + (t - 1) * j for r, t, j in zip(r_in, taps, j_in)),
+                tuple(j / ss for j, ss in zip(j_in, s)))
     x_sp, y_sp = x_shape[2:], y_shape[2:]
-    if isinstance(m, (_MaxUnpoolNd, nn.Upsample)) or \
-            (isinstance(m, _Pool) and m._name == "interpolate"):
-        return r_in, tuple(j * Fraction(a, b) for j, a, b in zip(j_in, x_sp, y_sp))
-    if isinstance(m, _AdaptiveMaxPoolNd) or (isinstance(m, _Pool) and m._name.startswith("adaptive")):
-        k = [-(-a // b) for a, b in zip(x_sp, y_sp)]  # the widest adaptive window
-        return (tuple(r + (kk - 1) * j for r, kk, j in zip(r_in, k, j_in)),
-                tuple(j * Fraction(a, b) for j, a, b in zip(j_in, x_sp, y_sp)))
+    scaled = tuple(j * Fraction(a, b) for j, a, b in zip(j_in, x_sp, y_sp))
+    if isinstance(m, _MaxUnpoolNd):
+        return r_in, scaled
+    if isinstance(m, nn.Upsample) or (isinstance(m, _Pool) and m._name == "interpolate"):
+        linear = m._args[2] in ("linear", "bilinear", "trilinear")  # two taps a dim
+        return (tuple(r + j for r, j in zip(r_in, j_in)) if linear else r_in), scaled
+    if isinstance(m, _AdaptiveMaxPoolNd) or (isinstance(m, _Pool) and m._name.startswith(
+            ("adaptive", "global"))):
+        k = [_widest_adaptive_window(a, b) for a, b in zip(x_sp, y_sp)]
+        return tuple(r + (kk - 1) * j for r, kk, j in zip(r_in, k, j_in)), scaled
     return r_in, j_in  # pointwise (activation, norm, dropout, identity)
+
+
+def _widest_adaptive_window(size: int, out: int) -> int:
+    """The widest of adaptive pooling's windows [⌊i·size/out⌋, ⌈(i+1)·size/out⌉)."""
+    return max(-(-(i + 1) * size // out) - i * size // out for i in range(out))
 
 
 def _flops(m, x, y) -> int:
@@ -101,48 +114,79 @@ def summary(model: nn.Module, input_shape: Sequence[int], batch_size: int = 1,
     returns the per-layer Summary (print it for the table). The model's mode is restored."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"summary: model must be a cnnfast.nn.Module, got {type(model).__name__}")
-    shape = tuple(int(v) for v in input_shape)
+    shape = (int(input_shape),) if isinstance(input_shape, (int, np.integer)) else \
+        tuple(int(v) for v in input_shape)
     if len(shape) < 1 or min(shape) < 1:
         raise ValueError(f"summary: input_shape must be positive sizes (C, H, W), got {input_shape}")
     rng = rng if rng is not None else np.random.default_rng(0)
     x = rng.standard_normal((batch_size,) + shape).astype(dtype)
     nsp = len(shape) - 1
     fields = {id(x): (x, (1,) * nsp, (Fraction(1),) * nsp)}  # id -> (array kept alive, r, j)
+    made: List[int] = [id(x)]  # the ids in `fields`, in the order the forward made them
     result = Summary(shape, batch_size=batch_size)
+
+    def record(a, r, j):
+        fields[id(a)] = (a, r, j)
+        made.append(id(a))
+
+    def widest(cands):
+        return max(cands, key=lambda rj: tuple(rj[0])) if cands else None
 
     def lookup(a):
         if id(a) in fields:
             return fields[id(a)][1:]
-        same = [(r, j) for arr, r, j in fields.values() if arr.shape[2:] == a.shape[2:]]
-        if same:  # an add/concat of branches made this array: take the widest field
-            return max(same, key=lambda rj: rj[0])
-        return None
+        # not made by a layer seen (a custom module's own arithmetic): the widest of that shape
+        return widest([(r, j) for arr, r, j in fields.values() if arr.shape[2:] == a.shape[2:]])
 
-    def wrap(name, m, forward):
+    def first(a):  # a max-pooling layer with return_indices returns (y, switches)
+        return a[0] if isinstance(a, tuple) else a
+
+    def wrap_leaf(name, m, forward):
         def recorded(*args, **kwargs):
             inp = args[0]
             out = forward(*args, **kwargs)
+            y = first(out)
             rf = lookup(inp) if inp.ndim > 2 else None
             size = jump = None
-            if rf is not None and out.ndim == inp.ndim:
-                size, jump = _field(m, inp.shape, out.shape, *rf)
-                fields[id(out)] = (out, size, jump)
+            if rf is not None and y.ndim == inp.ndim:
+                size, jump = _field(m, inp.shape, y.shape, *rf)
+                record(y, size, jump)
             n_params = sum(p.data.size for p in m._parameters.values() if p is not None)
-            result.rows.append(LayerRow(name, type(m).__name__, out.shape[1:], n_params,
-                                        _flops(m, inp, out), size, jump))
-            result.activation_bytes += out.nbytes
+            result.rows.append(LayerRow(name, type(m).__name__, y.shape[1:], n_params,
+                                        _flops(m, inp, y), size, jump))
+            result.activation_bytes += y.nbytes
             return out
         return recorded
 
-    leaves = [(n, m) for n, m in model.named_modules() if not m._modules]
+    def wrap_composite(m, forward):
+        # An add or concat inside this composite made its output: the widest of the fields of
+        # the arrays its own branches made (not an earlier sibling block's) of the same size.
+        def recorded(*args, **kwargs):
+            start = len(made)
+            out = forward(*args, **kwargs)
+            y = first(out)
+            if getattr(y, "ndim", 0) > 2 and id(y) not in fields:
+                inner = [fields[i][1:] for i in made[start:]
+                         if i in fields and fields[i][0].shape[2:] == y.shape[2:]]
+                if id(args[0]) in fields and args[0].shape[2:] == y.shape[2:]:
+                    inner.append(fields[id(args[0])][1:])  # an identity shortcut
+                rj = widest(inner)
+                if rj is not None:
+                    record(y, *rj)
+            return out
+        return recorded
+
+    wrapped = [(n, m) for n, m in model.named_modules()]
     was_training = model.training
     try:
-        for name, m in leaves:
-            object.__setattr__(m, "forward", wrap(name or type(m).__name__, m, m.forward))
+        for name, m in wrapped:
+            wrap = wrap_leaf(name or type(m).__name__, m, m.forward) if not m._modules else \
+                wrap_composite(m, m.forward)
+            object.__setattr__(m, "forward", wrap)
         model.eval()
         model(x)
     finally:
-        for _, m in leaves:
+        for _, m in wrapped:
             m.__dict__.pop("forward", None)
         model.train(was_training)
     params = list(model.parameters())

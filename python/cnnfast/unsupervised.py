@@ -11,6 +11,7 @@ cnnfast.data.ZCAWhitening, used here on patches (n, C, R, S).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
@@ -129,7 +130,7 @@ def kmeans(points: np.ndarray, n_clusters: int, spherical: bool = False, iters: 
         if c.shape != (k, x.shape[1]):
             raise ValueError(f"init: expected initial centroids ({k}, {x.shape[1]}) for "
                              f"points {points.shape}, got {c.shape}")
-        return _lloyd(x, x_sq, c, spherical, iters, tol)[:2]
+        return _distinct(*_lloyd(x, x_sq, c, spherical, iters, tol)[:2])
     best = None
     for _ in range(n_init):
         c = _kmeans_pp(_unit_rows(x) if spherical else x, k,
@@ -137,7 +138,17 @@ def kmeans(points: np.ndarray, n_clusters: int, spherical: bool = False, iters: 
         run = _lloyd(x, x_sq, c, spherical, iters, tol)
         if best is None or run[2] < best[2]:
             best = run
-    return best[0], best[1]
+    return _distinct(best[0], best[1])
+
+
+def _distinct(centroids, labels):
+    """(centroids, labels), with a warning when some centroids coincide: the points hold fewer
+    than k distinct values, so not all k can be in use."""
+    distinct = len(np.unique(centroids, axis=0))
+    if distinct < len(centroids):
+        warnings.warn(f"kmeans: only {distinct} distinct centroids of k={len(centroids)}: the "
+                      f"points hold fewer than k distinct values", RuntimeWarning, stacklevel=3)
+    return centroids, labels
 
 
 def _lloyd(x, x_sq, c, spherical, iters, tol):
@@ -215,11 +226,13 @@ def _decoder_for(conv: "nn.Conv2d", in_hw: Tuple[int, int], out_hw: Tuple[int, i
                  g: np.random.Generator):
     """ConvTranspose2d mapping the conv's output (K, P, Q) back onto its input (C, H, W),
     initialized like torch's default from g (so a run is fixed by pretrain_layerwise's seed)."""
-    if isinstance(conv.padding, str):
-        raise ValueError(f"pretrain_layerwise: padding={conv.padding!r} is not supported "
-                         f"(use explicit integer padding)")
+    padding = 0 if conv.padding == "valid" else conv.padding
+    if isinstance(padding, str) or (isinstance(padding, tuple) and len(padding) != 2):
+        raise ValueError(f"pretrain_layerwise: a Conv2d with padding={conv.padding!r} is not "
+                         f"supported (its decoder needs the same padding on both sides: use "
+                         f"an int or (pad_h, pad_w))")
     stride = int_tuple("stride", conv.stride, 2, 1)
-    pad = int_tuple("padding", conv.padding, 2, 0)
+    pad = int_tuple("padding", padding, 2, 0)
     dil = int_tuple("dilation", conv.dilation, 2, 1)
     ks = conv.kernel_size
     out_pad = tuple(in_hw[i] - ((out_hw[i] - 1) * stride[i] - 2 * pad[i] + dil[i] * (ks[i] - 1)
@@ -273,11 +286,17 @@ def pretrain_layerwise(model: "nn.Sequential", data: np.ndarray, epochs: int = 1
     _check_images("data", data)
     epochs = _positive_int("epochs", epochs)
     batch_size = _positive_int("batch_size", batch_size)
-    if lr <= 0:
-        raise ValueError(f"lr: must be > 0, got {lr}")
+    if not 0 < lr < np.inf:  # NaN too
+        raise ValueError(f"lr: must be finite and > 0, got {lr}")
     names = list(model._modules.keys())
     layers = list(model._modules.values())
     convs = [i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d)]
+    nested = [f"{names[i]}.{n}" for i, m in enumerate(layers) if m._modules
+              for n, sub in m.named_modules() if isinstance(sub, nn.Conv2d)]
+    if nested:  # they would be left untrained, silently
+        raise ValueError(f"model: Conv2d layers inside nested modules ({', '.join(nested)}) "
+                         f"are not pretrained layer-wise; flatten the Sequential (only its "
+                         f"direct Conv2d children are)")
     if not convs:
         raise ValueError("model: has no Conv2d layer to pretrain")
     first = layers[convs[0]]
