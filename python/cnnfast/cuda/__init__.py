@@ -11,8 +11,8 @@
 ``cnnfast.functional`` ops dispatch on where their array arguments live: NumPy -> CPU, device
 arrays (DeviceArray, CuPy arrays, PyTorch CUDA tensors: anything with __cuda_array_interface__ or
 a CUDA __dlpack_device__, taken zero-copy) -> CUDA; mixing both in one call is a TypeError.
-CUDA kernels (float32): conv2d (+ fused bias/ReLU), conv1d, conv_transpose1d/2d and their backward
-(one implicit-GEMM engine), relu, max/avg/adaptive/global pooling 1-D/2-D/3-D with switches,
+CUDA kernels (float32): conv2d (+ fused bias/ReLU), conv1d, conv3d, conv_transpose1d/2d/3d and
+their backward (one implicit-GEMM engine), relu, max/avg/adaptive/global pooling 1-D/2-D/3-D with switches,
 max-unpooling, batch_norm, cross_entropy, linear, dropout / dropout2d, and the SGD / Adam updates
 below. Other ops raise TypeError for device inputs. Importing needs no GPU or driver. The layer
 API follows: `module.to('cuda')`, `cnnfast.train.fit(..., device='cuda')`.

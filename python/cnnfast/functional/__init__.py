@@ -3,7 +3,10 @@
 Conventions: NCHW activations, OIHW weights; float32 (fast path) or float64; other dtypes or
 mixed dtypes raise TypeError; bad shapes/parameters raise ValueError naming the argument.
 `f_backward(grad_out, <forward inputs>, ..., needs_input_grad=...)` returns the gradients of the
-forward's array inputs in order (None where not requested or not applicable).
+forward's array inputs in order (None where not requested or not applicable). Exceptions, each
+stated in its docstring: sigmoid/tanh/softmax/log_softmax backwards take the forward's `output`,
+dropout's its `mask`; ops with one array input return its gradient alone, without
+needs_input_grad.
 """
 from . import interpolate as _interpolate_mod, pool as _pool_mod, unpool as _unpool_mod
 from .activations import (dropout, dropout2d, dropout2d_backward, dropout_backward, leaky_relu,

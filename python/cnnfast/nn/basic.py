@@ -49,7 +49,7 @@ def _grad_target(param):
 class Linear(Module):
     """y = x·Wᵀ + b on the packed GEMM; x is (*, in_features)."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  dtype=np.float32):
         super().__init__()
         in_features = int_tuple("in_features", in_features, 1, 1)[0]

@@ -229,7 +229,7 @@ class TiledConv2d(_ConvBase):
     _op = "tiled_conv2d"
 
     def __init__(self, in_channels, out_channels, kernel_size, tiles, stride=1, padding=0,
-                 dilation=1, bias=True, dtype=np.float32):
+                 dilation=1, bias=True, *, dtype=np.float32):
         super().__init__()
         r, s = int_tuple("kernel_size", kernel_size, 2, 1)
         th, tw = int_tuple("tiles", tiles, 2, 1)
@@ -248,7 +248,7 @@ class LocallyConnected2d(_ConvBase):
     _op = "locally_connected2d"
 
     def __init__(self, in_channels, out_channels, output_size, kernel_size, stride=1, padding=0,
-                 dilation=1, bias=True, dtype=np.float32):
+                 dilation=1, bias=True, *, dtype=np.float32):
         super().__init__()
         r, s = int_tuple("kernel_size", kernel_size, 2, 1)
         p, q = int_tuple("output_size", output_size, 2, 1)

@@ -15,7 +15,8 @@ class _BatchNorm(Module):
     _ndims = (2, 3)  # accepted input ranks
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype=np.float32):
+                 affine: bool = True, track_running_stats: bool = True, *,
+                 dtype=np.float32):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
