@@ -17,14 +17,10 @@ from .._checks import check_bool
 from .module import Module, saved
 
 
-def _inplace(value) -> bool:
-    return check_bool("inplace", value)
-
-
 class ReLU(Module):
     def __init__(self, inplace: bool = False):
         super().__init__()
-        self.inplace = _inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
         self._x = None
 
     def forward(self, x):
@@ -39,7 +35,7 @@ class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = negative_slope
-        self.inplace = _inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
         self._x = None
 
     def forward(self, x):
@@ -108,7 +104,7 @@ class Dropout(Module):
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
         self.p = p
-        self.inplace = _inplace(inplace)
+        self.inplace = check_bool("inplace", inplace)
         self.rng = rng if rng is not None else np.random.default_rng()
         self._mask = None
 
