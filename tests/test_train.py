@@ -256,3 +256,35 @@ def test_a_last_step_that_overflows_is_caught_at_the_epoch_end(rng, tmp_path):
         fit(model, loss, opt, train, epochs=2, batch_size=10, progress=False, seed=0,
             checkpoint=ckpt, resume=True)
     assert load_checkpoint(ckpt)["epoch"] == 1  # the diverged epoch was not saved
+
+
+def test_evaluate_is_the_whole_set_mean_with_weights_and_ignored_targets(rng):
+    """evaluate's loss is the loss of the whole set in one batch (torch's weighted mean over the
+    targets not ignored), whatever the batch size; accuracy leaves ignored targets out. Weighting
+    batches by their images gave 3.234 for 3.184 (weights) and counted ignored targets as
+    wrong; a batch of ignored targets only made the loss NaN."""
+    from cnnfast import nn
+    x = rng.standard_normal((10, 4)).astype(np.float64)
+    y = rng.integers(0, 4, 10)
+    y[[0, 1, 2, 5]] = -100
+    model = nn.Linear(4, 4, dtype=np.float64)
+    logits = model(x)
+    for weight in (None, np.array([0.2, 1.0, 3.0, 0.5])):
+        loss = nn.CrossEntropyLoss(weight=weight)
+        want = float(loss(logits, y))
+        valid = y != -100
+        want_acc = float(np.mean(np.argmax(logits, 1)[valid] == y[valid]))
+        for bs in (2, 3, 4, 10):
+            got = evaluate(model, (x, y), loss, batch_size=bs)
+            assert got["loss"] == pytest.approx(want, rel=1e-12), (bs, weight)
+            assert got["accuracy"] == pytest.approx(want_acc), bs
+    # label maps with an ignore_index the confusion matrix must honour (255 as void)
+    maps = rng.integers(0, 3, (4, 3, 3))
+    maps[0, 0] = 255
+    seg = nn.Sequential(nn.Conv2d(2, 3, 1, dtype=np.float64))
+    xs = rng.standard_normal((4, 2, 3, 3))
+    got = evaluate(seg, (xs, maps), nn.CrossEntropyLoss(ignore_index=255), batch_size=3,
+                   num_classes=3)
+    pred = np.argmax(seg(xs), 1)
+    valid = maps != 255
+    assert got["accuracy"] == pytest.approx(float(np.mean(pred[valid] == maps[valid])))

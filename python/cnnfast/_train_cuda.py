@@ -15,6 +15,7 @@ import numpy as np
 from . import _core, cuda
 from .cuda._ops_layers import count_correct
 from .metrics import confusion_matrix
+from .train import batch_weights
 
 SYNC_EVERY = 50  # batches between progress-bar refreshes (one small device -> host copy each)
 
@@ -25,9 +26,11 @@ class _Tally:
     def __init__(self, batches: int):
         self.losses = cuda.empty((max(batches, 1),))
         self.correct = cuda.zeros((), np.int64)
-        self.sizes, self.targets = [], 0
+        self.sizes, self.weights, self.targets = [], [], 0
 
-    def add(self, logits, yd, value, n_images: int) -> None:
+    def add(self, logits, yd, value, n_images: int, weight: float, counted: int) -> None:
+        """One batch: its loss (device scalar), images, weight in the set's mean loss and
+        targets that count for accuracy (train.batch_weights)."""
         i = len(self.sizes)
         if i == self.losses.shape[0]:  # more batches than announced: grow (copy) the buffer
             grown = cuda.empty((2 * i,))
@@ -37,15 +40,24 @@ class _Tally:
             _core.cuda_copy_on_device(self.losses.data_ptr + 4 * i, _scalar(value).data_ptr, 4)
         count_correct(self.correct, logits, yd)
         self.sizes.append(n_images)
-        self.targets += yd.size
+        self.weights.append(weight)
+        self.targets += counted
 
     def read(self, with_loss: bool = True):
-        """(loss sum over images, correct, per-batch loss values): one synchronization."""
+        """(weighted loss sum, correct, per-batch loss values): one synchronization."""
         vals = self.losses.to_numpy()[:len(self.sizes)] if with_loss else ()
         loss_sum = 0.0
-        for v, n in zip(vals, self.sizes):  # as the CPU loop: float(value) * len(yb), in order
-            loss_sum += float(v) * n
+        for v, w in zip(vals, self.weights):  # as the CPU loop: float(value) * weight, in order
+            if w > 0:
+                loss_sum += float(v) * w
         return loss_sum, int(self.correct.to_numpy()), vals
+
+    def mean(self, loss_sum: float) -> float:
+        total = sum(self.weights)
+        return loss_sum / total if total > 0 else float("nan")
+
+    def accuracy(self, correct: int) -> float:
+        return correct / self.targets if self.targets else float("nan")
 
 
 def _scalar(value):
@@ -78,25 +90,26 @@ def train_epoch(model, loss, optimizer, loader, epoch: int, progress) -> Dict[st
         value = loss(logits, yd)
         model.backward(loss.backward())
         optimizer.step()
-        tally.add(logits, yd, value, len(yb))
+        tally.add(logits, yd, value, len(yb), *batch_weights(loss, yb))
         stats = None
         if progress.bar is not None and len(tally.sizes) % SYNC_EVERY == 0:
             loss_sum, correct, vals = tally.read()
             _check_finite(vals, tally.sizes, epoch)
             seen = sum(tally.sizes)
-            stats = {"loss": loss_sum / seen, "accuracy": correct / tally.targets,
+            stats = {"loss": tally.mean(loss_sum), "accuracy": tally.accuracy(correct),
                      "images_per_s": seen / max(time.perf_counter() - t0, 1e-9)}
         progress.update(stats)
     loss_sum, correct, vals = tally.read()  # waits for the epoch's last kernels
     elapsed = time.perf_counter() - t0
     _check_finite(vals, tally.sizes, epoch)
     seen = sum(tally.sizes)
-    return {"loss": loss_sum / seen, "accuracy": correct / tally.targets,
+    return {"loss": tally.mean(loss_sum), "accuracy": tally.accuracy(correct),
             "images_per_s": seen / max(elapsed, 1e-9), "time_s": elapsed}
 
 
 def evaluate(model, x, y, loss, batch_size: int, num_classes: Optional[int]):
-    """(correct, loss sum over images, confusion matrix or None) of eval-mode batches."""
+    """(correct, weighted loss sum, confusion matrix or None, total weight, targets counted) of
+    eval-mode batches (train.batch_weights)."""
     n_batches = -(-len(y) // batch_size)
     tally = _Tally(n_batches)
     conf = None if num_classes is None else np.zeros((num_classes, num_classes), np.int64)
@@ -105,11 +118,13 @@ def evaluate(model, x, y, loss, batch_size: int, num_classes: Optional[int]):
         yb = np.ascontiguousarray(y[i:i + batch_size], dtype=np.int64)
         xd, yd = to_device(xb, yb)
         logits = model(xd)
-        tally.add(logits, yd, None if loss is None else loss(logits, yd), len(yb))
+        tally.add(logits, yd, None if loss is None else loss(logits, yd), len(yb),
+                  *batch_weights(loss, yb))
         if conf is not None:  # per-class scores need the predictions on the host
-            conf += confusion_matrix(np.argmax(logits.to_numpy(), axis=1), yb, num_classes)
+            conf += confusion_matrix(np.argmax(logits.to_numpy(), axis=1), yb, num_classes,
+                                     getattr(loss, "ignore_index", -100))
     loss_sum, correct, _ = tally.read(with_loss=loss is not None)
-    return correct, loss_sum, conf
+    return correct, loss_sum, conf, sum(tally.weights), tally.targets
 
 
 def predict(model, images: np.ndarray, batch_size: int) -> np.ndarray:

@@ -145,40 +145,67 @@ def predict(model, images: np.ndarray, batch_size: int = 256, device=None) -> np
             model.train()
 
 
+def batch_weights(loss, yb: np.ndarray) -> Tuple[float, int]:
+    """(the weight of a batch's mean loss in the whole set's mean, its targets that count for
+    accuracy). CrossEntropyLoss / NLLLoss with reduction 'mean' average over Σ w[target] of the
+    targets not ignored, so the set's loss is torch's mean over the whole set (weighting batches
+    by their images was not, with class weights or ignored targets); other losses weight a batch
+    by its images. Targets equal to the loss's ignore_index (-100 without one) are not counted
+    for accuracy: no prediction can match them."""
+    ignore = getattr(loss, "ignore_index", -100)
+    valid = yb != ignore
+    counted = int(np.count_nonzero(valid))
+    if not hasattr(loss, "ignore_index") or getattr(loss, "reduction", "mean") != "mean":
+        return float(len(yb)), counted
+    w = getattr(loss, "weight", None)
+    if w is None:
+        return float(counted), counted
+    from .nn import _device
+    w = _device.host_copy(w) if _device.on_device(w) else np.asarray(w)
+    return float(np.asarray(w, np.float64)[yb[valid]].sum()), counted
+
+
 def evaluate(model, data: DataArg, loss=None, batch_size: int = 256,
              num_classes: Optional[int] = None, device=None) -> Dict[str, Any]:
-    """{'accuracy' (of labels, or of pixels for label maps), 'loss' (mean over images, NaN
-    without a loss), 'n' (images)} in eval mode; with num_classes also 'mean_iou' and 'iou' (per
-    class, NaN where a class is neither in the targets nor predicted; see cnnfast.metrics). The
-    model's train/eval mode is restored afterwards when it exposes `.training`. device: 'cpu',
-    'cuda' or None (where the model is)."""
+    """{'accuracy' (of labels, or of pixels for label maps; targets equal to the loss's
+    ignore_index are not counted), 'loss' (the loss's mean over the whole set, as one batch of
+    everything would give — see batch_weights; NaN without a loss), 'n' (images)} in eval mode;
+    with num_classes also 'mean_iou' and 'iou' (per class, NaN where a class is neither in the
+    targets nor predicted; see cnnfast.metrics). The model's train/eval mode is restored
+    afterwards when it exposes `.training`. device: 'cpu', 'cuda' or None (where the model
+    is)."""
     x, y = _as_arrays("evaluate: data", data)
     batch_size = _batch_size("evaluate", batch_size)
     on_gpu = _place(model, device, "evaluate") == "cuda"
     dtype = _input_dtype(model)
     was_training = getattr(model, "training", None)
     model.eval()
-    correct, total_loss = 0, 0.0
+    correct, total_loss, weight, counted = 0, 0.0, 0.0, 0
+    ignore = getattr(loss, "ignore_index", -100)
     conf = None if num_classes is None else np.zeros((num_classes, num_classes), np.int64)
     if on_gpu:
         from . import _train_cuda
-        correct, total_loss, conf = _train_cuda.evaluate(model, x, y, loss, batch_size,
-                                                         num_classes)
+        correct, total_loss, conf, weight, counted = _train_cuda.evaluate(
+            model, x, y, loss, batch_size, num_classes)
     for i in range(0, 0 if on_gpu else len(y), batch_size):
         xb = np.ascontiguousarray(x[i:i + batch_size], dtype=dtype)
         yb = np.asarray(y[i:i + batch_size], dtype=np.int64)
         logits = np.asarray(model(xb))
         pred = np.argmax(logits, axis=1)
         correct += int(np.sum(pred == yb))
+        w, c = batch_weights(loss, yb)
+        counted += c
         if conf is not None:
-            conf += confusion_matrix(pred, yb, num_classes)
-        if loss is not None:
-            total_loss += float(loss(logits, yb)) * len(yb)
+            conf += confusion_matrix(pred, yb, num_classes, ignore)
+        if loss is not None and w > 0:  # a batch of ignored targets only: no loss to add
+            total_loss += float(loss(logits, yb)) * w
+            weight += w
     if was_training:
         model.train()
-    n = len(y)
-    result = {"accuracy": correct / y.size,
-              "loss": total_loss / n if loss is not None else float("nan"), "n": n}
+    nan = float("nan")
+    result = {"accuracy": correct / counted if counted else nan,
+              "loss": total_loss / weight if loss is not None and weight > 0 else nan,
+              "n": len(y)}
     if conf is not None:
         scores = segmentation_scores(conf)
         result.update(mean_iou=scores["mean_iou"], iou=scores["iou"].tolist())
@@ -227,7 +254,7 @@ class _Progress:
 def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
                      progress: _Progress, device: str = "cpu") -> Dict[str, float]:
     model.train()
-    seen, targets, correct, loss_sum = 0, 0, 0, 0.0
+    seen, targets, correct, loss_sum, weight = 0, 0, 0, 0.0, 0.0
     # The input is data: the first layer need not compute dL/d(input) (restored afterwards).
     needs_input_grad = getattr(model, "needs_input_grad", None)
     if needs_input_grad is not None:
@@ -246,18 +273,24 @@ def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
             if not np.isfinite(value):
                 raise FloatingPointError(f"epoch {epoch + 1}: the loss became {value} after "
                                          f"{seen} images (learning rate too high?)")
+            w, c = batch_weights(loss, yb)
             seen += len(yb)
-            targets += yb.size  # labels, or pixels of label maps
-            loss_sum += value * len(yb)
+            targets += c  # labels, or pixels of label maps, not ignored
+            if w > 0:
+                loss_sum += value * w
+                weight += w
             correct += int(np.sum(np.argmax(np.asarray(logits), axis=1) == yb))
             elapsed = time.perf_counter() - t0
-            progress.update({"loss": loss_sum / seen, "accuracy": correct / targets,
+            progress.update({"loss": loss_sum / max(weight, 1e-300),
+                             "accuracy": correct / max(targets, 1),
                              "images_per_s": seen / max(elapsed, 1e-9)})
     finally:
         if needs_input_grad is not None:
             model.set_needs_input_grad(needs_input_grad)
     elapsed = time.perf_counter() - t0
-    return {"loss": loss_sum / seen, "accuracy": correct / targets,
+    nan = float("nan")
+    return {"loss": loss_sum / weight if weight > 0 else nan,
+            "accuracy": correct / targets if targets else nan,
             "images_per_s": seen / max(elapsed, 1e-9), "time_s": elapsed}
 
 
