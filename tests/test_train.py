@@ -288,3 +288,21 @@ def test_evaluate_is_the_whole_set_mean_with_weights_and_ignored_targets(rng):
     pred = np.argmax(seg(xs), 1)
     valid = maps != 255
     assert got["accuracy"] == pytest.approx(float(np.mean(pred[valid] == maps[valid])))
+
+
+def test_a_batch_of_ignored_targets_only_is_not_divergence(rng):
+    """Its mean loss is 0/0 (NaN, as torch's) and its gradient zero: training goes on and the
+    epoch's loss is the mean over the other batch (it raised 'learning rate too high?')."""
+    from cnnfast import nn, optim
+    from cnnfast.data.loader import BatchLoader
+    from cnnfast.train import _Progress, _train_one_epoch
+    x = rng.standard_normal((8, 4))
+    y = rng.integers(0, 3, 8)
+    y[:4] = -100  # batch 0 of the unshuffled loader: all ignored
+    model = nn.Linear(4, 3, dtype=np.float64)
+    loss = nn.CrossEntropyLoss()
+    want = float(loss(model(x[4:]), y[4:]))
+    loader = BatchLoader(x, y, 4, shuffle=False, dtype=np.float64)
+    record = _train_one_epoch(model, loss, optimizer=optim.SGD(model.parameters(), lr=0.0),
+                              loader=loader, epoch=0, progress=_Progress(False, 2, ""))
+    assert record["loss"] == pytest.approx(want)  # lr 0: the weights stay, the mean is exact

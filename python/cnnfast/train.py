@@ -270,10 +270,10 @@ def _train_one_epoch(model, loss, optimizer, loader: BatchLoader, epoch: int,
             value = float(loss(logits, yb))
             model.backward(loss.backward())
             optimizer.step()
-            if not np.isfinite(value):
+            w, c = batch_weights(loss, yb)
+            if w > 0 and not np.isfinite(value):  # (no target counted: a mean over none)
                 raise FloatingPointError(f"epoch {epoch + 1}: the loss became {value} after "
                                          f"{seen} images (learning rate too high?)")
-            w, c = batch_weights(loss, yb)
             seen += len(yb)
             targets += c  # labels, or pixels of label maps, not ignored
             if w > 0:
