@@ -73,6 +73,14 @@ def int_tuple(name: str, v, n: int, minimum: int) -> Tuple[int, ...]:
     return vals
 
 
+def check_int(name: str, v, minimum: int) -> int:
+    """One int option of at least `minimum` (a bool or a float — which int() would cut down
+    silently — is refused): ValueError naming it."""
+    if isinstance(v, bool) or not isinstance(v, (numbers.Integral, np.integer)) or v < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {v!r}")
+    return int(v)
+
+
 def check_bool(name: str, v) -> bool:
     """A flag: a bool (or NumPy bool), not any object Python would call truthy."""
     if not isinstance(v, (bool, np.bool_)):

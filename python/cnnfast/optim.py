@@ -22,6 +22,7 @@ from typing import Dict, Iterable, List, Sequence
 import numpy as np
 
 from . import _core
+from ._checks import check_int
 from .nn import _device
 from .nn.module import Parameter
 
@@ -332,12 +333,6 @@ class LRScheduler:
         self._set_lrs()
 
 
-def _positive_int(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
-    return int(v)
-
-
 class ExponentialLR(LRScheduler):
     """lr = base · gamma^epoch."""
 
@@ -378,7 +373,7 @@ class StepLR(LRScheduler):
     """lr = base · gamma^(epoch // step_size)."""
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        self.step_size, self.gamma = _positive_int("step_size", step_size), gamma
+        self.step_size, self.gamma = check_int("step_size", step_size, 1), gamma
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch, base):
@@ -401,7 +396,7 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base − eta_min)·(1 + cos(π·epoch / T_max)) / 2."""
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        self.T_max, self.eta_min = _positive_int("T_max", T_max), eta_min
+        self.T_max, self.eta_min = check_int("T_max", T_max, 1), eta_min
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch, base):
@@ -416,7 +411,7 @@ class LinearLR(LRScheduler):
         if not 0 < start_factor <= 1 or not 0 <= end_factor <= 1:
             raise ValueError("start_factor/end_factor: must be in (0, 1] and [0, 1]")
         self.start_factor, self.end_factor = start_factor, end_factor
-        self.total_iters = _positive_int("total_iters", total_iters)
+        self.total_iters = check_int("total_iters", total_iters, 1)
         super().__init__(optimizer, last_epoch)
 
     def factor(self, epoch, base):

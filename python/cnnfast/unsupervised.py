@@ -17,17 +17,11 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from . import init, nn, optim
-from ._checks import int_tuple
+from ._checks import check_int, int_tuple
 from .data.preprocess import ZCAWhitening, _out_dtype
 
 __all__ = ["extract_patches", "normalize_patches", "ZCAWhitening", "kmeans", "kmeans_kernels",
            "pretrain_layerwise"]
-
-
-def _positive_int(name: str, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {v!r}")
-    return int(v)
 
 
 def _check_images(name: str, images) -> np.ndarray:
@@ -45,7 +39,7 @@ def extract_patches(images: np.ndarray, size, n: int, seed: int = 0) -> np.ndarr
     positions (drawn from `seed`); size is an int or (R, S) with R <= H and S <= W."""
     _check_images("images", images)
     r, s = int_tuple("size", size, 2, 1)
-    n = _positive_int("n", n)
+    n = check_int("n", n, 1)
     num, c, h, w = images.shape
     if r > h or s > w:
         raise ValueError(f"size: patch ({r}, {s}) larger than the images {images.shape}")
@@ -114,15 +108,15 @@ def kmeans(points: np.ndarray, n_clusters: int, spherical: bool = False, iters: 
     if not isinstance(points, np.ndarray) or points.ndim != 2 or points.size == 0:
         raise ValueError(f"points: expected a non-empty (n, d) array, got "
                          f"{getattr(points, 'shape', type(points).__name__)}")
-    k = _positive_int("n_clusters", n_clusters)
-    iters = _positive_int("iters", iters)
+    k = check_int("n_clusters", n_clusters, 1)
+    iters = check_int("iters", iters, 1)
     if k > len(points):
         raise ValueError(f"n_clusters: {k} clusters need at least {k} points, got "
                          f"points {points.shape}")
     x = points.astype(np.float64)
     if not np.all(np.isfinite(x)):
         raise ValueError("points: contain NaN or infinity")
-    n_init = _positive_int("n_init", n_init)
+    n_init = check_int("n_init", n_init, 1)
     g = np.random.default_rng(seed)
     x_sq = np.sum(x * x, axis=1)
     if init is not None:
@@ -199,8 +193,8 @@ def kmeans_kernels(images: np.ndarray, n_kernels: int, size=5, n_patches: int = 
     to a per-kernel bias. Each kernel is
     scaled to unit L2 norm (like cnnfast.init.random_kernels/gabor_kernels); dtype = images'."""
     _check_images("images", images)
-    k = _positive_int("n_kernels", n_kernels)
-    n_patches = _positive_int("n_patches", n_patches)
+    k = check_int("n_kernels", n_kernels, 1)
+    n_patches = check_int("n_patches", n_patches, 1)
     if n_patches < k:
         raise ValueError(f"n_patches: need at least n_kernels={k} patches, got {n_patches}")
     patches = normalize_patches(extract_patches(images, size, n_patches, seed).astype(np.float64),
@@ -284,8 +278,8 @@ def pretrain_layerwise(model: "nn.Sequential", data: np.ndarray, epochs: int = 1
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model: expected a cnnfast.nn.Sequential, got {type(model).__name__}")
     _check_images("data", data)
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
     if not 0 < lr < np.inf:  # NaN too
         raise ValueError(f"lr: must be finite and > 0, got {lr}")
     names = list(model._modules.keys())

@@ -7,12 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-
-def _count(name: str, value, minimum: int) -> int:
-    """An int option (not a float cut down silently) of at least `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
+from .._checks import check_int
 
 
 def _generator(rng) -> np.random.Generator:
@@ -41,8 +36,8 @@ class RandomCrop:
         pair = (size, size) if isinstance(size, numbers.Number) else size
         if not isinstance(pair, Sequence) or len(pair) != 2:
             raise ValueError(f"RandomCrop: size must be an int or a pair (h, w), got {size!r}")
-        self.size = tuple(_count("RandomCrop: size", v, 1) for v in pair)
-        self.padding = _count("RandomCrop: padding", padding, 0)
+        self.size = tuple(check_int("RandomCrop: size", v, 1) for v in pair)
+        self.padding = check_int("RandomCrop: padding", padding, 0)
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomCrop", xb)
@@ -62,7 +57,7 @@ class RandomTranslation:
     axis, filling with zeros; the size is kept."""
 
     def __init__(self, max_shift: int):
-        self.max_shift = _count("RandomTranslation: max_shift", max_shift, 0)
+        self.max_shift = check_int("RandomTranslation: max_shift", max_shift, 0)
 
     def __call__(self, xb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         _check_batch("RandomTranslation", xb)

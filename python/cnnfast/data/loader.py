@@ -12,6 +12,8 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
+from .._checks import check_int
+
 Batch = Tuple[np.ndarray, np.ndarray]  # images (B, C, H, W) float32/64, labels (B,) int64
 
 
@@ -21,12 +23,6 @@ def epoch_rng(seed: int, epoch: int, stream: int, batch: int = 0) -> np.random.G
 
 
 SHUFFLE_STREAM, AUGMENT_STREAM = 1, 2
-
-
-def _int_arg(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 class BatchLoader:
@@ -41,7 +37,7 @@ class BatchLoader:
                  shuffle: bool = True, seed: int = 0,
                  augment: Optional[Callable[[np.ndarray, np.random.Generator], np.ndarray]] = None,
                  drop_last: bool = False, prefetch: int = 2, dtype=np.float32):
-        batch_size, seed, prefetch = (_int_arg(name, v, low) for name, v, low in (
+        batch_size, seed, prefetch = (check_int(name, v, low) for name, v, low in (
             ("batch_size", batch_size, 1), ("seed", seed, 0), ("prefetch", prefetch, 0)))
         for name, a in (("images", images), ("labels", labels)):
             if not isinstance(a, np.ndarray) or a.ndim == 0:
@@ -88,7 +84,7 @@ class BatchLoader:
         return xb, yb
 
     def epoch(self, epoch: int = 0) -> Iterator[Batch]:
-        epoch = _int_arg("epoch", epoch, 0)
+        epoch = check_int("epoch", epoch, 0)
         order = self.order(epoch)
         nb = len(self)
         if self.prefetch == 0:
