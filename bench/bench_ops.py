@@ -2,6 +2,7 @@
 
     python bench/bench_ops.py --threads N [--compare torch] [--json out.json] [--only name,...]
                               [--passes fwd,bwd_data,bwd_weight] [--algo auto] [--reps 5]
+                              [--batch N]
     python bench/bench_ops.py --device cuda [--compare torch] [--json ...] [--only ...]
         (cnnfast's CUDA kernels vs PyTorch on the same GPU, TF32 off: bench_ops_cuda.py;
          exits with status 2 and the reason when there is no CUDA device)
@@ -40,6 +41,8 @@ def parse_args(argv=None):
                          "winograd_f2|winograd_f4; cuda: a comma list of auto|implicit|winograd|"
                          "winograd_f2|winograd_f4, each timed as its own rows)")
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--batch", type=int,
+                    help="run every conv case at this batch size (default: the case's own)")
     ap.add_argument("--list", action="store_true", help="list the cases and exit")
     args = ap.parse_args(argv)
     if args.device == "cpu" and args.threads is None and not args.list:
@@ -48,6 +51,8 @@ def parse_args(argv=None):
         ap.error(f"--threads must be >= 1, got {args.threads}")
     if args.reps < 1:
         ap.error(f"--reps must be >= 1, got {args.reps}")
+    if args.batch is not None and (args.batch < 1 or args.device != "cpu"):
+        ap.error(f"--batch must be >= 1 and is for --device cpu, got {args.batch}")
     bad = set(args.passes.split(",")) - {"fwd", "bwd_data", "bwd_weight"}
     if bad:
         ap.error(f"--passes: unknown {sorted(bad)}; choose from fwd, bwd_data, bwd_weight")
@@ -122,6 +127,7 @@ def rel_err(got, want):
 
 def conv_case(name, torch, rng):
     n, c, h, w, k, r, s, st, pad, dil, g = CASES[name]
+    n = ARGS.batch or n
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
     wt = rng.standard_normal((k, c // g, r, s), dtype=np.float32) / float(np.sqrt(c // g * r * s))
     b = rng.standard_normal(k, dtype=np.float32)
@@ -192,7 +198,8 @@ def run_conv(name, torch, rng, peak, records):
         err = rel_err(got, want)
         tol = TOL.get(ARGS.algo, 1e-5)
         ok = err <= tol
-        rec = dict(op=f"conv2d_{pass_}", config=name, algo=ARGS.algo, rel_err=err, valid=ok,
+        rec = dict(op=f"conv2d_{pass_}", config=name, batch=ARGS.batch or CASES[name][0],
+                   algo=ARGS.algo, rel_err=err, valid=ok,
                    flops=flops, threads=ARGS.threads)
         if ok:
             if pass_ in theirs:
@@ -290,7 +297,8 @@ def main():
     peak = _core._peak_gflops(ARGS.threads, 0.5)
     commit = cnnfast.info()["build_commit"]  # of the build timed, not of the source tree
     print(f"cnnfast {cnnfast.__version__} (commit {commit}) isa={cnnfast.info()['isa']} "
-          f"threads={ARGS.threads} algo={ARGS.algo} reps={ARGS.reps}; torch "
+          f"threads={ARGS.threads} algo={ARGS.algo} reps={ARGS.reps} "
+          f"batch={ARGS.batch or 'per case'}; torch "
           f"{torch.__version__ if torch else '-'}; numpy {np.__version__}; "
           f"{platform.processor() or platform.machine()}; measured FP32 peak {peak:.1f} GFLOP/s")
     print("ratio = torch ms / cnnfast ms (> 1: cnnfast faster). RSS+ = peak-RSS growth in one warm call.")

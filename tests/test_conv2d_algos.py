@@ -76,25 +76,6 @@ def test_gradients_finite_differences(isa, rng, cfg, algo):
     _check_fd(rng, x, w, rng.standard_normal(8), dict(cfg, algo=algo))
 
 
-def test_implicit_forward_thread_count_invariance(rng):
-    """Every output of the implicit path is one dot product in a fixed order: bitwise the same
-    at any thread count (and the same as 'auto' where auto picks it)."""
-    x = rng.standard_normal((5, 6, 14, 15)).astype(np.float32)
-    w = rng.standard_normal((18, 3, 5, 4)).astype(np.float32)
-    b = rng.standard_normal(18).astype(np.float32)
-    before = cnnfast.get_num_threads()
-    try:
-        outs = []
-        for n in (1, 2, 3):
-            cnnfast.set_num_threads(n)
-            outs.append(conv2d(x, w, b, padding=(2, 1), stride=(1, 2), groups=2, algo="implicit",
-                               activation="relu"))
-    finally:
-        cnnfast.set_num_threads(before)
-    for o in outs[1:]:
-        np.testing.assert_array_equal(o, outs[0])
-
-
 @pytest.mark.parametrize("groups", [1, 24])
 def test_direct_thread_count_invariance(rng, groups):
     x = rng.standard_normal((3, 24, 17, 19)).astype(np.float32)
@@ -293,66 +274,6 @@ def test_winograd_backward_rejects_padding_beyond_twice_the_dilation():
     y = conv2d(x, w, padding=5, dilation=2, algo="winograd")  # the forward applies
     with pytest.raises(ValueError, match=r"winograd.*padding <= dilation"):
         conv2d_backward(y, x, w, padding=5, dilation=2, algo="winograd")
-
-
-# ---- implicit GEMM: position chunks (> 256 outputs), several channel blocks, tap tails ----------
-
-@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
-def test_implicit_blocks_and_tails(isa, rng, dtype, tol):
-    from cnnfast._checks import resolve_padding
-    # (N, C, H, W, K, R, S, stride, padding (t, b, l, r), dilation, groups)
-    for n, c, h, w, k, r, s, st, pad, dil, g in [
-            (3, 4, 23, 29, 38, 3, 2, (1, 2), (1, 0, 2, 1), (2, 1), 2),  # PQ 462, Kg 19 = 2 blocks
-            (2, 5, 31, 17, 33, 5, 5, (1, 1), (2, 2, 2, 2), (1, 1), 1),  # np 125 (6-tap tail), K 33
-            (4, 3, 40, 40, 7, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 1),  # ResNet-conv1-like, K < 16
-            # Kg a multiple of 32 or 64 (AVX-512's 8x32 and 6x64 tiles): Kg 64, PQ 667 (3
-            # position chunks, a 1-position tail tile); Kg 32 in 2 groups, stride 2 and
-            # dilation, PQ 48; Kg 128 (two 64-blocks) and Kg 96 (three 32-blocks), odd PQ; the
-            # forward takes 6x64 from 128 reduction steps on: Kg 64 and 128 with Cg·R·S 144
-            (2, 3, 23, 29, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 1),
-            (2, 6, 13, 15, 64, 3, 2, (2, 2), (1, 0, 2, 1), (1, 2), 2),
-            (2, 5, 11, 13, 128, 3, 3, (1, 1), (1, 1, 0, 1), (1, 1), 1),
-            (2, 16, 11, 13, 64, 3, 3, (1, 1), (1, 1, 1, 0), (1, 1), 1),
-            (2, 16, 10, 9, 128, 3, 3, (2, 1), (1, 1, 1, 1), (1, 2), 1),
-            (3, 4, 9, 14, 96, 2, 3, (1, 2), (0, 1, 1, 1), (2, 1), 1)]:
-        case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=st, padding=pad,
-                    pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=g)
-        _run_case(rng, case, dtype, tol, algo="implicit")
-
-
-# ---- implicit backward-data of strided layers: the stride phases as banks -----------------------
-
-@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
-def test_implicit_backward_data_phases(isa, rng, dtype, tol):
-    from cnnfast._checks import resolve_padding
-    # (N, C, H, W, K, R, S, stride, padding (t, b, l, r), dilation): phases with 1 or 2 taps,
-    # kernels smaller than the stride (phases without taps: zeros), stride 3 with dilation 2,
-    # padding past dil*(k-1), dx channels in several 16-blocks with a tail, odd sizes
-    for n, c, h, w, k, r, s, st, pad, dil in [
-            (2, 20, 17, 15, 9, 4, 4, (2, 2), (1, 1, 1, 1), (1, 1)),   # conv_transpose k4 s2 p1
-            (3, 7, 13, 14, 5, 3, 3, (2, 3), (0, 2, 1, 1), (1, 2)),
-            (2, 33, 11, 12, 6, 1, 2, (3, 2), (0, 0, 1, 0), (1, 1)),   # 1-tap rows: empty phases
-            (1, 5, 9, 10, 4, 2, 3, (2, 2), (3, 4, 5, 3), (1, 1)),     # padding > dil*(k-1)
-            (2, 3, 25, 19, 8, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1)),    # ResNet-conv1-like
-            # dx channels a multiple of 32 (AVX-512's 8x32 tile): a 64-channel block pair, and
-            # 32 channels with an odd phase plane
-            (2, 64, 9, 11, 5, 4, 4, (2, 2), (1, 1, 1, 1), (1, 1)),
-            (3, 32, 7, 9, 6, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1))]:
-        case = dict(x=(n, c, h, w), w=(k, c, r, s), stride=st, padding=pad,
-                    pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=1)
-        _run_case(rng, case, dtype, tol, algo="implicit")
-
-
-def test_auto_takes_phases_for_transposed_convolution_shapes(rng):
-    # conv_transpose2d k4 s2 (the dx of a 32 -> 64 conv: np = 64 x 4 taps per phase) runs the
-    # phases under 'auto': the same bits as 'implicit' (its GEMM gives other bits).
-    x = rng.standard_normal((2, 32, 16, 16)).astype(np.float32)
-    w = rng.standard_normal((64, 32, 4, 4)).astype(np.float32)
-    gy = rng.standard_normal((2, 64, 8, 8)).astype(np.float32)
-    kw = dict(stride=2, padding=1, needs_input_grad=(True, False, False))
-    auto = conv2d_backward(gy, x, w, **kw)[0]
-    np.testing.assert_array_equal(auto, conv2d_backward(gy, x, w, algo="implicit", **kw)[0])
-    assert not np.array_equal(auto, conv2d_backward(gy, x, w, algo="gemm", **kw)[0])
 
 
 @pytest.mark.parametrize("algo", ("gemm", "auto"))
