@@ -236,12 +236,17 @@ def test_thread_count_invariance(rng):
         assert_close(other[2], out[0][2], 1e-6)             # grad_w: reduction order differs
 
 
-def test_empty_batch(rng):
-    x = np.empty((0, 3, 8, 8), np.float32)
-    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
-    y = conv2d(x, w, padding=1)
-    assert y.shape == (0, 4, 8, 8)
-    gx, gw, gb = conv2d_backward(y, x, w, np.ones(4, np.float32), padding=1)
+@pytest.mark.parametrize("algo", ["auto", "gemm", "implicit", "direct", "ref", "winograd",
+                                  "winograd_f2", "winograd_f4"])
+@pytest.mark.parametrize("channels", [3, 16])  # 16: 'auto' takes Winograd's shapes
+def test_empty_batch(rng, algo, channels):
+    # Every algorithm (Winograd divided by the zero rows and summed nothing into an unwritten
+    # transformed gradient): empty outputs, zero weight and bias gradients.
+    x = np.empty((0, channels, 8, 8), np.float32)
+    w = rng.standard_normal((channels, channels, 3, 3)).astype(np.float32)
+    y = conv2d(x, w, padding=1, algo=algo)
+    assert y.shape == (0, channels, 8, 8)
+    gx, gw, gb = conv2d_backward(y, x, w, np.ones(channels, np.float32), padding=1, algo=algo)
     assert gx.shape == x.shape
     np.testing.assert_array_equal(gw, 0)
     np.testing.assert_array_equal(gb, 0)

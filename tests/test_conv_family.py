@@ -313,14 +313,19 @@ def test_thread_count_invariance(rng):
         np.testing.assert_array_equal(other[3], out[0][3])
 
 
-def test_empty_batch(rng):
+@pytest.mark.parametrize("algo", ["auto", "gemm", "implicit", "ref", "winograd", "winograd_f2",
+                                  "winograd_f4"])
+def test_empty_batch(rng, algo):
     x = np.empty((0, 3, 4, 4, 4), np.float32)
     w = rng.standard_normal((2, 3, 3, 3, 3)).astype(np.float32)
-    y = F.conv3d(x, w, padding=1)
+    y = F.conv3d(x, w, padding=1, algo=algo)
     assert y.shape == (0, 2, 4, 4, 4)
-    gx, gw, _ = F.conv3d_backward(y, x, w, padding=1)
+    gx, gw, gb = F.conv3d_backward(y, x, w, np.ones(2, np.float32), padding=1, algo=algo)
     assert gx.shape == x.shape
     np.testing.assert_array_equal(gw, 0)
+    np.testing.assert_array_equal(gb, 0)
+    xt = np.empty((0, 2, 5, 5), np.float32)  # the transposed conv: conv2d's backward-data
+    assert F.conv_transpose2d(xt, w[:, :, 0], stride=1, padding=1).shape == (0, 3, 5, 5)
 
 
 # ---- PyTorch agreement (optional reference) ------------------------------------------------------

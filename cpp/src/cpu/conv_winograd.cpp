@@ -141,6 +141,7 @@ namespace {
 template <class T>
 void forward(const Conv3dParams& p, T* y, const T* x, const T* w, bool adjoint, const T* b,
              Activation act, int tile) {
+  if (p.N == 0) return;  // an empty batch: no output (the block sizes below divide by the rows)
   const WinogradRowKernels<T>& kr = winograd_row_kernels<T>(tile ? tile : winograd_tile(p));
   const int64_t m = kr.m, A = m + 2, XI = A * A;  // output tile side, input tile side, ξ count
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, KD = p.KD, KC = KD * Cg;

@@ -112,6 +112,7 @@ void conv_backward_weight_winograd(const Conv3dParams& p, T* dw, const T* dy, co
                                    int tile) {
   if (!winograd_weight_applies(p))
     arg_error("algo='winograd' weight gradient needs a 2-D 3x3 kernel, stride 1, dilation 1");
+  if (p.N == 0) return std::fill(dw, dw + p.K * p.Cg() * 9, T(0));  // an empty batch: zero
   int m = tile ? tile : winograd_tile(p);  // the forward's rule, unless dU would be too large
   if (!tile && m == 4 && 36 * p.Kg() * p.Cg() * int64_t(sizeof(T)) > kMaxTransformedBytes) m = 2;
   const WinogradRowKernels<T>& kr = winograd_row_kernels<T>(m);
