@@ -17,21 +17,42 @@ from test_conv2d import _run_case
 
 def test_implicit_forward_thread_count_invariance(rng):
     """Every output of the implicit path is one dot product in a fixed order: bitwise the same
-    at any thread count (and the same as 'auto' where auto picks it)."""
+    at any thread count, when threads take whole images or share an image's tiles (ranges that
+    start mid-row, mid-plane of a volume, in another group), and vs the float64 reference; 'auto'
+    takes it for one image of a stem-like layer."""
+    from cnnfast.functional import conv3d
     x = rng.standard_normal((5, 6, 14, 15)).astype(np.float32)
     w = rng.standard_normal((18, 3, 5, 4)).astype(np.float32)
     b = rng.standard_normal(18).astype(np.float32)
+    x1 = rng.standard_normal((1, 3, 37, 41)).astype(np.float32)  # one image, stride 2, 7x7
+    w1 = rng.standard_normal((20, 3, 7, 7)).astype(np.float32)
+    x3 = rng.standard_normal((1, 4, 5, 9, 11)).astype(np.float32)  # one volume, 2 groups
+    w3 = rng.standard_normal((6, 2, 3, 3, 2)).astype(np.float32)
+    runs = {
+        "batch": lambda a: conv2d(x, w, b, padding=(2, 1), stride=(1, 2), groups=2, algo=a,
+                                  activation="relu"),
+        "image": lambda a: conv2d(x1, w1, stride=2, padding=3, algo=a),
+        "volume": lambda a: conv3d(x3, w3, padding=1, groups=2, algo=a),
+    }
+    wants = {"image": ref.conv2d(x1.astype(np.float64), w1.astype(np.float64), None,
+                                 stride=(2, 2), pad=(3,) * 4)}
     before = cnnfast.get_num_threads()
     try:
-        outs = []
-        for n in (1, 2, 3):
+        outs = {k: [] for k in runs}
+        for n in (1, 2, 3, 4):
             cnnfast.set_num_threads(n)
-            outs.append(conv2d(x, w, b, padding=(2, 1), stride=(1, 2), groups=2, algo="implicit",
-                               activation="relu"))
+            for k, f in runs.items():
+                outs[k].append(f("implicit"))
+            if n > 1:
+                np.testing.assert_array_equal(runs["image"]("auto"), outs["image"][-1])
     finally:
         cnnfast.set_num_threads(before)
-    for o in outs[1:]:
-        np.testing.assert_array_equal(o, outs[0])
+    for k, o in outs.items():
+        for other in o[1:]:
+            np.testing.assert_array_equal(other, o[0], err_msg=k)
+    for k, want in wants.items():
+        err = np.linalg.norm(outs[k][0] - want) / np.linalg.norm(want)
+        assert err <= 1e-5, f"{k}: relative error {err:.2e}"
 
 
 # ---- implicit GEMM: position chunks (> 256 outputs), several channel blocks, tap tails ----------

@@ -7,7 +7,7 @@
 // backward-data (dilated ones too, in phases; weight gradients: see resolve_weight; AVX-512's
 // wide implicit tile takes some back: wide_implicit_beats_winograd); other
 // forwards run the implicit GEMM (straight from the padded image, no im2col: LeNet conv2 2.6x
-// faster) when one group's packed weights fit in L2 and every thread gets an (image, group);
+// faster) when one group's packed weights fit in L2 (threads share one image's tiles);
 // everything else runs im2col + GEMM.
 #include <algorithm>
 
@@ -32,12 +32,12 @@ bool winograd_pays(const Conv2dParams& p, bool backward_data) {
   return cpu::winograd_pays(cpu::as_conv3d(p), backward_data);  // rule and numbers: there
 }
 
-// Forward of one group's weights that fit in L2, with an (image, group) item per thread: implicit.
+// Forward of one group's weights that fit in L2: implicit (threads split (image, group, tile)).
 // Planes under 8x8 go to the batched GEMM instead (conv2d_gemm_small; 3x3, batch 16, 2 threads:
 // 256 ch on 7x7 8.1 vs 9.2 ms, 512 ch on 4x4 10.0 vs 15.2).
 bool implicit_pays(const Conv2dParams& p) {
   return !cpu::is_pointwise(p) && p.P * p.Q >= 64 &&
-         cpu::implicit_forward_fits(cpu::as_conv3d(p), get_num_threads());
+         cpu::implicit_forward_fits(cpu::as_conv3d(p));
 }
 
 // Backward-data at unit stride as the implicit forward on dy: dilated layers (col2im's dilated
@@ -48,7 +48,7 @@ bool implicit_data_pays(const Conv2dParams& p) {
   if (cpu::implicit_phases_pay(q, get_num_threads())) return true;  // strided: its phases
   if (!(p.dil_h > 1 || p.dil_w > 1 || p.H * p.W >= 1024)) return false;
   return cpu::implicit_data_applies(q) &&
-         cpu::implicit_forward_fits(cpu::implicit_data_params(q), get_num_threads());
+         cpu::implicit_forward_fits(cpu::implicit_data_params(q));
 }
 
 // Few output channels at unit stride: the register-blocked direct kernels fill their 3- or

@@ -49,7 +49,7 @@ void conv3d_forward(const Conv3dParams& p, T* y, const T* x, const T* w, const T
   if (algo == ConvAlgo::ref) return ref::conv3d_forward(p, y, x, w, b);
   if (is_winograd(algo) || (algo == ConvAlgo::automatic && cpu::winograd_pays(p, false)))
     return cpu::conv_forward_winograd(p, y, x, w, b, Activation::none, winograd_tile_of(algo));
-  if (implicit_pays(p, algo, cpu::implicit_forward_fits(p, get_num_threads())))
+  if (implicit_pays(p, algo, cpu::implicit_forward_fits(p)))
     return cpu::conv_forward_implicit(p, y, x, w, b);
   cpu::conv3d_forward_gemm(p, y, x, w, b);
 }
@@ -62,8 +62,7 @@ void conv3d_backward_data(const Conv3dParams& p, T* dx, const T* dy, const T* w,
   const bool unit = cpu::implicit_data_applies(p);
   if ((unit || cpu::implicit_phases_apply(p)) &&
       implicit_pays(p, algo,
-                    unit ? cpu::implicit_forward_fits(cpu::implicit_data_params(p),
-                                                      get_num_threads())
+                    unit ? cpu::implicit_forward_fits(cpu::implicit_data_params(p))
                          : cpu::implicit_phases_pay(p, get_num_threads())))
     return cpu::conv_backward_data_implicit(p, dx, dy, w);
   cpu::conv3d_backward_data_gemm(p, dx, dy, w);

@@ -77,9 +77,8 @@ inline std::vector<int64_t> tap_offsets(const Conv3dParams& p, const PaddedVolum
   return off;
 }
 
-// Forward: fits when one group's packed weights stay in L2 while a row is swept and every thread
-// gets an (image, group) item.
-bool implicit_forward_fits(const Conv3dParams& p, int nthreads);
+// Forward: fits when one group's packed weights stay in L2 while a row is swept.
+bool implicit_forward_fits(const Conv3dParams& p);
 // Weight gradient: fits when every thread gets an (image, group) item, or, sharing an image's
 // positions, when a thread's copy of the weight-gradient sums stays small (kSplitTileSums).
 bool implicit_weight_fits(const Conv3dParams& p, int nthreads);

@@ -57,11 +57,12 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
   const int64_t units = checked_mul(p.N * G, PQ);
   const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), units)));
   // acc[thread] is (G, KB, TB, MR, NR): tile (g, kb, tb) holds dW for taps tb*MR.. x channels kb*NR..
-  if (dw) {
+  if (dw && acc_size > 0) {  // (no K or no C: dW has no elements)
     std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
     parallel_region(nthr, [&](int th, int nth) {
       int64_t i0, i1;
       static_range(units, th, nth, i0, i1);
+      if (i0 >= i1) return;  // nothing (also: no output positions, PQ 0)
       T* mine = acc.data() + th * acc_size;
       // The tiles read only real positions' windows: without padding, the image in place.
       const bool in_place = conv3d_unpadded(p);

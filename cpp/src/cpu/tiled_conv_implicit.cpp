@@ -96,7 +96,7 @@ int mod(int64_t a, int64_t m) { return static_cast<int>(((a % m) + m) % m); }
 // One bank's filters are one group's (groups 1): the conv forward's L2 rule decides the fit.
 bool tiled_implicit_pays(const TiledConvParams& p) {
   return p.conv.out_volume() >= 4 * kImplicitMaxRows * p.banks() &&
-         implicit_forward_fits(p.conv, 1);
+         implicit_forward_fits(p.conv);
 }
 
 bool tiled_implicit_data_applies(const TiledConvParams& p) {
