@@ -252,6 +252,24 @@ def test_empty_batch(rng, algo, channels):
     np.testing.assert_array_equal(gb, 0)
 
 
+@pytest.mark.parametrize("algo", ["auto", "gemm", "implicit", "direct", "ref"])
+def test_empty_input_plane_with_padding(rng, algo):
+    # Height 0 padded by 3: a 3-row kernel still fits, so the output is the bias alone and the
+    # input gradient is empty (the implicit backward-data's forward on dy had no positions: it
+    # divided by its zero tile count).
+    x = np.empty((2, 3, 0, 6), np.float32)
+    w = rng.standard_normal((5, 3, 3, 4)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    kw = dict(padding=3, dilation=(2, 1), algo=algo)
+    y = conv2d(x, w, b, **kw)
+    np.testing.assert_array_equal(y, np.broadcast_to(b[None, :, None, None], (2, 5, 2, 9)))
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gx, gw, gb = conv2d_backward(gy, x, w, b, **kw)
+    assert gx.shape == x.shape
+    np.testing.assert_array_equal(gw, 0)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-5)
+
+
 def test_nan_propagates(rng):
     x = rng.standard_normal((1, 1, 5, 5)).astype(np.float32)
     x[0, 0, 2, 2] = np.nan
