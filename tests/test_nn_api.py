@@ -231,3 +231,35 @@ def test_a_refused_batch_norm_batch_is_not_counted():
     assert int(bn.num_batches_tracked) == 0
     bn(np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32))
     assert int(bn.num_batches_tracked) == 1
+
+
+def test_a_shared_module_is_traversed_once_and_saved_under_each_name(rng):
+    # One layer used at two places (weight tying): named_modules / modules / named_buffers yield
+    # it once, under its first name, and the optimizer steps its parameters once; state_dict and
+    # load_state_dict keep an entry under each name — torch's behaviour for all of these.
+    lin, bn = nn.Linear(3, 3), nn.BatchNorm2d(3)
+    model = nn.Sequential(lin, nn.ReLU(), lin, bn, bn)
+    assert [n for n, _ in model.named_modules()] == ["", "0", "1", "3"]
+    assert [n for n, _ in model.named_modules(remove_duplicate=False)] == \
+        ["", "0", "1", "2", "3", "4"]
+    assert len(list(model.modules())) == 4
+    assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    assert [n for n, _ in model.named_buffers()] == \
+        ["3.running_mean", "3.running_var", "3.num_batches_tracked"]
+    sd = model.state_dict()
+    assert list(sd) == ["0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias",
+                        "3.running_mean", "3.running_var", "3.num_batches_tracked",
+                        "4.weight", "4.bias", "4.running_mean", "4.running_var",
+                        "4.num_batches_tracked"]
+    model.load_state_dict(sd)
+    if importlib.util.find_spec("torch"):
+        import torch
+        tl, tb = torch.nn.Linear(3, 3), torch.nn.BatchNorm2d(3)
+        tm = torch.nn.Sequential(tl, torch.nn.ReLU(), tl, tb, tb)
+        assert [n for n, _ in tm.named_modules()] == [n for n, _ in model.named_modules()]
+        assert list(tm.state_dict()) == list(sd)
+    w0 = lin.weight.data.copy()
+    lin.weight.grad = np.ones_like(w0)
+    opt = optim.SGD(model.parameters(), lr=0.5)
+    opt.step()
+    np.testing.assert_allclose(lin.weight.data, w0 - 0.5)  # one step, not two

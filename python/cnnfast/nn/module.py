@@ -202,17 +202,28 @@ class Module:
     def children(self) -> Iterator["Module"]:
         return iter(self._modules.values())
 
-    def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+    def named_modules(self, memo: Optional[set] = None, prefix: str = "",
+                      remove_duplicate: bool = True) -> Iterator[Tuple[str, "Module"]]:
+        """(name, module) for this module and every submodule, depth first, as torch: a module
+        reached twice (shared, e.g. one layer used at two places) is yielded once, under its
+        first name, unless remove_duplicate=False."""
+        if memo is None:
+            memo = set()
+        if remove_duplicate:
+            if id(self) in memo:
+                return
+            memo.add(id(self))
         yield prefix, self
         for name, m in self._modules.items():
-            yield from m.named_modules(f"{prefix}.{name}" if prefix else name)
+            yield from m.named_modules(memo, f"{prefix}.{name}" if prefix else name,
+                                       remove_duplicate)
 
     def modules(self) -> Iterator["Module"]:
         return (m for _, m in self.named_modules())
 
     def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
         seen = set()
-        for mname, m in self.named_modules(prefix):
+        for mname, m in self.named_modules(prefix=prefix):
             for name, p in m._parameters.items():
                 if p is not None and id(p) not in seen:
                     seen.add(id(p))
@@ -222,9 +233,12 @@ class Module:
         return (p for _, p in self.named_parameters())
 
     def named_buffers(self, prefix: str = "") -> Iterator[Tuple[str, np.ndarray]]:
-        for mname, m in self.named_modules(prefix):
+        seen = set()
+        for mname, m in self.named_modules(prefix=prefix):
             for name, b in m._buffers.items():
-                yield (f"{mname}.{name}" if mname else name), b
+                if id(b) not in seen:
+                    seen.add(id(b))
+                    yield (f"{mname}.{name}" if mname else name), b
 
     def buffers(self) -> Iterator[np.ndarray]:
         return (b for _, b in self.named_buffers())
@@ -305,7 +319,7 @@ class Module:
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
         """Copies of every parameter and buffer, keyed as torch.nn names them."""
         sd: "OrderedDict[str, np.ndarray]" = OrderedDict()
-        for mname, m in self.named_modules():
+        for mname, m in self.named_modules(remove_duplicate=False):  # shared: under each name
             for name, p in m._parameters.items():
                 if p is not None:
                     sd[f"{mname}.{name}" if mname else name] = _device.host_copy(p.data)
@@ -324,7 +338,7 @@ class Module:
             raise TypeError(f"load_state_dict: expected a mapping of names to arrays, got "
                             f"{type(state_dict).__name__}")
         targets: Dict[str, Tuple[Module, str, bool]] = {}
-        for mname, m in self.named_modules():
+        for mname, m in self.named_modules(remove_duplicate=False):
             for name, p in m._parameters.items():
                 if p is not None:
                     targets[f"{mname}.{name}" if mname else name] = (m, name, True)
