@@ -263,3 +263,57 @@ def test_a_shared_module_is_traversed_once_and_saved_under_each_name(rng):
     opt = optim.SGD(model.parameters(), lr=0.5)
     opt.step()
     np.testing.assert_allclose(lin.weight.data, w0 - 0.5)  # one step, not two
+
+
+def test_one_instance_at_two_places_refuses_the_wrong_backward(rng):
+    # Forwards save their inputs on the instance, so a second call overwrites the first's: the
+    # backward for the first call would use the second call's input (here: a weight gradient
+    # off by ~1.6 before this check). It raises instead; one backward per forward, repeated
+    # backwards of one forward, and two instances sharing Parameters still work (vs torch).
+    x = rng.standard_normal((4, 3)).astype(np.float32)
+    lin = nn.Linear(3, 3)
+    model = nn.Sequential(lin, nn.ReLU(), lin)
+    y = model(x)
+    with pytest.raises(RuntimeError, match="sharing Parameters"):
+        model.backward(np.ones_like(y))
+
+    class Siamese(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.Conv2d(1, 2, 3)
+
+        def forward(self, a, b):
+            return self.enc(a), self.enc(b)
+
+        def backward(self, ga, gb):
+            return self.enc.backward(gb), self.enc.backward(ga)
+
+    s, a = Siamese(), rng.standard_normal((1, 1, 5, 5)).astype(np.float32)
+    ya, yb = s(a, a + 1)
+    with pytest.raises(RuntimeError, match="Conv2d.backward"):
+        s.backward(np.ones_like(ya), np.ones_like(yb))
+
+    lin.zero_grad()
+    g = np.ones((4, 3), np.float32)
+    for _ in range(2):  # forward, backward in turn; then two backwards of one forward
+        lin(x)
+        lin.backward(g)
+    lin.backward(g)
+    np.testing.assert_allclose(lin.weight.grad, 3 * g.T @ x, rtol=1e-5)
+
+    second = nn.Linear(3, 3)
+    second.weight, second.bias = lin.weight, lin.bias  # tied by sharing Parameters
+    tied = nn.Sequential(lin, nn.ReLU(), second)
+    lin.zero_grad()
+    y = tied(x)
+    tied.backward(np.ones_like(y))
+    if importlib.util.find_spec("torch"):
+        import torch
+        tl = torch.nn.Linear(3, 3)
+        tl.weight.data, tl.bias.data = (torch.from_numpy(p.data.copy()) for p in (lin.weight,
+                                                                                   lin.bias))
+        tm = torch.nn.Sequential(tl, torch.nn.ReLU(), tl)
+        tm(torch.from_numpy(x)).sum().backward()
+        np.testing.assert_allclose(lin.weight.grad, tl.weight.grad.numpy(), rtol=1e-5,
+                                   atol=1e-6)
+        np.testing.assert_allclose(lin.bias.grad, tl.bias.grad.numpy(), rtol=1e-5, atol=1e-6)

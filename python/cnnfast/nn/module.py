@@ -3,7 +3,8 @@
 A Module's `forward(x)` computes the output and stores what its backward needs; `backward(g)`
 takes dL/d(output), accumulates dL/d(parameter) into each Parameter's `.grad` (+=) and returns
 dL/d(input). No autograd graph: a module instance is used once per forward/backward pair (share
-weights by sharing Parameters, not by calling one instance twice). Parameter and buffer names,
+weights by sharing Parameters, not by calling one instance twice: a backward that would run on
+inputs a second forward overwrote raises RuntimeError). Parameter and buffer names,
 shapes and layouts match torch.nn, so a torch state_dict converted to NumPy loads unchanged.
 
 `module.to('cuda')` moves parameters, gradients and float buffers to the GPU (DeviceArrays; the
@@ -13,6 +14,7 @@ gradient is dropped rather than cleared (no kernel): the next backward's gradien
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict, namedtuple
 from collections.abc import Mapping
 from typing import Dict, Iterator, Optional, Tuple
@@ -103,8 +105,66 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={self.dtype})"
 
 
+def _counted_forward(f):
+    """A forward (or forward_relu) that counts its outermost calls: see _checked_backward."""
+    @functools.wraps(f)
+    def forward(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_in_forward"):  # a subclass's forward calling super().forward(): one call
+            return f(self, *args, **kwargs)
+        d["_in_forward"] = True
+        try:
+            out = f(self, *args, **kwargs)
+        finally:
+            d["_in_forward"] = False
+        if d.get("_backward_calls", 0):  # the first forward after a backward: a new round
+            d["_forward_calls"] = 0
+        d["_forward_calls"] = d.get("_forward_calls", 0) + 1
+        d["_backward_calls"] = 0
+        return out
+    forward._counted = True
+    return forward
+
+
+def _checked_backward(f):
+    """A backward that refuses to run for a forward whose saved inputs a later call of the same
+    instance overwrote. Forwards save what their backward needs on the instance, so one instance
+    called twice (Sequential(lin, relu, lin), a siamese encoder) keeps the second call's inputs;
+    the backward for the first call would silently use them. The pattern that shows it: two or
+    more forwards, then a second backward before the next forward."""
+    @functools.wraps(f)
+    def backward(self, *args, **kwargs):
+        d = self.__dict__
+        if d.get("_in_backward"):
+            return f(self, *args, **kwargs)
+        calls, backs = d.get("_forward_calls", 0), d.get("_backward_calls", 0) + 1
+        if calls >= 2 and backs >= 2:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: this instance ran forward {calls} times before "
+                f"its backwards, and its saved inputs are the last call's, so the backward for "
+                f"an earlier call would be wrong. Use one instance per place in the network and "
+                f"share the weights by sharing Parameters (b.weight = a.weight), or run forward "
+                f"and backward in turn")
+        d["_backward_calls"] = backs
+        d["_in_backward"] = True
+        try:
+            return f(self, *args, **kwargs)
+        finally:
+            d["_in_backward"] = False
+    backward._counted = True
+    return backward
+
+
 class Module:
     """Base class: registers Parameters, buffers and sub-modules assigned as attributes."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name, wrap in (("forward", _counted_forward), ("forward_relu", _counted_forward),
+                           ("backward", _checked_backward)):
+            f = cls.__dict__.get(name)
+            if callable(f) and not getattr(f, "_counted", False):
+                setattr(cls, name, wrap(f))
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
