@@ -134,10 +134,15 @@ void cross_entropy_backward(int64_t N, int64_t C, int64_t S, T* dlogits, const T
       const double wt = t == ignore_index ? 0.0 : (weight ? double(weight[t]) : 1.0);
       const double a = g * ((1 - eps) * wt + eps / double(C) * wsum);  // multiplies p_c
       double psum = 0;
-      for (int64_t c = 0; c < C; ++c) psum += std::exp(double(logits[off + c * S + j]) - lse[item]);
+      for (int64_t c = 0; c < C; ++c) {  // e^{z_c − lse}, held in dlogits until p_c is formed
+        const int64_t i = off + c * S + j;
+        const double e = std::exp(double(logits[i]) - double(lse[item]));
+        psum += e;
+        dlogits[i] = T(e);
+      }
       for (int64_t c = 0; c < C; ++c) {
         const int64_t i = off + c * S + j;
-        const double p = std::exp(double(logits[i]) - double(lse[item])) / psum;
+        const double p = double(dlogits[i]) / psum;
         const double wc = weight ? double(weight[c]) : 1.0;
         double d = a * p - g * eps / double(C) * wc;
         if (c == t) d -= g * (1 - eps) * wt;
