@@ -252,22 +252,51 @@ def test_empty_batch(rng, algo, channels):
     np.testing.assert_array_equal(gb, 0)
 
 
-@pytest.mark.parametrize("algo", ["auto", "gemm", "implicit", "direct", "ref"])
-def test_empty_input_plane_with_padding(rng, algo):
-    # Height 0 padded by 3: a 3-row kernel still fits, so the output is the bias alone and the
-    # input gradient is empty (the implicit backward-data's forward on dy had no positions: it
-    # divided by its zero tile count).
-    x = np.empty((2, 3, 0, 6), np.float32)
-    w = rng.standard_normal((5, 3, 3, 4)).astype(np.float32)
-    b = rng.standard_normal(5).astype(np.float32)
-    kw = dict(padding=3, dilation=(2, 1), algo=algo)
-    y = conv2d(x, w, b, **kw)
-    np.testing.assert_array_equal(y, np.broadcast_to(b[None, :, None, None], (2, 5, 2, 9)))
+@pytest.mark.parametrize("algo", ["auto", "gemm", "implicit", "direct", "ref", "winograd",
+                                  "winograd_f2", "winograd_f4"])
+@pytest.mark.parametrize("x_shape,w_shape,kw", [
+    ((2, 3, 0, 6), (5, 3, 3, 4), dict(padding=3, dilation=(2, 1))),
+    ((1, 1, 0, 5), (1, 1, 3, 3), dict(padding=2)),                       # Winograd's shape
+    ((4, 64, 0, 60), (32, 64, 3, 3), dict(padding=2)),                   # 'auto': Winograd
+    ((1, 2, 4, 0), (3, 2, 3, 1), dict(padding=1)),                       # width 0
+    ((2, 16, 0, 32), (16, 16, 4, 4), dict(stride=2, padding=(3, 3, 1, 1))),  # stride phases
+    ((1, 2, 0, 4), (3, 2, 1, 3), dict(padding=1)),                       # padding past the kernel
+])
+def test_empty_input_plane_with_padding(rng, algo, x_shape, w_shape, kw):
+    # An extent of 0 padded so the kernel fits: the output is the bias alone, the input gradient
+    # empty, the weight gradient zero. The input-gradient passes divided by their zero tile
+    # counts (implicit forward on dy, Winograd, the stride-phase banks: SIGFPE).
+    x = np.empty(x_shape, np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    b = rng.standard_normal(w_shape[0]).astype(np.float32)
+    try:
+        y = conv2d(x, w, b, algo=algo, **kw)
+    except ValueError as e:  # a named algorithm this shape does not take
+        assert algo in ("direct", "winograd", "winograd_f2", "winograd_f4"), e
+        return
+    np.testing.assert_array_equal(y, np.broadcast_to(b[None, :, None, None], y.shape))
     gy = rng.standard_normal(y.shape).astype(np.float32)
-    gx, gw, gb = conv2d_backward(gy, x, w, b, **kw)
+    try:
+        gx, gw, gb = conv2d_backward(gy, x, w, b, algo=algo, **kw)
+    except ValueError as e:  # Winograd's backward-data takes padding <= dilation·(k−1) only
+        assert algo.startswith("winograd"), e
+        return
     assert gx.shape == x.shape
     np.testing.assert_array_equal(gw, 0)
-    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3), dtype=np.float64), rtol=1e-5, atol=1e-4)
+
+
+def test_empty_input_extent_conv1d_conv3d(rng):
+    from cnnfast.functional import conv1d, conv1d_backward, conv3d, conv3d_backward
+    for conv, back, x_shape, w_shape, kw in [
+            (conv1d, conv1d_backward, (1, 2, 0), (3, 2, 1), dict(padding=1, algo="implicit")),
+            (conv3d, conv3d_backward, (2, 16, 0, 16, 16), (16, 16, 4, 4, 4),
+             dict(stride=2, padding=(2, 2, 1, 1, 1, 1)))]:
+        x, w = np.empty(x_shape, np.float32), rng.standard_normal(w_shape).astype(np.float32)
+        y = conv(x, w, **kw)
+        gx, gw, _ = back(rng.standard_normal(y.shape).astype(np.float32), x, w, **kw)
+        assert gx.shape == x.shape
+        np.testing.assert_array_equal(gw, 0)
 
 
 def test_nan_propagates(rng):

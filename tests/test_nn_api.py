@@ -317,3 +317,19 @@ def test_one_instance_at_two_places_refuses_the_wrong_backward(rng):
         np.testing.assert_allclose(lin.weight.grad, tl.weight.grad.numpy(), rtol=1e-5,
                                    atol=1e-6)
         np.testing.assert_allclose(lin.bias.grad, tl.bias.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_flatten_empty_batch_and_bad_dims(rng):
+    # numpy cannot infer a -1 dim of an empty array: Flatten raised on a batch of 0, breaking
+    # Conv -> Flatten -> Linear on N = 0 (torch gives (0, 48)).
+    model = nn.Sequential(nn.Conv2d(3, 2, 3, padding=1), nn.Flatten(), nn.Linear(32, 5))
+    y = model(np.zeros((0, 3, 4, 4), np.float32))
+    assert y.shape == (0, 5)
+    assert model.backward(np.zeros((0, 5), np.float32)).shape == (0, 3, 4, 4)
+    assert nn.Flatten()(np.zeros((0, 3, 4, 4), np.float32)).shape == (0, 48)
+    assert nn.Flatten(0, -1)(np.zeros((2, 3), np.float32)).shape == (6,)
+    assert nn.Flatten(1, 2)(np.zeros((2, 3, 4, 5), np.float32)).shape == (2, 12, 5)
+    with pytest.raises(ValueError, match="start_dim 2 comes after end_dim 1"):
+        nn.Flatten(2, 1)(np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(ValueError, match="end_dim 5 is out of range"):
+        nn.Flatten(1, 5)(np.zeros((2, 3), np.float32))

@@ -72,6 +72,7 @@ bool implicit_phases_pay(const Conv3dParams& p, int nthreads) {
 
 template <class T>
 void conv_backward_data_phases(const Conv3dParams& p, T* dx, const T* dy, const T* w) {
+  if (p.N == 0 || p.in_volume() == 0) return;  // dx is empty (an extent of 0: no phases)
   const ImplicitTileKernel<T>& kr = implicit_tile_kernel<T>(p.C);  // run_banked_implicit's
   const int64_t NR = kr.nr, C = p.C, K = p.K, CB = (C + NR - 1) / NR;
   const AxisPhases ax[3] = {{p.D, p.OD, p.KD, p.stride_d, p.pad_front, p.dil_d},

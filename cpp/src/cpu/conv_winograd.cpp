@@ -141,7 +141,9 @@ namespace {
 template <class T>
 void forward(const Conv3dParams& p, T* y, const T* x, const T* w, bool adjoint, const T* b,
              Activation act, int tile) {
-  if (p.N == 0) return;  // an empty batch: no output (the block sizes below divide by the rows)
+  // No output (an empty batch; backward-data of an input with a 0 extent, padded to fit the
+  // kernel): nothing to write, and the block sizes below divide by the tile rows and columns.
+  if (p.N == 0 || p.out_volume() == 0) return;
   const WinogradRowKernels<T>& kr = winograd_row_kernels<T>(tile ? tile : winograd_tile(p));
   const int64_t m = kr.m, A = m + 2, XI = A * A;  // output tile side, input tile side, ξ count
   const int64_t Cg = p.Cg(), Kg = p.Kg(), G = p.groups, KD = p.KD, KC = KD * Cg;

@@ -12,7 +12,8 @@ algo: 'gemm' runs one GEMM per bank over that bank's gathered columns, batched o
 locally connected layer's path); 'implicit' runs the conv engine's implicit-GEMM tile over each
 bank's positions, reading windows straight from a padded image (its backward-data is the same
 forward on grad_out at unit stride, else 'gemm'); 'auto' takes 'implicit' when every bank has many
-positions per image (few banks), else 'gemm'; 'ref' the naive C++ loops. Other names run 'gemm'.
+positions per image (few banks), else 'gemm'; 'ref' the naive C++ loops. The Winograd names run
+'gemm'; 'direct' is refused (ValueError), as by conv1d/conv3d.
 """
 from __future__ import annotations
 

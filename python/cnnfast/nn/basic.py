@@ -28,9 +28,22 @@ class Flatten(Module):
         self._shape = None
 
     def forward(self, x):
+        nd = len(x.shape)
+        dims = []
+        for name in ("start_dim", "end_dim"):
+            d = getattr(self, name)
+            if not -max(nd, 1) <= d < max(nd, 1):
+                raise ValueError(f"Flatten: {name} {d} is out of range for an input of shape "
+                                 f"{tuple(x.shape)}")
+            dims.append(d % max(nd, 1))
+        s, e = dims
+        if s > e:
+            raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
+                             f"{self.end_dim} for an input of shape {tuple(x.shape)}")
         self._shape = x.shape
-        s, e = self.start_dim % x.ndim, self.end_dim % x.ndim
-        return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:])
+        # the merged size spelled out: numpy cannot infer -1 for an empty batch (0, C, H, W)
+        merged = int(np.prod(x.shape[s:e + 1], dtype=np.int64)) if nd else 1
+        return x.reshape(tuple(x.shape[:s]) + (merged,) + tuple(x.shape[e + 1:]))
 
     def backward(self, grad_out):
         return grad_out.reshape(saved(self._shape, self, "input shape"))
