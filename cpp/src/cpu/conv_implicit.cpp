@@ -107,11 +107,9 @@ void conv_forward_implicit(const Conv3dParams& p, T* y, const T* x, const T* w, 
       }
     }
   };
-  const int nt = in_parallel_region()
-                     ? 1
-                     : static_cast<int>(std::min<int64_t>(get_num_threads(), units));
+  const int nt = static_cast<int>(std::min<int64_t>(get_num_threads(), units));
   if (nt <= 1) return run(0, units);
-  parallel_region(nt, [&](int t, int n) {
+  parallel_region(nt, [&](int t, int n) {  // (inside another region: one range, n = 1)
     int64_t u0, u1;
     static_range(units, t, n, u0, u1);
     run(u0, u1);
