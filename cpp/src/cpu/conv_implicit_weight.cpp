@@ -57,7 +57,7 @@ void conv_backward_weight_implicit(const Conv3dParams& p, T* dw, T* db, const T*
   const int64_t units = checked_mul(p.N * G, PQ);
   const int nthr = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(get_num_threads(), units)));
   // acc[thread] is (G, KB, TB, MR, NR): tile (g, kb, tb) holds dW for taps tb*MR.. x channels kb*NR..
-  if (dw && acc_size > 0) {  // (no K or no C: dW has no elements)
+  if (dw) {
     std::vector<T> acc(static_cast<size_t>(checked_mul(nthr, acc_size)), T(0));
     parallel_region(nthr, [&](int th, int nth) {
       int64_t i0, i1;

@@ -29,13 +29,14 @@ class Flatten(Module):
 
     def forward(self, x):
         nd = len(x.shape)
+        span = max(nd, 1)  # torch: a 0-d input flattens as one dim
         dims = []
         for name in ("start_dim", "end_dim"):
             d = getattr(self, name)
-            if not -max(nd, 1) <= d < max(nd, 1):
+            if not -span <= d < span:
                 raise ValueError(f"Flatten: {name} {d} is out of range for an input of shape "
                                  f"{tuple(x.shape)}")
-            dims.append(d % max(nd, 1))
+            dims.append(d % span)
         s, e = dims
         if s > e:
             raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim "
