@@ -62,6 +62,27 @@ def test_direct_block_shapes(isa, rng, dtype, tol):
         _run_case(rng, case, dtype, tol, algo="direct")
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_direct_block_grouped_shapes(isa, rng, dtype, tol):
+    """Grouped layers on the register-blocked direct kernels (unit stride and dilation).
+    Depthwise (one channel per group) takes the row tiles: output heights around the 4-row tile
+    (P % 4 = 1, 2, 3), widths around the 8-lane vector and the 24-output tile (the forward's
+    scratch rows for Q not a multiple of 8, y itself otherwise), and filters whose rows exceed
+    the weight gradient's 12 accumulators (S = 1 with 13 rows, 3x5, 4x7 and 5x5: whole passes
+    plus a remainder). Channel multipliers and multi-channel groups take the channel tiles."""
+    from cnnfast._checks import resolve_padding
+    for n, c, k, g, r, s, h, w, pad in (
+            (2, 5, 5, 5, 3, 3, 9, 16, 1), (1, 3, 3, 3, 3, 3, 6, 31, 1),
+            (2, 4, 4, 4, 13, 1, 15, 9, (6, 6, 0, 0)), (1, 2, 2, 2, 5, 3, 11, 25, "same"),
+            (2, 3, 3, 3, 7, 4, 10, 48, (3, 2, 1, 2)), (1, 2, 2, 2, 5, 5, 5, 7, 2),
+            (2, 2, 2, 2, 2, 6, 4, 17, (3, 3, 0, 5)), (1, 3, 3, 3, 3, 7, 7, 13, 3),
+            (2, 3, 6, 3, 3, 3, 7, 20, 1), (2, 6, 4, 2, 3, 2, 9, 11, (1, 1, 0, 1))):
+        case = dict(x=(n, c, h, w), w=(k, c // g, r, s), stride=(1, 1), padding=pad,
+                    pad=resolve_padding(pad, (h, w), (r, s), (1, 1), (1, 1)), dilation=(1, 1),
+                    groups=g)
+        _run_case(rng, case, dtype, tol, algo="direct")
+
+
 @pytest.mark.parametrize("cfg", [
     dict(stride=1, padding=1, dilation=1, groups=4),          # depthwise
     dict(stride=2, padding="same", dilation=1, groups=2),

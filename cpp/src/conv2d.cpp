@@ -63,12 +63,12 @@ bool implicit_data_pays(const Conv2dParams& p) {
 // 15x15 on 64x64 22.2/7.1; data 4<-32 9x9, batch 4, 11.7/1.9; 8x8 filters, 3->4 batch 8: equal).
 constexpr int64_t kDirectBigFilterTaps = 64;
 bool direct_block_pays(const Conv2dParams& p, bool weight_grad) {
-  return cpu::direct_block_applies(p, weight_grad) && p.K <= 8 &&
+  return p.groups == 1 && cpu::direct_block_applies(p, weight_grad) && p.K <= 8 &&
          (weight_grad || (p.C * p.R * p.S <= 512 && p.N >= get_num_threads()) ||
           p.R * p.S >= kDirectBigFilterTaps);
 }
 bool direct_block_data_pays(const Conv2dParams& p) {
-  return cpu::direct_block_data_applies(p) && p.C <= 8 &&
+  return p.groups == 1 && cpu::direct_block_data_applies(p) && p.C <= 8 &&
          ((p.K * p.R * p.S <= 512 && p.N >= get_num_threads()) ||
           p.R * p.S >= kDirectBigFilterTaps);
 }

@@ -34,8 +34,8 @@ void conv2d_backward_data_direct(const Conv2dParams& p, T* dx, const T* dy, cons
 template <class T>
 void conv2d_backward_weight_direct(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x);
 
-// The register-blocked form (conv2d_direct_block.cpp) the two above take for groups = 1 at unit
-// stride and dilation (and, for the weight gradient, filters up to kDirectBlockMaxS wide).
+// The register-blocked form (conv2d_direct_block.cpp) the three above take at unit stride and
+// dilation (any groups) (and, for the weight gradient, filters up to kDirectBlockMaxS wide).
 bool direct_block_applies(const Conv2dParams& p, bool weight_grad);
 template <class T>
 void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,

@@ -1,13 +1,15 @@
-// conv2d_direct_block.cpp — the direct algorithm for groups = 1 at unit stride and dilation:
-// register-blocked microkernels (kernels/conv2d_direct_block.h) over zero-padded planes whose
+// conv2d_direct_block.cpp — the direct algorithm at unit stride and dilation (any groups:
+// depthwise layers are groups of one channel): register-blocked microkernels
+// (kernels/conv2d_direct_block.h) over zero-padded planes whose
 // rows are widened to a multiple of the SIMD width (extra forward outputs are computed and
 // dropped; the weight gradient reads dy's row tail masked). Small-K layers like LeNet's C1
 // (1 -> 6 channels) fill the kernels' 3-channel x 32-output tiles where the implicit GEMM's
 // 16-channel tiles run 6/16 full.
-//   forward: one item per image; rows of 3 channels x up to 32 outputs (6 x 16 for narrow rows),
-//   then bias + activation
+//   forward: one item per (image, group); rows of 3 channels x up to 32 outputs (6 x 16 for
+//   narrow rows), then bias + activation
 //   backward-data: the forward kernels on dy padded by R-1-pad with flipped, transposed filters
-//   weight gradient: one item per (input channel, filter row), owning those dW entries and
+//   weight gradient: one item per (input channel, filter row), owning those dW entries (of its
+//   group's output channels) and
 //   summing the images in order (bitwise the same at any thread count); bias: channel_sums.h.
 #include <algorithm>
 #include <cstring>
@@ -25,17 +27,19 @@
 namespace cnnfast::cpu {
 namespace {
 
+constexpr int64_t kRowsScratch = std::max(kDirectBlockNKNarrow, kDirectBlockRowsMR);
+
 struct BlockGeo {
   int64_t Qv, Wv, Hp, plane, taps;
   BlockGeo(const Conv2dParams& p, int64_t lanes)
       : Qv((p.Q + lanes - 1) / lanes * lanes), Wv(Qv + p.S - 1),
-        Hp(p.H + p.pad_top + p.pad_bottom), plane(Hp * Wv), taps(p.C * p.R * p.S) {}
+        Hp(p.H + p.pad_top + p.pad_bottom), plane(Hp * Wv), taps(p.Cg() * p.R * p.S) {}
 };
 
 }  // namespace
 
 bool direct_block_applies(const Conv2dParams& p, bool weight_grad) {
-  return p.groups == 1 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 &&
+  return p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 && p.dil_w == 1 &&
          (!weight_grad || p.S <= kDirectBlockMaxS);
 }
 
@@ -45,20 +49,24 @@ bool direct_block_data_applies(const Conv2dParams& p) {
 }
 
 // dx = the forward convolution of dy, padded by R-1-pad (S-1-pad), with the flipped filters
-// transposed to (C, K, R, S): dx[c][h][w] = Σ_{k,r,s} w[k][c][R-1-r][S-1-s] · dyp[k][h+r][w+s].
+// transposed within each group to (C, Kg, R, S):
+// dx[c][h][w] = Σ_{k in c's group, r, s} w[k][c % Cg][R-1-r][S-1-s] · dyp[k][h+r][w+s].
 template <class T>
 void conv2d_backward_data_direct_block(const Conv2dParams& p, T* dx, const T* dy, const T* w) {
   if (p.N * p.C * p.H * p.W == 0) return;  // nothing to write (and no valid transposed shape)
-  std::vector<T> wt(static_cast<size_t>(checked_mul(p.K, p.C * p.R * p.S)));  // (C, K, R, S)
+  const int64_t Cg = p.Cg(), Kg = p.Kg();
+  std::vector<T> wt(static_cast<size_t>(checked_mul(p.K, Cg * p.R * p.S)));  // (C, Kg, R, S)
   for (int64_t k = 0; k < p.K; ++k)
-    for (int64_t c = 0; c < p.C; ++c)
+    for (int64_t cc = 0; cc < Cg; ++cc) {
+      const int64_t c = k / Kg * Cg + cc, kk = k % Kg;  // global input, group-local output
       for (int64_t r = 0; r < p.R; ++r)
         for (int64_t s = 0; s < p.S; ++s)
-          wt[((c * p.K + k) * p.R + (p.R - 1 - r)) * p.S + (p.S - 1 - s)] =
-              w[((k * p.C + c) * p.R + r) * p.S + s];
-  const Conv2dParams t = conv2d_params(p.N, p.K, p.P, p.Q, p.C, p.K, p.R, p.S, 1, 1,
+          wt[((c * Kg + kk) * p.R + (p.R - 1 - r)) * p.S + (p.S - 1 - s)] =
+              w[((k * Cg + cc) * p.R + r) * p.S + s];
+    }
+  const Conv2dParams t = conv2d_params(p.N, p.K, p.P, p.Q, p.C, Kg, p.R, p.S, 1, 1,
                                        p.R - 1 - p.pad_top, p.R - 1 - p.pad_bottom,
-                                       p.S - 1 - p.pad_left, p.S - 1 - p.pad_right, 1, 1, 1);
+                                       p.S - 1 - p.pad_left, p.S - 1 - p.pad_right, 1, 1, p.groups);
   conv2d_forward_direct_block<T>(t, dx, dy, wt.data(), nullptr, Activation::none);
 }
 
@@ -69,20 +77,39 @@ void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const 
   const BlockGeo g(p, kr.lanes);
   // Narrow rows (one call covers the row) take 6-channel tiles, wide rows 3-channel ones.
   const int64_t KB = g.Qv <= kDirectBlockNJNarrow ? kDirectBlockNKNarrow : kDirectBlockNK;
-  for_each_item(p.N, get_num_threads(), [&](int64_t n, int) {
-    T* xp = thread_scratch<T>(Scratch::col, checked_mul(p.C, g.plane));  // (C, Hp, Wv)
-    T* rows = thread_scratch<T>(Scratch::aux, KB * g.Qv);               // (nk, Qv)
-    pad_planes(p, p.C, g.Wv, x + n * p.C * p.H * p.W, xp);
+  const int64_t Cg = p.Cg(), Kg = p.Kg();
+  for_each_item(p.N * p.groups, get_num_threads(), [&](int64_t it, int) {
+    const int64_t n = it / p.groups, gr = it % p.groups;
+    T* xp = thread_scratch<T>(Scratch::col, checked_mul(Cg, g.plane));  // (Cg, Hp, Wv)
+    T* rows = thread_scratch<T>(Scratch::aux, kRowsScratch * g.Qv);    // (nk or mr, Qv)
+    pad_planes(p, Cg, g.Wv, x + (n * p.C + gr * Cg) * p.H * p.W, xp);
+    if (Cg == 1 && Kg == 1) {  // depthwise: tiles of output rows (rows meeting padding included)
+      T* yk = y + (n * p.K + gr) * p.P * p.Q;  // (P, Q)
+      const bool direct = g.Qv == p.Q;         // whole vectors: the tiles write y itself
+      for (int64_t i0 = 0; i0 < p.P; i0 += kDirectBlockRowsMR) {
+        const int64_t mr = std::min(kDirectBlockRowsMR, p.P - i0);
+        T* out = direct ? yk + i0 * p.Q : rows;
+        for (int64_t q0 = 0; q0 < g.Qv; q0 += kDirectBlockRowsNJ)
+          kr.fwd_rows(mr, std::min(kDirectBlockRowsNJ, g.Qv - q0), xp + i0 * g.Wv + q0, g.Wv,
+                      p.R, p.S, w + gr * g.taps, out + q0, g.Qv);
+        for (int64_t i = 0; i < mr; ++i) {
+          T* yr = yk + (i0 + i) * p.Q;
+          if (!direct) std::memcpy(yr, rows + i * g.Qv, sizeof(T) * p.Q);
+          bias_act(yr, p.Q, b ? b[gr] : T(0), act);
+        }
+      }
+      return;
+    }
     for (int64_t i = 0; i < p.P; ++i) {
       // Only the filter rows [r0, r1) meet rows of x rather than its zero padding (the
       // backward-data's dy is padded by R-1-pad: LeNet C3's 10 rows to 18).
       const int64_t r0 = std::clamp<int64_t>(p.pad_top - i, 0, p.R);
       const int64_t r1 = std::clamp<int64_t>(p.pad_top + p.H - i, r0, p.R);
-      for (int64_t k0 = 0; k0 < p.K; k0 += KB) {
-        const int64_t nk = std::min(KB, p.K - k0);
+      for (int64_t k0 = gr * Kg; k0 < (gr + 1) * Kg; k0 += KB) {
+        const int64_t nk = std::min(KB, (gr + 1) * Kg - k0);
         for (int64_t q0 = 0; q0 < g.Qv; q0 += kDirectBlockNJ)
           kr.fwd(nk, std::min(kDirectBlockNJ, g.Qv - q0), xp + (i + r0) * g.Wv + q0, g.plane,
-                 g.Wv, p.C, r1 - r0, p.S, w + k0 * g.taps + r0 * p.S, g.taps, p.R * p.S,
+                 g.Wv, Cg, r1 - r0, p.S, w + k0 * g.taps + r0 * p.S, g.taps, p.R * p.S,
                  rows + q0, g.Qv);
         for (int64_t k = 0; k < nk; ++k) {
           T* yr = y + ((n * p.K + k0 + k) * p.P + i) * p.Q;  // (Q,)
@@ -102,17 +129,30 @@ void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, co
   const DirectBlockKernels<T>& kr = direct_block_kernels<T>();
   const BlockGeo g(p, kr.lanes);
   const int64_t PQ = p.P * p.Q;
-  // One item per (input channel c, filter row r): it owns dW[:, c, r, :] and sums the images in
-  // order, so the result is the same at any thread count. Its padded plane is channel c alone.
+  // One item per (input channel c, filter row r): it owns dW[k, c % Cg, r, :] for the output
+  // channels k of c's group and sums the images in order, so the result is the same at any
+  // thread count. Its padded plane is channel c alone.
+  const int64_t Cg = p.Cg(), Kg = p.Kg();
+  if (Cg == 1 && Kg == 1) {  // depthwise: one item per channel, every filter row in one sweep
+    for_each_item(p.C, get_num_threads(), [&](int64_t c, int) {
+      T* xp = thread_scratch<T>(Scratch::col, g.plane);  // (Hp, Wv) of channel c
+      for (int64_t n = 0; n < p.N; ++n) {
+        pad_planes(p, 1, g.Wv, x + (n * p.C + c) * p.H * p.W, xp);
+        kr.bwd_weight_rows(p.R, p.S, p.P, p.Q, dy + (n * p.K + c) * PQ, p.Q, xp, g.Wv,
+                           dw + c * g.taps);
+      }
+    });
+    return;
+  }
   for_each_item(p.C * p.R, get_num_threads(), [&](int64_t it, int) {
-    const int64_t c = it / p.R, r = it % p.R;
+    const int64_t c = it / p.R, r = it % p.R, kg0 = c / Cg * Kg;
     T* xp = thread_scratch<T>(Scratch::col, g.plane);  // (Hp, Wv) of channel c
     for (int64_t n = 0; n < p.N; ++n) {
       pad_planes(p, 1, g.Wv, x + (n * p.C + c) * p.H * p.W, xp);
-      for (int64_t k0 = 0; k0 < p.K; k0 += kDirectBlockNKW)
-        kr.bwd_weight(std::min(kDirectBlockNKW, p.K - k0), p.P, p.Q, dy + (n * p.K + k0) * PQ,
-                      PQ, p.Q, xp + r * g.Wv, g.Wv, p.S,
-                      dw + k0 * g.taps + (c * p.R + r) * p.S, g.taps);
+      for (int64_t k0 = kg0; k0 < kg0 + Kg; k0 += kDirectBlockNKW)
+        kr.bwd_weight(std::min(kDirectBlockNKW, kg0 + Kg - k0), p.P, p.Q,
+                      dy + (n * p.K + k0) * PQ, PQ, p.Q, xp + r * g.Wv, g.Wv, p.S,
+                      dw + k0 * g.taps + (c % Cg * p.R + r) * p.S, g.taps);
     }
   });
 }

@@ -10,6 +10,7 @@ namespace {
 }  // namespace
 
 const DirectBlockKernels<float> conv2d_direct_block_f32__avx512 = {
-    "conv2d_direct_block_f32__avx512", 8, &fwd, &bwd_weight};
+    "conv2d_direct_block_f32__avx512", 8, &fwd, &fwd_rows, &bwd_weight_rows,
+    &bwd_weight};
 
 }  // namespace cnnfast

@@ -68,6 +68,54 @@ void fwd(int64_t nk, int64_t nj, const float* x, int64_t ldc, int64_t ldr, int64
   }
 }
 
+// Depthwise rows: MR output rows x NV vectors (up to 12 accumulators); each tap is one broadcast
+// weight against the MR·NV shifted loads of the rows it meets, so a load feeds one FMA and the
+// chains stay independent (the channel tiles above give a single channel 4 chains, each 9 taps
+// long on 3x3: latency-bound).
+template <int MR, int NV>
+void fwd_rows_tile(const float* x, int64_t ldr, int64_t R, int64_t S, const float* w, float* out,
+                   int64_t ldo) {
+  __m256 acc[MR][NV];
+  #pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+    #pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm256_setzero_ps();
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t s = 0; s < S; ++s) {
+      const __m256 wv = _mm256_broadcast_ss(w + r * S + s);
+      const float* xr = x + r * ldr + s;
+      #pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i)
+        #pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v)
+          acc[i][v] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(xr + i * ldr + 8 * v), acc[i][v]);
+    }
+  #pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+    #pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(out + i * ldo + 8 * v, acc[i][v]);
+}
+
+template <int MR>
+void fwd_rows_mr(int64_t nj, const float* x, int64_t ldr, int64_t R, int64_t S, const float* w,
+                 float* out, int64_t ldo) {
+  switch (nj / 8) {
+    case 1: return fwd_rows_tile<MR, 1>(x, ldr, R, S, w, out, ldo);
+    case 2: return fwd_rows_tile<MR, 2>(x, ldr, R, S, w, out, ldo);
+    default: return fwd_rows_tile<MR, 3>(x, ldr, R, S, w, out, ldo);
+  }
+}
+
+void fwd_rows(int64_t mr, int64_t nj, const float* x, int64_t ldr, int64_t R, int64_t S,
+              const float* w, float* out, int64_t ldo) {
+  switch (mr) {
+    case 1: return fwd_rows_mr<1>(nj, x, ldr, R, S, w, out, ldo);
+    case 2: return fwd_rows_mr<2>(nj, x, ldr, R, S, w, out, ldo);
+    case 3: return fwd_rows_mr<3>(nj, x, ldr, R, S, w, out, ldo);
+    default: return fwd_rows_mr<4>(nj, x, ldr, R, S, w, out, ldo);
+  }
+}
+
 inline float hsum8(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -130,4 +178,70 @@ void bwd_weight(int64_t nk, int64_t rows, int64_t nj, const float* dy, int64_t l
                 const float* x, int64_t ldr, int64_t S, float* dw, int64_t ldw) {
   if (nk == 1) return bwd_weight_nk<1>(rows, nj, dy, ldk, ldy, x, ldr, S, dw, ldw);
   return bwd_weight_nk<2>(rows, nj, dy, ldk, ldy, x, ldr, S, dw, ldw);
+}
+
+// Depthwise weight gradient: RB filter rows x S taps of one channel (up to 12 accumulators, one
+// chain per tap), each dy vector against the RB·S shifted loads of the rows it meets.
+template <int RB, int S>
+void bwd_weight_rows_tile(int64_t rows, int64_t nj, const float* dy, int64_t ldy, const float* x,
+                          int64_t ldr, float* dw) {
+  __m256 acc[RB][S];
+  #pragma GCC unroll 16
+  for (int r = 0; r < RB; ++r)
+    #pragma GCC unroll 16
+    for (int s = 0; s < S; ++s) acc[r][s] = _mm256_setzero_ps();
+  const int64_t full = nj / 8 * 8;
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(nj - full)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  auto step = [&](const float* g, const float* xr, int64_t j, bool masked) {
+    const __m256 gv = masked ? _mm256_maskload_ps(g + j, tail) : _mm256_loadu_ps(g + j);
+    #pragma GCC unroll 16
+    for (int r = 0; r < RB; ++r)
+      #pragma GCC unroll 16
+      for (int s = 0; s < S; ++s)  // finite zero padding past the row
+        acc[r][s] = _mm256_fmadd_ps(gv, _mm256_loadu_ps(xr + r * ldr + j + s), acc[r][s]);
+  };
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* g = dy + i * ldy;
+    const float* xr = x + i * ldr;
+    for (int64_t j = 0; j < full; j += 8) step(g, xr, j, false);
+    if (full < nj) step(g, xr, full, true);  // dy lanes past nj read as 0
+  }
+  #pragma GCC unroll 16
+  for (int r = 0; r < RB; ++r)
+    #pragma GCC unroll 16
+    for (int s = 0; s < S; ++s) dw[r * S + s] += hsum8(acc[r][s]);
+}
+
+template <int S, int RB>  // the last `left` < kMaxRB filter rows, as one tile of that height
+void bwd_weight_rows_rest(int64_t left, int64_t rows, int64_t nj, const float* dy, int64_t ldy,
+                          const float* x, int64_t ldr, float* dw) {
+  if constexpr (RB >= 1) {
+    if (left == RB) return bwd_weight_rows_tile<RB, S>(rows, nj, dy, ldy, x, ldr, dw);
+    return bwd_weight_rows_rest<S, RB - 1>(left, rows, nj, dy, ldy, x, ldr, dw);
+  }
+}
+
+template <int S>
+void bwd_weight_rows_s(int64_t R, int64_t rows, int64_t nj, const float* dy, int64_t ldy,
+                       const float* x, int64_t ldr, float* dw) {
+  constexpr int kMaxRB = static_cast<int>(kDirectBlockRowsMaxTaps) / S;
+  int64_t r0 = 0;
+  for (; r0 + kMaxRB <= R; r0 += kMaxRB)
+    bwd_weight_rows_tile<kMaxRB, S>(rows, nj, dy, ldy, x + r0 * ldr, ldr, dw + r0 * S);
+  bwd_weight_rows_rest<S, kMaxRB - 1>(R - r0, rows, nj, dy, ldy, x + r0 * ldr, ldr, dw + r0 * S);
+}
+
+void bwd_weight_rows(int64_t R, int64_t S, int64_t rows, int64_t nj, const float* dy,
+                     int64_t ldy, const float* x, int64_t ldr, float* dw) {
+  switch (S) {
+    case 1: return bwd_weight_rows_s<1>(R, rows, nj, dy, ldy, x, ldr, dw);
+    case 2: return bwd_weight_rows_s<2>(R, rows, nj, dy, ldy, x, ldr, dw);
+    case 3: return bwd_weight_rows_s<3>(R, rows, nj, dy, ldy, x, ldr, dw);
+    case 4: return bwd_weight_rows_s<4>(R, rows, nj, dy, ldy, x, ldr, dw);
+    case 5: return bwd_weight_rows_s<5>(R, rows, nj, dy, ldy, x, ldr, dw);
+    case 6: return bwd_weight_rows_s<6>(R, rows, nj, dy, ldy, x, ldr, dw);
+    default:  // wider filters: the portable loop (the loops only pick this path for S <= 6)
+      return direct_block_bwd_weight_rows_generic<float>(R, S, rows, nj, dy, ldy, x, ldr, dw);
+  }
 }
