@@ -13,7 +13,7 @@ bench_ops.py's convolutions.
 A_DIR and B_DIR each hold a `cnnfast/` package (e.g. python/cnnfast with a built _core*.so
 copied in). CASE is one of the names printed by --help. --isa-a / --isa-b force each build's
 kernel ISA (cnnfast.set_isa), so one build against itself compares two ISA paths; --algo-a /
---algo-b do the same for the conv2d cases' algo.
+--algo-b do the same for the conv2d cases' algo, --batch N sets their batch size.
 """
 from __future__ import annotations
 
@@ -75,9 +75,10 @@ def conv_case(F, name, rng_arrays, algo="auto"):
                                      algo=algo)[which]
 
 
-def conv_arrays(name, rng):
+def conv_arrays(name, rng, batch=None):
     cfg = next(c for c in CONV if name.startswith(f"conv2d_{c}_"))
     n, c, h, w, k, r, s_, s, pad, d, groups = CONV[cfg]
+    n = batch or n
     p, q = (h + 2 * pad - d * (r - 1) - 1) // s + 1, (w + 2 * pad - d * (s_ - 1) - 1) // s + 1
     return (rng.standard_normal((n, c, h, w), dtype=np.float32),
             rng.standard_normal((k, c // groups, r, s_), dtype=np.float32),
@@ -120,6 +121,8 @@ def main() -> None:
     ap.add_argument("--isa-b", default="auto")
     ap.add_argument("--algo-a", default="auto", help="conv2d cases: each build's algo")
     ap.add_argument("--algo-b", default="auto")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="conv2d cases: this batch size instead of the configuration's")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="ab_builds_"))
@@ -141,7 +144,7 @@ def run(args, root):
 
     rng = np.random.default_rng()
     if args.case.startswith("conv2d_"):
-        arrays = conv_arrays(args.case, rng)
+        arrays = conv_arrays(args.case, rng, args.batch)
         fa, fb = (conv_case(F, args.case, arrays, algo)
                   for F, algo in zip(funcs, (args.algo_a, args.algo_b)))
     else:
@@ -160,6 +163,8 @@ def run(args, root):
     isas = "" if args.isa_a == args.isa_b == "auto" else f" isa {args.isa_a}/{args.isa_b}"
     if args.algo_a != "auto" or args.algo_b != "auto":
         isas += f" algo {args.algo_a}/{args.algo_b}"
+    if args.batch:
+        isas += f" batch {args.batch}"
     print(f"{args.case} threads={args.threads}{isas}: A {np.median(ta):.2f} ms, B {np.median(tb):.2f} ms, "
           f"B/A median of {args.pairs} pairs {np.median(tb / ta):.3f}, same bits: {same}")
 

@@ -64,12 +64,13 @@ def test_direct_block_shapes(isa, rng, dtype, tol):
 
 @pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
 def test_direct_block_grouped_shapes(isa, rng, dtype, tol):
-    """Grouped layers on the register-blocked direct kernels (unit stride and dilation).
-    Depthwise (one channel per group) takes the row tiles: output heights around the 4-row tile
-    (P % 4 = 1, 2, 3), widths around the 8-lane vector and the 24-output tile (the forward's
-    scratch rows for Q not a multiple of 8, y itself otherwise), and filters whose rows exceed
-    the weight gradient's 12 accumulators (S = 1 with 13 rows, 3x5, 4x7 and 5x5: whole passes
-    plus a remainder). Channel multipliers and multi-channel groups take the channel tiles."""
+    """Grouped layers at unit stride and dilation. Depthwise (one channel per group) takes the
+    depthwise row kernels: output heights around the 4-row tile (P % 4 = 1, 2, 3), widths around
+    the 8-lane vector and the 24-output tile (the forward's scratch rows for Q not a multiple of
+    8, y itself otherwise), filters of more taps than the weight gradient's 12 accumulators
+    (1x13, 3x5, 4x7, 5x5: passes of even width), padding deeper than the filter (the input
+    gradient's fallback). Channel multipliers and multi-channel groups take the register-blocked
+    channel tiles."""
     from cnnfast._checks import resolve_padding
     for n, c, k, g, r, s, h, w, pad in (
             (2, 5, 5, 5, 3, 3, 9, 16, 1), (1, 3, 3, 3, 3, 3, 6, 31, 1),
@@ -83,8 +84,29 @@ def test_direct_block_grouped_shapes(isa, rng, dtype, tol):
         _run_case(rng, case, dtype, tol, algo="direct")
 
 
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_depthwise_strided_dilated_shapes(isa, rng, dtype, tol):
+    """Depthwise layers at any stride and dilation (the row kernels over column phases): stride
+    2 and 3 across, down or both, dilation across and down, stride with dilation, channel
+    multipliers with stride (one phase split shared by the group's outputs), asymmetric
+    padding, widths whose phases differ in length, one-row and one-column outputs."""
+    from cnnfast._checks import resolve_padding
+    for n, c, m, r, s, h, w, st, pad, dil in (
+            (2, 4, 1, 3, 3, 13, 17, (2, 2), 1, (1, 1)), (1, 3, 1, 3, 3, 12, 31, (1, 2), 1, (1, 1)),
+            (2, 3, 1, 5, 5, 14, 23, (3, 3), 2, (1, 1)), (1, 2, 1, 3, 3, 15, 40, (2, 1), 0, (1, 1)),
+            (2, 3, 1, 3, 3, 17, 19, (1, 1), 2, (2, 2)), (1, 2, 1, 3, 2, 9, 29, (1, 1), (1, 3, 0, 2),
+                                                         (3, 1)),
+            (2, 3, 2, 3, 3, 11, 26, (2, 2), "same", (1, 1)), (1, 2, 3, 4, 3, 10, 33, (2, 3), 1, (2, 2)),
+            (2, 2, 1, 3, 4, 7, 8, (2, 2), (0, 1, 2, 0), (1, 2)), (1, 3, 1, 2, 2, 2, 9, (2, 2), 0, (1, 1)),
+            (1, 2, 1, 3, 3, 5, 3, (1, 1), (4, 2, 3, 1), (1, 1))):
+        case = dict(x=(n, c, h, w), w=(c * m, 1, r, s), stride=st, padding=pad,
+                    pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=c)
+        _run_case(rng, case, dtype, tol, algo="direct")
+
+
 @pytest.mark.parametrize("cfg", [
     dict(stride=1, padding=1, dilation=1, groups=4),          # depthwise
+    dict(stride=(2, 1), padding=(1, 0, 2, 1), dilation=(1, 2), groups=4),  # depthwise rows
     dict(stride=2, padding="same", dilation=1, groups=2),
     dict(stride=(1, 2), padding=(1, 0, 2, 1), dilation=(2, 1), groups=1),
     # unit stride, asymmetric padding within dil*(k-1): implicit backward-data runs the forward

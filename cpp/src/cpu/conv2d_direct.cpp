@@ -30,6 +30,7 @@ struct Geo {
 template <class T>
 void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
                            Activation act) {
+  if (depthwise_rows_apply(p, false)) return conv2d_forward_depthwise(p, y, x, w, b, act);
   if (direct_block_applies(p, false)) return conv2d_forward_direct_block(p, y, x, w, b, act);
   const Geo g(p);
   const DirectRowKernels<T>& kr = direct_row_kernels<T>();
@@ -55,6 +56,7 @@ void conv2d_forward_direct(const Conv2dParams& p, T* y, const T* x, const T* w, 
 
 template <class T>
 void conv2d_backward_data_direct(const Conv2dParams& p, T* dx, const T* dy, const T* w) {
+  if (depthwise_rows_data_apply(p)) return conv2d_backward_data_depthwise(p, dx, dy, w);
   if (direct_block_data_applies(p)) return conv2d_backward_data_direct_block(p, dx, dy, w);
   const Geo g(p);
   const DirectRowKernels<T>& kr = direct_row_kernels<T>();
@@ -81,6 +83,7 @@ void conv2d_backward_data_direct(const Conv2dParams& p, T* dx, const T* dy, cons
 
 template <class T>
 void conv2d_backward_weight_direct(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x) {
+  if (depthwise_rows_apply(p, true)) return conv2d_backward_weight_depthwise(p, dw, db, dy, x);
   if (direct_block_applies(p, true)) return conv2d_backward_weight_direct_block(p, dw, db, dy, x);
   if (db) conv2d_backward_weight_gemm<T>(p, nullptr, db, dy, x);  // Σ dy per channel only
   if (!dw) return;

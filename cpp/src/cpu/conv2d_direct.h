@@ -35,7 +35,8 @@ template <class T>
 void conv2d_backward_weight_direct(const Conv2dParams& p, T* dw, T* db, const T* dy, const T* x);
 
 // The register-blocked form (conv2d_direct_block.cpp) the three above take at unit stride and
-// dilation (any groups) (and, for the weight gradient, filters up to kDirectBlockMaxS wide).
+// dilation, any groups (and, for the weight gradient, filters up to kDirectBlockMaxS wide) —
+// unless the depthwise form below takes the layer.
 bool direct_block_applies(const Conv2dParams& p, bool weight_grad);
 template <class T>
 void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
@@ -46,5 +47,20 @@ void conv2d_backward_data_direct_block(const Conv2dParams& p, T* dx, const T* dy
 template <class T>
 void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, const T* dy,
                                          const T* x);
+
+// The depthwise form (conv2d_depthwise.cpp): one input channel per group at any stride and
+// dilation — every such layer with one output per group, and those with several where the
+// register-blocked form does not apply (its channel tiles share the loads). Backward-data only
+// at unit stride with padding within the dilated filter (depthwise_rows_data_apply).
+bool depthwise_rows_apply(const Conv2dParams& p, bool weight_grad);
+bool depthwise_rows_data_apply(const Conv2dParams& p);
+template <class T>
+void conv2d_forward_depthwise(const Conv2dParams& p, T* y, const T* x, const T* w, const T* b,
+                              Activation act);
+template <class T>
+void conv2d_backward_data_depthwise(const Conv2dParams& p, T* dx, const T* dy, const T* w);
+template <class T>
+void conv2d_backward_weight_depthwise(const Conv2dParams& p, T* dw, T* db, const T* dy,
+                                      const T* x);
 
 }  // namespace cnnfast::cpu

@@ -1,16 +1,15 @@
-// conv2d_direct_block.cpp — the direct algorithm at unit stride and dilation (any groups:
-// depthwise layers are groups of one channel): register-blocked microkernels
-// (kernels/conv2d_direct_block.h) over zero-padded planes whose
-// rows are widened to a multiple of the SIMD width (extra forward outputs are computed and
-// dropped; the weight gradient reads dy's row tail masked). Small-K layers like LeNet's C1
-// (1 -> 6 channels) fill the kernels' 3-channel x 32-output tiles where the implicit GEMM's
-// 16-channel tiles run 6/16 full.
+// conv2d_direct_block.cpp — the direct algorithm at unit stride and dilation, any groups (one
+// channel per group: conv2d_depthwise.cpp): register-blocked microkernels
+// (kernels/conv2d_direct_block.h) over zero-padded planes whose rows are widened to a multiple
+// of the SIMD width (extra forward outputs are computed and dropped; the weight gradient reads
+// dy's row tail masked). Small-K layers like LeNet's C1 (1 -> 6 channels) fill the kernels'
+// 3-channel x 32-output tiles where the implicit GEMM's 16-channel tiles run 6/16 full.
 //   forward: one item per (image, group); rows of 3 channels x up to 32 outputs (6 x 16 for
 //   narrow rows), then bias + activation
 //   backward-data: the forward kernels on dy padded by R-1-pad with flipped, transposed filters
 //   weight gradient: one item per (input channel, filter row), owning those dW entries (of its
-//   group's output channels) and
-//   summing the images in order (bitwise the same at any thread count); bias: channel_sums.h.
+//   group's output channels) and summing the images in order (bitwise the same at any thread
+//   count); bias: channel_sums.h.
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -26,8 +25,6 @@
 
 namespace cnnfast::cpu {
 namespace {
-
-constexpr int64_t kRowsScratch = std::max(kDirectBlockNKNarrow, kDirectBlockRowsMR);
 
 struct BlockGeo {
   int64_t Qv, Wv, Hp, plane, taps;
@@ -81,25 +78,8 @@ void conv2d_forward_direct_block(const Conv2dParams& p, T* y, const T* x, const 
   for_each_item(p.N * p.groups, get_num_threads(), [&](int64_t it, int) {
     const int64_t n = it / p.groups, gr = it % p.groups;
     T* xp = thread_scratch<T>(Scratch::col, checked_mul(Cg, g.plane));  // (Cg, Hp, Wv)
-    T* rows = thread_scratch<T>(Scratch::aux, kRowsScratch * g.Qv);    // (nk or mr, Qv)
+    T* rows = thread_scratch<T>(Scratch::aux, KB * g.Qv);              // (nk, Qv)
     pad_planes(p, Cg, g.Wv, x + (n * p.C + gr * Cg) * p.H * p.W, xp);
-    if (Cg == 1 && Kg == 1) {  // depthwise: tiles of output rows (rows meeting padding included)
-      T* yk = y + (n * p.K + gr) * p.P * p.Q;  // (P, Q)
-      const bool direct = g.Qv == p.Q;         // whole vectors: the tiles write y itself
-      for (int64_t i0 = 0; i0 < p.P; i0 += kDirectBlockRowsMR) {
-        const int64_t mr = std::min(kDirectBlockRowsMR, p.P - i0);
-        T* out = direct ? yk + i0 * p.Q : rows;
-        for (int64_t q0 = 0; q0 < g.Qv; q0 += kDirectBlockRowsNJ)
-          kr.fwd_rows(mr, std::min(kDirectBlockRowsNJ, g.Qv - q0), xp + i0 * g.Wv + q0, g.Wv,
-                      p.R, p.S, w + gr * g.taps, out + q0, g.Qv);
-        for (int64_t i = 0; i < mr; ++i) {
-          T* yr = yk + (i0 + i) * p.Q;
-          if (!direct) std::memcpy(yr, rows + i * g.Qv, sizeof(T) * p.Q);
-          bias_act(yr, p.Q, b ? b[gr] : T(0), act);
-        }
-      }
-      return;
-    }
     for (int64_t i = 0; i < p.P; ++i) {
       // Only the filter rows [r0, r1) meet rows of x rather than its zero padding (the
       // backward-data's dy is padded by R-1-pad: LeNet C3's 10 rows to 18).
@@ -133,17 +113,6 @@ void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, co
   // channels k of c's group and sums the images in order, so the result is the same at any
   // thread count. Its padded plane is channel c alone.
   const int64_t Cg = p.Cg(), Kg = p.Kg();
-  if (Cg == 1 && Kg == 1) {  // depthwise: one item per channel, every filter row in one sweep
-    for_each_item(p.C, get_num_threads(), [&](int64_t c, int) {
-      T* xp = thread_scratch<T>(Scratch::col, g.plane);  // (Hp, Wv) of channel c
-      for (int64_t n = 0; n < p.N; ++n) {
-        pad_planes(p, 1, g.Wv, x + (n * p.C + c) * p.H * p.W, xp);
-        kr.bwd_weight_rows(p.R, p.S, p.P, p.Q, dy + (n * p.K + c) * PQ, p.Q, xp, g.Wv,
-                           dw + c * g.taps);
-      }
-    });
-    return;
-  }
   for_each_item(p.C * p.R, get_num_threads(), [&](int64_t it, int) {
     const int64_t c = it / p.R, r = it % p.R, kg0 = c / Cg * Kg;
     T* xp = thread_scratch<T>(Scratch::col, g.plane);  // (Hp, Wv) of channel c

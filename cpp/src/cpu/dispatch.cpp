@@ -207,6 +207,22 @@ const DirectBlockKernels<double>& direct_block_kernels<double>() {
 }
 
 template <>
+const DepthwiseRowKernels<float>& depthwise_row_kernels<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return conv2d_depthwise_rows_f32__avx512;
+    case Isa::avx2: return conv2d_depthwise_rows_f32__avx2;
+#endif
+    default: return conv2d_depthwise_rows_f32__scalar;
+  }
+}
+
+template <>
+const DepthwiseRowKernels<double>& depthwise_row_kernels<double>() {
+  return conv2d_depthwise_rows_f64__scalar;  // f64 is the accuracy path: the portable loops
+}
+
+template <>
 const WinogradRowKernels<float>& winograd_row_kernels<float>(int m) {
   switch (isa_active()) {
 #ifdef CNNFAST_X86
@@ -303,6 +319,7 @@ std::vector<std::string> active_kernel_names() {
   std::vector<std::string> names = {
       gemm_kernel<float>().name,           implicit_tile_kernel<float>().name,
       direct_row_kernels<float>().name,    direct_block_kernels<float>().name,
+      depthwise_row_kernels<float>().name,
       winograd_row_kernels<float>(2).name, winograd_row_kernels<float>(4).name,
       eltwise_kernel<float>().name,        peak_probe().name};
   const ImplicitTileKernel<float>& wide = implicit_tile_kernel<float>(32);  // 32k channels

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cpu/kernels/conv2d_depthwise_rows.h"
 #include "cpu/kernels/conv2d_direct_block.h"
 #include "cpu/kernels/conv2d_direct_rows.h"
 #include "cpu/kernels/conv2d_implicit_tile.h"
@@ -19,6 +20,8 @@ template <class T>
 const DirectRowKernels<T>& direct_row_kernels();  // the active ISA's direct-conv rows
 template <class T>
 const DirectBlockKernels<T>& direct_block_kernels();  // the active ISA's blocked direct conv
+template <class T>
+const DepthwiseRowKernels<T>& depthwise_row_kernels();  // ... and its depthwise rows
 template <class T>
 const WinogradRowKernels<T>& winograd_row_kernels(int m);  // the active ISA's F(m x m,3x3) rows
 template <class T>

@@ -5,15 +5,8 @@
 //   fwd: out[k*ldo + j] = Σ_{c<C, r<R, s<S} w[k*ldk + c*ldwc + r*S + s]·x[c*ldc + r*ldr + j + s]
 //        for k < nk <= kNK (kNKNarrow when nj <= kNJNarrow), j < nj <= kNJ; nj is a multiple of
 //        `lanes` (the loop pads rows).
-//   fwd_rows (one channel in, one out — depthwise layers):
-//        out[i*ldo + j] = Σ_{r<R, s<S} w[r*S + s]·x[(i + r)*ldr + j + s]
-//        for i < mr <= kRowsMR, j < nj <= kRowsNJ; nj a multiple of `lanes`
 //   bwd_weight: dw[k*ldw + s] += Σ_{i<rows, j<nj} dy[k*ldk + i*ldy + j] · x[i*ldr + j + s]
 //        for k < nk <= kNKW, s < S <= kMaxS; any nj (dy's tail is read masked).
-//   bwd_weight_rows (one channel in, one out — depthwise layers):
-//        dw[r*S + s] += Σ_{i<rows, j<nj} dy[i*ldy + j] · x[(i + r)*ldr + j + s]
-//        for r < R, s < S <= kMaxS (kRowsMaxTaps / S filter rows per pass); any nj (dy's tail
-//        read masked).
 // x is a zero-padded input plane; forward reads x rows up to column nj + S - 2, the weight
 // gradient up to column roundup(nj, lanes) + S - 2 (those columns must hold finite values).
 #pragma once
@@ -27,10 +20,6 @@ struct DirectBlockKernels {
   int64_t lanes;  // nj granularity
   void (*fwd)(int64_t nk, int64_t nj, const T* x, int64_t ldc, int64_t ldr, int64_t C,
               int64_t R, int64_t S, const T* w, int64_t ldk, int64_t ldwc, T* out, int64_t ldo);
-  void (*fwd_rows)(int64_t mr, int64_t nj, const T* x, int64_t ldr, int64_t R, int64_t S,
-                   const T* w, T* out, int64_t ldo);
-  void (*bwd_weight_rows)(int64_t R, int64_t S, int64_t rows, int64_t nj, const T* dy,
-                          int64_t ldy, const T* x, int64_t ldr, T* dw);
   void (*bwd_weight)(int64_t nk, int64_t rows, int64_t nj, const T* dy, int64_t ldk,
                      int64_t ldy, const T* x, int64_t ldr, int64_t S, T* dw, int64_t ldw);
 };
@@ -39,9 +28,6 @@ constexpr int64_t kDirectBlockNK = 3;   // output channels per forward call
 constexpr int64_t kDirectBlockNJ = 32;  // outputs per forward call
 constexpr int64_t kDirectBlockNKNarrow = 6;   // ... when the call has at most
 constexpr int64_t kDirectBlockNJNarrow = 16;  // this many outputs (2 vectors x 6 channels)
-constexpr int64_t kDirectBlockRowsMR = 4;   // output rows per fwd_rows call
-constexpr int64_t kDirectBlockRowsNJ = 24;  // outputs per row per fwd_rows call
-constexpr int64_t kDirectBlockRowsMaxTaps = 12;  // filter taps per bwd_weight_rows call
 constexpr int64_t kDirectBlockNKW = 2;  // output channels per weight-gradient call
 constexpr int64_t kDirectBlockMaxS = 6;  // filter width the weight-gradient kernel holds
 
@@ -66,37 +52,6 @@ void direct_block_fwd_generic(int64_t nk, int64_t nj, const T* x, int64_t ldc, i
           for (int64_t j = 0; j < nj; ++j) o[j] += wv * src[j];
         }
   }
-}
-
-template <class T>
-void direct_block_fwd_rows_generic(int64_t mr, int64_t nj, const T* x, int64_t ldr, int64_t R,
-                                   int64_t S, const T* w, T* out, int64_t ldo) {
-  for (int64_t i = 0; i < mr; ++i) {
-    T* o = out + i * ldo;
-    for (int64_t j = 0; j < nj; ++j) o[j] = T(0);
-    for (int64_t r = 0; r < R; ++r)
-      for (int64_t s = 0; s < S; ++s) {
-        const T wv = w[r * S + s];
-        const T* src = x + (i + r) * ldr + s;
-        for (int64_t j = 0; j < nj; ++j) o[j] += wv * src[j];
-      }
-  }
-}
-
-template <class T>
-void direct_block_bwd_weight_rows_generic(int64_t R, int64_t S, int64_t rows, int64_t nj,
-                                          const T* dy, int64_t ldy, const T* x, int64_t ldr,
-                                          T* dw) {
-  for (int64_t r = 0; r < R; ++r)
-    for (int64_t s = 0; s < S; ++s) {
-      T sum = T(0);
-      for (int64_t i = 0; i < rows; ++i) {
-        const T* g = dy + i * ldy;
-        const T* src = x + (i + r) * ldr + s;
-        for (int64_t j = 0; j < nj; ++j) sum += g[j] * src[j];
-      }
-      dw[r * S + s] += sum;
-    }
 }
 
 template <class T>

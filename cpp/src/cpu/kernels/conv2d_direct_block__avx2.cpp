@@ -10,7 +10,6 @@ namespace {
 }  // namespace
 
 const DirectBlockKernels<float> conv2d_direct_block_f32__avx2 = {
-    "conv2d_direct_block_f32__avx2", 8, &fwd, &fwd_rows, &bwd_weight_rows,
-    &bwd_weight};
+    "conv2d_direct_block_f32__avx2", 8, &fwd, &bwd_weight};
 
 }  // namespace cnnfast

@@ -6,11 +6,9 @@ namespace cnnfast {
 
 const DirectBlockKernels<float> conv2d_direct_block_f32__scalar = {
     "conv2d_direct_block_f32__scalar", 1, &direct_block_fwd_generic<float>,
-    &direct_block_fwd_rows_generic<float>,
-    &direct_block_bwd_weight_rows_generic<float>, &direct_block_bwd_weight_generic<float>};
+    &direct_block_bwd_weight_generic<float>};
 const DirectBlockKernels<double> conv2d_direct_block_f64__scalar = {
     "conv2d_direct_block_f64__scalar", 1, &direct_block_fwd_generic<double>,
-    &direct_block_fwd_rows_generic<double>,
-    &direct_block_bwd_weight_rows_generic<double>, &direct_block_bwd_weight_generic<double>};
+    &direct_block_bwd_weight_generic<double>};
 
 }  // namespace cnnfast

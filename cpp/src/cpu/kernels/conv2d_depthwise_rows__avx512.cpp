@@ -1,0 +1,15 @@
+// conv2d_depthwise_rows__avx512.cpp — the f32 depthwise row kernels built with this file's avx512
+// flags (the 8-lane source of conv2d_depthwise_rows_avx2_impl.h).
+#include <immintrin.h>
+
+#include "cpu/kernels/conv2d_depthwise_rows.h"
+
+namespace cnnfast {
+namespace {
+#include "cpu/kernels/conv2d_depthwise_rows_avx2_impl.h"
+}  // namespace
+
+const DepthwiseRowKernels<float> conv2d_depthwise_rows_f32__avx512 = {
+    "conv2d_depthwise_rows_f32__avx512", 8, &fwd, &bwd_weight};
+
+}  // namespace cnnfast
