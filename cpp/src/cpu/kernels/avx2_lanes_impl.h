@@ -1,5 +1,5 @@
 // avx2_lanes_impl.h — register shuffles several AVX2 kernels share: an 8x8 transpose of eight
-// ymm rows and the interleave of two vectors into 16 consecutive floats. Included inside each
+// ymm rows, the interleave of two vectors into 16 consecutive floats, the horizontal sum. Included inside each
 // kernel file's anonymous namespace (internal linkage: every copy is built with its own file's
 // ISA flags — an inline function shared across files would let the linker keep an AVX-512 build
 // of it for the AVX2 path).
@@ -58,4 +58,12 @@ CNNFAST_LANES_INLINE void deinterleave16(__m256 lo, __m256 hi, __m256& even, __m
   const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));  // 1 3 9 11 | 5 7 13 15
   even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
   odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+}
+
+// The sum of v's eight lanes.
+CNNFAST_LANES_INLINE float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
 }

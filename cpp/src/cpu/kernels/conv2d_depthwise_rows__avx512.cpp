@@ -6,6 +6,7 @@
 
 namespace cnnfast {
 namespace {
+#include "cpu/kernels/avx2_lanes_impl.h"
 #include "cpu/kernels/conv2d_depthwise_rows_avx2_impl.h"
 }  // namespace
 

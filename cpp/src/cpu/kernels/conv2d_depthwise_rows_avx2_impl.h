@@ -6,7 +6,8 @@
 // per two FMAs), one horizontal sum per tap at the end. conv2d_depthwise_rows__avx2.cpp and
 // __avx512.cpp include it inside their anonymous namespace (each built with its own flags).
 #pragma once
-// (included after <immintrin.h> and conv2d_depthwise_rows.h; no includes here)
+// (included after <immintrin.h>, avx2_lanes_impl.h and conv2d_depthwise_rows.h; no includes
+// here)
 // `#pragma GCC unroll` on the loops over template bounds keeps the accumulators in registers.
 
 template <int MR, int NV>
@@ -50,13 +51,6 @@ void fwd(int64_t mr, int64_t nj, const float* x, int64_t ldi, int64_t taps, cons
     case 3: return fwd_mr<3>(nj, x, ldi, taps, off, w, out, ldo);
     default: return fwd_mr<4>(nj, x, ldi, taps, off, w, out, ldo);
   }
-}
-
-inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 template <int NT>

@@ -6,7 +6,8 @@
 // horizontal sum per dW entry at the end. conv2d_direct_block__avx2.cpp and __avx512.cpp include
 // it inside their anonymous namespace (internal linkage, each built with its own flags).
 #pragma once
-// (included after <immintrin.h> and conv2d_direct_block.h; no includes here)
+// (included after <immintrin.h>, avx2_lanes_impl.h and conv2d_direct_block.h; no includes
+// here)
 // The `#pragma GCC unroll` on every loop over the template bounds unrolls them before GCC's
 // scalar replacement runs; without it the accumulator arrays stayed in memory (a store after
 // every FMA: 27 % of peak).
@@ -66,13 +67,6 @@ void fwd(int64_t nk, int64_t nj, const float* x, int64_t ldc, int64_t ldr, int64
     case 5: return fwd_nk<5>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
     default: return fwd_nk<6>(nj, x, ldc, ldr, C, R, S, w, ldk, ldwc, out, ldo);
   }
-}
-
-inline float hsum8(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
 }
 
 template <int NK, int S>

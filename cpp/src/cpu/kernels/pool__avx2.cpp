@@ -265,7 +265,8 @@ void max_rows(int64_t n, int64_t nrows, const float* const* rows, const int64_t*
   }
 }
 
-#include "cpu/kernels/pool_planes_avx2_impl.h"  // sum_lanes8, sum_planes
+#include "cpu/kernels/avx2_lanes_impl.h"
+#include "cpu/kernels/pool_planes_avx2_impl.h"  // sum_planes
 
 // sum_rows with kw == 1, sw == 1 (the column sums of nrows rows): rows streamed in chunks of 4,
 // each chunk over the whole width (sequential reads; a column-at-a-time walk over 16 rows left the
@@ -378,11 +379,10 @@ void sum_rows(int64_t n, int64_t nrows, const float* const* rows, int64_t off, i
       for (t = kv; t < kw; ++t) tail += src[t];
     }
     acc = _mm256_add_ps(_mm256_add_ps(acc, acc1), _mm256_add_ps(acc2, acc3));
-    y[j] = scale * (sum_lanes8(acc) + tail);
+    y[j] = scale * (hsum8(acc) + tail);
   }
 }
 
-#include "cpu/kernels/avx2_lanes_impl.h"
 #include "cpu/kernels/pool_2x2_avx2_impl.h"
 #include "cpu/kernels/pool_gather_avx2_impl.h"
 #include "cpu/kernels/pool_border_avx2_impl.h"
