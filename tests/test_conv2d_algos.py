@@ -89,7 +89,9 @@ def test_depthwise_strided_dilated_shapes(isa, rng, dtype, tol):
     """Depthwise layers at any stride and dilation (the row kernels over column phases): stride
     2 and 3 across, down or both, dilation across and down, stride with dilation, channel
     multipliers with stride (one phase split shared by the group's outputs), asymmetric
-    padding, widths whose phases differ in length, one-row and one-column outputs."""
+    padding, widths whose phases differ in length, one-row and one-column outputs; for the input
+    gradient's stride phases: phases no tap reaches (1x1 at stride 4, dilation a multiple of the
+    stride), strides beyond the filter, padding beyond it, whole-vector rows written in place."""
     from cnnfast._checks import resolve_padding
     for n, c, m, r, s, h, w, st, pad, dil in (
             (2, 4, 1, 3, 3, 13, 17, (2, 2), 1, (1, 1)), (1, 3, 1, 3, 3, 12, 31, (1, 2), 1, (1, 1)),
@@ -98,7 +100,10 @@ def test_depthwise_strided_dilated_shapes(isa, rng, dtype, tol):
                                                          (3, 1)),
             (2, 3, 2, 3, 3, 11, 26, (2, 2), "same", (1, 1)), (1, 2, 3, 4, 3, 10, 33, (2, 3), 1, (2, 2)),
             (2, 2, 1, 3, 4, 7, 8, (2, 2), (0, 1, 2, 0), (1, 2)), (1, 3, 1, 2, 2, 2, 9, (2, 2), 0, (1, 1)),
-            (1, 2, 1, 3, 3, 5, 3, (1, 1), (4, 2, 3, 1), (1, 1))):
+            (1, 2, 1, 3, 3, 5, 3, (1, 1), (4, 2, 3, 1), (1, 1)),
+            (1, 3, 1, 1, 1, 9, 13, (4, 4), 0, (1, 1)), (1, 2, 1, 3, 3, 12, 32, (2, 1), 1, (1, 1)),
+            (1, 2, 2, 3, 3, 6, 16, (1, 1), (3, 0, 4, 1), (1, 1)),
+            (2, 2, 1, 2, 2, 11, 14, (3, 3), 1, (1, 1))):
         case = dict(x=(n, c, h, w), w=(c * m, 1, r, s), stride=st, padding=pad,
                     pad=resolve_padding(pad, (h, w), (r, s), st, dil), dilation=dil, groups=c)
         _run_case(rng, case, dtype, tol, algo="direct")

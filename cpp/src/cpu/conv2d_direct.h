@@ -50,8 +50,9 @@ void conv2d_backward_weight_direct_block(const Conv2dParams& p, T* dw, T* db, co
 
 // The depthwise form (conv2d_depthwise.cpp): one input channel per group at any stride and
 // dilation — every such layer with one output per group, and those with several where the
-// register-blocked form does not apply (its channel tiles share the loads). Backward-data only
-// at unit stride with padding within the dilated filter (depthwise_rows_data_apply).
+// register-blocked form does not apply (its channel tiles share the loads). Backward-data takes
+// every one-input-channel layer (depthwise_rows_data_apply): with several outputs per group its
+// taps span the group's dy planes (1 image, 64 -> 128 3x3 on 56x56: 0.13 ms vs the block's 0.25).
 bool depthwise_rows_apply(const Conv2dParams& p, bool weight_grad);
 bool depthwise_rows_data_apply(const Conv2dParams& p);
 template <class T>
