@@ -170,7 +170,7 @@ struct DataGeo {
     for (int64_t a = 0; a < sh; ++a)
       for (int64_t b = 0; b < sw; ++b) {
         DataPhase ph{a, b, first(p.pad_top, a, sh), 0, first(p.pad_left, b, sw), 0, 0,
-                     static_cast<int64_t>(off.size()), 0, -1, INT64_MAX, -1, INT64_MAX};
+                     0, 0, -1, INT64_MAX, -1, INT64_MAX};  // taps: below
         ph.nu = std::max<int64_t>(0, first(p.pad_top + p.H, a, sh) - ph.u0);
         ph.nv = std::max<int64_t>(0, first(p.pad_left + p.W, b, sw) - ph.v0);
         ph.nvv = (ph.nv + lanes - 1) / lanes * lanes;
