@@ -1,7 +1,7 @@
-"""Softmax, log-softmax and the fused cross-entropy on every ISA path: the float exponentials run
-the dispatched exp_shifted kernel (a polynomial, eltwise_ukernel.h's exp_poly) in both loop
-shapes (rows of C contiguous classes, S == 1; blocks of positions, S > 1), with class counts and
-position counts that leave vector and block tails. float32 is checked against the float64 path
+"""Softmax, log-softmax and the fused cross-entropy on every ISA path: the dispatched softmax
+microkernels (float exponentials: a polynomial, softmax_ukernel.h's exp_poly) in both loop shapes
+(rows of C contiguous classes, S == 1; tiles of positions, S > 1), with class counts and
+position counts that leave vector and tile tails. float32 is checked against the float64 path
 (std::exp; itself checked against NumPy and finite differences in test_nn_loss.py /
 test_nn_activations.py) and against NumPy; the special values (-inf, NaN, underflow) and the
 kernel's accuracy across its whole range (ratio of two softmax outputs = e^-d) per ISA."""
@@ -15,7 +15,9 @@ import cnnfast.functional as F
 import reference_nn as ref
 from helpers import assert_close
 
-SHAPES = [(5, 1), (7, 7), (3, 37), (2, 300), (2, 37, 67), (3, 5, 3), (1, 300, 2), (2, 3, 9, 11)]
+# (1, 5000, 21), (1, 70000, 2): so many classes that the position tiles shrink to 13 / 6 and 1
+SHAPES = [(5, 1), (7, 7), (3, 37), (2, 300), (2, 37, 67), (3, 5, 3), (1, 300, 2), (2, 3, 9, 11),
+          (2, 3, 300), (1, 5000, 21), (1, 70000, 2)]
 
 
 def _softmax_grads(y, dy, log):
@@ -86,6 +88,30 @@ def test_exp_kernel_accuracy_over_its_range(isa, layout):
     ratio = (y[:, 1] / y[:, 0]) if layout == "rows" else (y[0, 1] / y[0, 0])
     rel = np.abs(ratio / np.exp(-d) - 1)
     assert rel.max() < 1e-6, f"max relative error {rel.max():.3g} at d = {d[rel.argmax()]}"
+
+
+@pytest.mark.parametrize("layout", ["rows", "positions"])
+def test_log_of_sum_over_its_range(isa, layout):
+    """log-softmax at the largest class is -ln(sum of e^(x - max)): the float path's logarithm of
+    the sum (per-pixel tiles: a series after splitting off the exponent, softmax_impl.h's
+    log_of_sum) over sums from 1 to C, the sums around sqrt(2)*2^j (where the split switches)
+    included; against float64 from the same float inputs."""
+    C = 40  # class 0 at 0, the 39 others at -d: sum = 1 + 39 e^-d in [1, 40]
+    edges = np.sqrt(2) * 2.0 ** np.arange(5)
+    d_edge = -np.log((edges - 1) / (C - 1))
+    d = np.concatenate([np.linspace(0.0, 30.0, 3001), d_edge, d_edge * (1 + 1e-6),
+                        d_edge * (1 - 1e-6)])
+    x = np.zeros((d.size, C), np.float32)
+    x[:, 1:] = -d[:, None]
+    x64 = x.astype(np.float64)
+    want = -np.log(np.exp(x64 - x64.max(1, keepdims=True)).sum(1))
+    if layout == "positions":
+        x = np.ascontiguousarray(x.T[None])  # (1, C, n)
+    y = F.log_softmax(x)
+    got = (y[:, 0] if layout == "rows" else y[0, 0]).astype(np.float64)
+    err = np.abs(got - want)
+    tol = 5e-7 + 1.2e-7 * np.abs(want)
+    assert np.all(err <= tol), f"max error {err.max():.3g} at sum {np.exp(-want[err.argmax()])}"
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

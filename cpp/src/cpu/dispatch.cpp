@@ -315,13 +315,36 @@ const EltwiseKernel<double>& eltwise_kernel<double>() {
   }
 }
 
+template <>
+const SoftmaxKernel<float>& softmax_kernel<float>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return softmax_f32__avx512;
+    case Isa::avx2: return softmax_f32__avx2;
+#endif
+    default: return softmax_f32__scalar;
+  }
+}
+
+template <>
+const SoftmaxKernel<double>& softmax_kernel<double>() {
+  switch (isa_active()) {
+#ifdef CNNFAST_X86
+    case Isa::avx512: return softmax_f64__avx512;
+    case Isa::avx2: return softmax_f64__avx2;
+#endif
+    default: return softmax_f64__scalar;
+  }
+}
+
 std::vector<std::string> active_kernel_names() {
   std::vector<std::string> names = {
       gemm_kernel<float>().name,           implicit_tile_kernel<float>().name,
       direct_row_kernels<float>().name,    direct_block_kernels<float>().name,
       depthwise_row_kernels<float>().name,
       winograd_row_kernels<float>(2).name, winograd_row_kernels<float>(4).name,
-      eltwise_kernel<float>().name,        peak_probe().name};
+      eltwise_kernel<float>().name,        softmax_kernel<float>().name,
+      peak_probe().name};
   const ImplicitTileKernel<float>& wide = implicit_tile_kernel<float>(32);  // 32k channels
   const ImplicitTileKernel<float>& wider = implicit_tile_kernel<float>(64);  // 64k channels
   if (&wider != &wide) names.insert(names.begin() + 2, wider.name);

@@ -9,6 +9,7 @@
 #include "cpu/kernels/eltwise_ukernel.h"
 #include "cpu/kernels/gemm_ukernel.h"
 #include "cpu/kernels/peak_fma.h"
+#include "cpu/kernels/softmax_ukernel.h"
 #include "cpu/kernels/winograd_rows.h"
 
 namespace cnnfast {
@@ -34,5 +35,7 @@ const ImplicitTileKernel<T>& implicit_tile_kernel(int64_t channels,
                                                   int64_t depth = INT64_MAX);
 template <class T>
 const EltwiseKernel<T>& eltwise_kernel();  // the active ISA's elementwise microkernels
+template <class T>
+const SoftmaxKernel<T>& softmax_kernel();  // ... and its softmax tiles and rows
 
 }  // namespace cnnfast

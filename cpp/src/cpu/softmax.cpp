@@ -1,11 +1,10 @@
 // softmax.cpp — softmax / log-softmax over the channel dim of x (N, C, S) and the fused
-// softmax + cross-entropy forward/backward: loops over the dispatched exp_shifted kernel.
-// Two loop shapes:
-//   S == 1 (class scores, (N, C)): one item per row; a row's C values are contiguous, so the
-//     kernel runs along c (in chunks of kChunk) with one shift per row
-//   S > 1 (per-pixel classes): items are (n, block of kBlock positions); the C values of a
-//     position are S apart, so a block walks c outermost, the kernel running along the block's
-//     positions with one shift per position, maxima and sums held in local arrays
+// softmax + cross-entropy forward/backward: loops over the dispatched softmax microkernels
+// (kernels/softmax_ukernel.h). Two loop shapes:
+//   S == 1 (class scores, (N, C)): one item per row; the row kernels run along its C values
+//   S > 1 (per-pixel classes): items are (n, tile of P positions); a tile's C × P
+//     values are read once (gather_max into the thread's scratch, or exp_sum's exponentials
+//     there), worked there, and written once (affine_out / shift_out / grad_out)
 // Exponentials are T (float: exp_poly, 2e-7 relative); sums, logarithms and the per-item
 // losses are double.
 #include <algorithm>
@@ -18,81 +17,31 @@
 #include "cnnfast/runtime.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
+#include "cpu/workspace.h"
 
 namespace cnnfast {
 namespace {
 
-constexpr int64_t kBlock = 64;   // positions per block (S > 1)
-constexpr int64_t kChunk = 256;  // row values per kernel call (S == 1)
-constexpr int64_t kSumRun = 16;  // exponentials summed in T before joining the double sum
+// Tile widths: the forward passes read each value once and write it once, and run faster on
+// 256-position rows (longer runs for the prefetchers: softmax 8x21x128x128 -11 %); the backward
+// ones on 64 (cross-entropy's target entries are rewritten after their tile's rows: on 256
+// they had left the cache, +20 %).
+constexpr int64_t kWide = kSoftmaxTile, kTile = 64;
+static_assert(kTile <= kSoftmaxTile, "tiles are at most kSoftmaxTile wide");
 
-// Calls f(n, s0, len) for every block of positions.
-template <class F>
-void for_each_block(int64_t N, int64_t S, F&& f) {
-  const int64_t blocks = (S + kBlock - 1) / kBlock;
-  for_each_item(N * blocks, get_num_threads(), [&](int64_t item, int) {
-    const int64_t n = item / blocks, s0 = (item % blocks) * kBlock;
-    f(n, s0, std::min(kBlock, S - s0));
+// Calls f(n, s0, len, z) for every tile of up to P positions; z: the thread's scratch for
+// `held` (C, P) tiles, P cut (to a multiple of 16 while it can) so they hold at most
+// kScratchValues: 50000 classes get 16-position tiles, not a 100 MB scratch per thread.
+constexpr int64_t kScratchValues = int64_t(1) << 16;
+template <class T, class F>
+void for_each_tile(int64_t N, int64_t C, int64_t S, int64_t P, int64_t held, F&& f) {
+  const int64_t fit = kScratchValues / (held * C);
+  if (fit < P) P = fit >= 16 ? fit / 16 * 16 : std::max<int64_t>(fit, 1);
+  const int64_t tiles = (S + P - 1) / P;
+  for_each_item(N * tiles, get_num_threads(), [&](int64_t item, int) {
+    const int64_t n = item / tiles, s0 = (item % tiles) * P;
+    f(n, s0, std::min(P, S - s0), thread_scratch<T>(Scratch::aux, held * C * P));
   });
-}
-
-template <class T>
-double sum_as_double(int64_t n, const T* v) {  // eight chains: not one add's latency per value
-  double s[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) s[l] += double(v[i + l]);
-  for (; i < n; ++i) s[0] += double(v[i]);
-  return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-template <class T>
-T row_max(int64_t n, const T* v) {  // std::max(m, NaN) = m: a NaN reaches the sum instead
-  T m[8];
-  for (T& l : m) l = -std::numeric_limits<T>::infinity();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int l = 0; l < 8; ++l) m[l] = std::max(m[l], v[i + l]);
-  for (; i < n; ++i) m[0] = std::max(m[0], v[i]);
-  for (int l = 1; l < 8; ++l) m[0] = std::max(m[0], m[l]);
-  return m[0];
-}
-
-// log Σ_c e^{z[c·cs + j]} = mx[j] + ls[j], kept as the two parts: results are formed as
-// (z − mx) − ls, since mx + ls loses ls (≤ log C) to mx's rounding once |mx| passes about
-// 2^52·ls (softmax of tied logits 1e17 summed to 2). The exponentials go to e (C, len) with
-// row stride ld (e may be the output).
-template <class T>
-void block_logsumexp(const EltwiseKernel<T>& k, int64_t C, int64_t S, const T* z, int64_t len,
-                     T* mx, double* ls, T* e, int64_t ld) {
-  for (int64_t j = 0; j < len; ++j) mx[j] = -std::numeric_limits<T>::infinity(), ls[j] = 0;
-  for (int64_t c = 0; c < C; ++c)  // std::max(m, NaN) = m: a NaN reaches the sum below
-    for (int64_t j = 0; j < len; ++j) mx[j] = std::max(mx[j], z[c * S + j]);
-  for (int64_t c0 = 0; c0 < C; c0 += kSumRun) {  // runs of T sums (T's vector width), added
-    T run[kBlock] = {};                             // to double: one rounding per value per run
-    for (int64_t c = c0; c < std::min(C, c0 + kSumRun); ++c) {
-      T* ec = e + c * ld;
-      k.exp_shifted(len, ec, z + c * S, mx, nullptr, 1);
-      for (int64_t j = 0; j < len; ++j) run[j] += ec[j];
-    }
-    for (int64_t j = 0; j < len; ++j) ls[j] += double(run[j]);
-  }
-  for (int64_t j = 0; j < len; ++j) ls[j] = std::log(ls[j]);
-}
-
-// The same for one contiguous row z (C,); e (C,) may be the output, or null (a scratch chunk).
-template <class T>
-void row_logsumexp(const EltwiseKernel<T>& k, int64_t C, const T* z, T& mx, double& ls, T* e) {
-  mx = row_max(C, z);
-  T chunk[kChunk];
-  double sum = 0;
-  for (int64_t c0 = 0; c0 < C; c0 += kChunk) {
-    const int64_t m = std::min(kChunk, C - c0);
-    T* ec = e ? e + c0 : chunk;
-    k.exp_shifted(m, ec, z + c0, &mx, nullptr, 0);
-    sum += sum_as_double(m, ec);
-  }
-  ls = std::log(sum);
 }
 
 void check_target(int64_t t, int64_t C, int64_t ignore_index) {
@@ -103,79 +52,58 @@ void check_target(int64_t t, int64_t C, int64_t ignore_index) {
 
 }  // namespace
 
+// log Σ_c e^{x_c} = mx + log(sum), kept as the two parts: log-softmax is formed as
+// (x − mx) − log(sum), since mx + log(sum) loses the log (<= log C) to mx's rounding once |mx|
+// passes about 2^52·log(sum) (tied logits 1e17). Softmax is e^{x − mx} · (1 / sum).
 template <class T>
 void softmax_forward(int64_t N, int64_t C, int64_t S, T* y, const T* x, bool log) {
-  const EltwiseKernel<T>& k = eltwise_kernel<T>();
+  const SoftmaxKernel<T>& k = softmax_kernel<T>();
   if (S == 1) {
     for_each_item(N, get_num_threads(), [&](int64_t n, int) {
       const T* xn = x + n * C;
       T* yn = y + n * C;
-      T mx;
-      double ls;
-      row_logsumexp(k, C, xn, mx, ls, log ? nullptr : yn);
-      if (log) {
-        for (int64_t c = 0; c < C; ++c) yn[c] = T((double(xn[c]) - mx) - ls);
-      } else {  // y holds e^{x − mx}: divide by the sum
-        const T inv = T(std::exp(-ls));
-        for (int64_t c = 0; c < C; ++c) yn[c] *= inv;
-      }
+      const T mx = k.row_max(C, xn);
+      const double sum = k.row_exp_sum(C, xn, mx, log ? nullptr : yn);
+      if (log)
+        k.row_shift(C, yn, xn, mx, T(std::log(sum)));
+      else
+        k.row_affine(C, yn, T(1.0 / sum), T(0), nullptr);
     });
     return;
   }
-  for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
-    T mx[kBlock], e[kBlock];
-    double ls[kBlock];
-    const T* xn = x + n * C * S + s0;
+  for_each_tile<T>(N, C, S, kWide, 1, [&](int64_t n, int64_t s0, int64_t len, T* z) {
+    T mx[kWide], f[kWide];
+    double sum[kWide];
+    k.gather_max(C, len, x + n * C * S + s0, S, z, mx);
+    k.exp_sum(C, len, z, len, mx, sum, log ? nullptr : z);
     T* yn = y + n * C * S + s0;
-    block_logsumexp(k, C, S, xn, len, mx, ls, log ? e : yn, log ? 0 : S);
-    if (log) {  // in T: (x − mx) is exact or within an ulp of itself; one rounding of ls
-      T lsT[kBlock];
-      for (int64_t j = 0; j < len; ++j) lsT[j] = T(ls[j]);
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t j = 0; j < len; ++j) yn[c * S + j] = (xn[c * S + j] - mx[j]) - lsT[j];
-      return;
+    if (log) {
+      double ls[kWide];
+      k.log_sums(len, ls, sum);
+      for (int64_t j = 0; j < len; ++j) f[j] = T(ls[j]);
+      k.shift_out(C, len, yn, S, z, mx, f);
+    } else {
+      for (int64_t j = 0; j < len; ++j) f[j] = T(1.0 / sum[j]);
+      k.affine_out(C, len, yn, S, z, f, nullptr, nullptr);
     }
-    T inv[kBlock];
-    for (int64_t j = 0; j < len; ++j) inv[j] = T(std::exp(-ls[j]));
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < len; ++j) yn[c * S + j] *= inv[j];
   });
 }
 
 // dx = y·(dy − Σ dy·y) (softmax) or dy − e^y·Σ dy (log-softmax), per position.
 template <class T>
 void softmax_backward(int64_t N, int64_t C, int64_t S, T* dx, const T* dy, const T* y, bool log) {
-  const EltwiseKernel<T>& k = eltwise_kernel<T>();
+  const SoftmaxKernel<T>& k = softmax_kernel<T>();
   if (S == 1) {
     for_each_item(N, get_num_threads(), [&](int64_t n, int) {
-      const int64_t off = n * C;
-      double dot = 0;
-      for (int64_t c = 0; c < C; ++c)
-        dot += log ? double(dy[off + c]) : double(dy[off + c]) * y[off + c];
-      if (log) k.exp_shifted(C, dx + off, y + off, nullptr, nullptr, 0);
-      for (int64_t c = 0; c < C; ++c) {
-        const int64_t i = off + c;
-        dx[i] = log ? T(dy[i] - double(dx[i]) * dot) : T(y[i] * (dy[i] - dot));
-      }
+      k.row_grad(C, dx + n * C, dy + n * C, y + n * C, log);
     });
     return;
   }
-  for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
-    double dot[kBlock] = {};
+  for_each_tile<T>(N, C, S, kTile, 2, [&](int64_t n, int64_t s0, int64_t len, T* z) {
     const int64_t off = n * C * S + s0;
-    for (int64_t c = 0; c < C; ++c)
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t i = off + c * S + j;
-        dot[j] += log ? double(dy[i]) : double(dy[i]) * y[i];  // Σ dy (log) or Σ dy·y
-      }
-    for (int64_t c = 0; c < C; ++c) {
-      const int64_t i0 = off + c * S;
-      if (log) k.exp_shifted(len, dx + i0, y + i0, nullptr, nullptr, 1);
-      for (int64_t j = 0; j < len; ++j) {
-        const int64_t i = i0 + j;
-        dx[i] = log ? T(dy[i] - double(dx[i]) * dot[j]) : T(y[i] * (dy[i] - dot[j]));
-      }
-    }
+    k.gather_max(C, len, dy + off, S, z, nullptr);
+    k.gather_max(C, len, y + off, S, z + C * len, nullptr);
+    k.grad_out(C, len, dx + off, S, z, z + C * len, log);
   });
 }
 
@@ -183,9 +111,10 @@ template <class T>
 void cross_entropy_forward(int64_t N, int64_t C, int64_t S, T* loss, T* lse_out, const T* logits,
                            const int64_t* target, const T* weight, int64_t ignore_index,
                            double label_smoothing) {
-  const EltwiseKernel<T>& k = eltwise_kernel<T>();
-  const double eps = label_smoothing;
-  // One position: lse, and its loss from (z_t − mx) and, with smoothing, Σ_c w_c·(z_c − mx).
+  const SoftmaxKernel<T>& k = softmax_kernel<T>();
+  const double eps = label_smoothing, eps_c = eps / double(C);
+  // One position (its classes cs apart in z): lse = mx + ls, and its loss from (z_t − mx) and,
+  // with smoothing, Σ_c w_c·(z_c − mx).
   const auto finish = [&](int64_t item, const T* z, int64_t cs, T mx, double ls) {
     const int64_t t = target[item];
     check_target(t, C, ignore_index);
@@ -199,23 +128,23 @@ void cross_entropy_forward(int64_t N, int64_t C, int64_t S, T* loss, T* lse_out,
       for (int64_t c = 0; c < C; ++c)
         smooth += (weight ? double(weight[c]) : 1.0) * (ls - (double(z[c * cs]) - mx));
     const double wt = weight ? double(weight[t]) : 1.0;
-    loss[item] = T((1 - eps) * wt * (ls - (double(z[t * cs]) - mx)) + eps / double(C) * smooth);
+    loss[item] = T((1 - eps) * wt * (ls - (double(z[t * cs]) - mx)) + eps_c * smooth);
   };
   if (S == 1) {
     for_each_item(N, get_num_threads(), [&](int64_t n, int) {
-      T mx;
-      double ls;
-      row_logsumexp(k, C, logits + n * C, mx, ls, static_cast<T*>(nullptr));
-      finish(n, logits + n * C, 1, mx, ls);
+      const T* zn = logits + n * C;
+      const T mx = k.row_max(C, zn);
+      finish(n, zn, 1, mx, std::log(k.row_exp_sum(C, zn, mx, nullptr)));
     });
     return;
   }
-  for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
-    T mx[kBlock], e[kBlock];
-    double ls[kBlock];
-    const T* zn = logits + n * C * S + s0;
-    block_logsumexp(k, C, S, zn, len, mx, ls, e, 0);
-    for (int64_t j = 0; j < len; ++j) finish(n * S + s0 + j, zn + j, S, mx[j], ls[j]);
+  for_each_tile<T>(N, C, S, kWide, 1, [&](int64_t n, int64_t s0, int64_t len, T* z) {
+    T mx[kWide];
+    double sum[kWide], ls[kWide];
+    k.gather_max(C, len, logits + n * C * S + s0, S, z, mx);
+    k.exp_sum(C, len, z, len, mx, sum, nullptr);
+    k.log_sums(len, ls, sum);
+    for (int64_t j = 0; j < len; ++j) finish(n * S + s0 + j, z + j, len, mx[j], ls[j]);
   });
 }
 
@@ -226,64 +155,56 @@ template <class T>
 void cross_entropy_backward(int64_t N, int64_t C, int64_t S, T* dlogits, const T* item_grad,
                             const T* logits, const T* lse, const int64_t* target, const T* weight,
                             int64_t ignore_index, double label_smoothing) {
-  const EltwiseKernel<T>& k = eltwise_kernel<T>();
-  const double eps = label_smoothing;
+  const SoftmaxKernel<T>& k = softmax_kernel<T>();
+  const double eps = label_smoothing, eps_c = eps / double(C);
   double wsum = double(C);
   if (weight) {
     wsum = 0;
     for (int64_t c = 0; c < C; ++c) wsum += weight[c];
   }
-  // One position's coefficients: d_c = e_c·coef − smooth·w_c − [c = t]·hit.
+  // One position's gradient: d_c = e_c·coef − smooth·w_c − [c = t]·hit, e_c = e^{z_c − lse}.
   struct Coef {
     double coef, smooth, hit;
     int64_t t;
+    bool valid;
   };
-  const auto coefficients = [&](int64_t item, double psum) {
+  const auto coefficients = [&](int64_t item, double esum) {
     const int64_t t = target[item];
     check_target(t, C, ignore_index);
-    const double g = t == ignore_index ? 0.0 : double(item_grad[item]);
-    const double wt = t == ignore_index ? 0.0 : (weight ? double(weight[t]) : 1.0);
-    return Coef{g * ((1 - eps) * wt + eps / double(C) * wsum) / psum, g * eps / double(C),
-                g * (1 - eps) * wt, t};
+    const bool valid = t != ignore_index;
+    const double g = valid ? double(item_grad[item]) : 0.0;
+    const double wt = valid ? (weight ? double(weight[t]) : 1.0) : 0.0;
+    return Coef{g * ((1 - eps) * wt + eps_c * wsum) / esum, g * eps_c,
+                g * (1 - eps) * wt, t, valid};
+  };
+  // The target's entry, from its exponential et (before the row was overwritten).
+  const auto target_grad = [&](const Coef& q, double et) {
+    return T(et * q.coef - q.smooth * (weight ? double(weight[q.t]) : 1.0) - q.hit);
   };
   if (S == 1) {
     for_each_item(N, get_num_threads(), [&](int64_t n, int) {
       T* d = dlogits + n * C;
-      k.exp_shifted(C, d, logits + n * C, lse + n, nullptr, 0);  // e_c, held in d
-      const Coef q = coefficients(n, sum_as_double(C, d));
-      const double et = q.t == ignore_index ? 0.0 : double(d[q.t]);
-      for (int64_t c = 0; c < C; ++c)
-        d[c] = T(double(d[c]) * q.coef - q.smooth * (weight ? double(weight[c]) : 1.0));
-      if (q.t != ignore_index)
-        d[q.t] = T(et * q.coef - q.smooth * (weight ? double(weight[q.t]) : 1.0) - q.hit);
+      const Coef q = coefficients(n, k.row_exp_sum(C, logits + n * C, lse[n], d));  // e in d
+      const double et = q.valid ? double(d[q.t]) : 0.0;
+      k.row_affine(C, d, T(q.coef), T(q.smooth), weight);
+      if (q.valid) d[q.t] = target_grad(q, et);
     });
     return;
   }
-  for_each_block(N, S, [&](int64_t n, int64_t s0, int64_t len) {
+  for_each_tile<T>(N, C, S, kTile, 1, [&](int64_t n, int64_t s0, int64_t len, T* z) {
     const int64_t off = n * C * S + s0, item0 = n * S + s0;
-    double psum[kBlock] = {}, et[kBlock];
-    T coef[kBlock], smooth[kBlock];  // T: the pass over C·len values runs at T's width
-    Coef q[kBlock];
-    for (int64_t c = 0; c < C; ++c) {  // e_c, held in dlogits until the coefficients are known
-      T* d = dlogits + off + c * S;
-      k.exp_shifted(len, d, logits + off + c * S, lse + item0, nullptr, 1);
-      for (int64_t j = 0; j < len; ++j) psum[j] += double(d[j]);
-    }
+    double esum[kTile];
+    T coef[kTile], smooth[kTile];
+    Coef q[kTile];
+    k.exp_sum(C, len, logits + off, S, lse + item0, esum, z);  // z holds the e_c
     for (int64_t j = 0; j < len; ++j) {
-      q[j] = coefficients(item0 + j, psum[j]);
+      q[j] = coefficients(item0 + j, esum[j]);
       coef[j] = T(q[j].coef), smooth[j] = T(q[j].smooth);
-      et[j] = q[j].t == ignore_index ? 0.0 : double(dlogits[off + q[j].t * S + j]);
     }
-    for (int64_t c = 0; c < C; ++c) {
-      T* d = dlogits + off + c * S;
-      const T wc = weight ? weight[c] : T(1);
-      for (int64_t j = 0; j < len; ++j) d[j] = d[j] * coef[j] - smooth[j] * wc;
-    }
+    k.affine_out(C, len, dlogits + off, S, z, coef, eps != 0 ? smooth : nullptr, weight);
     for (int64_t j = 0; j < len; ++j)
-      if (q[j].t != ignore_index) {
-        const double wt = weight ? double(weight[q[j].t]) : 1.0;
-        dlogits[off + q[j].t * S + j] = T(et[j] * q[j].coef - q[j].smooth * wt - q[j].hit);
-      }
+      if (q[j].valid)
+        dlogits[off + q[j].t * S + j] = target_grad(q[j], double(z[q[j].t * len + j]));
   });
 }
 

@@ -113,45 +113,12 @@ void sigmoid_f32(int64_t n, float* y, const float* x) {
   for (; i < n; ++i) y[i] = 0.5f + 0.5f * tanh_one(0.5f * x[i]);
 }
 
-// exp_poly (eltwise_ukernel.h), 8 lanes at a time.
-inline __m256 exp_vec(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(kExpLo), hi = _mm256_set1_ps(kExpHi);
-  const __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ), over = _mm256_cmp_ps(x, hi, _CMP_GT_OQ);
-  x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));  // this order keeps NaN
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo),
-                                    _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x));
-  __m256 p = _mm256_set1_ps(kExpP[0]);
-  for (int i = 1; i < 6; ++i) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpP[i]));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-  const __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(_mm256_slli_epi32(e, 23)));
-  return _mm256_blendv_ps(_mm256_andnot_ps(under, y), _mm256_set1_ps(HUGE_VALF), over);
-}
-
-void exp_shifted_f32(int64_t n, float* y, const float* x, const float* a, const float* b,
-                     int64_t step) {
-  const __m256 a1 = _mm256_set1_ps(a && step == 0 ? a[0] : 0.0f);  // the one shifts (step 0)
-  const __m256 b1 = _mm256_set1_ps(b && step == 0 ? b[0] : 0.0f);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    __m256 v = _mm256_loadu_ps(x + i);
-    if (a) v = _mm256_sub_ps(v, step ? _mm256_loadu_ps(a + i) : a1);
-    if (b) v = _mm256_sub_ps(v, step ? _mm256_loadu_ps(b + i) : b1);
-    _mm256_storeu_ps(y + i, exp_vec(v));
-  }
-  for (; i < n; ++i)
-    y[i] = exp_poly((x[i] - (a ? a[i * step] : 0.0f)) - (b ? b[i * step] : 0.0f));
-}
-
 }  // namespace
 
 const EltwiseKernel<float> eltwise_f32__avx2 = {"eltwise_f32__avx2", &leaky_relu_fwd_f32,
-                                                &leaky_relu_bwd_f32, &tanh_f32,
-                                                &sigmoid_f32, &exp_shifted_f32};
+                                                &leaky_relu_bwd_f32, &tanh_f32, &sigmoid_f32};
 const EltwiseKernel<double> eltwise_f64__avx2 = {"eltwise_f64__avx2", &leaky_relu_fwd_f64,
                                                  &leaky_relu_bwd_f64, &tanh_f64_std,
-                                                 &sigmoid_f64_std, &exp_shifted_f64_std};
+                                                 &sigmoid_f64_std};
 
 }  // namespace cnnfast

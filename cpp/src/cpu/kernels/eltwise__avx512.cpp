@@ -123,47 +123,12 @@ void sigmoid_f32(int64_t n, float* y, const float* x) {
   for (; i < n; ++i) y[i] = 0.5f + 0.5f * tanh_one(0.5f * x[i]);
 }
 
-// exp_poly (eltwise_ukernel.h), 16 lanes at a time.
-inline __m512 exp_vec(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(kExpLo), hi = _mm512_set1_ps(kExpHi);
-  const __mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  const __mmask16 over = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);
-  x = _mm512_mask_blend_ps(under | over, x, _mm512_mask_blend_ps(over, lo, hi));  // NaN stays
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(kLog2e)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Lo),
-                                    _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), x));
-  __m512 p = _mm512_set1_ps(kExpP[0]);
-  for (int i = 1; i < 6; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpP[i]));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-  const __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
-  return _mm512_mask_blend_ps(over, _mm512_maskz_mov_ps(static_cast<__mmask16>(~under), y),
-                              _mm512_set1_ps(HUGE_VALF));
-}
-
-void exp_shifted_f32(int64_t n, float* y, const float* x, const float* a, const float* b,
-                     int64_t step) {
-  const __m512 a1 = _mm512_set1_ps(a && step == 0 ? a[0] : 0.0f);  // the one shifts (step 0)
-  const __m512 b1 = _mm512_set1_ps(b && step == 0 ? b[0] : 0.0f);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    __m512 v = _mm512_loadu_ps(x + i);
-    if (a) v = _mm512_sub_ps(v, step ? _mm512_loadu_ps(a + i) : a1);
-    if (b) v = _mm512_sub_ps(v, step ? _mm512_loadu_ps(b + i) : b1);
-    _mm512_storeu_ps(y + i, exp_vec(v));
-  }
-  for (; i < n; ++i)  // scalar tail: the emulated build's masked loads would read past the end
-    y[i] = exp_poly((x[i] - (a ? a[i * step] : 0.0f)) - (b ? b[i * step] : 0.0f));
-}
-
 }  // namespace
 
 const EltwiseKernel<float> eltwise_f32__avx512 = {"eltwise_f32__avx512", &leaky_relu_fwd_f32,
-                                                  &leaky_relu_bwd_f32, &tanh_f32,
-                                                &sigmoid_f32, &exp_shifted_f32};
+                                                  &leaky_relu_bwd_f32, &tanh_f32, &sigmoid_f32};
 const EltwiseKernel<double> eltwise_f64__avx512 = {"eltwise_f64__avx512", &leaky_relu_fwd_f64,
                                                    &leaky_relu_bwd_f64, &tanh_f64_std,
-                                                 &sigmoid_f64_std, &exp_shifted_f64_std};
+                                                   &sigmoid_f64_std};
 
 }  // namespace cnnfast

@@ -43,12 +43,6 @@ void sigmoid_f32(int64_t n, float* y, const float* x) {
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f + 0.5f * tanh_rational(0.5f * x[i]);
 }
 
-void exp_shifted_f32(int64_t n, float* y, const float* x, const float* a, const float* b,
-                     int64_t step) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] = exp_poly((x[i] - (a ? a[i * step] : 0.0f)) - (b ? b[i * step] : 0.0f));
-}
-
 }  // namespace
 
 void tanh_f64_std(int64_t n, double* y, const double* x) {
@@ -59,18 +53,10 @@ void sigmoid_f64_std(int64_t n, double* y, const double* x) {
   for (int64_t i = 0; i < n; ++i) y[i] = 1.0 / (1.0 + std::exp(-x[i]));
 }
 
-void exp_shifted_f64_std(int64_t n, double* y, const double* x, const double* a, const double* b,
-                         int64_t step) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] = std::exp((x[i] - (a ? a[i * step] : 0.0)) - (b ? b[i * step] : 0.0));
-}
-
 const EltwiseKernel<float> eltwise_f32__scalar = {"eltwise_f32__scalar", &leaky_relu_fwd<float>,
-                                                  &leaky_relu_bwd<float>, &tanh_f32,
-                                                  &sigmoid_f32, &exp_shifted_f32};
+                                                  &leaky_relu_bwd<float>, &tanh_f32, &sigmoid_f32};
 const EltwiseKernel<double> eltwise_f64__scalar = {"eltwise_f64__scalar", &leaky_relu_fwd<double>,
-                                                   &leaky_relu_bwd<double>,
-                                                   &tanh_f64_std, &sigmoid_f64_std,
-                                                   &exp_shifted_f64_std};
+                                                   &leaky_relu_bwd<double>, &tanh_f64_std,
+                                                   &sigmoid_f64_std};
 
 }  // namespace cnnfast
