@@ -6,7 +6,8 @@ by side (each package directory is copied under its own name, with its own `_cor
 alternate A B B A ..., and the median of the per-pair time ratios B/A is reported, with whether
 the two builds' results have the same bits. Run the same build as A and B first: the A/A ratio
 shows this host's noise (0.97-1.02 for the pooling cases here). The conv2d_* cases time
-bench_ops.py's convolutions.
+bench_ops.py's convolutions; the softmax_*, log_softmax_*, ce_fwd_*, ce_bwd_* ones
+bench_softmax_ce.py's passes (and softmax_bwd_*, log_softmax_bwd_*).
 
     python bench/ab_builds.py A_DIR B_DIR CASE [--threads T] [--pairs P]
 
@@ -101,7 +102,35 @@ def pool_cases(funcs, case, rng):
                         g3))[case] for F in funcs)
 
 
-CASES = sorted(cases(None, (None,) * 9)) + [f"conv2d_{c}_{p}" for c in CONV for p in PASSES]
+# softmax cases: bench_softmax_ce.py's passes on per-pixel classes (seg: 8x21x128x128) and class
+# scores (cls: 512x1000)
+SOFTMAX_SHAPES = {"seg": (8, 21, 128, 128), "cls": (512, 1000)}
+SOFTMAX_PASSES = ("softmax", "log_softmax", "ce_fwd", "ce_bwd", "softmax_bwd", "log_softmax_bwd")
+
+
+def softmax_cases(funcs, case, rng):
+    pas, shape = case.rsplit("_", 1)
+    dims = SOFTMAX_SHAPES[shape]
+    x = (rng.standard_normal(dims) * 3).astype(np.float32)
+    t = rng.integers(0, dims[1], dims[:1] + dims[2:])
+    g = rng.standard_normal(dims).astype(np.float32)
+
+    def one(F):
+        if pas.endswith("softmax_bwd"):
+            fwd, bwd = ((F.log_softmax, F.log_softmax_backward) if pas.startswith("log")
+                        else (F.softmax, F.softmax_backward))
+            y = fwd(x)
+            return lambda: bwd(g, y)
+        if pas == "ce_bwd":
+            lse = F.cross_entropy(x, t, return_lse=True)[1]
+            return lambda: F.cross_entropy_backward(np.float32(1), x, t, lse=lse)
+        return {"softmax": lambda: F.softmax(x), "log_softmax": lambda: F.log_softmax(x),
+                "ce_fwd": lambda: F.cross_entropy(x, t, return_lse=True)}[pas]
+    return tuple(one(F) for F in funcs)
+
+
+CASES = (sorted(cases(None, (None,) * 9)) + [f"conv2d_{c}_{p}" for c in CONV for p in PASSES]
+         + [f"{p}_{s}" for p in SOFTMAX_PASSES for s in SOFTMAX_SHAPES])
 
 
 def as_arrays(r):
@@ -147,6 +176,8 @@ def run(args, root):
         arrays = conv_arrays(args.case, rng, args.batch)
         fa, fb = (conv_case(F, args.case, arrays, algo)
                   for F, algo in zip(funcs, (args.algo_a, args.algo_b)))
+    elif args.case.rsplit("_", 1)[-1] in SOFTMAX_SHAPES:
+        fa, fb = softmax_cases(funcs, args.case, rng)
     else:
         fa, fb = pool_cases(funcs, args.case, rng)
     same = all(np.array_equal(u, v, equal_nan=True)
