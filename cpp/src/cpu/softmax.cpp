@@ -35,7 +35,7 @@ static_assert(kTile <= kSoftmaxTile, "tiles are at most kSoftmaxTile wide");
 constexpr int64_t kScratchValues = int64_t(1) << 16;
 template <class T, class F>
 void for_each_tile(int64_t N, int64_t C, int64_t S, int64_t P, int64_t held, F&& f) {
-  const int64_t fit = kScratchValues / (held * C);
+  const int64_t fit = kScratchValues / (held * std::max<int64_t>(C, 1));
   if (fit < P) P = fit >= 16 ? fit / 16 * 16 : std::max<int64_t>(fit, 1);
   const int64_t tiles = (S + P - 1) / P;
   for_each_item(N * tiles, get_num_threads(), [&](int64_t item, int) {
