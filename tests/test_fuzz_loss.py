@@ -167,14 +167,18 @@ def test_fuzz_loss(a, seed):
        THREADS)
 @threaded
 def test_fuzz_loss_empty_and_ignored(op, dt, seed):
-    """A 'mean' over nothing (empty batch, every target ignored) is NaN, its gradient 0 for the
-    ignored items (PyTorch's answers), never a ZeroDivisionError."""
+    """A 'mean' over nothing (empty batch, empty spatial dim, every target ignored) is NaN, its
+    gradient 0 for the ignored items (PyTorch's answers), never a ZeroDivisionError."""
     rng = np.random.default_rng(seed)
     fwd, bwd, _ = FNS[op]
     n = int(rng.integers(0, 4))
-    x = rng.standard_normal((n, 3)).astype(dt)
-    t = np.full(n, -100)
+    spatial = ((), (0,), (int(rng.integers(0, 3)), 0, 2))[int(rng.integers(0, 3))]
+    x = rng.standard_normal((n, 3) + spatial).astype(dt)
+    t = np.full((n,) + spatial, -100)
     assert np.isnan(fwd(x, t))
     gx = bwd(1.0, x, t)
     assert gx.shape == x.shape and not gx.any()
-    assert fwd(x, t, reduction="sum") == 0 and fwd(x, t, reduction="none").shape == (n,)
+    assert fwd(x, t, reduction="sum") == 0 and fwd(x, t, reduction="none").shape == t.shape
+    if x.ndim > 2:  # no classes stays an error
+        with pytest.raises(ValueError, match="at least one class"):
+            fwd(np.zeros((n, 0) + spatial, dt), t)

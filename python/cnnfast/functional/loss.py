@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 
 from .. import _core
-from .._checks import (as_float_array, check_batch_layout, check_float, check_reduction,
+from .._checks import (as_float_array, check_float, check_reduction,
                        check_same_shape)
 from ._dispatch import on_device
 
@@ -95,7 +95,10 @@ def _item_grad(grad_out, target, pixel_weight, reduction, denom, dtype):
 
 def _ce_args(x, target, weight, ignore_index, reduction, label_smoothing, pixel_weight):
     x = as_float_array("input", x)
-    check_batch_layout("input", x, 2, "(N, C, *spatial)")
+    if x.ndim < 2:
+        raise ValueError(f"input: expected at least 2-D (N, C, *spatial), got shape {x.shape}")
+    if x.shape[1] == 0:  # an empty batch or spatial dim is allowed: no items (mean NaN, sum 0)
+        raise ValueError(f"input: needs at least one class (dim 1), got shape {x.shape}")
     target, weight, pixel_weight = _class_target(x, target, weight, pixel_weight)
     ls = check_float("label_smoothing", label_smoothing, 0.0, 1.0)
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
