@@ -134,3 +134,19 @@ def test_softmax_special_values_every_isa(isa, dt, shape):
     gx = F.cross_entropy_backward(np.ones(t.shape, dt), x, t, reduction="none")
     assert np.all(gx[:, 1][fin] == 0) and np.all(np.isfinite(gx[:, :][:, :, ...][
         np.broadcast_to(np.expand_dims(fin, 1), gx.shape)]))
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 3), (2, 0, 3), (2, 4, 0), (2, 0)])
+def test_softmax_empty_shapes(isa, shape):
+    """No positions or no classes: empty results of the input's shape, from the functions and
+    from the core directly (which the functions skip for empty input: the core cuts its tile
+    width by the class count, and must not divide by 0 classes)."""
+    from cnnfast import _core
+    x = np.ones(shape, np.float32)
+    for f in (F.softmax, F.log_softmax):
+        assert f(x).shape == shape
+    for f in (F.softmax_backward, F.log_softmax_backward):
+        assert f(x, x).shape == shape
+    for log in (False, True):
+        assert _core.softmax_forward(x, log).shape == shape
+        assert _core.softmax_backward(x, x, log).shape == shape
