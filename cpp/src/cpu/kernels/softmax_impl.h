@@ -133,6 +133,13 @@ void log_sums(int64_t n, double* __restrict ls, const double* __restrict sum) {
 // leaves the 16 unrolled chains scalar).
 constexpr int kRowLanes = 16;
 
+// The lanes' sum, pairwise: no one long chain at the end.
+inline double lane_total(double (&s)[kRowLanes]) {
+  for (int w = kRowLanes / 2; w > 0; w /= 2)
+    for (int l = 0; l < w; ++l) s[l] += s[l + w];
+  return s[0];
+}
+
 template <class T>
 T row_max(int64_t C, const T* __restrict x) {
   T m[kRowLanes];
@@ -162,9 +169,7 @@ double row_exp_sum(int64_t C, const T* __restrict x, T a, T* __restrict e) {
       for (int l = 0; l < kRowLanes; ++l) s[l] += double(ec[i + l]);
     for (; i < m; ++i) s[0] += double(ec[i]);
   }
-  for (int w = kRowLanes / 2; w > 0; w /= 2)  // pairwise: no one long chain at the end
-    for (int l = 0; l < w; ++l) s[l] += s[l + w];
-  return s[0];
+  return lane_total(s);
 }
 
 template <class T>
@@ -201,9 +206,7 @@ void row_grad(int64_t C, T* __restrict dx, const T* __restrict g, const T* __res
       for (int l = 0; l < kRowLanes; ++l) s[l] += double(g[i + l]) * double(y[i + l]);
   }
   for (; i < C; ++i) s[0] += log ? double(g[i]) : double(g[i]) * double(y[i]);
-  for (int w = kRowLanes / 2; w > 0; w /= 2)
-    for (int l = 0; l < w; ++l) s[l] += s[l + w];
-  const double dot = s[0];
+  const double dot = lane_total(s);
   if (!log) {
     for (int64_t c = 0; c < C; ++c) dx[c] = T(y[c] * (g[c] - dot));
     return;
